@@ -1,0 +1,322 @@
+/**
+ * ExactCausalIndex: the exact set of admitted fact ids, in one SharedArrayBuffer.
+ *
+ * Split layout (docs/ARCHITECTURE.md §3): a dense 1-byte tag array and a 4-byte slot array form
+ * an open-addressed table with linear probing; the 32-byte ids live in an append-only key store,
+ * numbered in insertion order ("key numbers"). A new id is proven absent by reading tags only:
+ * at 2^20 ids the tags are 2 MiB, where a dependent random read costs ~13 ns on these machines,
+ * against ~100 ns in the 8 MiB slot array. A hit costs one tag byte, one slot word and one
+ * 32-byte compare. Nothing is ever evicted: the index has an explicit capacity (the causal
+ * horizon), and an insert beyond it fails loudly.
+ *
+ * Memory: the table has the next power of two ≥ capacity / 0.8 slots, so its load never exceeds
+ * 0.8 and probe chains stay short; at the default capacity (2^20 ids) that is 2^21 slots, i.e.
+ * 5 × 2^21 + 32 × 2^20 bytes = 42 bytes per tracked id. The buffer is allocated once for the full
+ * capacity; the OS commits its pages only as they are touched.
+ *
+ * Threads: one writer at a time. Inserts use plain stores (an `Atomics.store` costs ~13 ns here,
+ * more than the rest of an insert); `publish()` makes everything inserted so far visible to other
+ * threads that call `sync()`, and a lock (the worker pool's) gives the same guarantee.
+ */
+import { CausalHorizonExceededError, InvalidArgumentError, SharedMemoryError } from '../errors.js';
+import { IdHasher } from './id-hash.js';
+
+/** "CTXI" little-endian: marks a buffer as an exact index. */
+const MAGIC = 0x49585443;
+const LAYOUT_VERSION = 1;
+/** Header words: magic, version, capacity, table slots, seed; published count at byte 128. */
+const H_MAGIC = 0;
+const H_VERSION = 1;
+const H_CAPACITY = 2;
+const H_TABLE_SLOTS = 3;
+const H_SEED = 4;
+/** The published count sits 128 bytes from the writer's count so readers polling it never share its line. */
+const H_PUBLISHED = 32;
+const HEADER_BYTES = 256;
+/** Regions start on 64-byte (cache line) boundaries. */
+const LINE = 64;
+/** Maximum table load factor. */
+const MAX_LOAD = 0.8;
+
+/** Default capacity: 2^20 = 1,048,576 ids (~42 MiB of address space, committed as used). */
+export const DEFAULT_INDEX_CAPACITY = 1 << 20;
+/** Largest capacity: 2^27 ids (the key store must stay within one typed array, 4 GiB). */
+export const MAX_INDEX_CAPACITY = 1 << 27;
+/** Smallest table: 16 slots. */
+const MIN_TABLE_SLOTS = 16;
+
+export interface ExactIndexOptions {
+  /** Maximum number of ids tracked (default 2^20). Inserting beyond it throws CausalHorizonExceeded. */
+  readonly capacity?: number;
+  /** Seed of the index hash (default: random). Fixing it makes probe layouts reproducible. */
+  readonly seed?: number;
+}
+
+interface Layout {
+  tableSlots: number;
+  tagsOffset: number;
+  slotsOffset: number;
+  keysOffset: number;
+  byteLength: number;
+}
+
+const alignLine = (n: number): number => Math.ceil(n / LINE) * LINE;
+
+function layoutFor(capacity: number): Layout {
+  let tableSlots = MIN_TABLE_SLOTS;
+  while (tableSlots * MAX_LOAD < capacity) tableSlots *= 2;
+  const tagsOffset = HEADER_BYTES;
+  const slotsOffset = alignLine(tagsOffset + tableSlots);
+  const keysOffset = alignLine(slotsOffset + 4 * tableSlots);
+  return { tableSlots, tagsOffset, slotsOffset, keysOffset, byteLength: keysOffset + 32 * capacity };
+}
+
+let attaching: { buffer: SharedArrayBuffer; layout: Layout } | undefined;
+
+function randomSeed(): number {
+  return crypto.getRandomValues(new Uint32Array(1))[0]!;
+}
+
+export class ExactCausalIndex {
+  readonly buffer: SharedArrayBuffer;
+  /** Maximum number of ids this index can hold. */
+  readonly capacity: number;
+  /** Number of table slots (a power of two). */
+  readonly tableSlots: number;
+
+  private readonly header: Uint32Array;
+  private readonly tags: Uint8Array;
+  private readonly slots: Uint32Array;
+  private readonly keys: Uint32Array;
+  private readonly mask: number;
+  /** @internal Hashes and words of the id being looked up (shared with the kernel hot path). */
+  readonly hasher: IdHasher;
+  /** Local copy of the count; the header word is the shared truth. */
+  private count: number;
+
+  constructor(options: ExactIndexOptions = {}) {
+    // `attach` hands its validated buffer over through `attaching`, so attached and owned indexes
+    // are built by the same constructor and share one object shape (the hot path stays monomorphic).
+    const attached = attaching;
+    attaching = undefined;
+    let buffer: SharedArrayBuffer;
+    let layout: Layout;
+    if (attached !== undefined) {
+      ({ buffer, layout } = attached);
+    } else {
+      const capacity = options.capacity ?? DEFAULT_INDEX_CAPACITY;
+      if (!Number.isInteger(capacity) || capacity < 1 || capacity > MAX_INDEX_CAPACITY) {
+        throw new InvalidArgumentError(`index capacity must be an integer in [1, ${MAX_INDEX_CAPACITY}], got ${capacity}`);
+      }
+      const seed = options.seed ?? randomSeed();
+      if (!Number.isInteger(seed) || seed < 0 || seed > 0xffffffff) {
+        throw new InvalidArgumentError('index seed must be a u32');
+      }
+      layout = layoutFor(capacity);
+      buffer = new SharedArrayBuffer(layout.byteLength);
+      const header = new Uint32Array(buffer, 0, HEADER_BYTES / 4);
+      header[H_MAGIC] = MAGIC;
+      header[H_VERSION] = LAYOUT_VERSION;
+      header[H_CAPACITY] = capacity;
+      header[H_TABLE_SLOTS] = layout.tableSlots;
+      header[H_SEED] = seed;
+    }
+    const header = new Uint32Array(buffer, 0, HEADER_BYTES / 4);
+    this.buffer = buffer;
+    this.capacity = header[H_CAPACITY]!;
+    this.tableSlots = layout.tableSlots;
+    this.header = header;
+    this.tags = new Uint8Array(buffer, layout.tagsOffset, layout.tableSlots);
+    this.slots = new Uint32Array(buffer, layout.slotsOffset, layout.tableSlots);
+    this.keys = new Uint32Array(buffer, layout.keysOffset, 8 * this.capacity);
+    this.mask = layout.tableSlots - 1;
+    this.hasher = new IdHasher(header[H_SEED]!);
+    this.count = Atomics.load(header, H_PUBLISHED);
+  }
+
+  /**
+   * An index over memory created by another `ExactCausalIndex` (typically in another thread).
+   * Call `sync()` to see what the writer has published since.
+   */
+  static attach(buffer: SharedArrayBuffer): ExactCausalIndex {
+    if (!(buffer instanceof SharedArrayBuffer) || buffer.byteLength < HEADER_BYTES) {
+      throw new SharedMemoryError('an exact index needs a SharedArrayBuffer holding its header');
+    }
+    const header = new Uint32Array(buffer, 0, HEADER_BYTES / 4);
+    if (header[H_MAGIC] !== MAGIC || header[H_VERSION] !== LAYOUT_VERSION) {
+      throw new SharedMemoryError('buffer does not hold an exact index of layout version 1');
+    }
+    const capacity = header[H_CAPACITY]!;
+    const layout = capacity >= 1 && capacity <= MAX_INDEX_CAPACITY ? layoutFor(capacity) : undefined;
+    if (layout === undefined || layout.tableSlots !== header[H_TABLE_SLOTS] || layout.byteLength !== buffer.byteLength) {
+      throw new SharedMemoryError('exact index header does not match the buffer size');
+    }
+    attaching = { buffer, layout };
+    return new ExactCausalIndex();
+  }
+
+  /** Number of ids held. */
+  get size(): number {
+    return this.count;
+  }
+
+  /** size / capacity. */
+  get fill(): number {
+    return this.count / this.capacity;
+  }
+
+  /** Total bytes of the shared buffer. */
+  get byteLength(): number {
+    return this.buffer.byteLength;
+  }
+
+  /** Bytes of shared memory per id at full capacity. */
+  get bytesPerId(): number {
+    return this.buffer.byteLength / this.capacity;
+  }
+
+  contains(id: Uint8Array): boolean {
+    this.hasher.load(checkId(id));
+    return this.findLoaded() >= 0;
+  }
+
+  /** True if every id in `ids` is present. */
+  containsAll(ids: readonly Uint8Array[]): boolean {
+    for (const id of ids) if (!this.contains(id)) return false;
+    return true;
+  }
+
+  /** Key number (insertion order, from 0) of `id`, or -1 if absent. */
+  keyNumberOf(id: Uint8Array): number {
+    this.hasher.load(checkId(id));
+    return this.findLoaded();
+  }
+
+  /**
+   * Adds `id`; returns false if it was already present. Throws `CausalHorizonExceededError`
+   * when the index is full (nothing is changed).
+   */
+  insert(id: Uint8Array): boolean {
+    this.hasher.load(checkId(id));
+    const found = this.probeLoaded();
+    if (found >= 0) return false;
+    if (this.count >= this.capacity) {
+      throw new CausalHorizonExceededError(`exact index is full (capacity ${this.capacity} ids)`);
+    }
+    this.insertLoaded(~found);
+    return true;
+  }
+
+  /** The id with key number `keyNumber`, as a new array. */
+  idAt(keyNumber: number): Uint8Array {
+    if (!Number.isInteger(keyNumber) || keyNumber < 0 || keyNumber >= this.count) {
+      throw new InvalidArgumentError(`key number ${keyNumber} is not in [0, ${this.count})`);
+    }
+    const out = new Uint8Array(32);
+    new Uint32Array(out.buffer).set(this.keys.subarray(8 * keyNumber, 8 * keyNumber + 8));
+    return out;
+  }
+
+  /** Every id in insertion order. */
+  *ids(): IterableIterator<Uint8Array> {
+    for (let k = 0; k < this.count; k++) yield this.idAt(k);
+  }
+
+  /** Forgets every id (the memory stays allocated). */
+  clear(): void {
+    this.tags.fill(0);
+    this.count = 0;
+    Atomics.store(this.header, H_PUBLISHED, 0);
+  }
+
+  /** Makes every insert so far visible to threads that call `sync()`. Returns the size. */
+  publish(): number {
+    Atomics.store(this.header, H_PUBLISHED, this.count);
+    return this.count;
+  }
+
+  /** Sees every insert the writer has published. Returns the size. */
+  sync(): number {
+    this.count = Atomics.load(this.header, H_PUBLISHED);
+    return this.count;
+  }
+
+  /**
+   * @internal Looks up the id loaded into `hasher`: its key number, or -1.
+   */
+  findLoaded(): number {
+    const found = this.probeLoaded();
+    return found >= 0 ? found : -1;
+  }
+
+  /**
+   * @internal Probes for the id loaded into `hasher`. Returns its key number if present, else
+   * the bitwise complement of the empty slot where it would be inserted (always negative).
+   */
+  probeLoaded(): number {
+    const tags = this.tags;
+    const mask = this.mask;
+    const tag = tagOf(this.hasher.bloomHash);
+    let i = this.hasher.indexHash & mask;
+    for (;;) {
+      const t = tags[i]!;
+      if (t === 0) return ~i;
+      if (t === tag) {
+        const k = this.slots[i]!;
+        if (this.keyEqualsLoaded(k)) return k;
+      }
+      i = (i + 1) & mask;
+    }
+  }
+
+  /** @internal True if key number `k` holds the id loaded into `hasher`. */
+  keyEqualsLoaded(k: number): boolean {
+    const keys = this.keys;
+    const w = this.hasher.words;
+    const p = 8 * k;
+    return (
+      keys[p] === w[0] &&
+      keys[p + 1] === w[1] &&
+      keys[p + 2] === w[2] &&
+      keys[p + 3] === w[3] &&
+      keys[p + 4] === w[4] &&
+      keys[p + 5] === w[5] &&
+      keys[p + 6] === w[6] &&
+      keys[p + 7] === w[7]
+    );
+  }
+
+  /**
+   * @internal Stores the id loaded into `hasher` at empty table slot `slot` (from
+   * `probeLoaded`). The caller has checked capacity. Returns the new key number.
+   */
+  insertLoaded(slot: number): number {
+    const k = this.count;
+    const w = this.hasher.words;
+    const keys = this.keys;
+    const p = 8 * k;
+    keys[p] = w[0]!;
+    keys[p + 1] = w[1]!;
+    keys[p + 2] = w[2]!;
+    keys[p + 3] = w[3]!;
+    keys[p + 4] = w[4]!;
+    keys[p + 5] = w[5]!;
+    keys[p + 6] = w[6]!;
+    keys[p + 7] = w[7]!;
+    this.slots[slot] = k;
+    this.tags[slot] = tagOf(this.hasher.bloomHash);
+    this.count = k + 1;
+    return k;
+  }
+}
+
+/** The tag of a slot: the Bloom hash's top byte, with 0 (which marks an empty slot) mapped to 1. */
+function tagOf(bloomHash: number): number {
+  const t = bloomHash >>> 24;
+  return t | ((t - 1) >>> 31);
+}
+
+function checkId(id: Uint8Array): Uint8Array {
+  if (!(id instanceof Uint8Array) || id.length !== 32) throw new InvalidArgumentError('a fact id is a 32-byte Uint8Array');
+  return id;
+}

@@ -1,0 +1,61 @@
+/**
+ * Numeric result codes used on hot paths. Admission methods named `tryAdmit…` return one of
+ * {@link AdmitCode}; invariants return one of {@link InvariantCode}. The throwing wrappers map
+ * them to the string codes of `errors.ts`.
+ *
+ * Numbers follow the upstream crate where a condition exists there, so logs stay comparable;
+ * 4 and 11 are left unused on purpose (upstream codes that were never produced).
+ */
+export const AdmitCode = {
+  Ok: 0,
+  CausalityViolation: 1,
+  InvariantViolation: 2,
+  MalformedFact: 3,
+  BufferFull: 5,
+  CausalHorizonExceeded: 6,
+  ArenaFull: 7,
+  PayloadTooLarge: 8,
+  RequiresCoordination: 9,
+  DuplicateFact: 10,
+  UnknownTenant: 12,
+  FactIdMismatch: 13,
+} as const;
+export type AdmitCode = (typeof AdmitCode)[keyof typeof AdmitCode];
+export type AdmitCodeName = Exclude<keyof typeof AdmitCode, 'Ok'>;
+
+const ADMIT_NAMES: (AdmitCodeName | undefined)[] = [];
+for (const [name, code] of Object.entries(AdmitCode)) {
+  if (code !== 0) ADMIT_NAMES[code] = name as AdmitCodeName;
+}
+
+/** The string name of a non-zero admission code, e.g. `'DuplicateFact'`. */
+export function admitCodeName(code: number): AdmitCodeName {
+  const name = ADMIT_NAMES[code];
+  if (name === undefined) throw new RangeError(`unknown admission code ${code}`);
+  return name;
+}
+
+/** Reasons an invariant rejects a payload. 0 is success. */
+export const InvariantCode = {
+  Ok: 0,
+  Overflow: 1,
+  Underflow: 2,
+  BoundsViolation: 3,
+  MalformedPayload: 4,
+  DuplicateElement: 5,
+} as const;
+export type InvariantCode = (typeof InvariantCode)[keyof typeof InvariantCode];
+export type InvariantCodeName = Exclude<keyof typeof InvariantCode, 'Ok'>;
+
+const INVARIANT_NAMES: (InvariantCodeName | undefined)[] = [];
+for (const [name, code] of Object.entries(InvariantCode)) {
+  if (code !== 0) INVARIANT_NAMES[code] = name as InvariantCodeName;
+}
+
+/**
+ * The string name of a non-zero invariant code. Custom invariants may return codes above 5;
+ * those are reported as `'Custom'`.
+ */
+export function invariantCodeName(code: number): InvariantCodeName | 'Custom' {
+  return INVARIANT_NAMES[code] ?? 'Custom';
+}

@@ -1,0 +1,66 @@
+/**
+ * StateCell: the 64 bytes (one cache line) an invariant owns. Kernels never interpret it; only
+ * the invariant does. A cell is a view, so it may live inside a SharedArrayBuffer.
+ */
+import { InvalidArgumentError } from '../errors.js';
+
+export const STATE_CELL_BYTES = 64;
+
+export class StateCell {
+  /** The cell's 64 bytes (a view; writes go to the underlying memory). */
+  readonly bytes: Uint8Array;
+
+  /** A zeroed cell, or a view of 64 bytes of `buffer` at `byteOffset`. */
+  constructor(buffer?: ArrayBufferLike, byteOffset = 0) {
+    if (buffer === undefined) {
+      this.bytes = new Uint8Array(STATE_CELL_BYTES);
+      return;
+    }
+    if (!Number.isInteger(byteOffset) || byteOffset < 0 || byteOffset + STATE_CELL_BYTES > buffer.byteLength) {
+      throw new InvalidArgumentError(`a 64-byte state cell does not fit at offset ${byteOffset} of ${buffer.byteLength} bytes`);
+    }
+    this.bytes = new Uint8Array(buffer, byteOffset, STATE_CELL_BYTES);
+  }
+
+  /** A new cell holding a copy of exactly 64 bytes. */
+  static from(bytes: Uint8Array): StateCell {
+    const cell = new StateCell();
+    cell.copyFrom(bytes);
+    return cell;
+  }
+
+  /** Overwrites the cell with exactly 64 bytes. */
+  copyFrom(bytes: Uint8Array): void {
+    if (!(bytes instanceof Uint8Array) || bytes.length !== STATE_CELL_BYTES) {
+      throw new InvalidArgumentError(`a state cell is exactly ${STATE_CELL_BYTES} bytes`);
+    }
+    this.bytes.set(bytes);
+  }
+
+  /** A copy of the cell's bytes. */
+  toBytes(): Uint8Array {
+    return this.bytes.slice();
+  }
+
+  zero(): void {
+    this.bytes.fill(0);
+  }
+
+  clone(): StateCell {
+    return StateCell.from(this.bytes);
+  }
+
+  equals(other: StateCell): boolean {
+    for (let i = 0; i < STATE_CELL_BYTES; i++) if (this.bytes[i] !== other.bytes[i]) return false;
+    return true;
+  }
+}
+
+/** Accepts a StateCell or its 64 raw bytes. */
+export function cellBytes(cell: StateCell | Uint8Array): Uint8Array {
+  const bytes = cell instanceof StateCell ? cell.bytes : cell;
+  if (!(bytes instanceof Uint8Array) || bytes.length !== STATE_CELL_BYTES) {
+    throw new InvalidArgumentError(`a state cell is exactly ${STATE_CELL_BYTES} bytes`);
+  }
+  return bytes;
+}

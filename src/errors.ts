@@ -1,0 +1,131 @@
+/**
+ * Every error ctfs throws. Each class has a stable string `code` (safe to switch on and to log),
+ * and a `Symbol.for` brand so `instanceof` also works across duplicate package copies and
+ * worker realms.
+ */
+import {
+  admitCodeName,
+  AdmitCode,
+  invariantCodeName,
+  type AdmitCodeName,
+  type InvariantCodeName,
+} from './core/codes.js';
+
+const BRAND = Symbol.for('ctfs.error');
+
+export type CtfsErrorCode =
+  | AdmitCodeName
+  | 'InvalidArgument'
+  | 'ValueOutOfRange'
+  | 'TenantLimitExceeded'
+  | 'TenantAlreadyRegistered'
+  | 'InvalidSharedMemory';
+
+/** Base class of every ctfs error. */
+export class CtfsError extends Error {
+  readonly code: CtfsErrorCode;
+
+  constructor(code: CtfsErrorCode, message: string, options?: ErrorOptions) {
+    super(message, options);
+    this.code = code;
+    Object.defineProperty(this, 'name', { value: new.target.name, enumerable: false });
+  }
+
+  get [BRAND](): true {
+    return true;
+  }
+
+  static override [Symbol.hasInstance](value: unknown): boolean {
+    if (this !== CtfsError) return Function.prototype[Symbol.hasInstance].call(this, value);
+    return typeof value === 'object' && value !== null && (value as Record<symbol, unknown>)[BRAND] === true;
+  }
+}
+
+/**
+ * A fact was not admitted. `code` names the reason; for invariant rejections `invariantError`
+ * names the invariant's own reason (`'Underflow'`, `'Overflow'`, …).
+ */
+export class AdmitError extends CtfsError {
+  declare readonly code: AdmitCodeName;
+  /** The numeric {@link AdmitCode} that the `tryAdmit…` variant returns. */
+  readonly admitCode: number;
+  readonly invariantError: InvariantCodeName | 'Custom' | undefined;
+
+  constructor(admitCode: number, invariantCode = 0, detail?: string) {
+    const code = admitCodeName(admitCode);
+    const invariantError = invariantCode === 0 ? undefined : invariantCodeName(invariantCode);
+    const reason = invariantError === undefined ? code : `${code} (${invariantError})`;
+    super(code, detail === undefined ? reason : `${reason}: ${detail}`);
+    this.admitCode = admitCode;
+    this.invariantError = invariantError;
+  }
+}
+
+/** Bytes that are not a well-formed fact encoding (short, oversized, garbage, non-canonical). */
+export class MalformedFactError extends CtfsError {
+  declare readonly code: 'MalformedFact';
+  constructor(message: string, options?: ErrorOptions) {
+    super('MalformedFact', message, options);
+  }
+}
+
+/** A fact's id is not the BLAKE3 content address of its deps and payload. */
+export class FactIdMismatchError extends CtfsError {
+  declare readonly code: 'FactIdMismatch';
+  constructor(message: string) {
+    super('FactIdMismatch', message);
+  }
+}
+
+/** An argument has the wrong type, size or shape. */
+export class InvalidArgumentError extends CtfsError {
+  declare readonly code: 'InvalidArgument';
+  constructor(message: string, options?: ErrorOptions) {
+    super('InvalidArgument', message, options);
+  }
+}
+
+/** A number does not fit the fixed-width field it is written to (i128, u64, …). */
+export class ValueOutOfRangeError extends CtfsError {
+  declare readonly code: 'ValueOutOfRange';
+  constructor(message: string) {
+    super('ValueOutOfRange', message);
+  }
+}
+
+/** The exact causal index is full: tracking another fact would put it behind the horizon. */
+export class CausalHorizonExceededError extends CtfsError {
+  declare readonly code: 'CausalHorizonExceeded';
+  constructor(message: string) {
+    super('CausalHorizonExceeded', message);
+  }
+}
+
+/** Tenant registration failed: the cap is reached, or the id is already registered. */
+export class TenantError extends CtfsError {
+  declare readonly code: 'TenantLimitExceeded' | 'TenantAlreadyRegistered';
+  constructor(code: 'TenantLimitExceeded' | 'TenantAlreadyRegistered', message: string) {
+    super(code, message);
+  }
+}
+
+/** A tenant id that was never registered. */
+export class UnknownTenantError extends CtfsError {
+  declare readonly code: 'UnknownTenant';
+  constructor(tenantId: unknown) {
+    super('UnknownTenant', `tenant ${String(tenantId)} is not registered`);
+  }
+}
+
+/** A SharedArrayBuffer handed to `attach` does not hold the structure it claims to. */
+export class SharedMemoryError extends CtfsError {
+  declare readonly code: 'InvalidSharedMemory';
+  constructor(message: string) {
+    super('InvalidSharedMemory', message);
+  }
+}
+
+/** Throws the {@link AdmitError} for a non-zero admission code; returns on `Ok`. */
+export function throwIfRejected(admitCode: number, invariantCode: number, detail?: string): void {
+  if (admitCode !== AdmitCode.Ok) throw new AdmitError(admitCode, invariantCode, detail);
+}

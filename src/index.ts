@@ -1,0 +1,77 @@
+/**
+ * ctfs: a coordination-free state kernel. Public API.
+ */
+import './core/platform.js';
+
+export { AdmitCode, InvariantCode, admitCodeName, invariantCodeName } from './core/codes.js';
+export type { AdmitCodeName, InvariantCodeName } from './core/codes.js';
+export {
+  AdmitError,
+  CausalHorizonExceededError,
+  CtfsError,
+  FactIdMismatchError,
+  InvalidArgumentError,
+  MalformedFactError,
+  SharedMemoryError,
+  TenantError,
+  UnknownTenantError,
+  ValueOutOfRangeError,
+} from './errors.js';
+export type { CtfsErrorCode } from './errors.js';
+
+export {
+  I128_MAX,
+  I128_MIN,
+  U64_MAX,
+  bytesEqual,
+  compareBytes,
+  fromHex,
+  i128le,
+  readI128le,
+  readU64le,
+  toHex,
+  u64le,
+  writeI128le,
+  writeU64le,
+} from './core/bytes.js';
+export { addI128, compareI128, loadLimbs } from './core/int128.js';
+export {
+  FACT_ENCODING_VERSION,
+  FACT_HEADER_BYTES,
+  FACT_ID_BYTES,
+  MAX_DEPS,
+  MAX_PAYLOAD_BYTES,
+  canonicalDeps,
+  createFact,
+  decodeFact,
+  encodeFact,
+  encodedFactLength,
+  factId,
+  isFactId,
+  verifyFactId,
+} from './core/fact.js';
+export type { DecodeFactOptions, Fact, FactId } from './core/fact.js';
+export { STATE_CELL_BYTES, StateCell } from './core/state-cell.js';
+
+export { CLOCK_BITS, CLOCK_BYTES, ESCALATION_POPCOUNT, ESCALATION_THRESHOLD, CausalClock } from './causal/causal-clock.js';
+export { bloomPositions } from './causal/id-hash.js';
+export { DEFAULT_INDEX_CAPACITY, MAX_INDEX_CAPACITY, ExactCausalIndex } from './causal/exact-index.js';
+export type { ExactIndexOptions } from './causal/exact-index.js';
+export { DEFAULT_PRECISE_CAPACITY, PreciseClock } from './causal/precise-clock.js';
+
+export { AlgebraicClass, isCoordinationFree } from './invariants/invariant.js';
+export type { Invariant } from './invariants/invariant.js';
+export { ConservationState, TOTAL_SUPPLY_PAYLOAD_BYTES, TotalSupplyInvariant } from './invariants/total-supply.js';
+
+export { FRONTIER_WIDTH } from './kernels/causal-domain.js';
+export type { KernelOptions, SharedKernelMemory } from './kernels/kernel-base.js';
+export { Kernel, TwoLaneKernel } from './kernels/kernel.js';
+export { CausalMode, EscalatingKernel } from './kernels/escalating-kernel.js';
+export {
+  DEFAULT_MAX_TENANTS,
+  DEFAULT_TENANT_INDEX_CAPACITY,
+  MAX_TENANT_ID,
+  TenantKernel,
+} from './kernels/tenant-kernel.js';
+export type { TenantKernelOptions } from './kernels/tenant-kernel.js';
+export type { View } from './kernels/view.js';

@@ -1,0 +1,126 @@
+/**
+ * TotalSupplyInvariant: a signed 128-bit balance kept within [min, max].
+ *
+ * State (64 bytes): balance i128 at 0, min i128 at 16, max i128 at 32, zero padding at 48.
+ * Payload (exactly 16 bytes): the delta, i128 little-endian.
+ *
+ * The sum is exact: a result outside i128 is rejected (`Overflow` or `Underflow`), never wrapped.
+ * Because the bounds can make acceptance depend on what was admitted before, the class is
+ * `BoundedCommutative`: replicating it safely takes escrow, and `admitReplicated` refuses it.
+ */
+import { InvalidArgumentError } from '../errors.js';
+import { I128_MAX, I128_MIN, i128le, readI128le, writeI128le } from '../core/bytes.js';
+import { InvariantCode } from '../core/codes.js';
+import { StateCell, STATE_CELL_BYTES, cellBytes } from '../core/state-cell.js';
+import { AlgebraicClass, type Invariant } from './invariant.js';
+
+export const TOTAL_SUPPLY_PAYLOAD_BYTES = 16;
+
+/** Limb offsets (u32 words) of min and max in the state cell; the balance is at 0. */
+const MIN = 4;
+const MAX = 8;
+
+export class TotalSupplyInvariant implements Invariant {
+  readonly algebraicClass = AlgebraicClass.BoundedCommutative;
+  readonly mutatesOnlyOnSuccess = true;
+
+  /** Word view of the last state seen; kernels pass the same cell every time. */
+  private lastState: Uint8Array | undefined;
+  private lastWords: Uint32Array = new Uint32Array(16);
+  /** For states that are not 4-byte aligned: apply to an aligned copy. */
+  private readonly aligned = new Uint8Array(STATE_CELL_BYTES);
+
+  apply(payload: Uint8Array, state: Uint8Array): number {
+    if (payload.length !== TOTAL_SUPPLY_PAYLOAD_BYTES || state.length !== STATE_CELL_BYTES) {
+      return InvariantCode.MalformedPayload;
+    }
+    if (state !== this.lastState) {
+      if ((state.byteOffset & 3) !== 0) return this.applyUnaligned(payload, state);
+      this.lastState = state;
+      this.lastWords = new Uint32Array(state.buffer, state.byteOffset, 16);
+    }
+    const s = this.lastWords;
+    // delta, little-endian limbs d0 (least significant) .. d3 (sign)
+    const d0 = (payload[0]! | (payload[1]! << 8) | (payload[2]! << 16) | (payload[3]! << 24)) >>> 0;
+    const d1 = (payload[4]! | (payload[5]! << 8) | (payload[6]! << 16) | (payload[7]! << 24)) >>> 0;
+    const d2 = (payload[8]! | (payload[9]! << 8) | (payload[10]! << 16) | (payload[11]! << 24)) >>> 0;
+    const d3 = (payload[12]! | (payload[13]! << 8) | (payload[14]! << 16) | (payload[15]! << 24)) >>> 0;
+    const b3 = s[3]!;
+    // balance + delta with carries; each partial sum is below 2^33, exact in a double.
+    let t = s[0]! + d0;
+    const r0 = t >>> 0;
+    t = s[1]! + d1 + (t > 0xffffffff ? 1 : 0);
+    const r1 = t >>> 0;
+    t = s[2]! + d2 + (t > 0xffffffff ? 1 : 0);
+    const r2 = t >>> 0;
+    t = b3 + d3 + (t > 0xffffffff ? 1 : 0);
+    const r3 = t >>> 0;
+    // Signed overflow: operands share a sign and the result's sign differs. The exact sum is
+    // then past max (positive delta) or below min (negative delta).
+    if ((~(b3 ^ d3) & (b3 ^ r3) & 0x80000000) !== 0) {
+      return (d3 & 0x80000000) === 0 ? InvariantCode.Overflow : InvariantCode.Underflow;
+    }
+    if (lessI128(r0, r1, r2, r3, s[MIN]!, s[MIN + 1]!, s[MIN + 2]!, s[MIN + 3]!)) return InvariantCode.Underflow;
+    if (lessI128(s[MAX]!, s[MAX + 1]!, s[MAX + 2]!, s[MAX + 3]!, r0, r1, r2, r3)) return InvariantCode.Overflow;
+    s[0] = r0;
+    s[1] = r1;
+    s[2] = r2;
+    s[3] = r3;
+    return InvariantCode.Ok;
+  }
+
+  private applyUnaligned(payload: Uint8Array, state: Uint8Array): number {
+    this.aligned.set(state);
+    const code = this.apply(payload, this.aligned);
+    if (code === InvariantCode.Ok) state.set(this.aligned);
+    return code;
+  }
+
+  /** The 16-byte payload for `delta`. */
+  static payload(delta: bigint): Uint8Array {
+    return i128le(delta);
+  }
+}
+
+/** a < b for signed 128-bit values given as u32 limbs, least significant first. */
+function lessI128(a0: number, a1: number, a2: number, a3: number, b0: number, b1: number, b2: number, b3: number): boolean {
+  if (a3 !== b3) return (a3 | 0) < (b3 | 0);
+  if (a2 !== b2) return a2 < b2;
+  if (a1 !== b1) return a1 < b1;
+  return a0 < b0;
+}
+
+/** The state of a {@link TotalSupplyInvariant}: a balance within [min, max], all i128. */
+export class ConservationState {
+  constructor(
+    readonly balance: bigint,
+    readonly min: bigint = I128_MIN,
+    readonly max: bigint = I128_MAX,
+  ) {
+    for (const [name, v] of [['balance', balance], ['min', min], ['max', max]] as const) {
+      if (typeof v !== 'bigint') throw new InvalidArgumentError(`${name} must be a bigint`);
+    }
+    if (min > max) throw new InvalidArgumentError(`min ${min} is greater than max ${max}`);
+    if (balance < min || balance > max) {
+      throw new InvalidArgumentError(`balance ${balance} is outside [${min}, ${max}]`);
+    }
+  }
+
+  /** The state's 64 bytes. Throws `ValueOutOfRange` if a field does not fit in i128. */
+  toBytes(): Uint8Array {
+    const out = new Uint8Array(STATE_CELL_BYTES);
+    writeI128le(out, 0, this.balance);
+    writeI128le(out, 16, this.min);
+    writeI128le(out, 32, this.max);
+    return out;
+  }
+
+  toCell(): StateCell {
+    return StateCell.from(this.toBytes());
+  }
+
+  static fromCell(cell: StateCell | Uint8Array): ConservationState {
+    const bytes = cellBytes(cell);
+    return new ConservationState(readI128le(bytes, 0), readI128le(bytes, 16), readI128le(bytes, 32));
+  }
+}

@@ -1,0 +1,242 @@
+/**
+ * What every single-domain kernel shares: construction over fresh or attached shared memory,
+ * the throwing and replicated admission wrappers, and read access. Internal; the public kernels
+ * extend it.
+ */
+import { AdmitCode } from '../core/codes.js';
+import { verifyFactId, type Fact, type FactId } from '../core/fact.js';
+import { toHex } from '../core/bytes.js';
+import { StateCell, cellBytes } from '../core/state-cell.js';
+import type { CausalClock } from '../causal/causal-clock.js';
+import { CLOCK_BITS } from '../causal/causal-clock.js';
+import { AdmitError, InvalidArgumentError } from '../errors.js';
+import { isCoordinationFree, type Invariant } from '../invariants/invariant.js';
+import { CausalDomain, type SharedDomainMemory } from './causal-domain.js';
+import type { View } from './view.js';
+
+export interface KernelOptions {
+  /** Exact-index capacity: the most facts this kernel can admit (default 2^20 = 1,048,576). */
+  readonly indexCapacity?: number;
+  /** Seed of the exact index's hash (default random). */
+  readonly indexSeed?: number;
+}
+
+/** Shared memory of a kernel: pass it (e.g. in `workerData`) to `attach` in another thread. */
+export type SharedKernelMemory = SharedDomainMemory;
+
+type KernelConstructor<I extends Invariant, K> = new (invariant: I, options?: KernelOptions) => K;
+
+/** Set by `attach` for the duration of one constructor call. */
+let attaching: SharedKernelMemory | undefined;
+
+export abstract class KernelBase<I extends Invariant = Invariant> {
+  readonly invariant: I;
+  /** @internal */
+  protected readonly domain: CausalDomain;
+  private readonly coordinationFree: boolean;
+
+  constructor(invariant: I, options: KernelOptions = {}) {
+    const shared = attaching;
+    attaching = undefined;
+    if (invariant === null || typeof invariant !== 'object' || typeof invariant.apply !== 'function') {
+      throw new InvalidArgumentError('invariant must be an object with an apply(payload, state) method');
+    }
+    this.invariant = invariant;
+    this.coordinationFree = isCoordinationFree(invariant.algebraicClass);
+    this.domain = new CausalDomain(invariant, { capacity: options.indexCapacity, seed: options.indexSeed }, shared);
+  }
+
+  /** A kernel whose state starts as a copy of `cell`. */
+  static withState<I extends Invariant, K extends KernelBase<I>>(
+    this: KernelConstructor<I, K>,
+    invariant: I,
+    cell: StateCell | Uint8Array,
+    options?: KernelOptions,
+  ): K {
+    const bytes = cellBytes(cell);
+    const kernel = new this(invariant, options);
+    kernel.domain.state.set(bytes);
+    return kernel;
+  }
+
+  /**
+   * A kernel over memory created by another kernel of the same kind (usually in another thread).
+   * Admissions are single-writer: the creating thread, or whoever holds a lock around the kernel.
+   * Call `sync()` to see what the writer has `publish()`ed.
+   */
+  static attach<I extends Invariant, K extends KernelBase<I>>(
+    this: KernelConstructor<I, K>,
+    shared: SharedKernelMemory,
+    invariant: I,
+  ): K {
+    if (shared === null || typeof shared !== 'object') throw new InvalidArgumentError('shared must be a SharedKernelMemory');
+    attaching = shared;
+    try {
+      return new this(invariant);
+    } finally {
+      attaching = undefined;
+    }
+  }
+
+  /** Admits a fact given as id, deps and payload. Returns an `AdmitCode` (0 = Ok); never throws. */
+  tryAdmitRaw(id: FactId, deps: readonly FactId[], payload: Uint8Array): number {
+    return this.domain.tryAdmit(id, deps, payload);
+  }
+
+  /** Admits a fact given as id, deps and payload; throws `AdmitError` if it is rejected. */
+  admitRaw(id: FactId, deps: readonly FactId[], payload: Uint8Array): void {
+    this.domain.lastInvariantError = 0;
+    const code = this.tryAdmitRaw(id, deps, payload);
+    if (code !== AdmitCode.Ok) throw this.rejection(code, id);
+  }
+
+  tryAdmit(fact: Fact): number {
+    if (fact === null || typeof fact !== 'object') return AdmitCode.MalformedFact;
+    return this.tryAdmitRaw(fact.id, fact.deps, fact.payload);
+  }
+
+  admit(fact: Fact): void {
+    if (fact === null || typeof fact !== 'object') throw new AdmitError(AdmitCode.MalformedFact, 0, 'not a fact');
+    this.admitRaw(fact.id, fact.deps, fact.payload);
+  }
+
+  /**
+   * Admits a fact received from another replica: only for coordination-free invariants
+   * (`RequiresCoordination` otherwise), and only if its id is the content address of its deps
+   * and payload (`FactIdMismatch` otherwise).
+   */
+  tryAdmitReplicated(fact: Fact): number {
+    if (!this.coordinationFree) return AdmitCode.RequiresCoordination;
+    if (fact === null || typeof fact !== 'object') return AdmitCode.MalformedFact;
+    return this.tryAdmitReplicatedRaw(fact.id, fact.deps, fact.payload);
+  }
+
+  admitReplicated(fact: Fact): void {
+    this.domain.lastInvariantError = 0;
+    const code = this.tryAdmitReplicated(fact);
+    if (code !== AdmitCode.Ok) throw this.rejection(code, fact?.id);
+  }
+
+  tryAdmitReplicatedRaw(id: FactId, deps: readonly FactId[], payload: Uint8Array): number {
+    if (!this.coordinationFree) return AdmitCode.RequiresCoordination;
+    let valid: boolean;
+    try {
+      valid = verifyFactId({ id, deps, payload });
+    } catch {
+      return AdmitCode.MalformedFact;
+    }
+    if (!valid) return AdmitCode.FactIdMismatch;
+    return this.tryAdmitRaw(id, deps, payload);
+  }
+
+  admitReplicatedRaw(id: FactId, deps: readonly FactId[], payload: Uint8Array): void {
+    this.domain.lastInvariantError = 0;
+    const code = this.tryAdmitReplicatedRaw(id, deps, payload);
+    if (code !== AdmitCode.Ok) throw this.rejection(code, id);
+  }
+
+  /** The invariant's own code for the last rejection it caused (see `InvariantCode`). */
+  get lastInvariantError(): number {
+    return this.domain.lastInvariantError;
+  }
+
+  /** A copy of the state cell. */
+  get state(): StateCell {
+    return StateCell.from(this.domain.state);
+  }
+
+  /** Copies the 64-byte state into `out` without allocating. */
+  readState(out: Uint8Array): void {
+    out.set(this.domain.state);
+  }
+
+  /** A copy of the Bloom clock. */
+  get clock(): CausalClock {
+    return this.domain.clock.clone();
+  }
+
+  /** Fraction of the Bloom clock's bits set. */
+  get saturation(): number {
+    return this.domain.popcount / CLOCK_BITS;
+  }
+
+  /** Number of facts admitted. */
+  get size(): number {
+    return this.domain.index.size;
+  }
+
+  /** The most facts this kernel can admit (its exact-index capacity). */
+  get indexCapacity(): number {
+    return this.domain.index.capacity;
+  }
+
+  /** True if a fact with this id was admitted (exact). */
+  contains(id: FactId): boolean {
+    return this.domain.contains(id);
+  }
+
+  /** The frontier: up to 8 most recent admitted facts that no admitted fact depends on. */
+  frontier(): FactId[] {
+    return this.domain.frontier();
+  }
+
+  /** A snapshot if every id in `required` was admitted (exact), else null. */
+  query(required: readonly FactId[]): View | null {
+    if (!Array.isArray(required)) throw new InvalidArgumentError('required must be an array of fact ids');
+    for (const id of required) if (!this.domain.contains(id)) return null;
+    return { state: this.state, frontier: this.frontier(), clock: this.clock, size: this.size };
+  }
+
+  /**
+   * Forgets every admitted fact and sets the state to a copy of `cell` (default: zeros). The
+   * memory is reused, so pages already touched stay resident. Single-writer, like admission.
+   */
+  reset(cell?: StateCell | Uint8Array): void {
+    this.domain.reset(cell === undefined ? undefined : cellBytes(cell));
+  }
+
+  /** The kernel's shared memory, for `attach` in another thread. */
+  get shared(): SharedKernelMemory {
+    return this.domain.shared;
+  }
+
+  /** Makes every admission so far visible to attached kernels that call `sync()`. Returns the size. */
+  publish(): number {
+    return this.domain.publish();
+  }
+
+  /** Sees everything the writer has published. Returns the size. */
+  sync(): number {
+    return this.domain.sync();
+  }
+
+  /** @internal The exception for a rejection code. */
+  protected rejection(code: number, id: FactId | undefined): AdmitError {
+    const invariantCode =
+      code === AdmitCode.InvariantViolation || code === AdmitCode.MalformedFact ? this.domain.lastInvariantError : 0;
+    return new AdmitError(code, invariantCode, describe(code, id, this.domain.index.capacity));
+  }
+}
+
+function describe(code: number, id: FactId | undefined, capacity: number): string {
+  const fact = id instanceof Uint8Array && id.length === 32 ? `fact ${toHex(id).slice(0, 16)}…` : 'fact';
+  switch (code) {
+    case AdmitCode.CausalityViolation:
+      return `${fact} depends on a fact that was never admitted`;
+    case AdmitCode.DuplicateFact:
+      return `${fact} was already admitted`;
+    case AdmitCode.CausalHorizonExceeded:
+      return `exact index is full (capacity ${capacity} facts); ${fact} cannot be tracked`;
+    case AdmitCode.RequiresCoordination:
+      return 'the invariant is not coordination-free; replicate it through escrow';
+    case AdmitCode.FactIdMismatch:
+      return `${fact}: id is not the BLAKE3 content address of its deps and payload`;
+    case AdmitCode.MalformedFact:
+      return `${fact}: id and deps must be 32-byte Uint8Arrays (at most 16 deps) and the payload must suit the invariant`;
+    case AdmitCode.InvariantViolation:
+      return `${fact} rejected by the invariant`;
+    default:
+      return fact;
+  }
+}
+

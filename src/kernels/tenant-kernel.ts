@@ -1,0 +1,155 @@
+/**
+ * TenantKernel: isolated causal domains, one per tenant, sharing one invariant.
+ *
+ * Each tenant has its own state cell, Bloom clock, frontier and exact index, so a fact can only
+ * depend on facts of its own tenant: a dependency admitted under another tenant is unknown here
+ * and rejected as `CausalityViolation`.
+ *
+ * Limits: tenant ids are integers in [0, 65535]; at most `maxTenants` tenants (default 64, at most
+ * 65,536) may be registered, beyond which registration throws `TenantLimitExceeded`. Each tenant's
+ * exact index holds `indexCapacity` facts (default 65,536, ~45 bytes each).
+ */
+import { AdmitCode } from '../core/codes.js';
+import type { FactId } from '../core/fact.js';
+import { StateCell, cellBytes } from '../core/state-cell.js';
+import { CLOCK_BITS, type CausalClock } from '../causal/causal-clock.js';
+import { AdmitError, InvalidArgumentError, TenantError, UnknownTenantError } from '../errors.js';
+import type { Invariant } from '../invariants/invariant.js';
+import { CausalDomain } from './causal-domain.js';
+import type { View } from './view.js';
+
+export const MAX_TENANT_ID = 0xffff;
+export const DEFAULT_MAX_TENANTS = 64;
+export const DEFAULT_TENANT_INDEX_CAPACITY = 65_536;
+
+export interface TenantKernelOptions {
+  /** Most tenants that may be registered (default 64, at most 65,536). */
+  readonly maxTenants?: number;
+  /** Exact-index capacity of each tenant (default 65,536 facts). */
+  readonly indexCapacity?: number;
+  /** Seed of the exact indexes' hash (default random per tenant). */
+  readonly indexSeed?: number;
+}
+
+export class TenantKernel<I extends Invariant = Invariant> {
+  readonly invariant: I;
+  readonly maxTenants: number;
+  private readonly indexCapacity: number;
+  private readonly indexSeed: number | undefined;
+  private readonly domains: (CausalDomain | undefined)[] = [];
+  private readonly registered: number[] = [];
+
+  constructor(invariant: I, options: TenantKernelOptions = {}) {
+    if (invariant === null || typeof invariant !== 'object' || typeof invariant.apply !== 'function') {
+      throw new InvalidArgumentError('invariant must be an object with an apply(payload, state) method');
+    }
+    const maxTenants = options.maxTenants ?? DEFAULT_MAX_TENANTS;
+    if (!Number.isInteger(maxTenants) || maxTenants < 1 || maxTenants > MAX_TENANT_ID + 1) {
+      throw new InvalidArgumentError(`maxTenants must be an integer in [1, ${MAX_TENANT_ID + 1}]`);
+    }
+    this.invariant = invariant;
+    this.maxTenants = maxTenants;
+    this.indexCapacity = options.indexCapacity ?? DEFAULT_TENANT_INDEX_CAPACITY;
+    this.indexSeed = options.indexSeed;
+  }
+
+  /** Registers `tenantId` with an initial state (default: 64 zero bytes). */
+  registerTenant(tenantId: number, cell?: StateCell | Uint8Array): void {
+    if (!isTenantId(tenantId)) throw new InvalidArgumentError(`tenant id must be an integer in [0, ${MAX_TENANT_ID}]`);
+    const bytes = cell === undefined ? undefined : cellBytes(cell);
+    if (this.domains[tenantId] !== undefined) {
+      throw new TenantError('TenantAlreadyRegistered', `tenant ${tenantId} is already registered`);
+    }
+    if (this.registered.length >= this.maxTenants) {
+      throw new TenantError('TenantLimitExceeded', `at most ${this.maxTenants} tenants can be registered`);
+    }
+    const domain = new CausalDomain(this.invariant, { capacity: this.indexCapacity, seed: this.indexSeed });
+    if (bytes !== undefined) domain.state.set(bytes);
+    this.domains[tenantId] = domain;
+    this.registered.push(tenantId);
+  }
+
+  hasTenant(tenantId: number): boolean {
+    return isTenantId(tenantId) && this.domains[tenantId] !== undefined;
+  }
+
+  /** Registered tenant ids, in registration order. */
+  tenants(): number[] {
+    return [...this.registered];
+  }
+
+  /** Admits a fact into one tenant. Returns an `AdmitCode` (`UnknownTenant` for an unregistered id). */
+  tryAdmit(tenantId: number, id: FactId, deps: readonly FactId[], payload: Uint8Array): number {
+    const domain = isTenantId(tenantId) ? this.domains[tenantId] : undefined;
+    if (domain === undefined) return AdmitCode.UnknownTenant;
+    return domain.tryAdmit(id, deps, payload);
+  }
+
+  /** Admits a fact into one tenant; throws `AdmitError` if it is rejected. */
+  admit(tenantId: number, id: FactId, deps: readonly FactId[], payload: Uint8Array): void {
+    const domain = isTenantId(tenantId) ? this.domains[tenantId] : undefined;
+    if (domain === undefined) throw new AdmitError(AdmitCode.UnknownTenant, 0, `tenant ${String(tenantId)} is not registered`);
+    domain.lastInvariantError = 0;
+    const code = domain.tryAdmit(id, deps, payload);
+    if (code !== AdmitCode.Ok) {
+      const invariantCode =
+        code === AdmitCode.InvariantViolation || code === AdmitCode.MalformedFact ? domain.lastInvariantError : 0;
+      throw new AdmitError(code, invariantCode, `tenant ${tenantId}`);
+    }
+  }
+
+  /** A copy of the tenant's state cell. */
+  state(tenantId: number): StateCell {
+    return StateCell.from(this.domain(tenantId).state);
+  }
+
+  /** A copy of the tenant's Bloom clock. */
+  clock(tenantId: number): CausalClock {
+    return this.domain(tenantId).clock.clone();
+  }
+
+  saturation(tenantId: number): number {
+    return this.domain(tenantId).popcount / CLOCK_BITS;
+  }
+
+  /** Number of facts admitted by the tenant. */
+  size(tenantId: number): number {
+    return this.domain(tenantId).index.size;
+  }
+
+  contains(tenantId: number, id: FactId): boolean {
+    return this.domain(tenantId).contains(id);
+  }
+
+  frontier(tenantId: number): FactId[] {
+    return this.domain(tenantId).frontier();
+  }
+
+  /** The invariant's own code for the tenant's last rejection it caused. */
+  lastInvariantError(tenantId: number): number {
+    return this.domain(tenantId).lastInvariantError;
+  }
+
+  /** A snapshot of the tenant if every id in `required` was admitted by it, else null. */
+  query(tenantId: number, required: readonly FactId[]): View | null {
+    const domain = this.domain(tenantId);
+    if (!Array.isArray(required)) throw new InvalidArgumentError('required must be an array of fact ids');
+    for (const id of required) if (!domain.contains(id)) return null;
+    return {
+      state: StateCell.from(domain.state),
+      frontier: domain.frontier(),
+      clock: domain.clock.clone(),
+      size: domain.index.size,
+    };
+  }
+
+  private domain(tenantId: number): CausalDomain {
+    const domain = isTenantId(tenantId) ? this.domains[tenantId] : undefined;
+    if (domain === undefined) throw new UnknownTenantError(tenantId);
+    return domain;
+  }
+}
+
+function isTenantId(value: number): boolean {
+  return (value & MAX_TENANT_ID) === value;
+}

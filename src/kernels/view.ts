@@ -1,0 +1,15 @@
+/** A consistent snapshot of a kernel: its state, frontier and clock at one moment. */
+import type { CausalClock } from '../causal/causal-clock.js';
+import type { FactId } from '../core/fact.js';
+import type { StateCell } from '../core/state-cell.js';
+
+export interface View {
+  /** A copy of the state cell. */
+  readonly state: StateCell;
+  /** The frontier's heads, oldest first. */
+  readonly frontier: readonly FactId[];
+  /** A copy of the Bloom clock. */
+  readonly clock: CausalClock;
+  /** Number of facts admitted. */
+  readonly size: number;
+}
