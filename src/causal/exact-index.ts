@@ -263,7 +263,8 @@ export class ExactCausalIndex {
       if (t === 0) return ~i;
       if (t === tag) {
         const k = this.slots[i]!;
-        if (this.keyEqualsLoaded(k)) return k;
+        // k ≥ count only on an attached reader, for an insert not yet published: not visible.
+        if (k < this.count && this.keyEqualsLoaded(k)) return k;
       }
       i = (i + 1) & mask;
     }

@@ -3,18 +3,19 @@
  *
  * An id is read as eight little-endian u32 words w0..w7. Each hash is
  *
- *     fmix32( Σ wᵢ · Mᵢ  mod 2³² )
+ *     fmix32( A + Σ wᵢ · Mᵢ  mod 2³² )
  *
- * with eight odd multipliers Mᵢ and MurmurHash3's 32-bit finaliser. Every id byte feeds every
+ * with eight odd multipliers Mᵢ, an offset A (so the all-zero id does not hash to 0), and
+ * MurmurHash3's 32-bit finaliser. Every id byte feeds every
  * hash (upstream used only bytes 0..24 for the Bloom and 0..8 for its index, so structured ids
  * collapsed). The eight products are independent, so the CPU computes them in parallel: ~16 ns
  * for both hashes, against ~40 ns for a serial MurmurHash3 over the same bytes. Each Mᵢ is odd,
  * hence invertible mod 2³²: ids that differ in a single word never collide before the finaliser.
  *
- * - `bloomHash` uses the fixed multipliers `BLOOM_MULTIPLIERS`, so it is identical on every
+ * - `bloomHash` uses the fixed multipliers `BLOOM_MULTIPLIERS` and offset `BLOOM_OFFSET`, so it is identical on every
  *   replica (the clock is a gossip summary). Bloom positions are its bits 0..8, 9..17 and 18..26;
  *   its top byte is the exact index's tag.
- * - `indexHash` uses multipliers derived from a per-index seed, so colliding ids cannot be
+ * - `indexHash` uses multipliers and an offset derived from a per-index seed, so colliding ids cannot be
  *   prepared in advance to lengthen one probe chain.
  *
  * Hashes are kept as int32 so that storing them in object fields never boxes a heap number.
@@ -24,6 +25,9 @@
 export const BLOOM_MULTIPLIERS: readonly number[] = [
   0x9e3779b1, 0x85ebca77, 0xc2b2ae3d, 0x27d4eb2f, 0x165667b1, 0xd3a2646d, 0xfd7046c5, 0xb55a4f09,
 ];
+
+/** Offset of the Bloom hash: the first 32 fractional bits of √2 (any constant ≠ 0 would do). */
+export const BLOOM_OFFSET = 0x6a09e667;
 
 /** MurmurHash3's 32-bit finaliser, returning an int32. */
 export function fmix32(h: number): number {
@@ -62,6 +66,7 @@ export class IdHasher {
   private readonly m5: number;
   private readonly m6: number;
   private readonly m7: number;
+  private readonly offset: number;
 
   constructor(seed: number) {
     this.seed = seed >>> 0;
@@ -71,6 +76,7 @@ export class IdHasher {
       s = splitmix32(s);
       m.push(s | 1);
     }
+    this.offset = splitmix32(s);
     [this.m0, this.m1, this.m2, this.m3, this.m4, this.m5, this.m6, this.m7] = m as [
       number, number, number, number, number, number, number, number,
     ];
@@ -96,7 +102,8 @@ export class IdHasher {
     w[6] = x6;
     w[7] = x7;
     this.bloomHash = fmix32(
-      (Math.imul(x0, 0x9e3779b1) +
+      (BLOOM_OFFSET +
+        Math.imul(x0, 0x9e3779b1) +
         Math.imul(x1, 0x85ebca77) +
         Math.imul(x2, 0xc2b2ae3d) +
         Math.imul(x3, 0x27d4eb2f) +
@@ -107,7 +114,8 @@ export class IdHasher {
         0,
     );
     this.indexHash = fmix32(
-      (Math.imul(x0, this.m0) +
+      (this.offset +
+        Math.imul(x0, this.m0) +
         Math.imul(x1, this.m1) +
         Math.imul(x2, this.m2) +
         Math.imul(x3, this.m3) +

@@ -57,10 +57,13 @@ function checkId(value: unknown, what: string): asserts value is FactId {
   if (!isFactId(value)) throw new InvalidArgumentError(`${what} must be a 32-byte Uint8Array`);
 }
 
+/** Checks shapes and limits; the dep limit applies to the canonical (deduplicated) deps. */
 function checkDepsAndPayload(deps: readonly FactId[], payload: Uint8Array): void {
   if (!Array.isArray(deps)) throw new InvalidArgumentError('deps must be an array of 32-byte ids');
-  if (deps.length > MAX_DEPS) throw new InvalidArgumentError(`a fact has at most ${MAX_DEPS} deps, got ${deps.length}`);
   deps.forEach((d, i) => checkId(d, `deps[${i}]`));
+  if (deps.length > MAX_DEPS && canonicalDeps(deps).length > MAX_DEPS) {
+    throw new InvalidArgumentError(`a fact has at most ${MAX_DEPS} distinct deps, got ${canonicalDeps(deps).length}`);
+  }
   if (!(payload instanceof Uint8Array)) throw new InvalidArgumentError('payload must be a Uint8Array');
   if (payload.length > MAX_PAYLOAD_BYTES) {
     throw new InvalidArgumentError(`payload is ${payload.length} bytes; the maximum is ${MAX_PAYLOAD_BYTES}`);

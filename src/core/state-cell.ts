@@ -16,6 +16,9 @@ export class StateCell {
       this.bytes = new Uint8Array(STATE_CELL_BYTES);
       return;
     }
+    if (ArrayBuffer.isView(buffer)) {
+      throw new InvalidArgumentError('pass an ArrayBuffer or SharedArrayBuffer (or use StateCell.from to copy bytes)');
+    }
     if (!Number.isInteger(byteOffset) || byteOffset < 0 || byteOffset + STATE_CELL_BYTES > buffer.byteLength) {
       throw new InvalidArgumentError(`a 64-byte state cell does not fit at offset ${byteOffset} of ${buffer.byteLength} bytes`);
     }

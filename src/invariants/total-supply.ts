@@ -2,7 +2,9 @@
  * TotalSupplyInvariant: a signed 128-bit balance kept within [min, max].
  *
  * State (64 bytes): balance i128 at 0, min i128 at 16, max i128 at 32, zero padding at 48.
- * Payload (exactly 16 bytes): the delta, i128 little-endian.
+ * Payload (at least 16 bytes): the delta, i128 little-endian, then optional application bytes
+ * (a nonce, a memo) that the invariant ignores. The fact id covers them, so two transfers of the
+ * same amount on the same causal parents stay two facts when their nonces differ.
  *
  * The sum is exact: a result outside i128 is rejected (`Overflow` or `Underflow`), never wrapped.
  * Because the bounds can make acceptance depend on what was admitted before, the class is
@@ -14,6 +16,7 @@ import { InvariantCode } from '../core/codes.js';
 import { StateCell, STATE_CELL_BYTES, cellBytes } from '../core/state-cell.js';
 import { AlgebraicClass, type Invariant } from './invariant.js';
 
+/** Minimum payload: the 16-byte delta. */
 export const TOTAL_SUPPLY_PAYLOAD_BYTES = 16;
 
 /** Limb offsets (u32 words) of min and max in the state cell; the balance is at 0. */
@@ -31,7 +34,7 @@ export class TotalSupplyInvariant implements Invariant {
   private readonly aligned = new Uint8Array(STATE_CELL_BYTES);
 
   apply(payload: Uint8Array, state: Uint8Array): number {
-    if (payload.length !== TOTAL_SUPPLY_PAYLOAD_BYTES || state.length !== STATE_CELL_BYTES) {
+    if (payload.length < TOTAL_SUPPLY_PAYLOAD_BYTES || state.length !== STATE_CELL_BYTES) {
       return InvariantCode.MalformedPayload;
     }
     if (state !== this.lastState) {
@@ -76,9 +79,14 @@ export class TotalSupplyInvariant implements Invariant {
     return code;
   }
 
-  /** The 16-byte payload for `delta`. */
-  static payload(delta: bigint): Uint8Array {
-    return i128le(delta);
+  /** The payload for `delta`, followed by `appData` (e.g. a nonce) if given. */
+  static payload(delta: bigint, appData?: Uint8Array): Uint8Array {
+    if (appData === undefined) return i128le(delta);
+    if (!(appData instanceof Uint8Array)) throw new InvalidArgumentError('appData must be a Uint8Array');
+    const out = new Uint8Array(TOTAL_SUPPLY_PAYLOAD_BYTES + appData.length);
+    writeI128le(out, 0, delta);
+    out.set(appData, TOTAL_SUPPLY_PAYLOAD_BYTES);
+    return out;
   }
 }
 

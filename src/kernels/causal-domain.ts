@@ -236,6 +236,8 @@ export class CausalDomain {
     this.ctl[W_HEAD_COUNT] = 0;
     this.ctl[W_HEAD_START] = 0;
     this.recentKey.fill(-1);
+    this.ctl[W_MODE] = 0;
+    this.bloomFilter = true;
     if (cell === undefined) this.state.fill(0);
     else this.state.set(cell);
     this.lastInvariantError = 0;

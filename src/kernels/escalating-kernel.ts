@@ -10,7 +10,8 @@
 import { ESCALATION_POPCOUNT } from '../causal/causal-clock.js';
 import type { FactId } from '../core/fact.js';
 import type { Invariant } from '../invariants/invariant.js';
-import { KernelBase, type KernelOptions } from './kernel-base.js';
+import type { StateCell } from '../core/state-cell.js';
+import { KernelBase, attachKernel, withInitialState, type KernelOptions, type SharedKernelMemory } from './kernel-base.js';
 
 export const CausalMode = {
   /** Bloom pre-filter, then the exact index. */
@@ -24,6 +25,16 @@ export class EscalatingKernel<I extends Invariant = Invariant> extends KernelBas
   constructor(invariant: I, options?: KernelOptions) {
     super(invariant, options);
     this.domain.bloomFilter = this.domain.mode === CausalMode.Fast;
+  }
+
+  /** A kernel whose state starts as a copy of `cell`. */
+  static withState<I extends Invariant>(invariant: I, cell: StateCell | Uint8Array, options?: KernelOptions): EscalatingKernel<I> {
+    return withInitialState(new EscalatingKernel(invariant, options), cell);
+  }
+
+  /** A kernel over the shared memory of another `EscalatingKernel`; see `Kernel.attach`. */
+  static attach<I extends Invariant>(shared: SharedKernelMemory, invariant: I): EscalatingKernel<I> {
+    return attachKernel(shared, () => new EscalatingKernel(invariant));
   }
 
   override tryAdmitRaw(id: FactId, deps: readonly FactId[], payload: Uint8Array): number {

@@ -24,10 +24,28 @@ export interface KernelOptions {
 /** Shared memory of a kernel: pass it (e.g. in `workerData`) to `attach` in another thread. */
 export type SharedKernelMemory = SharedDomainMemory;
 
-type KernelConstructor<I extends Invariant, K> = new (invariant: I, options?: KernelOptions) => K;
-
-/** Set by `attach` for the duration of one constructor call. */
+/** Set by `attachKernel` for the duration of one constructor call. */
 let attaching: SharedKernelMemory | undefined;
+
+/** @internal Sets a new kernel's state to a copy of `cell` (the `withState` factories). */
+export function withInitialState<K extends KernelBase>(kernel: K, cell: StateCell | Uint8Array): K {
+  kernel.reset(cell);
+  return kernel;
+}
+
+/**
+ * @internal Builds a kernel over memory created by another kernel of the same kind (the `attach`
+ * factories). `construct` must call the kernel's constructor exactly once.
+ */
+export function attachKernel<K extends KernelBase>(shared: SharedKernelMemory, construct: () => K): K {
+  if (shared === null || typeof shared !== 'object') throw new InvalidArgumentError('shared must be a SharedKernelMemory');
+  attaching = shared;
+  try {
+    return construct();
+  } finally {
+    attaching = undefined;
+  }
+}
 
 export abstract class KernelBase<I extends Invariant = Invariant> {
   readonly invariant: I;
@@ -44,38 +62,6 @@ export abstract class KernelBase<I extends Invariant = Invariant> {
     this.invariant = invariant;
     this.coordinationFree = isCoordinationFree(invariant.algebraicClass);
     this.domain = new CausalDomain(invariant, { capacity: options.indexCapacity, seed: options.indexSeed }, shared);
-  }
-
-  /** A kernel whose state starts as a copy of `cell`. */
-  static withState<I extends Invariant, K extends KernelBase<I>>(
-    this: KernelConstructor<I, K>,
-    invariant: I,
-    cell: StateCell | Uint8Array,
-    options?: KernelOptions,
-  ): K {
-    const bytes = cellBytes(cell);
-    const kernel = new this(invariant, options);
-    kernel.domain.state.set(bytes);
-    return kernel;
-  }
-
-  /**
-   * A kernel over memory created by another kernel of the same kind (usually in another thread).
-   * Admissions are single-writer: the creating thread, or whoever holds a lock around the kernel.
-   * Call `sync()` to see what the writer has `publish()`ed.
-   */
-  static attach<I extends Invariant, K extends KernelBase<I>>(
-    this: KernelConstructor<I, K>,
-    shared: SharedKernelMemory,
-    invariant: I,
-  ): K {
-    if (shared === null || typeof shared !== 'object') throw new InvalidArgumentError('shared must be a SharedKernelMemory');
-    attaching = shared;
-    try {
-      return new this(invariant);
-    } finally {
-      attaching = undefined;
-    }
   }
 
   /** Admits a fact given as id, deps and payload. Returns an `AdmitCode` (0 = Ok); never throws. */

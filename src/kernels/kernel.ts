@@ -7,12 +7,37 @@
  * keeping the upstream name for the "Bloom lane + exact lane" design.
  */
 import type { ExactCausalIndex } from '../causal/exact-index.js';
+import type { StateCell } from '../core/state-cell.js';
 import type { Invariant } from '../invariants/invariant.js';
-import { KernelBase } from './kernel-base.js';
+import { KernelBase, attachKernel, withInitialState, type KernelOptions, type SharedKernelMemory } from './kernel-base.js';
 
-export class Kernel<I extends Invariant = Invariant> extends KernelBase<I> {}
+export class Kernel<I extends Invariant = Invariant> extends KernelBase<I> {
+  /** A kernel whose state starts as a copy of `cell`. */
+  static withState<I extends Invariant>(invariant: I, cell: StateCell | Uint8Array, options?: KernelOptions): Kernel<I> {
+    return withInitialState(new Kernel(invariant, options), cell);
+  }
+
+  /**
+   * A kernel over the shared memory of another `Kernel` (usually created in another thread).
+   * Admission is single-writer: the creating thread, or whoever holds a lock around the kernel.
+   * Call `sync()` to see what the writer has `publish()`ed.
+   */
+  static attach<I extends Invariant>(shared: SharedKernelMemory, invariant: I): Kernel<I> {
+    return attachKernel(shared, () => new Kernel(invariant));
+  }
+}
 
 export class TwoLaneKernel<I extends Invariant = Invariant> extends KernelBase<I> {
+  /** A kernel whose state starts as a copy of `cell`. */
+  static withState<I extends Invariant>(invariant: I, cell: StateCell | Uint8Array, options?: KernelOptions): TwoLaneKernel<I> {
+    return withInitialState(new TwoLaneKernel(invariant, options), cell);
+  }
+
+  /** A kernel over the shared memory of another `TwoLaneKernel`; see `Kernel.attach`. */
+  static attach<I extends Invariant>(shared: SharedKernelMemory, invariant: I): TwoLaneKernel<I> {
+    return attachKernel(shared, () => new TwoLaneKernel(invariant));
+  }
+
   /** The exact lane: the set of admitted ids. Read it; admit through the kernel. */
   get exactIndex(): ExactCausalIndex {
     return this.domain.index;
