@@ -242,6 +242,14 @@ export class ExactCausalIndex {
   }
 
   /**
+   * @internal Makes exactly the first `count` ids visible to this thread (a kernel snapshot's
+   * size, at most what the writer has inserted).
+   */
+  showUpTo(count: number): void {
+    this.count = Math.min(count, this.capacity);
+  }
+
+  /**
    * @internal Looks up the id loaded into `hasher`: its key number, or -1.
    */
   findLoaded(): number {

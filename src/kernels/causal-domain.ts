@@ -19,23 +19,36 @@ import { STATE_CELL_BYTES } from '../core/state-cell.js';
 import { CausalClock } from '../causal/causal-clock.js';
 import { ExactCausalIndex, type ExactIndexOptions } from '../causal/exact-index.js';
 import { SharedMemoryError } from '../errors.js';
+import { StateCell } from '../core/state-cell.js';
 import type { Invariant } from '../invariants/invariant.js';
 
 /** "CTKD" little-endian: marks a buffer as a kernel domain's control block. */
 const MAGIC = 0x444b5443;
 const LAYOUT_VERSION = 1;
-/** Control block, in bytes: header line, counters line, state cell, clock, frontier. */
+/**
+ * Control block, in bytes: header line, counters line, state cell, clock, frontier (the live
+ * state, written on every admission); then the published snapshot: a seqlock word on its own
+ * line and a copy of state, clock, frontier and counters, written only by `publish()`.
+ */
 const OFF_HEADER = 0;
 const OFF_COUNTERS = 64;
 const OFF_STATE = 128;
 const OFF_CLOCK = 192;
 const OFF_FRONTIER = 256;
-export const CONTROL_BYTES = 320;
+const OFF_SEQLOCK = 320;
+const OFF_SNAPSHOT = 384;
+export const CONTROL_BYTES = 576;
 /** Counter words (u32 index into the control block). */
 const W_POPCOUNT = OFF_COUNTERS / 4;
 const W_HEAD_COUNT = OFF_COUNTERS / 4 + 1;
 const W_MODE = OFF_COUNTERS / 4 + 2;
 const W_HEAD_START = OFF_COUNTERS / 4 + 3;
+const W_SEQLOCK = OFF_SEQLOCK / 4;
+/** The snapshot mirrors, in 48 words: state (16), clock (16), frontier (8), start, count, popcount, size. */
+const W_SNAP = OFF_SNAPSHOT / 4;
+const W_SNAP_META = W_SNAP + 40;
+/** A reader gives up on a snapshot that stays mid-write this many attempts (a writer that died mid-publish). */
+const SNAPSHOT_ATTEMPTS = 1_000_000;
 
 /** The frontier keeps at most this many heads (the most recent facts nothing depends on); a power of two. */
 export const FRONTIER_WIDTH = 8;
@@ -82,7 +95,7 @@ export class CausalDomain {
     } else {
       const control = shared.control;
       if (!(control instanceof SharedArrayBuffer) || control.byteLength !== CONTROL_BYTES) {
-        throw new SharedMemoryError('kernel control block must be a SharedArrayBuffer of 320 bytes');
+        throw new SharedMemoryError(`kernel control block must be a SharedArrayBuffer of ${CONTROL_BYTES} bytes`);
       }
       const header = new Uint32Array(control, OFF_HEADER, 2);
       if (header[0] !== MAGIC || header[1] !== LAYOUT_VERSION) {
@@ -215,12 +228,23 @@ export class CausalDomain {
     }
   }
 
-  /** Ids of the frontier's heads, oldest first. */
+  /**
+   * Ids of the frontier's heads, oldest first. A head whose fact this thread cannot see yet (an
+   * attached reader, with the writer ahead of its last publish) is left out rather than read.
+   */
   frontier(): Uint8Array[] {
-    const out: Uint8Array[] = [];
     const start = this.ctl[W_HEAD_START]!;
     const n = this.ctl[W_HEAD_COUNT]!;
-    for (let i = 0; i < n; i++) out.push(this.index.idAt(this.heads[(start + i) & (FRONTIER_WIDTH - 1)]!));
+    return this.idsOfHeads(this.heads, start, n);
+  }
+
+  private idsOfHeads(heads: ArrayLike<number>, start: number, n: number): Uint8Array[] {
+    const out: Uint8Array[] = [];
+    const visible = this.index.size;
+    for (let i = 0; i < n; i++) {
+      const k = heads[(start + i) & (FRONTIER_WIDTH - 1)]!;
+      if (k < visible) out.push(this.index.idAt(k));
+    }
     return out;
   }
 
@@ -243,13 +267,47 @@ export class CausalDomain {
     this.lastInvariantError = 0;
   }
 
-  /** Makes every admission so far visible to threads that call `sync()`. */
+  /**
+   * Publishes a snapshot of everything admitted so far (state, clock, frontier, size) for threads
+   * that call `sync()`. Runs under a seqlock with atomic stores: ~50 stores, meant to be called
+   * per batch or on demand, never per fact.
+   */
   publish(): number {
-    return this.index.publish();
+    const c = this.ctl;
+    const size = this.index.size;
+    Atomics.add(c, W_SEQLOCK, 1); // odd: snapshot being written
+    for (let i = 0; i < 16; i++) Atomics.store(c, W_SNAP + i, c[OFF_STATE / 4 + i]!);
+    for (let i = 0; i < 16; i++) Atomics.store(c, W_SNAP + 16 + i, c[OFF_CLOCK / 4 + i]!);
+    for (let i = 0; i < FRONTIER_WIDTH; i++) Atomics.store(c, W_SNAP + 32 + i, c[OFF_FRONTIER / 4 + i]!);
+    Atomics.store(c, W_SNAP_META, c[W_HEAD_START]!);
+    Atomics.store(c, W_SNAP_META + 1, c[W_HEAD_COUNT]!);
+    Atomics.store(c, W_SNAP_META + 2, c[W_POPCOUNT]!);
+    Atomics.store(c, W_SNAP_META + 3, size);
+    Atomics.add(c, W_SEQLOCK, 1); // even: snapshot complete
+    this.index.publish();
+    return size;
   }
 
-  /** Sees every admission the writer has published. */
-  sync(): number {
-    return this.index.sync();
+  /**
+   * Reads the last published snapshot consistently (retrying while a publish is in progress) and
+   * makes exactly the facts it covers visible to this thread's lookups.
+   */
+  sync(): { state: StateCell; clock: CausalClock; frontier: Uint8Array[]; size: number; popcount: number } {
+    const c = this.ctl;
+    const words = new Uint32Array(48);
+    for (let attempt = 0; ; attempt++) {
+      if (attempt === SNAPSHOT_ATTEMPTS) throw new SharedMemoryError('kernel snapshot stayed mid-publish; did the writer die?');
+      const before = Atomics.load(c, W_SEQLOCK);
+      if ((before & 1) === 1) continue;
+      for (let i = 0; i < 48; i++) words[i] = Atomics.load(c, W_SNAP + i);
+      if (Atomics.load(c, W_SEQLOCK) === before) break;
+    }
+    const size = words[43]!;
+    this.index.showUpTo(size);
+    const state = new StateCell();
+    new Uint32Array(state.bytes.buffer).set(words.subarray(0, 16));
+    const clock = new CausalClock();
+    clock.words.set(words.subarray(16, 32));
+    return { state, clock, frontier: this.idsOfHeads(words.subarray(32, 40), words[40]!, words[41]!), size, popcount: words[42]! };
   }
 }
