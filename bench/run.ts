@@ -47,8 +47,12 @@ interface Admitter {
   reset(cell?: Uint8Array): void;
 }
 
-/** Admits `count` pool ids from `base`, with no deps or each depending on the previous one. */
-function admissionBench(name: string, kernel: Admitter, base: number, prefill: number, withDep: boolean, note?: string): void {
+/**
+ * Admits pool ids from `base` (at most SMALL per round, and never past the kernel's capacity),
+ * with no deps or each depending on the previous one, after `prefill` untimed admissions.
+ */
+function admissionBench(name: string, kernel: Admitter & { indexCapacity: number }, base: number, prefill: number, withDep: boolean, note?: string): void {
+  const room = Math.min(SMALL, kernel.indexCapacity - prefill) - 1;
   const outcomes = new Outcomes();
   const deps: FactId[] = [pool[0]!];
   const prefillIds = (): void => {
@@ -64,7 +68,7 @@ function admissionBench(name: string, kernel: Admitter, base: number, prefill: n
     name,
     {
       rounds: ROUNDS,
-      batches: Math.floor((SMALL - 1) / BATCH),
+      batches: Math.floor(room / BATCH),
       batchSize: BATCH,
       setup: prefillIds,
       run: withDep
@@ -94,6 +98,10 @@ async function kernelSuite(): Promise<void> {
   admissionBench('Kernel: 1-dep chain, small index', kernel, 0, 0, true);
   admissionBench(`Kernel: no deps, ${MILLION.toLocaleString('en-US')} ids indexed`, kernel, MILLION, MILLION, false);
   admissionBench(`Kernel: 1-dep chain, ${MILLION.toLocaleString('en-US')} ids indexed`, kernel, MILLION, MILLION, true);
+
+  const sized = Kernel.withState(new TotalSupplyInvariant(), cell, { indexCapacity: 1 << 16 });
+  admissionBench('Kernel (capacity 65,536): no deps', sized, 0, 0, false);
+  admissionBench('Kernel (capacity 65,536): 1-dep chain', sized, 0, 0, true);
 
   const twoLane = TwoLaneKernel.withState(new TotalSupplyInvariant(), cell);
   admissionBench('TwoLaneKernel: no deps, small index', twoLane, 0, 0, false);

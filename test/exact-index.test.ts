@@ -104,14 +104,27 @@ describe('insert / contains / key numbers', () => {
 });
 
 describe('size, fill, memory', () => {
+  it('sizes the table to capacity / 0.7, not to the next power of two', () => {
+    const idx = new ExactCausalIndex({ capacity: 1 << 20, seed: 1 });
+    expect(idx.tableSlots).toBe(Math.ceil(Math.ceil((1 << 20) / 0.7) / 64) * 64);
+    expect(idx.bytesPerId).toBeLessThan(40);
+    // A full index at load 0.7 still finds every id and rejects one more.
+    const small = new ExactCausalIndex({ capacity: 700, seed: 2 });
+    expect(small.tableSlots).toBe(1024);
+    for (let i = 0; i < 700; i++) expect(small.insert(seq(i))).toBe(true);
+    for (let i = 0; i < 700; i++) expect(small.contains(seq(i))).toBe(true);
+    expect(small.contains(seq(700))).toBe(false);
+    expect(() => small.insert(seq(700))).toThrow(CausalHorizonExceededError);
+  });
+
   it('reports size, fill and capacity', () => {
     const idx = new ExactCausalIndex({ capacity: 100 });
     expect(idx.capacity).toBe(100);
     for (let i = 0; i < 25; i++) idx.insert(seq(i));
     expect(idx.size).toBe(25);
     expect(idx.fill).toBe(0.25);
-    expect(idx.tableSlots & (idx.tableSlots - 1)).toBe(0); // a power of two
-    expect(idx.tableSlots * 0.8).toBeGreaterThanOrEqual(100); // load never exceeds 0.8
+    expect(idx.tableSlots % 64).toBe(0); // whole cache lines of tags
+    expect(idx.tableSlots * 0.7).toBeGreaterThanOrEqual(100); // load never exceeds 0.7
     expect(idx.byteLength).toBe(idx.buffer.byteLength);
     expect(idx.buffer).toBeInstanceOf(SharedArrayBuffer);
   });

@@ -75,7 +75,8 @@ export class CausalDomain {
   private readonly scratch = new Uint8Array(STATE_CELL_BYTES);
   private readonly depKeys = new Int32Array(MAX_DEPS);
   private readonly survivors = new Uint32Array(FRONTIER_WIDTH);
-  private readonly recentHash = new Int32Array(RECENT);
+  /** First word (bytes 0..4, little-endian) of each recent admission's id: the cache's filter. */
+  private readonly recentWord = new Int32Array(RECENT);
   private readonly recentKey = new Int32Array(RECENT).fill(-1);
   private recentNext = 0;
   /** When false, deps skip the Bloom pre-filter and go straight to the exact index. */
@@ -140,11 +141,14 @@ export class CausalDomain {
     for (let d = 0; d < nDeps; d++) {
       const dep = deps[d];
       if (!(dep instanceof Uint8Array) || dep.length !== 32) return AdmitCode.MalformedFact;
-      hasher.load(dep);
-      // Bloom: a clear bit proves the dep was never admitted; a set bit proves nothing.
-      if (this.bloomFilter && !this.clock.hasHash(hasher.bloomHash)) return AdmitCode.CausalityViolation;
-      const k = this.findRecentLoaded();
-      if (k < 0) return AdmitCode.CausalityViolation;
+      let k = this.findRecent(dep);
+      if (k < 0) {
+        hasher.load(dep);
+        // Bloom: a clear bit proves the dep was never admitted; a set bit proves nothing.
+        if (this.bloomFilter && !this.clock.hasHash(hasher.bloomHash)) return AdmitCode.CausalityViolation;
+        k = index.findLoaded();
+        if (k < 0) return AdmitCode.CausalityViolation;
+      }
       this.depKeys[d] = k;
     }
 
@@ -161,7 +165,7 @@ export class CausalDomain {
 
     const key = index.insertLoaded(~probe);
     this.ctl[W_POPCOUNT] = this.ctl[W_POPCOUNT]! + this.clock.observeHash(hasher.bloomHash);
-    this.recentHash[this.recentNext] = hasher.indexHash;
+    this.recentWord[this.recentNext] = hasher.words[0]! | 0;
     this.recentKey[this.recentNext] = key;
     this.recentNext = (this.recentNext + 1) & (RECENT - 1);
     this.advanceFrontier(key, nDeps);
@@ -177,18 +181,20 @@ export class CausalDomain {
   }
 
   /**
-   * Key number of the id loaded into the index's hasher, or -1. The recent-ids cache is tried
-   * first (a chain's dep is usually the previous fact, whose key is still in cache); a cache hit
-   * is confirmed by a full key compare, so exactness never depends on it.
+   * Key number of `id` if it is one of the last RECENT admissions, else -1 (the caller then asks
+   * the index). A chain's dep is usually the previous fact, so this skips hashing the dep and a
+   * random table read; the first-word filter is confirmed by a full 32-byte compare, so exactness
+   * never depends on the cache.
    */
-  private findRecentLoaded(): number {
-    const h = this.index.hasher.indexHash | 0;
+  private findRecent(id: Uint8Array): number {
+    const word = id[0]! | (id[1]! << 8) | (id[2]! << 16) | (id[3]! << 24);
     const size = this.index.size;
     for (let r = 0; r < RECENT; r++) {
+      if (this.recentWord[r] !== word) continue;
       const k = this.recentKey[r]!;
-      if (this.recentHash[r] === h && k >= 0 && k < size && this.index.keyEqualsLoaded(k)) return k;
+      if (k >= 0 && k < size && this.index.keyEquals(k, id)) return k;
     }
-    return this.index.findLoaded();
+    return -1;
   }
 
   /**

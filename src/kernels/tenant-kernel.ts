@@ -7,7 +7,7 @@
  *
  * Limits: tenant ids are integers in [0, 65535]; at most `maxTenants` tenants (default 64, at most
  * 65,536) may be registered, beyond which registration throws `TenantLimitExceeded`. Each tenant's
- * exact index holds `indexCapacity` facts (default 65,536, ~45 bytes each).
+ * exact index holds `indexCapacity` facts (default 65,536, ~39 bytes each).
  */
 import { AdmitCode } from '../core/codes.js';
 import type { FactId } from '../core/fact.js';
