@@ -80,11 +80,15 @@ export interface BatchPlan {
 }
 
 /**
- * Times `run` in batches of `batchSize` operations with the real-time clock. Each round's figure
- * is the median ns/op over its batches; the reported figure is the median over rounds.
+ * Times `run` in batches of `batchSize` operations with the real-time clock, after one untimed
+ * warm-up round (so JIT optimisation is not measured). Each round's figure is the median ns/op
+ * over its batches; the reported figure is the median over rounds. Outcomes of the warm-up round
+ * are counted too: it runs the same operations.
  */
 export function timeBatches(name: string, plan: BatchPlan, outcomes: Outcomes, expectOk = true, note?: string): Row {
   const roundMedians: number[] = [];
+  plan.setup();
+  for (let b = 0; b < plan.batches; b++) plan.run(b * plan.batchSize, plan.batchSize);
   for (let r = 0; r < plan.rounds; r++) {
     plan.setup();
     const perBatch: number[] = [];

@@ -10,6 +10,7 @@ import {
   AdmitCode,
   CausalMode,
   ConservationState,
+  DEFAULT_TENANT_INDEX_CAPACITY,
   EscalatingKernel,
   ExactCausalIndex,
   Kernel,
@@ -111,26 +112,15 @@ async function kernelSuite(): Promise<void> {
   admissionBench('EscalatingKernel: 1-dep chain (escalates after ~90 facts)', escalating, 0, 0, true);
   if (escalating.mode !== CausalMode.Precise) throw new Error('EscalatingKernel did not escalate');
 
-  // Tenants cannot be reset, so each round admits a fresh slice of the pool into tenant 5 of 8.
-  const tenants = new TenantKernel(new TotalSupplyInvariant(), { indexCapacity: CAPACITY, maxTenants: 8 });
+  const tenants = new TenantKernel(new TotalSupplyInvariant(), { maxTenants: 8 });
   for (let t = 0; t < 8; t++) tenants.registerTenant(t, cell);
-  let slice = 0;
-  const outcomes = new Outcomes();
-  timeBatches(
-    'TenantKernel: no deps, tenant 5 of 8',
-    {
-      rounds: ROUNDS,
-      batches: Math.floor(SMALL / ROUNDS / BATCH),
-      batchSize: BATCH,
-      setup: () => {},
-      run: (_from, count) => {
-        for (const end = slice + count; slice < end; slice++) {
-          outcomes.add(tenants.tryAdmit(5, pool[slice]!, NO_DEPS, payloadFor(slice)));
-        }
-      },
-    },
-    outcomes,
-  );
+  const tenant5 = {
+    indexCapacity: DEFAULT_TENANT_INDEX_CAPACITY,
+    tryAdmitRaw: (id: FactId, deps: readonly FactId[], payload: Uint8Array) => tenants.tryAdmit(5, id, deps, payload),
+    reset: (bytes?: Uint8Array) => tenants.reset(5, bytes),
+  };
+  admissionBench('TenantKernel (65,536 per tenant): no deps, tenant 5 of 8', tenant5, 0, 0, false);
+  admissionBench('TenantKernel (65,536 per tenant): 1-dep chain, tenant 5 of 8', tenant5, 0, 0, true);
 
   // A brand-new kernel per round: includes first-touch page faults of the fresh key store.
   const fresh = new Outcomes();

@@ -27,10 +27,12 @@ import {
   StateCell,
   TenantError,
   TenantKernel,
+  TotalSupplyInvariant,
   TwoLaneKernel,
   UnknownTenantError,
   createFact,
   factId,
+  i128le,
   toHex,
   u64le,
   type Fact,
@@ -1021,5 +1023,27 @@ describe('sanity of the helpers', () => {
     expect(ids.size).toBe(1000);
     expect(hashId(1)).toHaveLength(32);
     expect(singleKernel('Kernel', totalSupply()).indexCapacity).toBe(4096);
+  });
+});
+
+describe('TenantKernel.reset', () => {
+  it('forgets one tenant and leaves the others untouched', () => {
+    const kernel = new TenantKernel(new TotalSupplyInvariant(), { indexCapacity: 64 });
+    kernel.registerTenant(1, new ConservationState(10n).toCell());
+    kernel.registerTenant(2, new ConservationState(20n).toCell());
+    kernel.admit(1, seq(1), [], i128le(5n));
+    kernel.admit(2, seq(1), [], i128le(7n));
+    kernel.reset(1, new ConservationState(100n).toCell());
+    expect(kernel.size(1)).toBe(0);
+    expect(kernel.contains(1, seq(1))).toBe(false);
+    expect(ConservationState.fromCell(kernel.state(1)).balance).toBe(100n);
+    expect(kernel.frontier(1)).toEqual([]);
+    expect(kernel.saturation(1)).toBe(0);
+    // tenant 2 is unchanged
+    expect(kernel.size(2)).toBe(1);
+    expect(ConservationState.fromCell(kernel.state(2)).balance).toBe(27n);
+    // tenant 1 admits the same id again after the reset
+    expect(kernel.tryAdmit(1, seq(1), [], i128le(1n))).toBe(AdmitCode.Ok);
+    expect(() => kernel.reset(9)).toThrow(UnknownTenantError);
   });
 });

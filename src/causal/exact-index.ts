@@ -5,7 +5,7 @@
  * an open-addressed table with linear probing; the 32-byte ids live in an append-only key store,
  * numbered in insertion order ("key numbers"). A new id is proven absent by reading tags only:
  * at 2^20 ids the tags are 1.4 MiB, where a dependent random read costs ~13 ns on these machines,
- * against ~100 ns in the 8 MiB slot array. A hit costs one tag byte, one slot word and one
+ * against ~100 ns in the 6 MiB slot array. A hit costs one tag byte, one slot word and one
  * 32-byte compare. Nothing is ever evicted: the index has an explicit capacity (the causal
  * horizon), and an insert beyond it fails loudly.
  *

@@ -98,6 +98,14 @@ export class TenantKernel<I extends Invariant = Invariant> {
     }
   }
 
+  /**
+   * Forgets every fact of one tenant and sets its state to a copy of `cell` (default zeros),
+   * reusing its memory. Other tenants are untouched.
+   */
+  reset(tenantId: number, cell?: StateCell | Uint8Array): void {
+    this.domain(tenantId).reset(cell === undefined ? undefined : cellBytes(cell));
+  }
+
   /** A copy of the tenant's state cell. */
   state(tenantId: number): StateCell {
     return StateCell.from(this.domain(tenantId).state);
