@@ -142,46 +142,32 @@ async function kernelSuite(): Promise<void> {
   );
 
   // Rejection paths, measured on purpose and labelled as such.
-  const dup = new Outcomes();
-  timeBatches(
-    'rejection: DuplicateFact (id already admitted)',
-    {
-      rounds: ROUNDS,
-      batches: Math.floor(SMALL / BATCH),
-      batchSize: BATCH,
-      setup: () => {
-        kernel.reset(cell.bytes);
-        for (let i = 0; i < SMALL; i++) kernel.tryAdmitRaw(pool[i]!, NO_DEPS, payloadFor(i));
-      },
-      run: (from, count) => {
-        for (let i = from; i < from + count; i++) dup.add(kernel.tryAdmitRaw(pool[i]!, NO_DEPS, plus));
-      },
-    },
-    dup,
-    false,
-  );
+  rejectionBench('rejection: DuplicateFact (id already admitted)', kernel, AdmitCode.DuplicateFact, NO_DEPS, () => {
+    kernel.reset(cell.bytes);
+    for (let i = 0; i < SMALL; i++) kernel.tryAdmitRaw(pool[i]!, NO_DEPS, payloadFor(i));
+  });
   const phantomDep = [pool[pool.length - 1]!];
-  const orphan = new Outcomes();
+  rejectionBench('rejection: CausalityViolation (dep never admitted)', kernel, AdmitCode.CausalityViolation, phantomDep, () => {});
+}
+
+/** Times admissions that must all be rejected with `expected`; any other outcome aborts the run. */
+function rejectionBench(name: string, kernel: Admitter, expected: number, deps: FactId[], setup: () => void): void {
+  const outcomes = new Outcomes();
   timeBatches(
-    'rejection: CausalityViolation (dep never admitted)',
+    name,
     {
       rounds: ROUNDS,
       batches: Math.floor(SMALL / BATCH),
       batchSize: BATCH,
-      setup: () => {},
+      setup,
       run: (from, count) => {
-        for (let i = from; i < from + count; i++) orphan.add(kernel.tryAdmitRaw(pool[i]!, phantomDep, plus));
+        for (let i = from; i < from + count; i++) outcomes.add(kernel.tryAdmitRaw(pool[i]!, deps, plus));
       },
     },
-    orphan,
+    outcomes,
     false,
   );
-  for (const [tally, code] of [
-    [dup, AdmitCode.DuplicateFact],
-    [orphan, AdmitCode.CausalityViolation],
-  ] as const) {
-    if (tally.counts[code] !== tally.total) throw new Error(`a rejection bench saw other outcomes: ${tally.describe()}`);
-  }
+  if (outcomes.counts[expected] !== outcomes.total) throw new Error(`${name} saw other outcomes: ${outcomes.describe()}`);
 }
 
 async function microSuite(): Promise<void> {

@@ -1,7 +1,6 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import {
-  CtfsError,
   I128_MAX,
   I128_MIN,
   InvalidArgumentError,
@@ -18,6 +17,7 @@ import {
   writeI128le,
   writeU64le,
 } from '../src/index.js';
+import { expectError } from './helpers/errors.js';
 
 const I128_EDGES = [I128_MIN, I128_MIN + 1n, -(1n << 64n), -(1n << 63n), -1n, 0n, 1n, (1n << 63n), (1n << 64n) - 1n, 1n << 64n, I128_MAX - 1n, I128_MAX];
 const U64_EDGES = [0n, 1n, 0xffn, 0x100n, 0xffff_ffffn, 0x1_0000_0000n, (1n << 63n) - 1n, 1n << 63n, U64_MAX - 1n, U64_MAX];
@@ -36,17 +36,6 @@ function refLe(value: bigint, width: number): number[] {
   return out;
 }
 
-function expectCode(fn: () => unknown, cls: abstract new (...args: never[]) => Error, code: string): void {
-  let caught: unknown;
-  try {
-    fn();
-  } catch (e) {
-    caught = e;
-  }
-  expect(caught).toBeInstanceOf(cls);
-  expect(caught).toBeInstanceOf(CtfsError);
-  expect((caught as CtfsError).code).toBe(code);
-}
 
 describe('constants', () => {
   it('are the i128 and u64 bounds', () => {
@@ -107,14 +96,14 @@ describe('i128le / readI128le', () => {
 
   it('rejects values outside i128 with ValueOutOfRange', () => {
     for (const v of [I128_MAX + 1n, I128_MIN - 1n, 1n << 128n, -(1n << 200n)]) {
-      expectCode(() => i128le(v), ValueOutOfRangeError, 'ValueOutOfRange');
+      expectError(() => i128le(v), ValueOutOfRangeError, 'ValueOutOfRange');
       const out = new Uint8Array(16).fill(7);
-      expectCode(() => writeI128le(out, 0, v), ValueOutOfRangeError, 'ValueOutOfRange');
+      expectError(() => writeI128le(out, 0, v), ValueOutOfRangeError, 'ValueOutOfRange');
       expect(Array.from(out)).toEqual(new Array(16).fill(7));
     }
     fc.assert(
       fc.property(fc.oneof(fc.bigInt({ min: I128_MAX + 1n, max: 1n << 300n }), fc.bigInt({ min: -(1n << 300n), max: I128_MIN - 1n })), (v) => {
-        expectCode(() => i128le(v), ValueOutOfRangeError, 'ValueOutOfRange');
+        expectError(() => i128le(v), ValueOutOfRangeError, 'ValueOutOfRange');
       }),
       { numRuns: 200 },
     );
@@ -122,17 +111,17 @@ describe('i128le / readI128le', () => {
 
   it('rejects non-bigint values with InvalidArgument', () => {
     for (const v of [0, 1, 1.5, '1', null, undefined, {}] as unknown[]) {
-      expectCode(() => i128le(v as bigint), InvalidArgumentError, 'InvalidArgument');
+      expectError(() => i128le(v as bigint), InvalidArgumentError, 'InvalidArgument');
     }
   });
 
   it('rejects fields that do not fit', () => {
-    expectCode(() => readI128le(new Uint8Array(15)), InvalidArgumentError, 'InvalidArgument');
-    expectCode(() => readI128le(new Uint8Array(16), 1), InvalidArgumentError, 'InvalidArgument');
-    expectCode(() => readI128le(new Uint8Array(16), -1), InvalidArgumentError, 'InvalidArgument');
-    expectCode(() => writeI128le(new Uint8Array(20), 5, 0n), InvalidArgumentError, 'InvalidArgument');
-    expectCode(() => writeI128le(new Uint8Array(20), 0.5, 0n), InvalidArgumentError, 'InvalidArgument');
-    expectCode(() => readI128le([1, 2] as unknown as Uint8Array), InvalidArgumentError, 'InvalidArgument');
+    expectError(() => readI128le(new Uint8Array(15)), InvalidArgumentError, 'InvalidArgument');
+    expectError(() => readI128le(new Uint8Array(16), 1), InvalidArgumentError, 'InvalidArgument');
+    expectError(() => readI128le(new Uint8Array(16), -1), InvalidArgumentError, 'InvalidArgument');
+    expectError(() => writeI128le(new Uint8Array(20), 5, 0n), InvalidArgumentError, 'InvalidArgument');
+    expectError(() => writeI128le(new Uint8Array(20), 0.5, 0n), InvalidArgumentError, 'InvalidArgument');
+    expectError(() => readI128le([1, 2] as unknown as Uint8Array), InvalidArgumentError, 'InvalidArgument');
   });
 });
 
@@ -182,23 +171,23 @@ describe('u64le / readU64le', () => {
 
   it('rejects values outside [0, 2^64) with ValueOutOfRange', () => {
     for (const v of [-1n, U64_MAX + 1n, 1n << 100n, -1, 1.5, Number.MAX_SAFE_INTEGER + 1, Number.NaN, Infinity] as (bigint | number)[]) {
-      expectCode(() => u64le(v), ValueOutOfRangeError, 'ValueOutOfRange');
+      expectError(() => u64le(v), ValueOutOfRangeError, 'ValueOutOfRange');
     }
     const out = new Uint8Array(8).fill(9);
-    expectCode(() => writeU64le(out, 0, U64_MAX + 1n), ValueOutOfRangeError, 'ValueOutOfRange');
+    expectError(() => writeU64le(out, 0, U64_MAX + 1n), ValueOutOfRangeError, 'ValueOutOfRange');
     expect(Array.from(out)).toEqual(new Array(8).fill(9));
   });
 
   it('rejects non-numeric values with InvalidArgument', () => {
     for (const v of ['1', null, undefined, {}] as unknown[]) {
-      expectCode(() => u64le(v as bigint), InvalidArgumentError, 'InvalidArgument');
+      expectError(() => u64le(v as bigint), InvalidArgumentError, 'InvalidArgument');
     }
   });
 
   it('rejects fields that do not fit', () => {
-    expectCode(() => readU64le(new Uint8Array(7)), InvalidArgumentError, 'InvalidArgument');
-    expectCode(() => readU64le(new Uint8Array(8), 1), InvalidArgumentError, 'InvalidArgument');
-    expectCode(() => writeU64le(new Uint8Array(8), 1, 0n), InvalidArgumentError, 'InvalidArgument');
+    expectError(() => readU64le(new Uint8Array(7)), InvalidArgumentError, 'InvalidArgument');
+    expectError(() => readU64le(new Uint8Array(8), 1), InvalidArgumentError, 'InvalidArgument');
+    expectError(() => writeU64le(new Uint8Array(8), 1, 0n), InvalidArgumentError, 'InvalidArgument');
   });
 });
 
@@ -226,9 +215,9 @@ describe('toHex / fromHex', () => {
 
   it('rejects odd-length, non-hex and non-string input', () => {
     for (const h of ['0', 'abc', 'zz', '0x00', ' 00', '00 ', 'g0'] as const) {
-      expectCode(() => fromHex(h), InvalidArgumentError, 'InvalidArgument');
+      expectError(() => fromHex(h), InvalidArgumentError, 'InvalidArgument');
     }
-    expectCode(() => fromHex(42 as unknown as string), InvalidArgumentError, 'InvalidArgument');
+    expectError(() => fromHex(42 as unknown as string), InvalidArgumentError, 'InvalidArgument');
   });
 });
 

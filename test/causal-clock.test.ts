@@ -4,27 +4,16 @@ import {
   CLOCK_BITS,
   CLOCK_BYTES,
   CausalClock,
-  CtfsError,
   DEFAULT_PRECISE_CAPACITY,
   ESCALATION_POPCOUNT,
   ESCALATION_THRESHOLD,
-  InvalidArgumentError,
   PreciseClock,
   bloomPositions,
   toHex,
 } from '../src/index.js';
 import { fill, seq } from './helpers/ids.js';
+import { expectInvalid } from './helpers/errors.js';
 
-function expectInvalid(fn: () => unknown): void {
-  let caught: unknown;
-  try {
-    fn();
-  } catch (e) {
-    caught = e;
-  }
-  expect(caught).toBeInstanceOf(InvalidArgumentError);
-  expect((caught as CtfsError).code).toBe('InvalidArgument');
-}
 
 /** Bit b of a clock encoding, by the documented rule: byte b >> 3, mask 1 << (b & 7). */
 function bitAt(bytes: Uint8Array, b: number): boolean {

@@ -2,7 +2,6 @@ import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import {
   CausalHorizonExceededError,
-  CtfsError,
   DEFAULT_INDEX_CAPACITY,
   ExactCausalIndex,
   InvalidArgumentError,
@@ -11,18 +10,8 @@ import {
   toHex,
 } from '../src/index.js';
 import { fill, seq } from './helpers/ids.js';
+import { expectError } from './helpers/errors.js';
 
-function expectError(fn: () => unknown, cls: abstract new (...args: never[]) => Error, code: string): void {
-  let caught: unknown;
-  try {
-    fn();
-  } catch (e) {
-    caught = e;
-  }
-  expect(caught).toBeInstanceOf(cls);
-  expect(caught).toBeInstanceOf(CtfsError);
-  expect((caught as CtfsError).code).toBe(code);
-}
 
 /** 200 ids sharing bytes 0..8 (upstream's index hashed only those), differing in bytes 8..9. */
 function sharedPrefixIds(n: number): Uint8Array[] {

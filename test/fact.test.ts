@@ -2,7 +2,6 @@ import { hash } from 'blake3-jit';
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import {
-  CtfsError,
   FACT_ENCODING_VERSION,
   FACT_HEADER_BYTES,
   FACT_ID_BYTES,
@@ -24,6 +23,7 @@ import {
   type Fact,
 } from '../src/index.js';
 import { fill, seq } from './helpers/ids.js';
+import { expectError } from './helpers/errors.js';
 
 // ---------------------------------------------------------------------------------------------
 // Independent reference: the documented canonical id preimage, hashed with blake3-jit's one-shot
@@ -47,17 +47,6 @@ function refFactId(deps: readonly Uint8Array[], payload: Uint8Array): Uint8Array
   return hash(new Uint8Array(parts));
 }
 
-function expectError(fn: () => unknown, cls: abstract new (...args: never[]) => Error, code: string): void {
-  let caught: unknown;
-  try {
-    fn();
-  } catch (e) {
-    caught = e;
-  }
-  expect(caught).toBeInstanceOf(cls);
-  expect(caught).toBeInstanceOf(CtfsError);
-  expect((caught as CtfsError).code).toBe(code);
-}
 
 const expectMalformed = (fn: () => unknown): void => expectError(fn, MalformedFactError, 'MalformedFact');
 const expectMismatch = (fn: () => unknown): void => expectError(fn, FactIdMismatchError, 'FactIdMismatch');

@@ -3,7 +3,6 @@ import { describe, expect, it } from 'vitest';
 import {
   AlgebraicClass,
   ConservationState,
-  CtfsError,
   I128_MAX,
   I128_MIN,
   InvalidArgumentError,
@@ -17,18 +16,8 @@ import {
   readI128le,
   toHex,
 } from '../src/index.js';
+import { expectError } from './helpers/errors.js';
 
-function expectError(fn: () => unknown, cls: abstract new (...args: never[]) => Error, code: string): void {
-  let caught: unknown;
-  try {
-    fn();
-  } catch (e) {
-    caught = e;
-  }
-  expect(caught).toBeInstanceOf(cls);
-  expect(caught).toBeInstanceOf(CtfsError);
-  expect((caught as CtfsError).code).toBe(code);
-}
 
 /** A raw 64-byte state (balance, min, max, padding), written independently of ConservationState. */
 function rawState(balance: bigint, min: bigint, max: bigint, padding?: Uint8Array): Uint8Array {

@@ -1,17 +1,8 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import { CtfsError, InvalidArgumentError, STATE_CELL_BYTES, StateCell } from '../src/index.js';
+import { STATE_CELL_BYTES, StateCell } from '../src/index.js';
+import { expectInvalid } from './helpers/errors.js';
 
-function expectInvalid(fn: () => unknown): void {
-  let caught: unknown;
-  try {
-    fn();
-  } catch (e) {
-    caught = e;
-  }
-  expect(caught).toBeInstanceOf(InvalidArgumentError);
-  expect((caught as CtfsError).code).toBe('InvalidArgument');
-}
 
 const cellBytes = fc.uint8Array({ minLength: 64, maxLength: 64 });
 

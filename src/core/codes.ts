@@ -23,10 +23,14 @@ export const AdmitCode = {
 export type AdmitCode = (typeof AdmitCode)[keyof typeof AdmitCode];
 export type AdmitCodeName = Exclude<keyof typeof AdmitCode, 'Ok'>;
 
-const ADMIT_NAMES: (AdmitCodeName | undefined)[] = [];
-for (const [name, code] of Object.entries(AdmitCode)) {
-  if (code !== 0) ADMIT_NAMES[code] = name as AdmitCodeName;
+/** Code → name for every non-zero entry of a code table. */
+function namesByCode<N extends string>(table: Record<string, number>): (N | undefined)[] {
+  const names: (N | undefined)[] = [];
+  for (const [name, code] of Object.entries(table)) if (code !== 0) names[code] = name as N;
+  return names;
 }
+
+const ADMIT_NAMES = namesByCode<AdmitCodeName>(AdmitCode);
 
 /** The string name of a non-zero admission code, e.g. `'DuplicateFact'`. */
 export function admitCodeName(code: number): AdmitCodeName {
@@ -47,10 +51,7 @@ export const InvariantCode = {
 export type InvariantCode = (typeof InvariantCode)[keyof typeof InvariantCode];
 export type InvariantCodeName = Exclude<keyof typeof InvariantCode, 'Ok'>;
 
-const INVARIANT_NAMES: (InvariantCodeName | undefined)[] = [];
-for (const [name, code] of Object.entries(InvariantCode)) {
-  if (code !== 0) INVARIANT_NAMES[code] = name as InvariantCodeName;
-}
+const INVARIANT_NAMES = namesByCode<InvariantCodeName>(InvariantCode);
 
 /**
  * The string name of a non-zero invariant code. Custom invariants may return codes above 5;
