@@ -55,7 +55,7 @@ export { STATE_CELL_BYTES, StateCell } from './core/state-cell.js';
 
 export { CLOCK_BITS, CLOCK_BYTES, ESCALATION_POPCOUNT, ESCALATION_THRESHOLD, CausalClock } from './causal/causal-clock.js';
 export { bloomPositions } from './causal/id-hash.js';
-export { DEFAULT_INDEX_CAPACITY, MAX_INDEX_CAPACITY, ExactCausalIndex } from './causal/exact-index.js';
+export { DEFAULT_INDEX_CAPACITY, MAX_INDEX_CAPACITY, PENDING_SLOT_WRITES, ExactCausalIndex } from './causal/exact-index.js';
 export type { ExactIndexOptions } from './causal/exact-index.js';
 export { DEFAULT_PRECISE_CAPACITY, PreciseClock } from './causal/precise-clock.js';
 

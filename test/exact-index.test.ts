@@ -6,6 +6,7 @@ import {
   ExactCausalIndex,
   InvalidArgumentError,
   MAX_INDEX_CAPACITY,
+  PENDING_SLOT_WRITES,
   SharedMemoryError,
   toHex,
 } from '../src/index.js';
@@ -477,5 +478,33 @@ describe('an attached reader sees exactly what was published', () => {
       expect(index.contains(fill(0))).toBe(true);
       expect(index.insert(fill(0))).toBe(false);
     }
+  });
+});
+
+describe('buffered slot writes', () => {
+  // Slot words are written in bursts of PENDING_SLOT_WRITES; every id must stay findable at every
+  // point of a burst, from the writer and from a reader after publish().
+  it('finds every id around each flush boundary', () => {
+    for (const n of [1, PENDING_SLOT_WRITES - 1, PENDING_SLOT_WRITES, PENDING_SLOT_WRITES + 1, 2 * PENDING_SLOT_WRITES, 5 * PENDING_SLOT_WRITES + 3]) {
+      const index = new ExactCausalIndex({ capacity: 512, seed: n });
+      for (let i = 0; i < n; i++) {
+        expect(index.insert(seq(i))).toBe(true);
+        for (let j = 0; j <= i; j++) expect(index.keyNumberOf(seq(j))).toBe(j);
+        expect(index.insert(seq(i))).toBe(false);
+      }
+      index.publish();
+      const reader = ExactCausalIndex.attach(index.buffer);
+      for (let j = 0; j < n; j++) expect(reader.contains(seq(j))).toBe(true);
+      expect(reader.contains(seq(n))).toBe(false);
+    }
+  });
+
+  it('clear() drops buffered writes with everything else', () => {
+    const index = new ExactCausalIndex({ capacity: 64, seed: 3 });
+    for (let i = 0; i < 10; i++) index.insert(seq(i));
+    index.clear();
+    for (let i = 0; i < 10; i++) expect(index.contains(seq(i))).toBe(false);
+    for (let i = 100; i < 140; i++) expect(index.insert(seq(i))).toBe(true);
+    for (let i = 100; i < 140; i++) expect(index.contains(seq(i))).toBe(true);
   });
 });
