@@ -147,7 +147,7 @@ async function kernelSuite(): Promise<void> {
     for (let i = 0; i < SMALL; i++) kernel.tryAdmitRaw(pool[i]!, NO_DEPS, payloadFor(i));
   });
   const phantomDep = [pool[pool.length - 1]!];
-  rejectionBench('rejection: CausalityViolation (dep never admitted)', kernel, AdmitCode.CausalityViolation, phantomDep, () => {});
+  rejectionBench('rejection: CausalityViolation (dep never admitted)', kernel, AdmitCode.CausalityViolation, phantomDep, () => kernel.reset(cell.bytes));
 }
 
 /** Times admissions that must all be rejected with `expected`; any other outcome aborts the run. */

@@ -1,12 +1,12 @@
 /**
- * Every error ctfs throws. Each class has a stable string `code` (safe to switch on and to log),
- * and a `Symbol.for` brand so `instanceof` also works across duplicate package copies and
- * worker realms.
+ * Every error ctfs throws. Each class has a stable string `code` (safe to switch on and to log).
+ * A `Symbol.for` brand makes `instanceof CtfsError` hold across duplicate package copies and
+ * realms; subclasses use ordinary `instanceof`, so across copies switch on `code`.
  */
 import {
-  admitCodeName,
   AdmitCode,
   invariantCodeName,
+  lookupAdmitCodeName,
   type AdmitCodeName,
   type InvariantCodeName,
 } from './core/codes.js';
@@ -52,7 +52,8 @@ export class AdmitError extends CtfsError {
   readonly invariantError: InvariantCodeName | 'Custom' | undefined;
 
   constructor(admitCode: number, invariantCode = 0, detail?: string) {
-    const code = admitCodeName(admitCode);
+    const code = lookupAdmitCodeName(admitCode);
+    if (code === undefined) throw new InvalidArgumentError(`${String(admitCode)} is not a rejection code`);
     const invariantError = invariantCode === 0 ? undefined : invariantCodeName(invariantCode);
     const reason = invariantError === undefined ? code : `${code} (${invariantError})`;
     super(code, detail === undefined ? reason : `${reason}: ${detail}`);
@@ -123,6 +124,13 @@ export class SharedMemoryError extends CtfsError {
   constructor(message: string) {
     super('InvalidSharedMemory', message);
   }
+}
+
+/** The string name of a non-zero admission code, e.g. `'DuplicateFact'`; InvalidArgument otherwise. */
+export function admitCodeName(code: number): AdmitCodeName {
+  const name = lookupAdmitCodeName(code);
+  if (name === undefined) throw new InvalidArgumentError(`${String(code)} is not a rejection code`);
+  return name;
 }
 
 /** Throws the {@link AdmitError} for a non-zero admission code; returns on `Ok`. */

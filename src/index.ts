@@ -3,10 +3,11 @@
  */
 import './core/platform.js';
 
-export { AdmitCode, InvariantCode, admitCodeName, invariantCodeName } from './core/codes.js';
+export { AdmitCode, InvariantCode, invariantCodeName } from './core/codes.js';
 export type { AdmitCodeName, InvariantCodeName } from './core/codes.js';
 export {
   AdmitError,
+  admitCodeName,
   CausalHorizonExceededError,
   CtfsError,
   FactIdMismatchError,
@@ -55,8 +56,8 @@ export { STATE_CELL_BYTES, StateCell } from './core/state-cell.js';
 
 export { CLOCK_BITS, CLOCK_BYTES, ESCALATION_POPCOUNT, ESCALATION_THRESHOLD, CausalClock } from './causal/causal-clock.js';
 export { bloomPositions } from './causal/id-hash.js';
-export { DEFAULT_INDEX_CAPACITY, MAX_INDEX_CAPACITY, PENDING_SLOT_WRITES, ExactCausalIndex } from './causal/exact-index.js';
-export type { ExactIndexOptions } from './causal/exact-index.js';
+export { DEFAULT_INDEX_CAPACITY, MAX_INDEX_CAPACITY, ExactCausalIndex } from './causal/exact-index.js';
+export type { ExactIndexOptions, ReadonlyExactIndex } from './causal/exact-index.js';
 export { DEFAULT_PRECISE_CAPACITY, PreciseClock } from './causal/precise-clock.js';
 
 export { AlgebraicClass, isCoordinationFree } from './invariants/invariant.js';
@@ -74,4 +75,4 @@ export {
   TenantKernel,
 } from './kernels/tenant-kernel.js';
 export type { TenantKernelOptions } from './kernels/tenant-kernel.js';
-export type { View } from './kernels/view.js';
+export type { Snapshot, View } from './kernels/view.js';

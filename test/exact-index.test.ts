@@ -6,7 +6,6 @@ import {
   ExactCausalIndex,
   InvalidArgumentError,
   MAX_INDEX_CAPACITY,
-  PENDING_SLOT_WRITES,
   SharedMemoryError,
   toHex,
 } from '../src/index.js';
@@ -399,7 +398,7 @@ describe('shared memory: attach', () => {
         // Right magic, wrong layout version.
         const b = new SharedArrayBuffer(good.byteLength);
         new Uint8Array(b).set(raw);
-        new Uint32Array(b)[1] = 2;
+        new Uint32Array(b)[1] = 99;
         return b;
       })(),
       (() => {
@@ -480,6 +479,9 @@ describe('an attached reader sees exactly what was published', () => {
     }
   });
 });
+
+/** Slot writes are buffered 32 at a time (exact-index.ts). */
+const PENDING_SLOT_WRITES = 32;
 
 describe('buffered slot writes', () => {
   // Slot words are written in bursts of PENDING_SLOT_WRITES; every id must stay findable at every

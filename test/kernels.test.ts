@@ -437,17 +437,21 @@ describe.each(KERNEL_KINDS)('%s', (kind) => {
 describe.each(SINGLE_KINDS)('%s (single domain)', (kind) => {
   const Ctor = kind === 'Kernel' ? Kernel : kind === 'TwoLaneKernel' ? TwoLaneKernel : EscalatingKernel;
 
-  it('new kernel: zero state, empty clock, size 0', () => {
+  it("new kernel: the invariant's initial state (TotalSupply: 0 within the full i128 range), empty clock, size 0", () => {
     const k = new Ctor(totalSupply(), { indexCapacity: 64 });
-    expect(k.state.toBytes()).toEqual(new Uint8Array(64));
+    expect(k.state.toBytes()).toEqual(new ConservationState(0n).toBytes());
     expect(k.clock.popcount()).toBe(0);
     expect(k.saturation).toBe(0);
     expect(k.size).toBe(0);
     expect(k.indexCapacity).toBe(64);
-    // The zero state is TotalSupply [0, 0]: any non-zero delta is rejected.
-    expect(k.tryAdmitRaw(seq(1), [], delta(1))).toBe(AdmitCode.InvariantViolation);
-    expect(k.lastInvariantError).toBe(InvariantCode.Overflow);
-    expect(k.tryAdmitRaw(seq(1), [], delta(0))).toBe(AdmitCode.Ok);
+    expect(k.tryAdmitRaw(seq(1), [], delta(1))).toBe(AdmitCode.Ok);
+    expect(k.tryAdmitRaw(seq(2), [], delta(-5))).toBe(AdmitCode.Ok);
+    expect(ConservationState.fromCell(k.state).balance).toBe(-4n);
+  });
+
+  it('new kernel: 64 zero bytes for an invariant without initialState()', () => {
+    const k = new Ctor(new CounterInvariant(), { indexCapacity: 64 });
+    expect(k.state.toBytes()).toEqual(new Uint8Array(64));
   });
 
   it('withState accepts a StateCell or 64 bytes, and copies it', () => {
@@ -903,7 +907,7 @@ describe('TenantKernel', () => {
     expect(ConservationState.fromCell(tk.state(10)).balance).toBe(105n);
     expect(tk.contains(10, seq(1))).toBe(true);
     tk.registerTenant(20);
-    expect(tk.state(20).toBytes()).toEqual(new Uint8Array(64));
+    expect(tk.state(20).toBytes()).toEqual(new ConservationState(0n).toBytes()); // the invariant's initial state
     e = thrown(() => tk.registerTenant(30, cell(0n)));
     expect(e).toBeInstanceOf(TenantError);
     expect((e as TenantError).code).toBe('TenantLimitExceeded');

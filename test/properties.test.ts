@@ -61,11 +61,9 @@ class Model {
     if (id.length !== 32) return AdmitCode.MalformedFact;
     if (payload.length > MAX_PAYLOAD_BYTES) return AdmitCode.PayloadTooLarge;
     if (deps.length > MAX_DEPS) return AdmitCode.MalformedFact;
-    for (const d of deps) {
-      if (d.length !== 32) return AdmitCode.MalformedFact;
-      if (!this.admitted.has(hex(d))) return AdmitCode.CausalityViolation;
-    }
+    for (const d of deps) if (d.length !== 32) return AdmitCode.MalformedFact;
     if (this.admitted.has(hex(id))) return AdmitCode.DuplicateFact;
+    for (const d of deps) if (!this.admitted.has(hex(d))) return AdmitCode.CausalityViolation;
     if (this.admitted.size >= this.capacity) return AdmitCode.CausalHorizonExceeded;
     if (payload.length < 16) return AdmitCode.MalformedFact;
     const nb = this.balance + balanceOf(payload.subarray(0, 16));

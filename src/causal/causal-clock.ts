@@ -37,7 +37,10 @@ export class CausalClock {
       this.words = new Uint32Array(WORDS);
       return;
     }
-    if (byteOffset % 4 !== 0 || byteOffset < 0 || byteOffset + CLOCK_BYTES > buffer.byteLength) {
+    if (!(buffer instanceof ArrayBuffer || buffer instanceof SharedArrayBuffer)) {
+      throw new InvalidArgumentError('a clock is a view of an ArrayBuffer or SharedArrayBuffer (use fromBytes to copy bytes)');
+    }
+    if (!Number.isInteger(byteOffset) || byteOffset % 4 !== 0 || byteOffset < 0 || byteOffset + CLOCK_BYTES > buffer.byteLength) {
       throw new InvalidArgumentError(`a 64-byte clock does not fit at offset ${byteOffset} of ${buffer.byteLength} bytes`);
     }
     this.words = new Uint32Array(buffer, byteOffset, WORDS);
@@ -106,6 +109,7 @@ export class CausalClock {
 
   /** True if every bit of `other` is set here (superset). An empty clock is dominated by all. */
   dominates(other: CausalClock): boolean {
+    checkClock(other);
     const a = this.words;
     const b = other.words;
     let missing = 0;
@@ -115,6 +119,7 @@ export class CausalClock {
 
   /** Bitwise OR of `other` into this clock. */
   merge(other: CausalClock): void {
+    checkClock(other);
     const a = this.words;
     const b = other.words;
     for (let i = 0; i < WORDS; i++) a[i] = a[i]! | b[i]!;
@@ -132,6 +137,7 @@ export class CausalClock {
   }
 
   equals(other: CausalClock): boolean {
+    checkClock(other);
     for (let i = 0; i < WORDS; i++) if (this.words[i] !== other.words[i]) return false;
     return true;
   }
@@ -145,6 +151,10 @@ export class CausalClock {
   clear(): void {
     this.words.fill(0);
   }
+}
+
+function checkClock(value: CausalClock): void {
+  if (!(value instanceof CausalClock)) throw new InvalidArgumentError('expected a CausalClock');
 }
 
 function checkId(id: Uint8Array): Uint8Array {

@@ -10,45 +10,52 @@
  * horizon), and an insert beyond it fails loudly.
  *
  * Memory: the table has capacity / 0.7 slots (rounded up to a whole cache line of tags), so its
- * load never exceeds 0.7 and a miss reads ~6 tags at worst; the home slot is the hash scaled to
- * the table size, so the size need not be a power of two. At the default capacity (2^20 ids)
- * that is 1,498,048 slots: 5 × 1,498,048 + 32 × 2^20 bytes ≈ 39.1 bytes per tracked id. The
- * buffer is allocated once for the full capacity; the OS commits its pages only as touched.
+ * load never exceeds 0.7 and a miss reads ~6 tags on average at full load; the home slot is the
+ * hash scaled to the table size, so the size need not be a power of two. At the default capacity
+ * (2^20 ids) that is 1,497,984 slots: 5 × 1,497,984 + 32 × 2^20 bytes ≈ 39.1 bytes per tracked id.
+ * The buffer is allocated once for the full capacity; the OS commits its pages only as touched.
  *
  * Threads: one writer at a time. Inserts use plain stores (an `Atomics.store` costs ~13 ns here,
- * more than the rest of an insert); `publish()` makes everything inserted so far visible to other
- * threads that call `sync()`, and a lock (the worker pool's) gives the same guarantee.
+ * more than the rest of an insert). The live count sits in the shared header, so whichever
+ * instance admits next continues from the true count; `publish()` makes everything inserted so
+ * far visible to threads that call `sync()`, and a lock (the worker pool's) does the same.
  */
 import { CausalHorizonExceededError, InvalidArgumentError, SharedMemoryError } from '../errors.js';
 import { IdHasher } from './id-hash.js';
 
 /** "CTXI" little-endian: marks a buffer as an exact index. */
 const MAGIC = 0x49585443;
-const LAYOUT_VERSION = 1;
+const LAYOUT_VERSION = 2;
 /**
- * Header: words magic, version, capacity, table slots, seed; the published count at byte 128
- * (128 bytes from the writer's words, so polling readers never share its line); the pending
- * slot writes from byte 192 (count, then 32 table slots, then their 32 key numbers).
+ * Header, in u32 words. Line 0: identity and parameters, and the live count (written on every
+ * insert). Line 2 (byte 128): the published count, polled by readers, 128 bytes from the writer's
+ * words. Line 4 (byte 256): the pending slot writes' count and mask, then their table slots (byte
+ * 320) and key numbers (byte 448). Tags start at byte 576.
  */
 const H_MAGIC = 0;
 const H_VERSION = 1;
 const H_CAPACITY = 2;
 const H_TABLE_SLOTS = 3;
 const H_SEED = 4;
-/** The published count sits 128 bytes from the writer's count so readers polling it never share its line. */
+/** Random id shared by an index and the kernel control block it belongs to; `attach` compares them. */
+const H_DOMAIN_ID = 5;
+const H_COUNT = 6;
 const H_PUBLISHED = 32;
-const H_PENDING_COUNT = 48;
-const H_PENDING_SLOTS = 64;
-const H_PENDING_KEYS = 96;
-const HEADER_BYTES = 512;
+const H_PENDING_COUNT = 64;
+/** Bit (slot mod 32) is set while some pending write targets such a slot: most tag matches skip the scan. */
+const H_PENDING_MASK = 65;
+const H_PENDING_SLOTS = 80;
+const H_PENDING_KEYS = 112;
+const HEADER_BYTES = 576;
 /**
  * Slot writes are buffered and written 32 at a time. A slot word is a random store into an array
  * of 4 bytes per table slot (6 MiB at the default capacity); x86 commits stores in order, so one
  * store that misses cache stalls every store behind it. Written in a burst, the misses overlap:
- * admission at the default capacity measured ~30-40% faster. Lookups consult the pending entries
- * (on a tag match only), so buffering never hides an id.
+ * admission at the default capacity measured ~30% faster. Lookups consult the pending entries
+ * on a tag match, so buffering never hides an id; the buffer is in shared memory, so a change of
+ * writer loses nothing.
  */
-export const PENDING_SLOT_WRITES = 32;
+const PENDING_SLOT_WRITES = 32;
 /** Regions start on 64-byte (cache line) boundaries. */
 const LINE = 64;
 /** Maximum table load factor: unsuccessful linear probes average (1 + 1/(1 − 0.7)²) / 2 ≈ 6 tags. */
@@ -66,6 +73,21 @@ export interface ExactIndexOptions {
   readonly capacity?: number;
   /** Seed of the index hash (default: random). Fixing it makes probe layouts reproducible. */
   readonly seed?: number;
+}
+
+/** The read-only face of an index, as kernels expose it: admit through the kernel. */
+export interface ReadonlyExactIndex {
+  readonly capacity: number;
+  readonly tableSlots: number;
+  readonly size: number;
+  readonly fill: number;
+  readonly byteLength: number;
+  readonly bytesPerId: number;
+  contains(id: Uint8Array): boolean;
+  containsAll(ids: readonly Uint8Array[]): boolean;
+  keyNumberOf(id: Uint8Array): number;
+  idAt(keyNumber: number): Uint8Array;
+  ids(): IterableIterator<Uint8Array>;
 }
 
 interface Layout {
@@ -86,13 +108,27 @@ function layoutFor(capacity: number): Layout {
   return { tableSlots, tagsOffset, slotsOffset, keysOffset, byteLength: keysOffset + 32 * capacity };
 }
 
-let attaching: { buffer: SharedArrayBuffer; layout: Layout } | undefined;
-
-function randomSeed(): number {
-  return crypto.getRandomValues(new Uint32Array(1))[0]!;
+/** @internal Throws InvalidArgumentError unless `options` are valid index options. */
+export function checkIndexOptions(options: ExactIndexOptions): { capacity: number; seed: number | undefined } {
+  const capacity = options.capacity ?? DEFAULT_INDEX_CAPACITY;
+  if (!Number.isInteger(capacity) || capacity < 1 || capacity > MAX_INDEX_CAPACITY) {
+    throw new InvalidArgumentError(`index capacity must be an integer in [1, ${MAX_INDEX_CAPACITY}], got ${String(capacity)}`);
+  }
+  const seed = options.seed;
+  if (seed !== undefined && (!Number.isInteger(seed) || seed < 0 || seed > 0xffffffff)) {
+    throw new InvalidArgumentError(`index seed must be a u32, got ${String(seed)}`);
+  }
+  return { capacity, seed };
 }
 
-export class ExactCausalIndex {
+/** @internal A random u32 (never 0), used for seeds and domain ids. */
+export function randomU32(): number {
+  return crypto.getRandomValues(new Uint32Array(1))[0]! || 1;
+}
+
+let attaching: { buffer: SharedArrayBuffer; layout: Layout } | undefined;
+
+export class ExactCausalIndex implements ReadonlyExactIndex {
   readonly buffer: SharedArrayBuffer;
   /** Maximum number of ids this index can hold. */
   readonly capacity: number;
@@ -108,10 +144,15 @@ export class ExactCausalIndex {
   private readonly keys: Uint32Array;
   /** tableSlots / 2^32: maps a u32 hash onto [0, tableSlots). */
   private readonly scale: number;
-  /** @internal Hashes and words of the id being looked up (shared with the kernel hot path). */
-  readonly hasher: IdHasher;
-  /** Local copy of the count; the header word is the shared truth. */
-  private count: number;
+  /** Hasher of the public lookup methods; admission paths bring their own. */
+  private readonly queryHasher: IdHasher;
+  /** The seed every hasher of this index must use. */
+  readonly seed: number;
+  /**
+   * How many ids this instance can see: all of them on the writer (`beginWrite`), the last
+   * published count on a reader (`sync`). Lookups ignore key numbers at or above it.
+   */
+  private visible: number;
 
   constructor(options: ExactIndexOptions = {}) {
     // `attach` hands its validated buffer over through `attaching`, so attached and owned indexes
@@ -123,22 +164,20 @@ export class ExactCausalIndex {
     if (attached !== undefined) {
       ({ buffer, layout } = attached);
     } else {
-      const capacity = options.capacity ?? DEFAULT_INDEX_CAPACITY;
-      if (!Number.isInteger(capacity) || capacity < 1 || capacity > MAX_INDEX_CAPACITY) {
-        throw new InvalidArgumentError(`index capacity must be an integer in [1, ${MAX_INDEX_CAPACITY}], got ${capacity}`);
-      }
-      const seed = options.seed ?? randomSeed();
-      if (!Number.isInteger(seed) || seed < 0 || seed > 0xffffffff) {
-        throw new InvalidArgumentError('index seed must be a u32');
-      }
+      const { capacity, seed } = checkIndexOptions(options ?? {});
       layout = layoutFor(capacity);
-      buffer = new SharedArrayBuffer(layout.byteLength);
+      try {
+        buffer = new SharedArrayBuffer(layout.byteLength);
+      } catch (cause) {
+        throw new InvalidArgumentError(`cannot allocate ${layout.byteLength} bytes for an index of capacity ${capacity}`, { cause });
+      }
       const header = new Uint32Array(buffer, 0, HEADER_BYTES / 4);
       header[H_MAGIC] = MAGIC;
       header[H_VERSION] = LAYOUT_VERSION;
       header[H_CAPACITY] = capacity;
       header[H_TABLE_SLOTS] = layout.tableSlots;
-      header[H_SEED] = seed;
+      header[H_SEED] = seed ?? randomU32();
+      header[H_DOMAIN_ID] = randomU32();
     }
     const header = new Uint32Array(buffer, 0, HEADER_BYTES / 4);
     this.buffer = buffer;
@@ -151,13 +190,14 @@ export class ExactCausalIndex {
     this.slots = new Uint32Array(buffer, layout.slotsOffset, layout.tableSlots);
     this.keys = new Uint32Array(buffer, layout.keysOffset, 8 * this.capacity);
     this.scale = layout.tableSlots / 2 ** 32;
-    this.hasher = new IdHasher(header[H_SEED]!);
-    this.count = Atomics.load(header, H_PUBLISHED);
+    this.seed = header[H_SEED]!;
+    this.queryHasher = new IdHasher(this.seed);
+    this.visible = attached === undefined ? 0 : Atomics.load(header, H_PUBLISHED);
   }
 
   /**
-   * An index over memory created by another `ExactCausalIndex` (typically in another thread).
-   * Call `sync()` to see what the writer has published since.
+   * An index over memory created by another `ExactCausalIndex` (typically in another thread). It
+   * sees what was published when attached; `sync()` sees later publications.
    */
   static attach(buffer: SharedArrayBuffer): ExactCausalIndex {
     if (!(buffer instanceof SharedArrayBuffer) || buffer.byteLength < HEADER_BYTES) {
@@ -165,7 +205,7 @@ export class ExactCausalIndex {
     }
     const header = new Uint32Array(buffer, 0, HEADER_BYTES / 4);
     if (header[H_MAGIC] !== MAGIC || header[H_VERSION] !== LAYOUT_VERSION) {
-      throw new SharedMemoryError('buffer does not hold an exact index of layout version 1');
+      throw new SharedMemoryError(`buffer does not hold an exact index of layout version ${LAYOUT_VERSION}`);
     }
     const capacity = header[H_CAPACITY]!;
     const layout = capacity >= 1 && capacity <= MAX_INDEX_CAPACITY ? layoutFor(capacity) : undefined;
@@ -176,14 +216,14 @@ export class ExactCausalIndex {
     return new ExactCausalIndex();
   }
 
-  /** Number of ids held. */
+  /** Number of ids this instance sees (all of them on the writer; the published ones on a reader). */
   get size(): number {
-    return this.count;
+    return this.visible;
   }
 
   /** size / capacity. */
   get fill(): number {
-    return this.count / this.capacity;
+    return this.visible / this.capacity;
   }
 
   /** Total bytes of the shared buffer. */
@@ -196,42 +236,51 @@ export class ExactCausalIndex {
     return this.buffer.byteLength / this.capacity;
   }
 
+  /** @internal Random id tying this index to its kernel's control block. */
+  get domainId(): number {
+    return this.header[H_DOMAIN_ID]!;
+  }
+
   contains(id: Uint8Array): boolean {
-    this.hasher.load(checkId(id));
-    return this.findLoaded() >= 0;
+    return this.keyNumberOf(id) >= 0;
   }
 
   /** True if every id in `ids` is present. */
   containsAll(ids: readonly Uint8Array[]): boolean {
-    for (const id of ids) if (!this.contains(id)) return false;
+    if (!Array.isArray(ids)) throw new InvalidArgumentError('ids must be an array of 32-byte ids');
+    for (let i = 0; i < ids.length; i++) if (!this.contains(ids[i]!)) return false;
     return true;
   }
 
   /** Key number (insertion order, from 0) of `id`, or -1 if absent. */
   keyNumberOf(id: Uint8Array): number {
-    this.hasher.load(checkId(id));
-    return this.findLoaded();
+    const h = this.queryHasher;
+    h.load(checkId(id));
+    return this.find(h);
   }
 
   /**
    * Adds `id`; returns false if it was already present. Throws `CausalHorizonExceededError`
-   * when the index is full (nothing is changed).
+   * when the index is full (nothing is changed). For a standalone index; kernels insert through
+   * their admission path.
    */
   insert(id: Uint8Array): boolean {
-    this.hasher.load(checkId(id));
-    const found = this.probeLoaded();
+    const h = this.queryHasher;
+    h.load(checkId(id));
+    this.beginWrite();
+    const found = this.probe(h);
     if (found >= 0) return false;
-    if (this.count >= this.capacity) {
+    if (this.visible >= this.capacity) {
       throw new CausalHorizonExceededError(`exact index is full (capacity ${this.capacity} ids)`);
     }
-    this.insertLoaded(~found);
+    this.insertAt(~found, h);
     return true;
   }
 
   /** The id with key number `keyNumber`, as a new array. */
   idAt(keyNumber: number): Uint8Array {
-    if (!Number.isInteger(keyNumber) || keyNumber < 0 || keyNumber >= this.count) {
-      throw new InvalidArgumentError(`key number ${keyNumber} is not in [0, ${this.count})`);
+    if (!Number.isInteger(keyNumber) || keyNumber < 0 || keyNumber >= this.visible) {
+      throw new InvalidArgumentError(`key number ${String(keyNumber)} is not in [0, ${this.visible})`);
     }
     const out = new Uint8Array(32);
     new Uint32Array(out.buffer).set(this.keys.subarray(8 * keyNumber, 8 * keyNumber + 8));
@@ -240,74 +289,90 @@ export class ExactCausalIndex {
 
   /** Every id in insertion order. */
   *ids(): IterableIterator<Uint8Array> {
-    for (let k = 0; k < this.count; k++) yield this.idAt(k);
+    for (let k = 0; k < this.visible; k++) yield this.idAt(k);
   }
 
-  /** Forgets every id (the memory stays allocated). */
+  /** Forgets every id (the memory stays allocated). Writer only. */
   clear(): void {
     this.header[H_PENDING_COUNT] = 0;
+    this.header[H_PENDING_MASK] = 0;
     this.tags.fill(0);
-    this.count = 0;
+    this.visible = 0;
+    this.header[H_COUNT] = 0;
     Atomics.store(this.header, H_PUBLISHED, 0);
   }
 
-  /** Makes every insert so far visible to threads that call `sync()`. Returns the size. */
+  /** Makes every insert so far visible to threads that call `sync()`. Returns the size. Writer only. */
   publish(): number {
     this.flushPending();
-    Atomics.store(this.header, H_PUBLISHED, this.count);
-    return this.count;
+    Atomics.store(this.header, H_PUBLISHED, this.header[H_COUNT]!);
+    return this.header[H_COUNT]!;
   }
 
   /** Sees every insert the writer has published. Returns the size. */
   sync(): number {
-    this.count = Atomics.load(this.header, H_PUBLISHED);
-    return this.count;
+    this.visible = Atomics.load(this.header, H_PUBLISHED);
+    return this.visible;
   }
 
   /**
-   * @internal Makes exactly the first `count` ids visible to this thread (a kernel snapshot's
-   * size, at most what the writer has inserted).
+   * @internal Makes exactly the first `count` ids visible to this instance (a kernel snapshot's
+   * size). Call `beginWrite()` before inserting again.
    */
   showUpTo(count: number): void {
-    this.count = Math.min(count, this.capacity);
+    this.visible = Math.min(count, this.capacity);
   }
 
   /**
-   * @internal Looks up the id loaded into `hasher`: its key number, or -1.
+   * @internal Called before a write (insert or admission): this instance takes the live count, so
+   * it sees every id and numbers the next insert correctly, whatever it saw before.
    */
-  findLoaded(): number {
-    const found = this.probeLoaded();
+  beginWrite(): void {
+    this.visible = this.header[H_COUNT]!;
+  }
+
+  /** @internal Key number of the id loaded into `h`, or -1. */
+  find(h: IdHasher): number {
+    const found = this.probe(h);
     return found >= 0 ? found : -1;
   }
 
   /**
-   * @internal Probes for the id loaded into `hasher`. Returns its key number if present, else
-   * the bitwise complement of the empty slot where it would be inserted (always negative).
+   * @internal Probes for the id loaded into `h`. Returns its key number if present, else the
+   * bitwise complement of the empty slot where it would be inserted (always negative).
    */
-  probeLoaded(): number {
+  probe(h: IdHasher): number {
     const tags = this.tags;
     const end = this.tableSlots;
-    const tag = tagOf(this.hasher.bloomHash);
+    const tag = tagOf(h.bloomHash);
     // (h / 2^32) × slots < slots for every u32 h: the product is below slots − slots/2^32.
-    let i = Math.floor((this.hasher.indexHash >>> 0) * this.scale);
+    let i = Math.floor((h.indexHash >>> 0) * this.scale);
     for (;;) {
       const t = tags[i]!;
       if (t === 0) return ~i;
       if (t === tag) {
-        let k = this.slots[i]!;
-        const pending = this.header[H_PENDING_COUNT]!;
-        for (let j = 0; j < pending; j++) if (this.pendingSlots[j] === i) k = this.pendingKeys[j]!;
-        // k ≥ count only on an attached reader, for an insert not yet published: not visible.
-        if (k < this.count && this.keyEqualsLoaded(k)) return k;
+        const k = this.keyAtSlot(i);
+        // k ≥ visible: an insert this instance cannot see yet (a reader ahead of the writer's publish).
+        if (k < this.visible && this.keyEqualsWords(k, h)) return k;
       }
       if (++i === end) i = 0;
     }
   }
 
-  /** @internal True if key number `k` holds the id loaded into `hasher`. */
-  keyEqualsLoaded(k: number): boolean {
+  /** The key number stored in table slot `i`, looking through the pending writes first. */
+  private keyAtSlot(i: number): number {
+    const header = this.header;
+    if ((header[H_PENDING_MASK]! & (1 << (i & 31))) !== 0) {
+      const n = header[H_PENDING_COUNT]!;
+      for (let j = 0; j < n; j++) if (this.pendingSlots[j] === i) return this.pendingKeys[j]!;
+    }
+    return this.slots[i]!;
+  }
+
+  /** @internal True if key number `k` holds the id loaded into `h`. */
+  keyEqualsWords(k: number, h: IdHasher): boolean {
     const keys = this.keys;
-    const w = this.hasher.words;
+    const w = h.words;
     const p = 8 * k;
     return (
       keys[p] === w[0] &&
@@ -319,14 +384,6 @@ export class ExactCausalIndex {
       keys[p + 6] === w[6] &&
       keys[p + 7] === w[7]
     );
-  }
-
-  /** @internal Writes the buffered slot words in one burst (see PENDING_SLOT_WRITES). */
-  flushPending(): void {
-    const n = this.header[H_PENDING_COUNT]!;
-    const slots = this.slots;
-    for (let j = 0; j < n; j++) slots[this.pendingSlots[j]!] = this.pendingKeys[j]!;
-    this.header[H_PENDING_COUNT] = 0;
   }
 
   /** @internal True if key number `k` holds `id` (compared word by word, first mismatch exits). */
@@ -346,12 +403,12 @@ export class ExactCausalIndex {
   }
 
   /**
-   * @internal Stores the id loaded into `hasher` at empty table slot `slot` (from
-   * `probeLoaded`). The caller has checked capacity. Returns the new key number.
+   * @internal Stores the id loaded into `h` at empty table slot `slot` (from `probe`, after
+   * `beginWrite`). The caller has checked capacity. Returns the new key number.
    */
-  insertLoaded(slot: number): number {
-    const k = this.count;
-    const w = this.hasher.words;
+  insertAt(slot: number, h: IdHasher): number {
+    const k = this.visible;
+    const w = h.words;
     const keys = this.keys;
     const p = 8 * k;
     keys[p] = w[0]!;
@@ -362,14 +419,27 @@ export class ExactCausalIndex {
     keys[p + 5] = w[5]!;
     keys[p + 6] = w[6]!;
     keys[p + 7] = w[7]!;
-    this.tags[slot] = tagOf(this.hasher.bloomHash);
-    const pending = this.header[H_PENDING_COUNT]!;
+    this.tags[slot] = tagOf(h.bloomHash);
+    const header = this.header;
+    const pending = header[H_PENDING_COUNT]!;
     this.pendingSlots[pending] = slot;
     this.pendingKeys[pending] = k;
-    this.header[H_PENDING_COUNT] = pending + 1;
+    header[H_PENDING_MASK] = header[H_PENDING_MASK]! | (1 << (slot & 31));
+    header[H_PENDING_COUNT] = pending + 1;
     if (pending + 1 === PENDING_SLOT_WRITES) this.flushPending();
-    this.count = k + 1;
+    this.visible = k + 1;
+    header[H_COUNT] = k + 1;
     return k;
+  }
+
+  /** @internal Writes the buffered slot words in one burst. */
+  flushPending(): void {
+    const header = this.header;
+    const n = header[H_PENDING_COUNT]!;
+    const slots = this.slots;
+    for (let j = 0; j < n; j++) slots[this.pendingSlots[j]!] = this.pendingKeys[j]!;
+    header[H_PENDING_COUNT] = 0;
+    header[H_PENDING_MASK] = 0;
   }
 }
 

@@ -21,6 +21,8 @@
  * Hashes are kept as int32 so that storing them in object fields never boxes a heap number.
  */
 
+import { InvalidArgumentError } from '../errors.js';
+
 /** Multipliers of the Bloom hash (docs/FORMATS.md §4): odd 32-bit constants from the golden ratio, xxHash and MurmurHash3. */
 export const BLOOM_MULTIPLIERS: readonly number[] = [
   0x9e3779b1, 0x85ebca77, 0xc2b2ae3d, 0x27d4eb2f, 0x165667b1, 0xd3a2646d, 0xfd7046c5, 0xb55a4f09,
@@ -141,6 +143,7 @@ export const BLOOM_POSITION_MASK = 0x1ff;
 
 /** The three Bloom bit positions of an id, in [0, 512). */
 export function bloomPositions(id: Uint8Array): [number, number, number] {
+  if (!(id instanceof Uint8Array) || id.length !== 32) throw new InvalidArgumentError('a fact id is a 32-byte Uint8Array');
   const h = bloomHashOf(id);
   return [h & BLOOM_POSITION_MASK, (h >>> 9) & BLOOM_POSITION_MASK, (h >>> 18) & BLOOM_POSITION_MASK];
 }

@@ -3,17 +3,16 @@
  * {@link AdmitCode}; invariants return one of {@link InvariantCode}. The throwing wrappers map
  * them to the string codes of `errors.ts`.
  *
- * Numbers follow the upstream crate where a condition exists there, so logs stay comparable;
- * 4 and 11 are left unused on purpose (upstream codes that were never produced).
+ * Numbers follow the upstream crate where a condition exists there, so logs stay comparable.
+ * 5 (BufferFull) and 7 (ArenaFull) are reserved for the durable kernels; 4 and 11 stay unused
+ * (upstream codes that were never produced).
  */
 export const AdmitCode = {
   Ok: 0,
   CausalityViolation: 1,
   InvariantViolation: 2,
   MalformedFact: 3,
-  BufferFull: 5,
   CausalHorizonExceeded: 6,
-  ArenaFull: 7,
   PayloadTooLarge: 8,
   RequiresCoordination: 9,
   DuplicateFact: 10,
@@ -32,11 +31,9 @@ function namesByCode<N extends string>(table: Record<string, number>): (N | unde
 
 const ADMIT_NAMES = namesByCode<AdmitCodeName>(AdmitCode);
 
-/** The string name of a non-zero admission code, e.g. `'DuplicateFact'`. */
-export function admitCodeName(code: number): AdmitCodeName {
-  const name = ADMIT_NAMES[code];
-  if (name === undefined) throw new RangeError(`unknown admission code ${code}`);
-  return name;
+/** The string name of a non-zero admission code, or undefined for anything else. */
+export function lookupAdmitCodeName(code: number): AdmitCodeName | undefined {
+  return Number.isInteger(code) ? ADMIT_NAMES[code] : undefined;
 }
 
 /** Reasons an invariant rejects a payload. 0 is success. */
@@ -47,6 +44,8 @@ export const InvariantCode = {
   BoundsViolation: 3,
   MalformedPayload: 4,
   DuplicateElement: 5,
+  /** The invariant threw instead of returning a code; the kernel treats it as a rejection. */
+  Threw: 255,
 } as const;
 export type InvariantCode = (typeof InvariantCode)[keyof typeof InvariantCode];
 export type InvariantCodeName = Exclude<keyof typeof InvariantCode, 'Ok'>;
@@ -54,7 +53,7 @@ export type InvariantCodeName = Exclude<keyof typeof InvariantCode, 'Ok'>;
 const INVARIANT_NAMES = namesByCode<InvariantCodeName>(InvariantCode);
 
 /**
- * The string name of a non-zero invariant code. Custom invariants may return codes above 5;
+ * The string name of a non-zero invariant code. Custom invariants may return other codes (6..254);
  * those are reported as `'Custom'`.
  */
 export function invariantCodeName(code: number): InvariantCodeName | 'Custom' {

@@ -58,9 +58,14 @@ function checkId(value: unknown, what: string): asserts value is FactId {
 }
 
 /** Checks shapes and limits; the dep limit applies to the canonical (deduplicated) deps. */
+function checkFact(fact: Fact): void {
+  if (fact === null || typeof fact !== 'object') throw new InvalidArgumentError('expected a fact { id, deps, payload }');
+}
+
 function checkDepsAndPayload(deps: readonly FactId[], payload: Uint8Array): void {
   if (!Array.isArray(deps)) throw new InvalidArgumentError('deps must be an array of 32-byte ids');
-  deps.forEach((d, i) => checkId(d, `deps[${i}]`));
+  // An indexed loop, so holes in a sparse array are checked too.
+  for (let i = 0; i < deps.length; i++) checkId(deps[i], `deps[${i}]`);
   if (deps.length > MAX_DEPS && canonicalDeps(deps).length > MAX_DEPS) {
     throw new InvalidArgumentError(`a fact has at most ${MAX_DEPS} distinct deps, got ${canonicalDeps(deps).length}`);
   }
@@ -112,6 +117,7 @@ export function createFact(deps: readonly FactId[], payload: Uint8Array): Fact {
 
 /** True when `fact.id` is the content address of `fact.deps` and `fact.payload`. */
 export function verifyFactId(fact: Fact): boolean {
+  checkFact(fact);
   checkId(fact.id, 'fact.id');
   checkDepsAndPayload(fact.deps, fact.payload);
   return isCanonical(fact.deps) && bytesEqual(hashCanonical(fact.deps, fact.payload), fact.id);
@@ -119,6 +125,7 @@ export function verifyFactId(fact: Fact): boolean {
 
 /** Bytes of `fact` in the fact encoding (docs/FORMATS.md §2). Deps must be canonical. */
 export function encodeFact(fact: Fact): Uint8Array {
+  checkFact(fact);
   checkId(fact.id, 'fact.id');
   checkDepsAndPayload(fact.deps, fact.payload);
   if (!isCanonical(fact.deps)) throw new InvalidArgumentError('fact.deps must be sorted ascending without duplicates');
@@ -176,7 +183,7 @@ export function decodeFact(bytes: Uint8Array, options: DecodeFactOptions = {}): 
   for (let i = 0; i < depCount; i++, p += FACT_ID_BYTES) deps.push(bytes.slice(p, p + FACT_ID_BYTES));
   if (!isCanonical(deps)) throw new MalformedFactError('deps are not in strictly ascending order');
   const fact: Fact = Object.freeze({ id, deps: Object.freeze(deps), payload: bytes.slice(p) });
-  if (options.verifyId !== false && !bytesEqual(hashCanonical(deps, fact.payload), id)) {
+  if (options?.verifyId !== false && !bytesEqual(hashCanonical(deps, fact.payload), id)) {
     throw new FactIdMismatchError('fact id is not the BLAKE3 content address of its deps and payload');
   }
   return fact;

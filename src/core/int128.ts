@@ -4,6 +4,10 @@
  *
  * Values live in a `Uint32Array` at a limb offset, so they can be read in place from a
  * SharedArrayBuffer-backed state cell.
+ *
+ * These are unchecked hot-path helpers for invariant authors: offsets are not validated (an
+ * offset past the end reads `undefined` and produces garbage, it does not throw). Validate once,
+ * outside the hot loop.
  */
 
 /**

@@ -6,6 +6,25 @@ import { InvalidArgumentError } from '../errors.js';
 
 export const STATE_CELL_BYTES = 64;
 
+/**
+ * @internal Kernels attach a `Uint32Array` view of their state cell to the `Uint8Array` they pass
+ * to `apply`, under this symbol, so an invariant can read and write words without building a
+ * view per call (one invariant instance may serve many cells, e.g. every tenant).
+ */
+export const STATE_WORDS: unique symbol = Symbol('ctfs.stateWords');
+
+/** @internal A state cell view carrying its word view. */
+export interface StateView extends Uint8Array {
+  [STATE_WORDS]?: Uint32Array;
+}
+
+/** @internal A 64-byte view of `buffer` at a 4-aligned `byteOffset` that carries its word view. */
+export function stateView(buffer: ArrayBufferLike, byteOffset: number): StateView {
+  const view: StateView = new Uint8Array(buffer, byteOffset, STATE_CELL_BYTES);
+  view[STATE_WORDS] = new Uint32Array(buffer, byteOffset, STATE_CELL_BYTES / 4);
+  return view;
+}
+
 export class StateCell {
   /** The cell's 64 bytes (a view; writes go to the underlying memory). */
   readonly bytes: Uint8Array;
@@ -16,7 +35,7 @@ export class StateCell {
       this.bytes = new Uint8Array(STATE_CELL_BYTES);
       return;
     }
-    if (ArrayBuffer.isView(buffer)) {
+    if (!(buffer instanceof ArrayBuffer || buffer instanceof SharedArrayBuffer)) {
       throw new InvalidArgumentError('pass an ArrayBuffer or SharedArrayBuffer (or use StateCell.from to copy bytes)');
     }
     if (!Number.isInteger(byteOffset) || byteOffset < 0 || byteOffset + STATE_CELL_BYTES > buffer.byteLength) {

@@ -7,6 +7,8 @@
  * arguments (every replica must reach the same bytes).
  */
 
+import { InvalidArgumentError } from '../errors.js';
+
 /**
  * How an invariant's operations compose, judged by their *acceptance* semantics: an operation
  * that can be rejected depending on what was admitted before (a bound, a uniqueness check) is
@@ -48,4 +50,20 @@ export interface Invariant {
    * so a rejection can never leave partial writes behind.
    */
   readonly mutatesOnlyOnSuccess?: boolean;
+  /**
+   * The 64-byte state a kernel starts from when none is given (default: 64 zero bytes, which for
+   * some invariants is valid but restrictive).
+   */
+  initialState?(): Uint8Array;
+}
+
+/** @internal Throws InvalidArgumentError unless `invariant` has the shape of an Invariant. */
+export function checkInvariant(invariant: Invariant): void {
+  if (invariant === null || typeof invariant !== 'object' || typeof invariant.apply !== 'function') {
+    throw new InvalidArgumentError('invariant must be an object with an apply(payload, state) method');
+  }
+  const c = invariant.algebraicClass as unknown;
+  if (typeof c !== 'number' || !Number.isInteger(c) || c < 0 || c > AlgebraicClass.Ordered) {
+    throw new InvalidArgumentError(`invariant.algebraicClass must be an AlgebraicClass (0..5), got ${String(c)}`);
+  }
 }

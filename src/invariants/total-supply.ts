@@ -13,7 +13,7 @@
 import { InvalidArgumentError } from '../errors.js';
 import { I128_MAX, I128_MIN, i128le, readI128le, writeI128le } from '../core/bytes.js';
 import { InvariantCode } from '../core/codes.js';
-import { StateCell, STATE_CELL_BYTES, cellBytes } from '../core/state-cell.js';
+import { STATE_CELL_BYTES, STATE_WORDS, StateCell, cellBytes, type StateView } from '../core/state-cell.js';
 import { AlgebraicClass, type Invariant } from './invariant.js';
 
 /** Minimum payload: the 16-byte delta. */
@@ -27,7 +27,7 @@ export class TotalSupplyInvariant implements Invariant {
   readonly algebraicClass = AlgebraicClass.BoundedCommutative;
   readonly mutatesOnlyOnSuccess = true;
 
-  /** Word view of the last state seen; kernels pass the same cell every time. */
+  /** Word view of the last state seen when the caller passed a plain Uint8Array. */
   private lastState: Uint8Array | undefined;
   private lastWords: Uint32Array = new Uint32Array(16);
   /** For states that are not 4-byte aligned: apply to an aligned copy. */
@@ -37,12 +37,16 @@ export class TotalSupplyInvariant implements Invariant {
     if (payload.length < TOTAL_SUPPLY_PAYLOAD_BYTES || state.length !== STATE_CELL_BYTES) {
       return InvariantCode.MalformedPayload;
     }
-    if (state !== this.lastState) {
-      if ((state.byteOffset & 3) !== 0) return this.applyUnaligned(payload, state);
-      this.lastState = state;
-      this.lastWords = new Uint32Array(state.buffer, state.byteOffset, 16);
+    // Kernels hand over their cell's word view; other callers get a one-entry cache.
+    let s = (state as StateView)[STATE_WORDS];
+    if (s === undefined) {
+      if (state !== this.lastState) {
+        if ((state.byteOffset & 3) !== 0) return this.applyUnaligned(payload, state);
+        this.lastState = state;
+        this.lastWords = new Uint32Array(state.buffer, state.byteOffset, 16);
+      }
+      s = this.lastWords;
     }
-    const s = this.lastWords;
     // delta, little-endian limbs d0 (least significant) .. d3 (sign)
     const d0 = (payload[0]! | (payload[1]! << 8) | (payload[2]! << 16) | (payload[3]! << 24)) >>> 0;
     const d1 = (payload[4]! | (payload[5]! << 8) | (payload[6]! << 16) | (payload[7]! << 24)) >>> 0;
@@ -77,6 +81,11 @@ export class TotalSupplyInvariant implements Invariant {
     const code = this.apply(payload, this.aligned);
     if (code === InvariantCode.Ok) state.set(this.aligned);
     return code;
+  }
+
+  /** The default state: balance 0 within the full i128 range. */
+  initialState(): Uint8Array {
+    return new ConservationState(0n).toBytes();
   }
 
   /** The payload for `delta`, followed by `appData` (e.g. a nonce) if given. */

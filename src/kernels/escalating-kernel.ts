@@ -22,11 +22,6 @@ export const CausalMode = {
 export type CausalMode = (typeof CausalMode)[keyof typeof CausalMode];
 
 export class EscalatingKernel<I extends Invariant = Invariant> extends KernelBase<I> {
-  constructor(invariant: I, options?: KernelOptions) {
-    super(invariant, options);
-    this.domain.bloomFilter = this.domain.mode === CausalMode.Fast;
-  }
-
   /** A kernel whose state starts as a copy of `cell`. */
   static withState<I extends Invariant>(invariant: I, cell: StateCell | Uint8Array, options?: KernelOptions): EscalatingKernel<I> {
     return withInitialState(new EscalatingKernel(invariant, options), cell);
@@ -39,7 +34,7 @@ export class EscalatingKernel<I extends Invariant = Invariant> extends KernelBas
 
   override tryAdmitRaw(id: FactId, deps: readonly FactId[], payload: Uint8Array): number {
     const domain = this.domain;
-    if (domain.bloomFilter && domain.popcount >= ESCALATION_POPCOUNT) this.escalate();
+    if (domain.mode === CausalMode.Fast && domain.popcount >= ESCALATION_POPCOUNT) domain.mode = CausalMode.Precise;
     return domain.tryAdmit(id, deps, payload);
   }
 
@@ -51,12 +46,10 @@ export class EscalatingKernel<I extends Invariant = Invariant> extends KernelBas
   /** Switches to `Precise` now. */
   escalate(): void {
     this.domain.mode = CausalMode.Precise;
-    this.domain.bloomFilter = false;
   }
 
   /** Back to `Fast`; the next admission escalates again if the clock is still saturated. */
   resetMode(): void {
     this.domain.mode = CausalMode.Fast;
-    this.domain.bloomFilter = true;
   }
 }

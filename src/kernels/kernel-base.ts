@@ -6,13 +6,13 @@
 import { AdmitCode } from '../core/codes.js';
 import { MAX_DEPS, MAX_PAYLOAD_BYTES, factId, isFactId, type Fact, type FactId } from '../core/fact.js';
 import { bytesEqual, toHex } from '../core/bytes.js';
-import { StateCell, cellBytes } from '../core/state-cell.js';
+import { STATE_CELL_BYTES, StateCell, cellBytes } from '../core/state-cell.js';
 import type { CausalClock } from '../causal/causal-clock.js';
 import { CLOCK_BITS } from '../causal/causal-clock.js';
 import { AdmitError, InvalidArgumentError } from '../errors.js';
-import { isCoordinationFree, type Invariant } from '../invariants/invariant.js';
+import { checkInvariant, isCoordinationFree, type Invariant } from '../invariants/invariant.js';
 import { CausalDomain, type SharedDomainMemory } from './causal-domain.js';
-import type { View } from './view.js';
+import type { Snapshot, View } from './view.js';
 
 export interface KernelOptions {
   /** Exact-index capacity: the most facts this kernel can admit (default 2^20 = 1,048,576). */
@@ -29,7 +29,7 @@ let attaching: SharedKernelMemory | undefined;
 
 /** @internal Sets a new kernel's state to a copy of `cell` (the `withState` factories). */
 export function withInitialState<K extends KernelBase>(kernel: K, cell: StateCell | Uint8Array): K {
-  kernel.reset(cell);
+  kernel.setInitialState(cellBytes(cell));
   return kernel;
 }
 
@@ -53,15 +53,26 @@ export abstract class KernelBase<I extends Invariant = Invariant> {
   protected readonly domain: CausalDomain;
   private readonly coordinationFree: boolean;
 
+  /**
+   * A kernel whose state starts as `invariant.initialState()` if the invariant provides one, else
+   * 64 zero bytes. Use the class's `withState` to start from a given state.
+   */
   constructor(invariant: I, options: KernelOptions = {}) {
     const shared = attaching;
     attaching = undefined;
-    if (invariant === null || typeof invariant !== 'object' || typeof invariant.apply !== 'function') {
-      throw new InvalidArgumentError('invariant must be an object with an apply(payload, state) method');
-    }
+    checkInvariant(invariant);
+    const { indexCapacity, indexSeed } = options ?? {};
     this.invariant = invariant;
     this.coordinationFree = isCoordinationFree(invariant.algebraicClass);
-    this.domain = new CausalDomain(invariant, { capacity: options.indexCapacity, seed: options.indexSeed }, shared);
+    this.domain = new CausalDomain(invariant, { capacity: indexCapacity, seed: indexSeed }, shared);
+    if (shared === undefined && typeof invariant.initialState === 'function') {
+      this.setInitialState(cellBytes(invariant.initialState()));
+    }
+  }
+
+  /** @internal */
+  setInitialState(cell: Uint8Array): void {
+    this.domain.setInitialState(cell);
   }
 
   /** Admits a fact given as id, deps and payload. Returns an `AdmitCode` (0 = Ok); never throws. */
@@ -108,10 +119,15 @@ export abstract class KernelBase<I extends Invariant = Invariant> {
     // Shape first, so bad input gets the same code as on the local path.
     if (!isFactId(id) || !Array.isArray(deps) || !(payload instanceof Uint8Array)) return AdmitCode.MalformedFact;
     if (payload.length > MAX_PAYLOAD_BYTES) return AdmitCode.PayloadTooLarge;
-    if (deps.length > MAX_DEPS || !deps.every(isFactId)) return AdmitCode.MalformedFact;
+    if (deps.length > MAX_DEPS) return AdmitCode.MalformedFact;
+    for (let i = 0; i < deps.length; i++) if (!isFactId(deps[i])) return AdmitCode.MalformedFact;
+    // Verify and admit the same bytes: copies, so nothing can change between the two.
+    const ownId = id.slice();
+    const ownDeps = deps.map((d) => d.slice());
+    const ownPayload = payload.slice();
     // The content address does not depend on the order in which deps are listed.
-    if (!bytesEqual(factId(deps, payload), id)) return AdmitCode.FactIdMismatch;
-    return this.tryAdmitRaw(id, deps, payload);
+    if (!bytesEqual(factId(ownDeps, ownPayload), ownId)) return AdmitCode.FactIdMismatch;
+    return this.tryAdmitRaw(ownId, ownDeps, ownPayload);
   }
 
   admitReplicatedRaw(id: FactId, deps: readonly FactId[], payload: Uint8Array): void {
@@ -120,9 +136,20 @@ export abstract class KernelBase<I extends Invariant = Invariant> {
     if (code !== AdmitCode.Ok) throw this.rejection(code, id);
   }
 
-  /** The invariant's own code for the last rejection it caused (see `InvariantCode`). */
+  /**
+   * After a rejection: the invariant's own code if the invariant caused it (see `InvariantCode`),
+   * else 0 — so a `MalformedFact` with a non-zero value is a payload the invariant refused.
+   */
   get lastInvariantError(): number {
     return this.domain.lastInvariantError;
+  }
+
+  /**
+   * After a rejection: the position in `deps` of the dependency that caused it (never admitted,
+   * or not a 32-byte id), else -1.
+   */
+  get lastFailedDep(): number {
+    return this.domain.lastFailedDep;
   }
 
   /** A copy of the state cell. */
@@ -130,8 +157,11 @@ export abstract class KernelBase<I extends Invariant = Invariant> {
     return StateCell.from(this.domain.state);
   }
 
-  /** Copies the 64-byte state into `out` without allocating. */
+  /** Copies the 64-byte state into `out` (exactly 64 bytes) without allocating. */
   readState(out: Uint8Array): void {
+    if (!(out instanceof Uint8Array) || out.length !== STATE_CELL_BYTES) {
+      throw new InvalidArgumentError(`readState needs a ${STATE_CELL_BYTES}-byte Uint8Array`);
+    }
     out.set(this.domain.state);
   }
 
@@ -172,7 +202,7 @@ export abstract class KernelBase<I extends Invariant = Invariant> {
   query(required: readonly FactId[]): View | null {
     if (!Array.isArray(required)) throw new InvalidArgumentError('required must be an array of fact ids');
     for (const id of required) if (!this.domain.contains(id)) return null;
-    return { state: this.state, frontier: this.frontier(), clock: this.clock, size: this.size };
+    return { state: this.state, frontier: this.frontier(), clock: this.clock, size: this.size, saturation: this.saturation };
   }
 
   /**
@@ -197,13 +227,14 @@ export abstract class KernelBase<I extends Invariant = Invariant> {
   }
 
   /**
-   * The last snapshot the writer published, read consistently, and from now on `contains` and
-   * `size` on this instance cover exactly the facts in it. Use it to read a kernel whose writer is
-   * another thread; the live getters (`state`, `frontier()`, …) are for the writer itself.
+   * The last snapshot the writer published, read consistently; from now on `contains` and `size`
+   * on this instance cover exactly the facts in it (until this instance admits a fact itself, when
+   * it sees everything again). Use it to read a kernel whose writer is another thread; the live
+   * getters (`state`, `frontier()`, `query`, …) are for the writer, or whoever holds its lock.
    */
-  sync(): View {
-    const { state, clock, frontier, size } = this.domain.sync();
-    return { state, clock, frontier, size };
+  sync(): Snapshot {
+    const { state, clock, frontier, size, popcount, publication } = this.domain.sync();
+    return { state, clock, frontier, size, saturation: popcount / CLOCK_BITS, publication };
   }
 
   /** @internal The exception for a rejection code. */

@@ -6,7 +6,7 @@
  * full the Bloom filter is. `TwoLaneKernel` is the same kernel and also exposes its exact index,
  * keeping the upstream name for the "Bloom lane + exact lane" design.
  */
-import type { ExactCausalIndex } from '../causal/exact-index.js';
+import type { ReadonlyExactIndex } from '../causal/exact-index.js';
 import type { StateCell } from '../core/state-cell.js';
 import type { Invariant } from '../invariants/invariant.js';
 import { KernelBase, attachKernel, withInitialState, type KernelOptions, type SharedKernelMemory } from './kernel-base.js';
@@ -38,8 +38,8 @@ export class TwoLaneKernel<I extends Invariant = Invariant> extends KernelBase<I
     return attachKernel(shared, () => new TwoLaneKernel(invariant));
   }
 
-  /** The exact lane: the set of admitted ids. Read it; admit through the kernel. */
-  get exactIndex(): ExactCausalIndex {
+  /** The exact lane: the set of admitted ids, read-only (admit through the kernel). */
+  get exactIndex(): ReadonlyExactIndex {
     return this.domain.index;
   }
 }

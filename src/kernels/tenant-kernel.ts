@@ -14,7 +14,8 @@ import type { FactId } from '../core/fact.js';
 import { StateCell, cellBytes } from '../core/state-cell.js';
 import { CLOCK_BITS, type CausalClock } from '../causal/causal-clock.js';
 import { AdmitError, InvalidArgumentError, TenantError, UnknownTenantError } from '../errors.js';
-import type { Invariant } from '../invariants/invariant.js';
+import { checkIndexOptions } from '../causal/exact-index.js';
+import { checkInvariant, type Invariant } from '../invariants/invariant.js';
 import { CausalDomain } from './causal-domain.js';
 import type { View } from './view.js';
 
@@ -34,43 +35,42 @@ export interface TenantKernelOptions {
 export class TenantKernel<I extends Invariant = Invariant> {
   readonly invariant: I;
   readonly maxTenants: number;
-  private readonly indexCapacity: number;
-  private readonly indexSeed: number | undefined;
-  private readonly domains: (CausalDomain | undefined)[] = [];
+  private readonly indexOptions: { capacity: number; seed: number | undefined };
+  /** Tenant id → position in `domains` + 1 (0: not registered). Dense, so lookups stay one load. */
+  private readonly slotOf = new Int32Array(MAX_TENANT_ID + 1);
+  private readonly domains: CausalDomain[] = [];
   private readonly registered: number[] = [];
 
   constructor(invariant: I, options: TenantKernelOptions = {}) {
-    if (invariant === null || typeof invariant !== 'object' || typeof invariant.apply !== 'function') {
-      throw new InvalidArgumentError('invariant must be an object with an apply(payload, state) method');
-    }
-    const maxTenants = options.maxTenants ?? DEFAULT_MAX_TENANTS;
+    checkInvariant(invariant);
+    const { maxTenants = DEFAULT_MAX_TENANTS, indexCapacity = DEFAULT_TENANT_INDEX_CAPACITY, indexSeed } = options ?? {};
     if (!Number.isInteger(maxTenants) || maxTenants < 1 || maxTenants > MAX_TENANT_ID + 1) {
       throw new InvalidArgumentError(`maxTenants must be an integer in [1, ${MAX_TENANT_ID + 1}]`);
     }
     this.invariant = invariant;
     this.maxTenants = maxTenants;
-    this.indexCapacity = options.indexCapacity ?? DEFAULT_TENANT_INDEX_CAPACITY;
-    this.indexSeed = options.indexSeed;
+    this.indexOptions = checkIndexOptions({ capacity: indexCapacity, seed: indexSeed });
   }
 
-  /** Registers `tenantId` with an initial state (default: 64 zero bytes). */
+  /** Registers `tenantId` with an initial state (default: the invariant's `initialState()`, else zeros). */
   registerTenant(tenantId: number, cell?: StateCell | Uint8Array): void {
     if (!isTenantId(tenantId)) throw new InvalidArgumentError(`tenant id must be an integer in [0, ${MAX_TENANT_ID}]`);
-    const bytes = cell === undefined ? undefined : cellBytes(cell);
-    if (this.domains[tenantId] !== undefined) {
+    const bytes = cell !== undefined ? cellBytes(cell) : this.invariant.initialState?.();
+    if (this.slotOf[tenantId] !== 0) {
       throw new TenantError('TenantAlreadyRegistered', `tenant ${tenantId} is already registered`);
     }
     if (this.registered.length >= this.maxTenants) {
       throw new TenantError('TenantLimitExceeded', `at most ${this.maxTenants} tenants can be registered`);
     }
-    const domain = new CausalDomain(this.invariant, { capacity: this.indexCapacity, seed: this.indexSeed });
-    if (bytes !== undefined) domain.state.set(bytes);
-    this.domains[tenantId] = domain;
+    const domain = new CausalDomain(this.invariant, this.indexOptions);
+    if (bytes !== undefined) domain.setInitialState(cellBytes(bytes));
+    this.domains.push(domain);
+    this.slotOf[tenantId] = this.domains.length;
     this.registered.push(tenantId);
   }
 
   hasTenant(tenantId: number): boolean {
-    return isTenantId(tenantId) && this.domains[tenantId] !== undefined;
+    return isTenantId(tenantId) && this.slotOf[tenantId] !== 0;
   }
 
   /** Registered tenant ids, in registration order. */
@@ -80,16 +80,16 @@ export class TenantKernel<I extends Invariant = Invariant> {
 
   /** Admits a fact into one tenant. Returns an `AdmitCode` (`UnknownTenant` for an unregistered id). */
   tryAdmit(tenantId: number, id: FactId, deps: readonly FactId[], payload: Uint8Array): number {
-    const domain = isTenantId(tenantId) ? this.domains[tenantId] : undefined;
-    if (domain === undefined) return AdmitCode.UnknownTenant;
-    return domain.tryAdmit(id, deps, payload);
+    const slot = isTenantId(tenantId) ? this.slotOf[tenantId]! : 0;
+    if (slot === 0) return AdmitCode.UnknownTenant;
+    return this.domains[slot - 1]!.tryAdmit(id, deps, payload);
   }
 
   /** Admits a fact into one tenant; throws `AdmitError` if it is rejected. */
   admit(tenantId: number, id: FactId, deps: readonly FactId[], payload: Uint8Array): void {
-    const domain = isTenantId(tenantId) ? this.domains[tenantId] : undefined;
-    if (domain === undefined) throw new AdmitError(AdmitCode.UnknownTenant, 0, `tenant ${String(tenantId)} is not registered`);
-    domain.lastInvariantError = 0;
+    const slot = isTenantId(tenantId) ? this.slotOf[tenantId]! : 0;
+    if (slot === 0) throw new AdmitError(AdmitCode.UnknownTenant, 0, `tenant ${String(tenantId)} is not registered`);
+    const domain = this.domains[slot - 1]!;
     const code = domain.tryAdmit(id, deps, payload);
     if (code !== AdmitCode.Ok) {
       const invariantCode =
@@ -133,9 +133,14 @@ export class TenantKernel<I extends Invariant = Invariant> {
     return this.domain(tenantId).frontier();
   }
 
-  /** The invariant's own code for the tenant's last rejection it caused. */
+  /** After a rejection in this tenant: the invariant's own code if it caused it, else 0. */
   lastInvariantError(tenantId: number): number {
     return this.domain(tenantId).lastInvariantError;
+  }
+
+  /** After a rejection in this tenant: the position in `deps` of the dep that caused it, else -1. */
+  lastFailedDep(tenantId: number): number {
+    return this.domain(tenantId).lastFailedDep;
   }
 
   /** A snapshot of the tenant if every id in `required` was admitted by it, else null. */
@@ -148,16 +153,17 @@ export class TenantKernel<I extends Invariant = Invariant> {
       frontier: domain.frontier(),
       clock: domain.clock.clone(),
       size: domain.index.size,
+      saturation: domain.popcount / CLOCK_BITS,
     };
   }
 
   private domain(tenantId: number): CausalDomain {
-    const domain = isTenantId(tenantId) ? this.domains[tenantId] : undefined;
-    if (domain === undefined) throw new UnknownTenantError(tenantId);
-    return domain;
+    const slot = isTenantId(tenantId) ? this.slotOf[tenantId]! : 0;
+    if (slot === 0) throw new UnknownTenantError(tenantId);
+    return this.domains[slot - 1]!;
   }
 }
 
 function isTenantId(value: number): boolean {
-  return (value & MAX_TENANT_ID) === value;
+  return typeof value === 'number' && (value & MAX_TENANT_ID) === value;
 }

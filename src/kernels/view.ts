@@ -1,4 +1,4 @@
-/** A consistent snapshot of a kernel: its state, frontier and clock at one moment. */
+/** Consistent pictures of a kernel: its state, frontier and clock at one moment. */
 import type { CausalClock } from '../causal/causal-clock.js';
 import type { FactId } from '../core/fact.js';
 import type { StateCell } from '../core/state-cell.js';
@@ -12,4 +12,12 @@ export interface View {
   readonly clock: CausalClock;
   /** Number of facts admitted. */
   readonly size: number;
+  /** Fraction of the Bloom clock's bits set. */
+  readonly saturation: number;
+}
+
+/** What `sync()` returns: the writer's last publication. */
+export interface Snapshot extends View {
+  /** How many times the writer has published; compare two to see whether anything changed. */
+  readonly publication: number;
 }
