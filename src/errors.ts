@@ -4,7 +4,6 @@
  * realms; subclasses use ordinary `instanceof`, so across copies switch on `code`.
  */
 import {
-  AdmitCode,
   invariantCodeName,
   lookupAdmitCodeName,
   type AdmitCodeName,
@@ -131,9 +130,4 @@ export function admitCodeName(code: number): AdmitCodeName {
   const name = lookupAdmitCodeName(code);
   if (name === undefined) throw new InvalidArgumentError(`${String(code)} is not a rejection code`);
   return name;
-}
-
-/** Throws the {@link AdmitError} for a non-zero admission code; returns on `Ok`. */
-export function throwIfRejected(admitCode: number, invariantCode: number, detail?: string): void {
-  if (admitCode !== AdmitCode.Ok) throw new AdmitError(admitCode, invariantCode, detail);
 }

@@ -13,6 +13,7 @@ import {
 } from '../src/index.js';
 import { fill, seq } from './helpers/ids.js';
 import { expectInvalid } from './helpers/errors.js';
+import { BLOOM_MULTIPLIERS, BLOOM_OFFSET } from '../src/causal/id-hash.js';
 
 
 /** Bit b of a clock encoding, by the documented rule: byte b >> 3, mask 1 << (b & 7). */
@@ -510,5 +511,35 @@ describe('the all-zero id', () => {
     const positions = bloomPositions(fill(0));
     expect(positions).not.toEqual([0, 0, 0]);
     expect(new Set(positions).size).toBeGreaterThan(1);
+  });
+});
+
+describe('the Bloom hash is exactly the one docs/FORMATS.md §4 specifies', () => {
+  // An independent implementation from the documented constants, in BigInt arithmetic.
+  function specPositions(id: Uint8Array): number[] {
+    let s = BigInt(BLOOM_OFFSET);
+    for (let i = 0; i < 8; i++) {
+      const w = BigInt(id[4 * i]! | (id[4 * i + 1]! << 8) | (id[4 * i + 2]! << 16)) + (BigInt(id[4 * i + 3]!) << 24n);
+      s = (s + w * BigInt(BLOOM_MULTIPLIERS[i]!)) & 0xffffffffn;
+    }
+    const mul = (a: bigint, b: bigint): bigint => (a * b) & 0xffffffffn;
+    let h = s;
+    h ^= h >> 16n;
+    h = mul(h, 0x85ebca6bn);
+    h ^= h >> 13n;
+    h = mul(h, 0xc2b2ae35n);
+    h ^= h >> 16n;
+    const n = Number(h);
+    return [n & 511, (n >>> 9) & 511, (n >>> 18) & 511];
+  }
+
+  it('matches an independent BigInt implementation on structured and random ids', () => {
+    for (const id of [fill(0), fill(1), fill(0xff), seq(1), seq(12345)]) expect(bloomPositions(id)).toEqual(specPositions(id));
+    fc.assert(
+      fc.property(idArb, (id) => {
+        expect(bloomPositions(id)).toEqual(specPositions(id));
+      }),
+      { numRuns: 500 },
+    );
   });
 });

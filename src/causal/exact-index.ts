@@ -121,8 +121,8 @@ export function checkIndexOptions(options: ExactIndexOptions): { capacity: numbe
   return { capacity, seed };
 }
 
-/** @internal A random u32 (never 0), used for seeds and domain ids. */
-export function randomU32(): number {
+/** A random u32 (never 0), used for seeds and domain ids. */
+function randomU32(): number {
   return crypto.getRandomValues(new Uint32Array(1))[0]! || 1;
 }
 

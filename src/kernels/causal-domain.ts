@@ -39,7 +39,7 @@ const OFF_CLOCK = 192;
 const OFF_FRONTIER = 256;
 const OFF_SEQLOCK = 384;
 const OFF_SNAPSHOT = 448;
-export const CONTROL_BYTES = 640;
+const CONTROL_BYTES = 640;
 /** Header words: magic, version, and the id of the exact index this block belongs to. */
 const W_DOMAIN_ID = 2;
 /** Counter words (u32 index into the control block). */

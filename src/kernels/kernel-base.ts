@@ -82,7 +82,6 @@ export abstract class KernelBase<I extends Invariant = Invariant> {
 
   /** Admits a fact given as id, deps and payload; throws `AdmitError` if it is rejected. */
   admitRaw(id: FactId, deps: readonly FactId[], payload: Uint8Array): void {
-    this.domain.lastInvariantError = 0;
     const code = this.tryAdmitRaw(id, deps, payload);
     if (code !== AdmitCode.Ok) throw this.rejection(code, id);
   }
@@ -109,7 +108,6 @@ export abstract class KernelBase<I extends Invariant = Invariant> {
   }
 
   admitReplicated(fact: Fact): void {
-    this.domain.lastInvariantError = 0;
     const code = this.tryAdmitReplicated(fact);
     if (code !== AdmitCode.Ok) throw this.rejection(code, fact?.id);
   }
@@ -131,7 +129,6 @@ export abstract class KernelBase<I extends Invariant = Invariant> {
   }
 
   admitReplicatedRaw(id: FactId, deps: readonly FactId[], payload: Uint8Array): void {
-    this.domain.lastInvariantError = 0;
     const code = this.tryAdmitReplicatedRaw(id, deps, payload);
     if (code !== AdmitCode.Ok) throw this.rejection(code, id);
   }
