@@ -63,6 +63,13 @@ export { DEFAULT_PRECISE_CAPACITY, PreciseClock } from './causal/precise-clock.j
 export { AlgebraicClass, isCoordinationFree } from './invariants/invariant.js';
 export type { Invariant } from './invariants/invariant.js';
 export { ConservationState, TOTAL_SUPPLY_PAYLOAD_BYTES, TotalSupplyInvariant } from './invariants/total-supply.js';
+export { MaxInvariant, MaxState } from './invariants/max.js';
+export { GCounterInvariant, GCounterState } from './invariants/gcounter.js';
+export { BoundedCounterState, BoundedGCounterInvariant } from './invariants/bounded-gcounter.js';
+export { LWW_PAYLOAD_BYTES, LWWInvariant, LWWState } from './invariants/lww.js';
+export { UNIQUENESS_ELEMENTS, UniquenessInvariant, UniquenessState } from './invariants/uniqueness.js';
+export { GGraphInvariant, GraphState, MAX_VERTICES } from './invariants/ggraph.js';
+export type { GGraphOptions, GraphOptions } from './invariants/ggraph.js';
 
 export { FRONTIER_WIDTH } from './kernels/causal-domain.js';
 export type { KernelOptions, SharedKernelMemory } from './kernels/kernel-base.js';

@@ -13,7 +13,8 @@
 import { InvalidArgumentError } from '../errors.js';
 import { I128_MAX, I128_MIN, i128le, readI128le, writeI128le } from '../core/bytes.js';
 import { InvariantCode } from '../core/codes.js';
-import { STATE_CELL_BYTES, STATE_WORDS, StateCell, cellBytes, type StateView } from '../core/state-cell.js';
+import { STATE_CELL_BYTES, StateCell, cellBytes } from '../core/state-cell.js';
+import { StateWords, readU32 } from './state-words.js';
 import { AlgebraicClass, type Invariant } from './invariant.js';
 
 /** Minimum payload: the 16-byte delta. */
@@ -27,31 +28,19 @@ export class TotalSupplyInvariant implements Invariant {
   readonly algebraicClass = AlgebraicClass.BoundedCommutative;
   readonly mutatesOnlyOnSuccess = true;
 
-  /** Word view of the last state seen when the caller passed a plain Uint8Array. */
-  private lastState: Uint8Array | undefined;
-  private lastWords: Uint32Array = new Uint32Array(16);
-  /** For states that are not 4-byte aligned: apply to an aligned copy. */
-  private readonly aligned = new Uint8Array(STATE_CELL_BYTES);
+  private readonly words = new StateWords();
 
   apply(payload: Uint8Array, state: Uint8Array): number {
     if (payload.length < TOTAL_SUPPLY_PAYLOAD_BYTES || state.length !== STATE_CELL_BYTES) {
       return InvariantCode.MalformedPayload;
     }
-    // Kernels hand over their cell's word view; other callers get a one-entry cache.
-    let s = (state as StateView)[STATE_WORDS];
-    if (s === undefined) {
-      if (state !== this.lastState) {
-        if ((state.byteOffset & 3) !== 0) return this.applyUnaligned(payload, state);
-        this.lastState = state;
-        this.lastWords = new Uint32Array(state.buffer, state.byteOffset, 16);
-      }
-      s = this.lastWords;
-    }
+    const s = this.words.of(state);
+    if (s === undefined) return this.words.viaAlignedCopy((p, c) => this.apply(p, c), payload, state);
     // delta, little-endian limbs d0 (least significant) .. d3 (sign)
-    const d0 = (payload[0]! | (payload[1]! << 8) | (payload[2]! << 16) | (payload[3]! << 24)) >>> 0;
-    const d1 = (payload[4]! | (payload[5]! << 8) | (payload[6]! << 16) | (payload[7]! << 24)) >>> 0;
-    const d2 = (payload[8]! | (payload[9]! << 8) | (payload[10]! << 16) | (payload[11]! << 24)) >>> 0;
-    const d3 = (payload[12]! | (payload[13]! << 8) | (payload[14]! << 16) | (payload[15]! << 24)) >>> 0;
+    const d0 = readU32(payload, 0);
+    const d1 = readU32(payload, 4);
+    const d2 = readU32(payload, 8);
+    const d3 = readU32(payload, 12);
     const b3 = s[3]!;
     // balance + delta with carries; each partial sum is below 2^33, exact in a double.
     let t = s[0]! + d0;
@@ -74,13 +63,6 @@ export class TotalSupplyInvariant implements Invariant {
     s[2] = r2;
     s[3] = r3;
     return InvariantCode.Ok;
-  }
-
-  private applyUnaligned(payload: Uint8Array, state: Uint8Array): number {
-    this.aligned.set(state);
-    const code = this.apply(payload, this.aligned);
-    if (code === InvariantCode.Ok) state.set(this.aligned);
-    return code;
   }
 
   /** The default state: balance 0 within the full i128 range. */
