@@ -18,7 +18,21 @@ export type CtfsErrorCode =
   | 'ValueOutOfRange'
   | 'TenantLimitExceeded'
   | 'TenantAlreadyRegistered'
-  | 'InvalidSharedMemory';
+  | 'InvalidSharedMemory'
+  | EscrowErrorCode;
+
+/** Escrow conditions. */
+export type EscrowErrorCode =
+  | 'InsufficientEscrow'
+  | 'UnknownNode'
+  | 'InvalidAmount'
+  | 'InvalidNodes'
+  | 'InvalidTransfer'
+  | 'ReleaseExceedsUsage'
+  | 'AlreadyInitialized'
+  | 'NotInitialized'
+  | 'DuplicateRequest'
+  | 'UnknownRequest';
 
 /** Base class of every ctfs error. */
 export class CtfsError extends Error {
@@ -114,6 +128,22 @@ export class UnknownTenantError extends CtfsError {
   declare readonly code: 'UnknownTenant';
   constructor(tenantId: unknown) {
     super('UnknownTenant', `tenant ${String(tenantId)} is not registered`);
+  }
+}
+
+/**
+ * An escrow operation was refused. For `InsufficientEscrow`, `requested` and `available` say by how
+ * much.
+ */
+export class EscrowError extends CtfsError {
+  declare readonly code: EscrowErrorCode;
+  readonly requested: bigint | undefined;
+  readonly available: bigint | undefined;
+
+  constructor(code: EscrowErrorCode, message: string, amounts?: { requested: bigint; available: bigint }) {
+    super(code, message);
+    this.requested = amounts?.requested;
+    this.available = amounts?.available;
   }
 }
 

@@ -10,6 +10,7 @@ export {
   admitCodeName,
   CausalHorizonExceededError,
   CtfsError,
+  EscrowError,
   FactIdMismatchError,
   InvalidArgumentError,
   MalformedFactError,
@@ -18,7 +19,7 @@ export {
   UnknownTenantError,
   ValueOutOfRangeError,
 } from './errors.js';
-export type { CtfsErrorCode } from './errors.js';
+export type { CtfsErrorCode, EscrowErrorCode } from './errors.js';
 
 export {
   I128_MAX,
@@ -83,3 +84,8 @@ export {
 } from './kernels/tenant-kernel.js';
 export type { TenantKernelOptions } from './kernels/tenant-kernel.js';
 export type { Snapshot, View } from './kernels/view.js';
+
+export { EscrowManager, MAX_ESCROW_LIMIT } from './algebra/escrow.js';
+export type { EscrowAllocation, NodeId } from './algebra/escrow.js';
+export { INITIAL_BACKOFF_MS, MAX_BACKOFF_MS, PendingQuotaRequests, QuotaRequest } from './algebra/quota-requests.js';
+export type { QuotaRequestPolicy } from './algebra/quota-requests.js';
