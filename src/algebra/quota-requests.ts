@@ -9,7 +9,7 @@
  * and a second grant for the same id returns undefined. Time is passed in (milliseconds), so the
  * machine is deterministic and testable; `due()` and `failed()` list requests in creation order.
  */
-import { EscrowError } from '../errors.js';
+import { EscrowError, InvalidArgumentError } from '../errors.js';
 import type { NodeId } from './escrow.js';
 
 /** First backoff after a failed attempt. */
@@ -62,7 +62,7 @@ export class PendingQuotaRequests {
   constructor(policy: QuotaRequestPolicy = {}) {
     const { timeoutMs = 500, maxRetries = 5, maxAgeMs = 30_000 } = policy ?? {};
     for (const [name, v] of [['timeoutMs', timeoutMs], ['maxRetries', maxRetries], ['maxAgeMs', maxAgeMs]] as const) {
-      if (!Number.isInteger(v) || v < 0) throw new EscrowError('InvalidAmount', `${name} must be a non-negative integer`);
+      if (!Number.isInteger(v) || v < 0) throw new InvalidArgumentError(`${name} must be a non-negative integer`);
     }
     this.timeoutMs = timeoutMs;
     this.maxRetries = maxRetries;
@@ -75,7 +75,7 @@ export class PendingQuotaRequests {
 
   /** Starts tracking a request for `amount` of quota. Request ids are unique while pending. */
   open(requestId: string, amount: bigint, now: number): QuotaRequest {
-    if (typeof requestId !== 'string' || requestId.length === 0) throw new EscrowError('UnknownRequest', 'a request id is a non-empty string');
+    if (typeof requestId !== 'string' || requestId.length === 0) throw new InvalidArgumentError('a request id is a non-empty string');
     if (typeof amount !== 'bigint' || amount <= 0n) throw new EscrowError('InvalidAmount', 'a request is for a positive amount');
     checkTime(now);
     if (this.requests.has(requestId)) throw new EscrowError('DuplicateRequest', `request ${requestId} is already pending`);
@@ -144,5 +144,5 @@ export class PendingQuotaRequests {
 }
 
 function checkTime(now: number): void {
-  if (typeof now !== 'number' || !Number.isFinite(now)) throw new EscrowError('InvalidAmount', 'now must be a finite number of milliseconds');
+  if (typeof now !== 'number' || !Number.isFinite(now)) throw new InvalidArgumentError('now must be a finite number of milliseconds');
 }
