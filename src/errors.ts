@@ -19,6 +19,7 @@ export type CtfsErrorCode =
   | 'TenantLimitExceeded'
   | 'TenantAlreadyRegistered'
   | 'InvalidSharedMemory'
+  | 'AlgebraicPropertyViolated'
   | EscrowErrorCode;
 
 /** Escrow conditions. */
@@ -144,6 +145,16 @@ export class EscrowError extends CtfsError {
     super(code, message);
     this.requested = amounts?.requested;
     this.available = amounts?.available;
+  }
+}
+
+/** An invariant broke a promise of its algebraic class; `counterexample` shows how. */
+export class AlgebraicPropertyError extends CtfsError {
+  declare readonly code: 'AlgebraicPropertyViolated';
+  readonly counterexample: unknown;
+  constructor(message: string, counterexample: unknown) {
+    super('AlgebraicPropertyViolated', message);
+    this.counterexample = counterexample;
   }
 }
 

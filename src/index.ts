@@ -9,6 +9,7 @@ export {
   AdmitError,
   admitCodeName,
   CausalHorizonExceededError,
+  AlgebraicPropertyError,
   CtfsError,
   EscrowError,
   FactIdMismatchError,
@@ -89,3 +90,13 @@ export { EscrowManager, MAX_ESCROW_LIMIT } from './algebra/escrow.js';
 export type { EscrowAllocation, NodeId } from './algebra/escrow.js';
 export { INITIAL_BACKOFF_MS, MAX_BACKOFF_MS, PendingQuotaRequests, QuotaRequest } from './algebra/quota-requests.js';
 export type { QuotaRequestPolicy } from './algebra/quota-requests.js';
+export {
+  CoordinationScope,
+  composeAll,
+  composeClasses,
+  convergesWithoutCoordination,
+  coordinationScope,
+  isIdempotent,
+} from './algebra/classes.js';
+export { LexPairLattice, MaxLattice, PNCounter, gSetLattice } from './algebra/lattice.js';
+export type { JoinSemilattice, LexPair } from './algebra/lattice.js';
