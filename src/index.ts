@@ -85,6 +85,7 @@ export {
 } from './kernels/tenant-kernel.js';
 export type { TenantKernelOptions } from './kernels/tenant-kernel.js';
 export type { Snapshot, View } from './kernels/view.js';
+export { DualKernel, MAX_INVARIANTS, MultiKernel } from './kernels/multi-kernel.js';
 
 export { EscrowManager, MAX_ESCROW_LIMIT } from './algebra/escrow.js';
 export type { EscrowAllocation, NodeId } from './algebra/escrow.js';

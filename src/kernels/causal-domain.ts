@@ -2,8 +2,9 @@
  * CausalDomain: one causal domain (a kernel, or one tenant of a TenantKernel) and its admission
  * hot path. Internal; kernels wrap it.
  *
- * Memory: a small control SharedArrayBuffer (header, state cell, Bloom clock, frontier, and the
- * published snapshot) and the exact index's own buffer. Layout in docs/FORMATS.md §5.
+ * Memory: a small control SharedArrayBuffer (header, Bloom clock, frontier, up to 8 state cells —
+ * one per invariant — and the published snapshot) and the exact index's own buffer. Layout in
+ * docs/FORMATS.md §5.
  *
  * Admission order (nothing is written before step 6, so every rejection leaves the domain
  * exactly as it was):
@@ -11,8 +12,12 @@
  *   2. the id: one probe that finds it (DuplicateFact) or yields its insert slot
  *   3. every dep: the recent-admissions cache, else Bloom pre-filter then the exact index
  *   4. capacity
- *   5. the invariant, in place or on a scratch copy
+ *   5. the invariant(s): each on a scratch copy of its cell, committed only if all succeed (the
+ *      last may run in place when it only writes on success)
  *   6. commit: index insert, clock, recent cache, frontier
+ *
+ * Steps 1–4 are `prepare`, step 6 is `commit`; single-invariant kernels use the fused `tryAdmit`,
+ * MultiKernel and DualKernel their own step 5 in between.
  */
 import { AdmitCode, InvariantCode } from '../core/codes.js';
 import { MAX_DEPS, MAX_PAYLOAD_BYTES } from '../core/fact.js';
@@ -25,31 +30,35 @@ import type { Invariant } from '../invariants/invariant.js';
 
 /** "CTKD" little-endian: marks a buffer as a kernel domain's control block. */
 const MAGIC = 0x444b5443;
-const LAYOUT_VERSION = 2;
+const LAYOUT_VERSION = 3;
+/** A domain holds at most this many state cells (one per invariant: MultiKernel's limit). */
+export const MAX_CELLS = 8;
 /**
  * Control block, in bytes. The live state, written on every admission: header line, counters
- * line, state cell, clock, frontier ring. Then, 128 bytes past the frontier, the published
- * snapshot: a seqlock word on its own line and a copy of state, clock, frontier and counters,
- * written only by `publish()`.
+ * line, clock, frontier ring, then up to 8 state cells. Then, 128 bytes past the cells, the
+ * published snapshot: a seqlock word on its own line, then copies of clock, frontier, counters
+ * and cells, written only by `publish()`.
  */
 const OFF_HEADER = 0;
 const OFF_COUNTERS = 64;
-const OFF_STATE = 128;
-const OFF_CLOCK = 192;
-const OFF_FRONTIER = 256;
-const OFF_SEQLOCK = 384;
-const OFF_SNAPSHOT = 448;
-const CONTROL_BYTES = 640;
-/** Header words: magic, version, and the id of the exact index this block belongs to. */
+const OFF_CLOCK = 128;
+const OFF_FRONTIER = 192;
+const OFF_CELLS = 256;
+const OFF_SEQLOCK = OFF_CELLS + MAX_CELLS * STATE_CELL_BYTES + 128;
+const OFF_SNAPSHOT = OFF_SEQLOCK + 64;
+const CONTROL_BYTES = OFF_SNAPSHOT + 128 + MAX_CELLS * STATE_CELL_BYTES;
+/** Header words: magic, version, the id of the exact index this block belongs to, the cell count. */
 const W_DOMAIN_ID = 2;
+const W_CELLS = 3;
 /** Counter words (u32 index into the control block). */
 const W_POPCOUNT = OFF_COUNTERS / 4;
 const W_HEAD_COUNT = OFF_COUNTERS / 4 + 1;
 const W_MODE = OFF_COUNTERS / 4 + 2;
 const W_HEAD_START = OFF_COUNTERS / 4 + 3;
-/** The snapshot: state (16 words), clock (16), frontier (8), start, count, popcount, size. */
+/** The snapshot: clock (16 words), frontier (8), start, count, popcount, size; cells from word 32. */
 const W_SNAP = OFF_SNAPSHOT / 4;
-const SNAP_WORDS = 44;
+const SNAP_META = 24;
+const SNAP_CELLS = 32;
 /** A reader spins this many times on a snapshot being written, then sleeps in `Atomics.wait`. */
 const SNAPSHOT_SPINS = 64;
 /** A reader gives up on a snapshot that stays mid-write this long: the writer died mid-publish. */
@@ -68,7 +77,8 @@ export interface SharedDomainMemory {
 
 /** A consistent copy of the last published snapshot. */
 export interface DomainSnapshot {
-  state: StateCell;
+  /** One per cell (invariant). */
+  cells: StateCell[];
   clock: CausalClock;
   frontier: Uint8Array[];
   size: number;
@@ -81,15 +91,17 @@ export class CausalDomain {
   readonly control: SharedArrayBuffer;
   readonly index: ExactCausalIndex;
   readonly clock: CausalClock;
-  /** Live view of the state cell (carries its word view for invariants). */
+  /** Live views of all MAX_CELLS state cells; the first `cellCount` are in use (each carries its word view). */
+  private readonly cellViews: StateView[] = [];
+  /** The first cell: the state of single-invariant kernels. */
   readonly state: StateView;
   readonly ctl: Uint32Array;
   private readonly seqlock: Int32Array;
   /** Key numbers of the frontier's heads: a ring (see advanceFrontier). */
   private readonly heads: Uint32Array;
-  private readonly invariant: Invariant;
-  private readonly inPlace: boolean;
-  private readonly scratch: StateView;
+  private readonly invariants: Invariant[] = [];
+  private readonly inPlace: boolean[] = [];
+  private readonly scratch: StateView[] = [];
   /** The id being admitted and the dep being looked up each have a hasher, so neither clobbers the other. */
   private readonly idHasher: IdHasher;
   private readonly depHasher: IdHasher;
@@ -99,29 +111,35 @@ export class CausalDomain {
   private readonly recentWord = new Int32Array(RECENT);
   private readonly recentKey = new Int32Array(RECENT).fill(-1);
   private recentNext = 0;
-  /** True while the invariant runs: an admission from inside `apply` is refused. */
+  /** True while an invariant runs: an admission from inside `apply` is refused. */
   private applying = false;
   /** The invariant's code for the last rejection it caused; 0 after a rejection it did not cause. */
   lastInvariantError = 0;
   /** Index in `deps` of the dep behind the last CausalityViolation or MalformedFact; -1 otherwise. */
   lastFailedDep = -1;
+  /** Which invariant (cell) refused the last fact an invariant refused; -1 otherwise. */
+  lastFailedInvariant = -1;
+  /** Set by `prepare` for `commit`: the empty slot for the id, and its dep count. */
+  private insertSlot = 0;
+  private preparedDeps = 0;
 
-  constructor(invariant: Invariant, options: ExactIndexOptions, shared?: SharedDomainMemory) {
-    this.invariant = invariant;
-    this.inPlace = invariant.mutatesOnlyOnSuccess === true;
+  /** A domain with one cell per invariant (at most 8; MultiKernel may start with none and `addInvariant`). */
+  constructor(invariants: readonly Invariant[], options: ExactIndexOptions, shared?: SharedDomainMemory) {
+    if (invariants.length > MAX_CELLS) throw new InvalidArgumentError(`at most ${MAX_CELLS} invariants per kernel`);
     if (shared === undefined) {
       this.index = new ExactCausalIndex(options);
       this.control = new SharedArrayBuffer(CONTROL_BYTES);
-      const header = new Uint32Array(this.control, OFF_HEADER, 3);
+      const header = new Uint32Array(this.control, OFF_HEADER, 4);
       header[0] = MAGIC;
       header[1] = LAYOUT_VERSION;
       header[W_DOMAIN_ID] = this.index.domainId;
+      header[W_CELLS] = invariants.length;
     } else {
       const control = shared.control;
       if (!(control instanceof SharedArrayBuffer) || control.byteLength !== CONTROL_BYTES) {
         throw new SharedMemoryError(`kernel control block must be a SharedArrayBuffer of ${CONTROL_BYTES} bytes`);
       }
-      const header = new Uint32Array(control, OFF_HEADER, 3);
+      const header = new Uint32Array(control, OFF_HEADER, 4);
       if (header[0] !== MAGIC || header[1] !== LAYOUT_VERSION) {
         throw new SharedMemoryError(`buffer does not hold a kernel control block of layout version ${LAYOUT_VERSION}`);
       }
@@ -129,18 +147,57 @@ export class CausalDomain {
       if (header[W_DOMAIN_ID] !== this.index.domainId) {
         throw new SharedMemoryError('the control block and the exact index belong to different kernels');
       }
+      if (header[W_CELLS] !== invariants.length) {
+        throw new SharedMemoryError(`the kernel has ${header[W_CELLS]} state cells, ${invariants.length} invariants were given`);
+      }
       this.control = control;
     }
     this.ctl = new Uint32Array(this.control);
     this.seqlock = new Int32Array(this.control, OFF_SEQLOCK, 1);
-    this.state = stateView(this.control, OFF_STATE);
-    this.scratch = stateView(new ArrayBuffer(STATE_CELL_BYTES), 0);
+    for (let i = 0; i < MAX_CELLS; i++) {
+      this.cellViews.push(stateView(this.control, OFF_CELLS + i * STATE_CELL_BYTES));
+      this.scratch.push(stateView(new ArrayBuffer(STATE_CELL_BYTES), 0));
+    }
+    this.state = this.cellViews[0]!;
+    for (const invariant of invariants) this.pushInvariant(invariant);
     this.clock = new CausalClock(this.control, OFF_CLOCK);
     this.heads = new Uint32Array(this.control, OFF_FRONTIER, FRONTIER_WIDTH);
     this.idHasher = new IdHasher(this.index.seed);
     this.depHasher = new IdHasher(this.index.seed);
     if (shared === undefined) this.publish();
     else this.sync();
+  }
+
+  private pushInvariant(invariant: Invariant): void {
+    this.invariants.push(invariant);
+    this.inPlace.push(invariant.mutatesOnlyOnSuccess === true);
+  }
+
+  /** Number of state cells (invariants). */
+  get cellCount(): number {
+    return this.invariants.length;
+  }
+
+  /** Live view of cell `i`. */
+  cell(i: number): StateView {
+    if (!Number.isInteger(i) || i < 0 || i >= this.invariants.length) {
+      throw new InvalidArgumentError(`cell ${String(i)} is not in [0, ${this.invariants.length})`);
+    }
+    return this.cellViews[i]!;
+  }
+
+  /** Adds an invariant and its cell (MultiKernel registration: only while no fact was admitted). */
+  addInvariant(invariant: Invariant, cell: Uint8Array | undefined): number {
+    if (this.invariants.length >= MAX_CELLS) throw new InvalidArgumentError(`at most ${MAX_CELLS} invariants per kernel`);
+    if (this.index.size > 0) {
+      throw new InvalidArgumentError('invariants are registered before the first fact is admitted');
+    }
+    const i = this.invariants.length;
+    this.pushInvariant(invariant);
+    this.ctl[W_CELLS] = this.invariants.length;
+    this.cellViews[i]!.set(cell ?? invariant.initialState?.() ?? new Uint8Array(STATE_CELL_BYTES));
+    this.publish();
+    return i;
   }
 
   get shared(): SharedDomainMemory {
@@ -160,13 +217,77 @@ export class CausalDomain {
     this.ctl[W_MODE] = value;
   }
 
-  /** Admits one fact; returns an AdmitCode. Allocates nothing. */
+  /** Admits one fact into a single-invariant domain; returns an AdmitCode. Allocates nothing. */
   tryAdmit(id: Uint8Array, deps: readonly Uint8Array[], payload: Uint8Array): number {
-    if (!(id instanceof Uint8Array) || id.length !== 32 || !Array.isArray(deps) || !(payload instanceof Uint8Array)) {
-      return this.rejectShape(-1);
+    const shape = this.checkPayload(payload);
+    if (shape !== 0) return shape;
+    const code = this.prepare(id, deps);
+    if (code !== 0) return code;
+    const applied = this.applyOne(payload);
+    if (applied !== 0) return this.rejectInvariant(applied, 0);
+    this.commit();
+    return AdmitCode.Ok;
+  }
+
+  /** Admits one fact into a two-invariant domain: both payloads apply, or neither. */
+  tryAdmitDual(id: Uint8Array, deps: readonly Uint8Array[], first: Uint8Array, second: Uint8Array): number {
+    const shape = this.checkPayload(first) || this.checkPayload(second);
+    if (shape !== 0) return shape;
+    const code = this.prepare(id, deps);
+    if (code !== 0) return code;
+    this.applying = true;
+    try {
+      const a = this.applyToScratch(0, first);
+      if (a !== 0) return this.rejectInvariant(a, 0);
+      const b = this.applyLast(1, second);
+      if (b !== 0) return this.rejectInvariant(b, 1);
+    } finally {
+      this.applying = false;
     }
-    if (this.applying) throw new InvalidArgumentError('an invariant must not admit facts from inside apply()');
+    this.cellViews[0]!.set(this.scratch[0]!);
+    this.commit();
+    return AdmitCode.Ok;
+  }
+
+  /** Admits one fact into a multi-invariant domain: one payload per invariant, all or nothing. */
+  tryAdmitMulti(id: Uint8Array, deps: readonly Uint8Array[], payloads: readonly Uint8Array[]): number {
+    const n = this.invariants.length;
+    if (!Array.isArray(payloads) || payloads.length !== n || n === 0) return this.rejectShape(-1);
+    for (let i = 0; i < n; i++) {
+      const shape = this.checkPayload(payloads[i]!);
+      if (shape !== 0) return shape;
+    }
+    const code = this.prepare(id, deps);
+    if (code !== 0) return code;
+    this.applying = true;
+    try {
+      for (let i = 0; i < n - 1; i++) {
+        const c = this.applyToScratch(i, payloads[i]!);
+        if (c !== 0) return this.rejectInvariant(c, i);
+      }
+      const last = this.applyLast(n - 1, payloads[n - 1]!);
+      if (last !== 0) return this.rejectInvariant(last, n - 1);
+    } finally {
+      this.applying = false;
+    }
+    for (let i = 0; i < n - 1; i++) this.cellViews[i]!.set(this.scratch[i]!);
+    this.commit();
+    return AdmitCode.Ok;
+  }
+
+  private checkPayload(payload: Uint8Array): number {
+    if (!(payload instanceof Uint8Array)) return this.rejectShape(-1);
     if (payload.length > MAX_PAYLOAD_BYTES) return this.rejectShape(-1, AdmitCode.PayloadTooLarge);
+    return 0;
+  }
+
+  /**
+   * Steps 1–4: shape of id and deps, duplicate, deps, capacity. Returns 0 (and remembers the
+   * insert slot for `commit`) or a rejection code. Writes nothing.
+   */
+  private prepare(id: Uint8Array, deps: readonly Uint8Array[]): number {
+    if (!(id instanceof Uint8Array) || id.length !== 32 || !Array.isArray(deps)) return this.rejectShape(-1);
+    if (this.applying) throw new InvalidArgumentError('an invariant must not admit facts from inside apply()');
     const nDeps = deps.length;
     if (nDeps > MAX_DEPS) return this.rejectShape(-1);
     for (let d = 0; d < nDeps; d++) {
@@ -196,56 +317,84 @@ export class CausalDomain {
       this.depKeys[d] = k;
     }
     if (index.size >= index.capacity) return this.rejectShape(-1, AdmitCode.CausalHorizonExceeded);
+    this.insertSlot = ~probe;
+    this.preparedDeps = nDeps;
+    return 0;
+  }
 
-    const code = this.applyInvariant(payload);
-    if (code !== 0) {
-      this.lastInvariantError = code;
-      this.lastFailedDep = -1;
-      return code === InvariantCode.MalformedPayload ? AdmitCode.MalformedFact : AdmitCode.InvariantViolation;
-    }
-
-    const key = index.insertAt(~probe, idHasher);
+  /** Step 6, after a successful `prepare` and invariant step. */
+  private commit(): void {
+    const idHasher = this.idHasher;
+    const key = this.index.insertAt(this.insertSlot, idHasher);
     const added = this.clock.observeHash(idHasher.bloomHash);
     if (added !== 0) this.ctl[W_POPCOUNT] = this.ctl[W_POPCOUNT]! + added;
     this.recentWord[this.recentNext] = idHasher.words[0]! | 0;
     this.recentKey[this.recentNext] = key;
     this.recentNext = (this.recentNext + 1) & (RECENT - 1);
-    this.advanceFrontier(key, nDeps);
-    return AdmitCode.Ok;
+    this.advanceFrontier(key, this.preparedDeps);
   }
 
-  /** A rejection the invariant did not cause (shape, duplicate, horizon): records why. */
+  /** A rejection no invariant caused (shape, duplicate, horizon): records why. */
   private rejectShape(dep: number, code: number = AdmitCode.MalformedFact): number {
     this.lastInvariantError = 0;
     this.lastFailedDep = dep;
+    this.lastFailedInvariant = -1;
     return code;
   }
 
   private rejectDep(dep: number): number {
     this.lastInvariantError = 0;
     this.lastFailedDep = dep;
+    this.lastFailedInvariant = -1;
     return AdmitCode.CausalityViolation;
   }
 
+  private rejectInvariant(code: number, invariant: number): number {
+    this.lastInvariantError = code;
+    this.lastFailedDep = -1;
+    this.lastFailedInvariant = invariant;
+    return code === InvariantCode.MalformedPayload ? AdmitCode.MalformedFact : AdmitCode.InvariantViolation;
+  }
+
   /**
-   * Runs the invariant; a throw counts as a rejection (code `Threw`). In scratch mode the state is
-   * then untouched; an invariant that declares `mutatesOnlyOnSuccess` and throws after writing
+   * The single-invariant step: in place when the invariant only writes on success, else on a
+   * scratch copy. A throw counts as a rejection (code `Threw`); in scratch mode the state is then
+   * untouched, while an invariant that declares `mutatesOnlyOnSuccess` and throws after writing
    * has broken its contract.
    */
-  private applyInvariant(payload: Uint8Array): number {
+  private applyOne(payload: Uint8Array): number {
     this.applying = true;
     try {
-      if (this.inPlace) return this.invariant.apply(payload, this.state);
-      const scratch = this.scratch;
-      scratch.set(this.state);
-      const code = this.invariant.apply(payload, scratch);
-      if (code === 0) this.state.set(scratch);
-      return code;
-    } catch {
-      return InvariantCode.Threw;
+      return this.applyLast(0, payload);
     } finally {
       this.applying = false;
     }
+  }
+
+  /** Applies invariant `i` to a scratch copy of its cell; the caller commits the copy. */
+  private applyToScratch(i: number, payload: Uint8Array): number {
+    const scratch = this.scratch[i]!;
+    scratch.set(this.cellViews[i]!);
+    try {
+      return this.invariants[i]!.apply(payload, scratch);
+    } catch {
+      return InvariantCode.Threw;
+    }
+  }
+
+  /** Applies the last invariant of an admission and commits its cell: nothing after it can fail. */
+  private applyLast(i: number, payload: Uint8Array): number {
+    const cell = this.cellViews[i]!;
+    if (this.inPlace[i]) {
+      try {
+        return this.invariants[i]!.apply(payload, cell);
+      } catch {
+        return InvariantCode.Threw;
+      }
+    }
+    const code = this.applyToScratch(i, payload);
+    if (code === 0) cell.set(this.scratch[i]!);
+    return code;
   }
 
   /**
@@ -324,14 +473,17 @@ export class CausalDomain {
     return this.index.contains(id);
   }
 
-  /** Sets the state cell to `cell` on a domain with no facts, and publishes it. */
-  setInitialState(cell: Uint8Array): void {
-    this.state.set(cell);
+  /** Sets cell `i` (default the first) on a domain with no facts, and publishes it. */
+  setInitialState(cell: Uint8Array, i = 0): void {
+    this.cell(i).set(cell);
     this.publish();
   }
 
-  /** Forgets every fact and sets the state to `cell` (default zeros), reusing the memory; publishes. */
-  reset(cell: Uint8Array | undefined): void {
+  /**
+   * Forgets every fact and sets each cell to `cells[i]` — or, where none is given, to its
+   * invariant's `initialState()`, else zeros — reusing the memory; publishes.
+   */
+  reset(cells: readonly (Uint8Array | undefined)[]): void {
     this.index.clear();
     this.clock.clear();
     this.ctl[W_POPCOUNT] = 0;
@@ -339,29 +491,35 @@ export class CausalDomain {
     this.ctl[W_HEAD_START] = 0;
     this.ctl[W_MODE] = 0;
     this.recentKey.fill(-1);
-    if (cell === undefined) this.state.fill(0);
-    else this.state.set(cell);
+    for (let i = 0; i < this.invariants.length; i++) {
+      const view = this.cellViews[i]!;
+      const given = cells[i] ?? this.invariants[i]!.initialState?.();
+      if (given === undefined) view.fill(0);
+      else view.set(given);
+    }
     this.lastInvariantError = 0;
     this.lastFailedDep = -1;
+    this.lastFailedInvariant = -1;
     this.publish();
   }
 
   /**
-   * Publishes a snapshot of everything admitted so far (state, clock, frontier, size) for threads
+   * Publishes a snapshot of everything admitted so far (cells, clock, frontier, size) for threads
    * that call `sync()`: buffered index writes are flushed first, then the snapshot is copied under
-   * a seqlock with atomic stores (~50 of them: per batch or on demand, never per fact).
+   * a seqlock with atomic stores (~50 per cell in use: per batch or on demand, never per fact).
    */
   publish(): number {
     const c = this.ctl;
     const size = this.index.publish();
     Atomics.add(this.seqlock, 0, 1); // odd: snapshot being written
-    for (let i = 0; i < 16; i++) Atomics.store(c, W_SNAP + i, c[OFF_STATE / 4 + i]!);
-    for (let i = 0; i < 16; i++) Atomics.store(c, W_SNAP + 16 + i, c[OFF_CLOCK / 4 + i]!);
-    for (let i = 0; i < FRONTIER_WIDTH; i++) Atomics.store(c, W_SNAP + 32 + i, c[OFF_FRONTIER / 4 + i]!);
-    Atomics.store(c, W_SNAP + 40, c[W_HEAD_START]!);
-    Atomics.store(c, W_SNAP + 41, c[W_HEAD_COUNT]!);
-    Atomics.store(c, W_SNAP + 42, c[W_POPCOUNT]!);
-    Atomics.store(c, W_SNAP + 43, size);
+    for (let i = 0; i < 16; i++) Atomics.store(c, W_SNAP + i, c[OFF_CLOCK / 4 + i]!);
+    for (let i = 0; i < FRONTIER_WIDTH; i++) Atomics.store(c, W_SNAP + 16 + i, c[OFF_FRONTIER / 4 + i]!);
+    Atomics.store(c, W_SNAP + SNAP_META, c[W_HEAD_START]!);
+    Atomics.store(c, W_SNAP + SNAP_META + 1, c[W_HEAD_COUNT]!);
+    Atomics.store(c, W_SNAP + SNAP_META + 2, c[W_POPCOUNT]!);
+    Atomics.store(c, W_SNAP + SNAP_META + 3, size);
+    const words = this.invariants.length * (STATE_CELL_BYTES / 4);
+    for (let i = 0; i < words; i++) Atomics.store(c, W_SNAP + SNAP_CELLS + i, c[OFF_CELLS / 4 + i]!);
     Atomics.add(this.seqlock, 0, 1); // even: snapshot complete
     Atomics.notify(this.seqlock, 0);
     return size;
@@ -374,13 +532,14 @@ export class CausalDomain {
    */
   sync(): DomainSnapshot {
     const c = this.ctl;
-    const words = new Uint32Array(SNAP_WORDS);
+    const cellWords = this.invariants.length * (STATE_CELL_BYTES / 4);
+    const words = new Uint32Array(SNAP_CELLS + cellWords);
     let seq = 0;
     let deadline = 0;
     for (let attempt = 0; ; attempt++) {
       seq = Atomics.load(this.seqlock, 0);
       if ((seq & 1) === 0) {
-        for (let i = 0; i < SNAP_WORDS; i++) words[i] = Atomics.load(c, W_SNAP + i);
+        for (let i = 0; i < words.length; i++) words[i] = Atomics.load(c, W_SNAP + i);
         if (Atomics.load(this.seqlock, 0) === seq) break;
       } else if (attempt >= SNAPSHOT_SPINS) {
         if (deadline === 0) deadline = Date.now() + SNAPSHOT_DEADLINE_MS;
@@ -388,18 +547,22 @@ export class CausalDomain {
         Atomics.wait(this.seqlock, 0, seq, 1);
       }
     }
-    const size = words[43]!;
+    const size = words[SNAP_META + 3]!;
     this.index.showUpTo(size);
-    const state = new StateCell();
-    new Uint32Array(state.bytes.buffer).set(words.subarray(0, 16));
+    const cells: StateCell[] = [];
+    for (let i = 0; i < this.invariants.length; i++) {
+      const cell = new StateCell();
+      new Uint32Array(cell.bytes.buffer).set(words.subarray(SNAP_CELLS + 16 * i, SNAP_CELLS + 16 * (i + 1)));
+      cells.push(cell);
+    }
     const clock = new CausalClock();
-    clock.words.set(words.subarray(16, 32));
+    clock.words.set(words.subarray(0, 16));
     return {
-      state,
+      cells,
       clock,
-      frontier: this.idsOfHeads(words.subarray(32, 40), words[40]!, words[41]!),
+      frontier: this.idsOfHeads(words.subarray(16, 24), words[SNAP_META]!, words[SNAP_META + 1]!),
       size,
-      popcount: words[42]!,
+      popcount: words[SNAP_META + 2]!,
       publication: seq >>> 1,
     };
   }

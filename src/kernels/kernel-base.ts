@@ -7,11 +7,11 @@ import { AdmitCode } from '../core/codes.js';
 import { MAX_DEPS, MAX_PAYLOAD_BYTES, factId, isFactId, type Fact, type FactId } from '../core/fact.js';
 import { bytesEqual, toHex } from '../core/bytes.js';
 import { STATE_CELL_BYTES, StateCell, cellBytes } from '../core/state-cell.js';
-import type { CausalClock } from '../causal/causal-clock.js';
 import { CLOCK_BITS } from '../causal/causal-clock.js';
 import { AdmitError, InvalidArgumentError } from '../errors.js';
 import { checkInvariant, isCoordinationFree, type Invariant } from '../invariants/invariant.js';
 import { CausalDomain, type SharedDomainMemory } from './causal-domain.js';
+import { DomainKernel } from './domain-kernel.js';
 import type { Snapshot, View } from './view.js';
 
 export interface KernelOptions {
@@ -47,10 +47,8 @@ export function attachKernel<K extends KernelBase>(shared: SharedKernelMemory, c
   }
 }
 
-export abstract class KernelBase<I extends Invariant = Invariant> {
+export abstract class KernelBase<I extends Invariant = Invariant> extends DomainKernel {
   readonly invariant: I;
-  /** @internal */
-  protected readonly domain: CausalDomain;
   private readonly coordinationFree: boolean;
 
   /**
@@ -62,9 +60,9 @@ export abstract class KernelBase<I extends Invariant = Invariant> {
     attaching = undefined;
     checkInvariant(invariant);
     const { indexCapacity, indexSeed } = options ?? {};
+    super(new CausalDomain([invariant], { capacity: indexCapacity, seed: indexSeed }, shared));
     this.invariant = invariant;
     this.coordinationFree = isCoordinationFree(invariant.algebraicClass);
-    this.domain = new CausalDomain(invariant, { capacity: indexCapacity, seed: indexSeed }, shared);
     if (shared === undefined && typeof invariant.initialState === 'function') {
       this.setInitialState(cellBytes(invariant.initialState()));
     }
@@ -133,22 +131,6 @@ export abstract class KernelBase<I extends Invariant = Invariant> {
     if (code !== AdmitCode.Ok) throw this.rejection(code, id);
   }
 
-  /**
-   * After a rejection: the invariant's own code if the invariant caused it (see `InvariantCode`),
-   * else 0 — so a `MalformedFact` with a non-zero value is a payload the invariant refused.
-   */
-  get lastInvariantError(): number {
-    return this.domain.lastInvariantError;
-  }
-
-  /**
-   * After a rejection: the position in `deps` of the dependency that caused it (never admitted,
-   * or not a 32-byte id), else -1.
-   */
-  get lastFailedDep(): number {
-    return this.domain.lastFailedDep;
-  }
-
   /** A copy of the state cell. */
   get state(): StateCell {
     return StateCell.from(this.domain.state);
@@ -162,39 +144,6 @@ export abstract class KernelBase<I extends Invariant = Invariant> {
     out.set(this.domain.state);
   }
 
-  /** A copy of the Bloom clock. */
-  get clock(): CausalClock {
-    return this.domain.clock.clone();
-  }
-
-  /** Fraction of the Bloom clock's bits set. */
-  get saturation(): number {
-    return this.domain.popcount / CLOCK_BITS;
-  }
-
-  /** Number of facts admitted. */
-  get size(): number {
-    return this.domain.index.size;
-  }
-
-  /** The most facts this kernel can admit (its exact-index capacity). */
-  get indexCapacity(): number {
-    return this.domain.index.capacity;
-  }
-
-  /** True if a fact with this id was admitted (exact). */
-  contains(id: FactId): boolean {
-    return this.domain.contains(id);
-  }
-
-  /**
-   * The frontier: a window of at most 8 heads, oldest first. Every fact shown has no admitted
-   * fact depending on it; a head pushed out by 8 newer heads is not shown again.
-   */
-  frontier(): FactId[] {
-    return this.domain.frontier();
-  }
-
   /** A snapshot if every id in `required` was admitted (exact), else null. */
   query(required: readonly FactId[]): View | null {
     if (!Array.isArray(required)) throw new InvalidArgumentError('required must be an array of fact ids');
@@ -203,11 +152,12 @@ export abstract class KernelBase<I extends Invariant = Invariant> {
   }
 
   /**
-   * Forgets every admitted fact and sets the state to a copy of `cell` (default: zeros). The
+   * Forgets every admitted fact and sets the state to a copy of `cell` (default: the invariant's
+   * `initialState()`, else zeros). The
    * memory is reused, so pages already touched stay resident. Single-writer, like admission.
    */
   reset(cell?: StateCell | Uint8Array): void {
-    this.domain.reset(cell === undefined ? undefined : cellBytes(cell));
+    this.domain.reset([cell === undefined ? undefined : cellBytes(cell)]);
   }
 
   /** The kernel's shared memory, for `attach` in another thread. */
@@ -230,8 +180,8 @@ export abstract class KernelBase<I extends Invariant = Invariant> {
    * getters (`state`, `frontier()`, `query`, …) are for the writer, or whoever holds its lock.
    */
   sync(): Snapshot {
-    const { state, clock, frontier, size, popcount, publication } = this.domain.sync();
-    return { state, clock, frontier, size, saturation: popcount / CLOCK_BITS, publication };
+    const { cells, clock, frontier, size, popcount, publication } = this.domain.sync();
+    return { state: cells[0]!, clock, frontier, size, saturation: popcount / CLOCK_BITS, publication };
   }
 
   /** @internal The exception for a rejection code. */

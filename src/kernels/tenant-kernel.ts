@@ -62,7 +62,7 @@ export class TenantKernel<I extends Invariant = Invariant> {
     if (this.registered.length >= this.maxTenants) {
       throw new TenantError('TenantLimitExceeded', `at most ${this.maxTenants} tenants can be registered`);
     }
-    const domain = new CausalDomain(this.invariant, this.indexOptions);
+    const domain = new CausalDomain([this.invariant], this.indexOptions);
     if (bytes !== undefined) domain.setInitialState(cellBytes(bytes));
     this.domains.push(domain);
     this.slotOf[tenantId] = this.domains.length;
@@ -103,7 +103,7 @@ export class TenantKernel<I extends Invariant = Invariant> {
    * reusing its memory. Other tenants are untouched.
    */
   reset(tenantId: number, cell?: StateCell | Uint8Array): void {
-    this.domain(tenantId).reset(cell === undefined ? undefined : cellBytes(cell));
+    this.domain(tenantId).reset([cell === undefined ? undefined : cellBytes(cell)]);
   }
 
   /** A copy of the tenant's state cell. */

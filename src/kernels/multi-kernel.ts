@@ -1,0 +1,139 @@
+/**
+ * MultiKernel: up to 8 invariants over shared causality. Each fact carries one payload per
+ * invariant; it is admitted only if every invariant accepts its payload (all or nothing), and each
+ * invariant keeps its own 64-byte state cell. Exact and deduplicating like every kernel.
+ *
+ * DualKernel is the two-invariant case with typed invariants and no payload array.
+ *
+ * Replicated admission and cross-thread attach are not offered for these kernels yet.
+ */
+import { composeAll, composeClasses } from '../algebra/classes.js';
+import { AdmitCode } from '../core/codes.js';
+import type { FactId } from '../core/fact.js';
+import { StateCell, cellBytes } from '../core/state-cell.js';
+import { AdmitError, InvalidArgumentError } from '../errors.js';
+import { checkInvariant, type AlgebraicClass, type Invariant } from '../invariants/invariant.js';
+import { CausalDomain, MAX_CELLS } from './causal-domain.js';
+import { DomainKernel } from './domain-kernel.js';
+import type { KernelOptions } from './kernel-base.js';
+
+/** MultiKernel's invariant limit. */
+export const MAX_INVARIANTS = MAX_CELLS;
+
+function domainOptions(options: KernelOptions | undefined): { capacity?: number; seed?: number } {
+  const { indexCapacity, indexSeed } = options ?? {};
+  return { capacity: indexCapacity, seed: indexSeed };
+}
+
+function rejection(kernel: DomainKernel & { lastFailedInvariant: number }, code: number, id: FactId): AdmitError {
+  const which = kernel.lastFailedInvariant >= 0 ? ` (invariant ${kernel.lastFailedInvariant})` : '';
+  const invariantCode = code === AdmitCode.InvariantViolation || code === AdmitCode.MalformedFact ? kernel.lastInvariantError : 0;
+  return new AdmitError(code, invariantCode, `fact ${id instanceof Uint8Array ? Buffer.from(id.subarray(0, 8)).toString('hex') : ''}…${which}`);
+}
+
+export class MultiKernel extends DomainKernel {
+  private readonly invariants: Invariant[] = [];
+
+  constructor(options?: KernelOptions) {
+    super(new CausalDomain([], domainOptions(options)));
+  }
+
+  /**
+   * Adds an invariant with its initial state (default: its `initialState()`, else zeros) and
+   * returns its position, which is also the position of its payload in every fact. Invariants are
+   * registered before the first fact is admitted; at most 8.
+   */
+  register(invariant: Invariant, cell?: StateCell | Uint8Array): number {
+    checkInvariant(invariant);
+    const bytes = cell === undefined ? undefined : cellBytes(cell);
+    const i = this.domain.addInvariant(invariant, bytes);
+    this.invariants.push(invariant);
+    return i;
+  }
+
+  get invariantCount(): number {
+    return this.invariants.length;
+  }
+
+  /** The class of the composition: only the properties every invariant has. */
+  get algebraicClass(): AlgebraicClass {
+    return composeAll(this.invariants.map((i) => i.algebraicClass));
+  }
+
+  /** Admits a fact with one payload per registered invariant. Returns an `AdmitCode`; never throws. */
+  tryAdmit(id: FactId, deps: readonly FactId[], payloads: readonly Uint8Array[]): number {
+    return this.domain.tryAdmitMulti(id, deps, payloads);
+  }
+
+  /** Like `tryAdmit`, but throws `AdmitError` on rejection. */
+  admit(id: FactId, deps: readonly FactId[], payloads: readonly Uint8Array[]): void {
+    const code = this.tryAdmit(id, deps, payloads);
+    if (code !== AdmitCode.Ok) throw rejection(this, code, id);
+  }
+
+  /** After an invariant rejection: which invariant (its position) refused, else -1. */
+  get lastFailedInvariant(): number {
+    return this.domain.lastFailedInvariant;
+  }
+
+  /** A copy of invariant `i`'s state cell. */
+  state(i: number): StateCell {
+    return StateCell.from(this.domain.cell(i));
+  }
+
+  /** Forgets every fact; each cell becomes `cells[i]`, else its invariant's initial state, else zeros. */
+  reset(cells: readonly (StateCell | Uint8Array | undefined)[] = []): void {
+    if (!Array.isArray(cells) || cells.length > this.invariants.length) {
+      throw new InvalidArgumentError(`reset takes at most ${this.invariants.length} cells`);
+    }
+    this.domain.reset(cells.map((c) => (c === undefined ? undefined : cellBytes(c))));
+  }
+}
+
+export class DualKernel<I1 extends Invariant = Invariant, I2 extends Invariant = Invariant> extends DomainKernel {
+  readonly first: I1;
+  readonly second: I2;
+
+  /** Two invariants and their initial states (default: each one's `initialState()`, else zeros). */
+  constructor(first: I1, firstCell: StateCell | Uint8Array | undefined, second: I2, secondCell: StateCell | Uint8Array | undefined, options?: KernelOptions) {
+    checkInvariant(first);
+    checkInvariant(second);
+    const a = firstCell === undefined ? undefined : cellBytes(firstCell);
+    const b = secondCell === undefined ? undefined : cellBytes(secondCell);
+    super(new CausalDomain([first, second], domainOptions(options)));
+    this.first = first;
+    this.second = second;
+    this.domain.reset([a, b]);
+  }
+
+  /** The class of the pair: only the properties both invariants have. */
+  get algebraicClass(): AlgebraicClass {
+    return composeClasses(this.first.algebraicClass, this.second.algebraicClass);
+  }
+
+  /** Admits a fact whose payloads are applied to both invariants, or to neither. Never throws. */
+  tryAdmit(id: FactId, deps: readonly FactId[], firstPayload: Uint8Array, secondPayload: Uint8Array): number {
+    return this.domain.tryAdmitDual(id, deps, firstPayload, secondPayload);
+  }
+
+  /** Like `tryAdmit`, but throws `AdmitError` on rejection. */
+  admit(id: FactId, deps: readonly FactId[], firstPayload: Uint8Array, secondPayload: Uint8Array): void {
+    const code = this.tryAdmit(id, deps, firstPayload, secondPayload);
+    if (code !== AdmitCode.Ok) throw rejection(this, code, id);
+  }
+
+  /** After an invariant rejection: 0 if the first invariant refused, 1 if the second, else -1. */
+  get lastFailedInvariant(): number {
+    return this.domain.lastFailedInvariant;
+  }
+
+  /** Copies of both state cells. */
+  get states(): [StateCell, StateCell] {
+    return [StateCell.from(this.domain.cell(0)), StateCell.from(this.domain.cell(1))];
+  }
+
+  /** Forgets every fact; the cells become the given ones, else each invariant's initial state. */
+  reset(firstCell?: StateCell | Uint8Array, secondCell?: StateCell | Uint8Array): void {
+    this.domain.reset([firstCell === undefined ? undefined : cellBytes(firstCell), secondCell === undefined ? undefined : cellBytes(secondCell)]);
+  }
+}
