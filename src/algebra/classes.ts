@@ -9,7 +9,7 @@
  * properties every member has: a composition is as weak as its weakest member.
  */
 import { InvalidArgumentError } from '../errors.js';
-import { AlgebraicClass, isCoordinationFree } from '../invariants/invariant.js';
+import { AlgebraicClass, checkAlgebraicClass, isCoordinationFree } from '../invariants/invariant.js';
 
 export { AlgebraicClass, isCoordinationFree };
 
@@ -74,11 +74,8 @@ export function composeClasses(a: AlgebraicClass, b: AlgebraicClass): AlgebraicC
 /** The class of several invariants applied together (at least one). */
 export function composeAll(classes: readonly AlgebraicClass[]): AlgebraicClass {
   if (!Array.isArray(classes) || classes.length === 0) throw new InvalidArgumentError('compose at least one class');
+  classes.forEach(checkAlgebraicClass);
   return classes.reduce(composeClasses);
 }
 
-function checkClass(c: AlgebraicClass): void {
-  if (typeof c !== 'number' || !Number.isInteger(c) || c < 0 || c > AlgebraicClass.Ordered) {
-    throw new InvalidArgumentError(`not an AlgebraicClass: ${String(c)}`);
-  }
-}
+const checkClass: (c: AlgebraicClass) => void = checkAlgebraicClass;

@@ -88,7 +88,7 @@ export class PNCounter {
   }
 }
 
-/** A value with a tiebreaker, ordered lexicographically: (value, tiebreaker). */
+/** A value with a tiebreaker, ordered lexicographically: (value, tiebreaker); both non-negative. */
 export interface LexPair {
   readonly value: bigint;
   readonly tiebreaker: bigint;
@@ -101,10 +101,16 @@ export const LexPairLattice: JoinSemilattice<LexPair> = {
   leq: lexLeq,
 };
 
+/** Fields are non-negative, so (0, 0) really is the bottom. */
 function lexLeq(a: LexPair, b: LexPair): boolean {
+  for (const p of [a, b]) {
+    if (p === null || typeof p !== 'object') throw new InvalidArgumentError('a LexPair is { value, tiebreaker }');
+    checkNat(p.value);
+    checkNat(p.tiebreaker);
+  }
   return a.value < b.value || (a.value === b.value && a.tiebreaker <= b.tiebreaker);
 }
 
 function checkNat(v: bigint): void {
-  if (typeof v !== 'bigint' || v < 0n) throw new InvalidArgumentError('MaxLattice values are non-negative bigints');
+  if (typeof v !== 'bigint' || v < 0n) throw new InvalidArgumentError('lattice values are non-negative bigints');
 }

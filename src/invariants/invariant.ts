@@ -32,7 +32,15 @@ export type AlgebraicClass = (typeof AlgebraicClass)[keyof typeof AlgebraicClass
 
 /** True for the classes whose operations can be admitted on any replica without coordination. */
 export function isCoordinationFree(algebraicClass: AlgebraicClass): boolean {
+  checkAlgebraicClass(algebraicClass);
   return algebraicClass <= AlgebraicClass.Group;
+}
+
+/** @internal Throws InvalidArgumentError unless `c` is an AlgebraicClass (an integer 0..5). */
+export function checkAlgebraicClass(c: unknown): asserts c is AlgebraicClass {
+  if (typeof c !== 'number' || !Number.isInteger(c) || c < 0 || c > AlgebraicClass.Ordered) {
+    throw new InvalidArgumentError(`not an AlgebraicClass (0..5): ${String(c)}`);
+  }
 }
 
 export interface Invariant {
@@ -62,8 +70,5 @@ export function checkInvariant(invariant: Invariant): void {
   if (invariant === null || typeof invariant !== 'object' || typeof invariant.apply !== 'function') {
     throw new InvalidArgumentError('invariant must be an object with an apply(payload, state) method');
   }
-  const c = invariant.algebraicClass as unknown;
-  if (typeof c !== 'number' || !Number.isInteger(c) || c < 0 || c > AlgebraicClass.Ordered) {
-    throw new InvalidArgumentError(`invariant.algebraicClass must be an AlgebraicClass (0..5), got ${String(c)}`);
-  }
+  checkAlgebraicClass(invariant.algebraicClass);
 }
