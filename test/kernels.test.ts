@@ -508,13 +508,13 @@ describe.each(SINGLE_KINDS)('%s (single domain)', (kind) => {
     expect(k.size).toBe(2);
   });
 
-  it('reset() forgets every fact and zeroes the state; reset(cell) sets it', () => {
+  it("reset() forgets every fact and restores the invariant's initial state; reset(cell) sets it", () => {
     const k = Ctor.withState(totalSupply(), CELL_100, { indexCapacity: 64 });
     for (let i = 0; i < 30; i++) k.admitRaw(seq(i), i > 0 ? [seq(i - 1)] : [], delta(1));
     expect(k.size).toBe(30);
     k.reset();
     expect(k.size).toBe(0);
-    expect(k.state.toBytes()).toEqual(new Uint8Array(64));
+    expect(k.state.toBytes()).toEqual(new ConservationState(0n).toBytes()); // TotalSupply's initialState()
     expect(k.clock.popcount()).toBe(0);
     expect(k.saturation).toBe(0);
     expect(k.frontier()).toEqual([]);
