@@ -10,7 +10,7 @@
  * machine is deterministic and testable; `due()` and `failed()` list requests in creation order.
  */
 import { EscrowError, InvalidArgumentError } from '../errors.js';
-import type { NodeId } from './escrow.js';
+import { MAX_ESCROW_LIMIT, type NodeId } from './escrow.js';
 
 /** First backoff after a failed attempt. */
 export const INITIAL_BACKOFF_MS = 500;
@@ -76,7 +76,9 @@ export class PendingQuotaRequests {
   /** Starts tracking a request for `amount` of quota. Request ids are unique while pending. */
   open(requestId: string, amount: bigint, now: number): QuotaRequest {
     if (typeof requestId !== 'string' || requestId.length === 0) throw new InvalidArgumentError('a request id is a non-empty string');
-    if (typeof amount !== 'bigint' || amount <= 0n) throw new EscrowError('InvalidAmount', 'a request is for a positive amount');
+    if (typeof amount !== 'bigint' || amount <= 0n || amount > MAX_ESCROW_LIMIT) {
+      throw new EscrowError('InvalidAmount', 'a request is for a positive amount up to 2^127 − 1');
+    }
     checkTime(now);
     if (this.requests.has(requestId)) throw new EscrowError('DuplicateRequest', `request ${requestId} is already pending`);
     const request = new QuotaRequest(requestId, amount, now);
@@ -98,6 +100,7 @@ export class PendingQuotaRequests {
 
   /** Records an attempt (a request sent to `peer` at `now`). */
   recordAttempt(requestId: string, peer: NodeId, now: number): void {
+    if (typeof peer !== 'string' || peer.length === 0) throw new EscrowError('InvalidNodes', 'a peer is a non-empty node id');
     const request = this.requests.get(requestId);
     if (request === undefined) throw new EscrowError('UnknownRequest', `request ${requestId} is not pending`);
     checkTime(now);
@@ -138,8 +141,9 @@ export class PendingQuotaRequests {
     return r.retries >= this.maxRetries || r.age(now) >= this.maxAgeMs;
   }
 
+  /** Requests in the order they were opened (a Map iterates in insertion order). */
   private sorted(): QuotaRequest[] {
-    return [...this.requests.values()].sort((a, b) => a.createdAt - b.createdAt || (a.requestId < b.requestId ? -1 : 1));
+    return [...this.requests.values()];
   }
 }
 
