@@ -4,7 +4,16 @@ import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
 const here = dirname(fileURLToPath(import.meta.url));
-const examples = ['quick_start', 'basic_kernel', 'multi_tenant', 'two_lane_kernel', 'escalating_kernel'];
+const examples = [
+  'quick_start',
+  'basic_kernel',
+  'multi_tenant',
+  'two_lane_kernel',
+  'escalating_kernel',
+  'custom_invariant',
+  'graph_invariant',
+  'escrow_inventory',
+];
 let failed = 0;
 for (const name of examples) {
   console.log(`\n=== ${name} ===`);

@@ -47,6 +47,9 @@ describe('examples', () => {
     multi_tenant: /alice 175, bob 601/,
     two_lane_kernel: /the exact lane rejected all of them/,
     escalating_kernel: /escalated to Precise after \d+ facts/,
+    custom_invariant: /labelled Lattice it would be caught/,
+    graph_invariant: /a degree-limited state under the lattice flavour is refused/,
+    escrow_inventory: /sold 1000 of 1000; one more is refused \(InsufficientEscrow\)/,
   };
   for (const [name, expected] of Object.entries(expectations)) {
     it(`${name} runs and checks itself`, () => {

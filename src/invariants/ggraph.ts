@@ -9,7 +9,8 @@
  * Rule: a vertex count above 16 or unknown flag bits → `BoundsViolation` (a malformed state; the
  * upstream crate read past its matrix and aborted); from or to ≥ vertex count → `BoundsViolation`;
  * a self-loop where not allowed → `BoundsViolation`; an edge already present → Ok, no change; a
- * degree limit reached → `Overflow`; else add the edge (both directions if undirected).
+ * degree limit reached → `Overflow`; else add the edge (both directions if undirected). In an
+ * undirected graph an edge adds to the degree of both endpoints, so the limits are checked at both.
  *
  * Class: without degree limits every rejection depends only on the fixed vertex count and flags, so
  * acceptance never depends on order and edges only accumulate — `Lattice`. Degree limits make
@@ -61,6 +62,11 @@ export class GGraphInvariant implements Invariant {
     if (hasEdge(state, from, to)) return InvariantCode.Ok;
     if (maxOut !== 0 && outDegree(state, from, n) >= maxOut) return InvariantCode.Overflow;
     if (maxIn !== 0 && inDegree(state, to, n) >= maxIn) return InvariantCode.Overflow;
+    if ((flags & DIRECTED) === 0 && from !== to) {
+      // The mirrored edge to → from: an out-edge of `to` and an in-edge of `from`.
+      if (maxOut !== 0 && outDegree(state, to, n) >= maxOut) return InvariantCode.Overflow;
+      if (maxIn !== 0 && inDegree(state, from, n) >= maxIn) return InvariantCode.Overflow;
+    }
     setEdge(state, from, to);
     if ((flags & DIRECTED) === 0 && from !== to) setEdge(state, to, from);
     return InvariantCode.Ok;

@@ -34,7 +34,12 @@ export class LWWInvariant implements Invariant {
 
   /** A write of `value` (32 bytes) at `timestamp` by `nodeId`. */
   static payload(value: Uint8Array, timestamp: bigint | number, nodeId: bigint | number): Uint8Array {
-    return new LWWState(value, BigInt(timestamp), BigInt(nodeId)).toBytes().subarray(0, LWW_PAYLOAD_BYTES);
+    if (!(value instanceof Uint8Array) || value.length !== 32) throw new InvalidArgumentError('an LWW value is 32 bytes');
+    const out = new Uint8Array(LWW_PAYLOAD_BYTES);
+    out.set(value, 0);
+    writeU64le(out, 32, timestamp); // validates: a u64, or a safe non-negative integer
+    writeU64le(out, 40, nodeId);
+    return out;
   }
 }
 
