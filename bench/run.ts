@@ -26,6 +26,7 @@ import {
   type FactId,
 } from 'ctfs';
 import { Outcomes, idPool, printMarkdown, rows, timeBatches, timeMitata } from './harness.js';
+import { invariantSuite } from './invariants.js';
 
 const QUICK = process.argv.includes('--quick');
 const ROUNDS = QUICK ? 1 : Number(process.env.CTFS_BENCH_ROUNDS ?? 5);
@@ -325,6 +326,7 @@ const startedAt = new Date().toISOString();
 console.log(`ctfs benchmarks ${QUICK ? '(quick: figures meaningless)' : ''}— node ${process.version}, ${startedAt}, rounds ${ROUNDS}`);
 await kernelSuite();
 await microSuite();
+await invariantSuite({ quick: QUICK, rounds: ROUNDS, pool });
 memorySuite();
 heapSuite();
 printMarkdown();
