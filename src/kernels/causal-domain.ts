@@ -75,6 +75,15 @@ export interface SharedDomainMemory {
   readonly index: SharedArrayBuffer;
 }
 
+/** The cell an invariant starts from: `cell`, else its `initialState()`, else zeros — checked to be 64 bytes. */
+function initialCell(invariant: Invariant, cell: Uint8Array | undefined): Uint8Array {
+  const bytes = cell ?? invariant.initialState?.() ?? new Uint8Array(STATE_CELL_BYTES);
+  if (!(bytes instanceof Uint8Array) || bytes.length !== STATE_CELL_BYTES) {
+    throw new InvalidArgumentError(`a state cell is exactly ${STATE_CELL_BYTES} bytes (initialState() or the given cell)`);
+  }
+  return bytes;
+}
+
 /** A consistent copy of the last published snapshot. */
 export interface DomainSnapshot {
   /** One per cell (invariant). */
@@ -192,10 +201,12 @@ export class CausalDomain {
     if (this.index.size > 0) {
       throw new InvalidArgumentError('invariants are registered before the first fact is admitted');
     }
+    // Everything that can fail happens before anything changes.
+    const initial = initialCell(invariant, cell);
     const i = this.invariants.length;
     this.pushInvariant(invariant);
     this.ctl[W_CELLS] = this.invariants.length;
-    this.cellViews[i]!.set(cell ?? invariant.initialState?.() ?? new Uint8Array(STATE_CELL_BYTES));
+    this.cellViews[i]!.set(initial);
     this.publish();
     return i;
   }
@@ -484,6 +495,8 @@ export class CausalDomain {
    * invariant's `initialState()`, else zeros — reusing the memory; publishes.
    */
   reset(cells: readonly (Uint8Array | undefined)[]): void {
+    // Everything that can fail happens before anything changes.
+    const initial = this.invariants.map((invariant, i) => initialCell(invariant, cells[i]));
     this.index.clear();
     this.clock.clear();
     this.ctl[W_POPCOUNT] = 0;
@@ -491,12 +504,7 @@ export class CausalDomain {
     this.ctl[W_HEAD_START] = 0;
     this.ctl[W_MODE] = 0;
     this.recentKey.fill(-1);
-    for (let i = 0; i < this.invariants.length; i++) {
-      const view = this.cellViews[i]!;
-      const given = cells[i] ?? this.invariants[i]!.initialState?.();
-      if (given === undefined) view.fill(0);
-      else view.set(given);
-    }
+    for (let i = 0; i < initial.length; i++) this.cellViews[i]!.set(initial[i]!);
     this.lastInvariantError = 0;
     this.lastFailedDep = -1;
     this.lastFailedInvariant = -1;
