@@ -8,12 +8,11 @@
  * counter stays at 2^64 − 1. It is an operation counter, not a per-node CRDT: each increment must
  * be admitted once, which the kernels' exact deduplication guarantees.
  */
-import { InvalidArgumentError } from '../errors.js';
-import { readU64le, u64le, writeU64le } from '../core/bytes.js';
+import { u64le } from '../core/bytes.js';
 import { InvariantCode } from '../core/codes.js';
-import { STATE_CELL_BYTES, StateCell, cellBytes } from '../core/state-cell.js';
+import { STATE_CELL_BYTES, type StateCell } from '../core/state-cell.js';
 import { AlgebraicClass, type Invariant } from './invariant.js';
-import { StateWords, readU32 } from './state-words.js';
+import { StateWords, U64Cell, readU32 } from './state-words.js';
 
 const U32 = 0x1_0000_0000;
 
@@ -45,22 +44,16 @@ export class GCounterInvariant implements Invariant {
 }
 
 /** The state of a {@link GCounterInvariant}. */
-export class GCounterState {
-  constructor(readonly count: bigint = 0n) {
-    if (typeof count !== 'bigint') throw new InvalidArgumentError('count must be a bigint');
+export class GCounterState extends U64Cell {
+  constructor(value: bigint = 0n) {
+    super(value, 'count');
   }
 
-  toBytes(): Uint8Array {
-    const out = new Uint8Array(STATE_CELL_BYTES);
-    writeU64le(out, 0, this.count);
-    return out;
-  }
-
-  toCell(): StateCell {
-    return StateCell.from(this.toBytes());
+  get count(): bigint {
+    return this.u64;
   }
 
   static fromCell(cell: StateCell | Uint8Array): GCounterState {
-    return new GCounterState(readU64le(cellBytes(cell), 0));
+    return new GCounterState(U64Cell.read(cell));
   }
 }

@@ -5,12 +5,11 @@
  * further bytes are application data. Rule: value := max(value, proposed). It never rejects a
  * well-formed payload, and max is commutative, associative and idempotent: class `Lattice`.
  */
-import { InvalidArgumentError } from '../errors.js';
-import { readU64le, u64le, writeU64le } from '../core/bytes.js';
+import { u64le } from '../core/bytes.js';
 import { InvariantCode } from '../core/codes.js';
-import { STATE_CELL_BYTES, StateCell, cellBytes } from '../core/state-cell.js';
+import { STATE_CELL_BYTES, type StateCell } from '../core/state-cell.js';
 import { AlgebraicClass, type Invariant } from './invariant.js';
-import { StateWords, readU32 } from './state-words.js';
+import { StateWords, U64Cell, readU32 } from './state-words.js';
 
 export class MaxInvariant implements Invariant {
   readonly algebraicClass = AlgebraicClass.Lattice;
@@ -38,22 +37,16 @@ export class MaxInvariant implements Invariant {
 }
 
 /** The state of a {@link MaxInvariant}. */
-export class MaxState {
-  constructor(readonly value: bigint = 0n) {
-    if (typeof value !== 'bigint') throw new InvalidArgumentError('value must be a bigint');
+export class MaxState extends U64Cell {
+  constructor(value: bigint = 0n) {
+    super(value, 'value');
   }
 
-  toBytes(): Uint8Array {
-    const out = new Uint8Array(STATE_CELL_BYTES);
-    writeU64le(out, 0, this.value);
-    return out;
-  }
-
-  toCell(): StateCell {
-    return StateCell.from(this.toBytes());
+  get value(): bigint {
+    return this.u64;
   }
 
   static fromCell(cell: StateCell | Uint8Array): MaxState {
-    return new MaxState(readU64le(cellBytes(cell), 0));
+    return new MaxState(U64Cell.read(cell));
   }
 }

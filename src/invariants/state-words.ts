@@ -5,7 +5,9 @@
  * else — a plain Uint8Array a caller passes directly — one cached view per invariant is kept, and
  * a cell that is not 4-byte aligned is applied through an aligned copy.
  */
-import { STATE_CELL_BYTES, STATE_WORDS, stateView, type StateView } from '../core/state-cell.js';
+import { readU64le, writeU64le } from '../core/bytes.js';
+import { STATE_CELL_BYTES, STATE_WORDS, StateCell, cellBytes, stateView, type StateView } from '../core/state-cell.js';
+import { InvalidArgumentError } from '../errors.js';
 
 export class StateWords {
   private last: Uint8Array | undefined;
@@ -36,4 +38,30 @@ export class StateWords {
 /** Little-endian u32 at `offset` of `bytes` (any alignment). */
 export function readU32(bytes: Uint8Array, offset: number): number {
   return (bytes[offset]! | (bytes[offset + 1]! << 8) | (bytes[offset + 2]! << 16) | (bytes[offset + 3]! << 24)) >>> 0;
+}
+
+/**
+ * A state cell holding one u64 at bytes 0..8 and zeros elsewhere (MaxState, GCounterState).
+ * Subclasses name the value; this holds the layout once.
+ */
+export abstract class U64Cell {
+  protected constructor(protected readonly u64: bigint, what: string) {
+    if (typeof u64 !== 'bigint') throw new InvalidArgumentError(`${what} must be a bigint`);
+  }
+
+  /** The cell's 64 bytes; throws ValueOutOfRange outside u64. */
+  toBytes(): Uint8Array {
+    const out = new Uint8Array(STATE_CELL_BYTES);
+    writeU64le(out, 0, this.u64);
+    return out;
+  }
+
+  toCell(): StateCell {
+    return StateCell.from(this.toBytes());
+  }
+
+  /** The u64 at bytes 0..8 of a cell. */
+  protected static read(cell: StateCell | Uint8Array): bigint {
+    return readU64le(cellBytes(cell), 0);
+  }
 }
