@@ -248,12 +248,13 @@ function runScenario(sc: Scenario): { codes: Set<number>; kernels: Subject[] } {
 describe('random fact DAGs with random rejections: every kernel agrees with the reference model', () => {
   it('codes, balance, size and membership match the model; all kinds return identical sequences', () => {
     const codes = new Set<number>();
-    fc.assert(
-      fc.property(scenarioArb, (sc) => {
-        for (const c of runScenario(sc).codes) codes.add(c);
-      }),
-      { numRuns: 150 },
-    );
+    const property = fc.property(scenarioArb, (sc) => {
+      for (const c of runScenario(sc).codes) codes.add(c);
+    });
+    fc.assert(property, { numRuns: 150 });
+    // Random runs can miss a rare outcome (filling the index takes several admissions in a row):
+    // a fixed-seed batch tops the coverage up, so the check below never depends on luck.
+    fc.assert(property, { numRuns: 150, seed: 20_261_124 });
     for (const c of [
       AdmitCode.Ok,
       AdmitCode.CausalityViolation,
