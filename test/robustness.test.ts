@@ -250,3 +250,38 @@ describe('hostile arguments get typed errors', () => {
     expect(new Kernel(new TotalSupplyInvariant(), null as never).indexCapacity).toBe(1 << 20);
   });
 });
+
+describe('only reads are allowed from inside apply()', () => {
+  it('reset, publish, sync and registration from an invariant are refused and change nothing', () => {
+    for (const call of ['reset', 'publish', 'sync', 'register'] as const) {
+      let kernel: TwoLaneKernel<Invariant> | undefined;
+      let multi: import('../src/index.js').MultiKernel | undefined;
+      const meddling: Invariant = {
+        algebraicClass: AlgebraicClass.Commutative,
+        mutatesOnlyOnSuccess: true,
+        apply(_payload, state) {
+          if (call === 'reset') kernel!.reset();
+          else if (call === 'publish') kernel!.publish();
+          else if (call === 'sync') kernel!.sync();
+          else multi!.register(new TotalSupplyInvariant());
+          state[0] = 1;
+          return 0;
+        },
+      };
+      kernel = new TwoLaneKernel(meddling, { indexCapacity: 16 });
+      const before = kernel.state.toBytes();
+      expect(kernel.tryAdmitRaw(seq(1), [], new Uint8Array(0))).toBe(AdmitCode.InvariantViolation);
+      expect(kernel.lastInvariantError).toBe(InvariantCode.Threw);
+      expect(kernel.state.toBytes()).toEqual(before);
+      expect(kernel.size).toBe(0);
+    }
+  });
+
+  it('a return value that is not a code 0..254 is treated as Threw', () => {
+    for (const bad of [undefined, NaN, 2.5, 300, -1, '1']) {
+      const k = new Kernel({ algebraicClass: AlgebraicClass.Commutative, apply: () => bad as number }, { indexCapacity: 16 });
+      expect(k.tryAdmitRaw(seq(1), [], new Uint8Array(0))).toBe(AdmitCode.InvariantViolation);
+      expect(k.lastInvariantError).toBe(InvariantCode.Threw);
+    }
+  });
+});

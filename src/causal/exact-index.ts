@@ -58,8 +58,7 @@ const HEADER_BYTES = 576;
 const PENDING_SLOT_WRITES = 32;
 /** Regions start on 64-byte (cache line) boundaries. */
 const LINE = 64;
-/** Maximum table load factor: unsuccessful linear probes average (1 + 1/(1 − 0.7)²) / 2 ≈ 6 tags. */
-const MAX_LOAD = 0.7;
+/** Maximum table load factor 0.7 (as 10/7 below): unsuccessful linear probes average (1 + 1/(1 − 0.7)²) / 2 ≈ 6 tags. */
 
 /** Default capacity: 2^20 = 1,048,576 ids (39.1 MiB of address space, committed as used). */
 export const DEFAULT_INDEX_CAPACITY = 1 << 20;
@@ -101,7 +100,9 @@ interface Layout {
 const alignLine = (n: number): number => Math.ceil(n / LINE) * LINE;
 
 function layoutFor(capacity: number): Layout {
-  const tableSlots = Math.max(MIN_TABLE_SLOTS, alignLine(Math.ceil(capacity / MAX_LOAD)));
+  // ⌈capacity / 0.7⌉ in integers: capacity / 0.7 in floating point rounds up one slot too many
+  // for some capacities (672 / 0.7 = 960.0000000000001).
+  const tableSlots = Math.max(MIN_TABLE_SLOTS, alignLine(Math.ceil((capacity * 10) / 7)));
   const tagsOffset = HEADER_BYTES;
   const slotsOffset = alignLine(tagsOffset + tableSlots);
   const keysOffset = alignLine(slotsOffset + 4 * tableSlots);

@@ -48,7 +48,8 @@ export interface Invariant {
   readonly algebraicClass: AlgebraicClass;
   /**
    * Validates `payload` against `state` (64 bytes) and applies it on success.
-   * Returns 0 on success, otherwise an `InvariantCode` (or a custom code above 5).
+   * Returns 0 on success, otherwise an `InvariantCode` or a custom code in 6..254 (255 is `Threw`;
+   * anything else a kernel also treats as `Threw`).
    * `state` must be left untouched when the result is non-zero.
    */
   apply(payload: Uint8Array, state: Uint8Array): number;

@@ -197,6 +197,7 @@ export class CausalDomain {
 
   /** Adds an invariant and its cell (MultiKernel registration: only while no fact was admitted). */
   addInvariant(invariant: Invariant, cell: Uint8Array | undefined): number {
+    this.notFromApply();
     if (this.invariants.length >= MAX_CELLS) throw new InvalidArgumentError(`at most ${MAX_CELLS} invariants per kernel`);
     if (this.index.size > 0) {
       throw new InvalidArgumentError('invariants are registered before the first fact is admitted');
@@ -298,7 +299,7 @@ export class CausalDomain {
    */
   private prepare(id: Uint8Array, deps: readonly Uint8Array[]): number {
     if (!(id instanceof Uint8Array) || id.length !== 32 || !Array.isArray(deps)) return this.rejectShape(-1);
-    if (this.applying) throw new InvalidArgumentError('an invariant must not admit facts from inside apply()');
+    this.notFromApply();
     const nDeps = deps.length;
     if (nDeps > MAX_DEPS) return this.rejectShape(-1);
     for (let d = 0; d < nDeps; d++) {
@@ -360,7 +361,18 @@ export class CausalDomain {
     return AdmitCode.CausalityViolation;
   }
 
-  private rejectInvariant(code: number, invariant: number): number {
+  /**
+   * Only reads (contains, frontier, …) are allowed from inside an invariant's `apply`: an admission,
+   * reset, registration, publish or sync there would change the domain under the admission in
+   * progress. Throws, which the admission turns into a `Threw` rejection.
+   */
+  private notFromApply(): void {
+    if (this.applying) throw new InvalidArgumentError('an invariant must not admit, reset, register, publish or sync from inside apply()');
+  }
+
+  private rejectInvariant(returned: number, invariant: number): number {
+    // Anything but an integer code 1..254 (undefined, NaN, 2.5, 300) counts as a broken invariant.
+    const code = Number.isInteger(returned) && returned > 0 && returned < InvariantCode.Threw ? returned : InvariantCode.Threw;
     this.lastInvariantError = code;
     this.lastFailedDep = -1;
     this.lastFailedInvariant = invariant;
@@ -486,6 +498,7 @@ export class CausalDomain {
 
   /** Sets cell `i` (default the first) on a domain with no facts, and publishes it. */
   setInitialState(cell: Uint8Array, i = 0): void {
+    this.notFromApply();
     this.cell(i).set(cell);
     this.publish();
   }
@@ -495,6 +508,7 @@ export class CausalDomain {
    * invariant's `initialState()`, else zeros — reusing the memory; publishes.
    */
   reset(cells: readonly (Uint8Array | undefined)[]): void {
+    this.notFromApply();
     // Everything that can fail happens before anything changes.
     const initial = this.invariants.map((invariant, i) => initialCell(invariant, cells[i]));
     this.index.clear();
@@ -517,6 +531,7 @@ export class CausalDomain {
    * a seqlock with atomic stores (~50 per cell in use: per batch or on demand, never per fact).
    */
   publish(): number {
+    this.notFromApply();
     const c = this.ctl;
     const size = this.index.publish();
     Atomics.add(this.seqlock, 0, 1); // odd: snapshot being written
@@ -539,19 +554,26 @@ export class CausalDomain {
    * to this instance's lookups (an admission through this instance sees everything again).
    */
   sync(): DomainSnapshot {
+    this.notFromApply();
     const c = this.ctl;
     const cellWords = this.invariants.length * (STATE_CELL_BYTES / 4);
     const words = new Uint32Array(SNAP_CELLS + cellWords);
     let seq = 0;
     let deadline = 0;
+    let stuckAt = -1;
     for (let attempt = 0; ; attempt++) {
       seq = Atomics.load(this.seqlock, 0);
       if ((seq & 1) === 0) {
         for (let i = 0; i < words.length; i++) words[i] = Atomics.load(c, W_SNAP + i);
         if (Atomics.load(this.seqlock, 0) === seq) break;
       } else if (attempt >= SNAPSHOT_SPINS) {
-        if (deadline === 0) deadline = Date.now() + SNAPSHOT_DEADLINE_MS;
-        else if (Date.now() > deadline) throw new SharedMemoryError('kernel snapshot stayed mid-publish for 2 s; did the writer die?');
+        // The deadline is for one publish that never ends, not for a writer publishing often.
+        if (seq !== stuckAt) {
+          stuckAt = seq;
+          deadline = Date.now() + SNAPSHOT_DEADLINE_MS;
+        } else if (Date.now() > deadline) {
+          throw new SharedMemoryError('kernel snapshot stayed mid-publish for 2 s; did the writer die?');
+        }
         Atomics.wait(this.seqlock, 0, seq, 1);
       }
     }
