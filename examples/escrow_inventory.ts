@@ -20,9 +20,10 @@ requests.open('paris-1', 50n, now);
 const peer = requests.selectPeer('paris-1', ['tokyo', 'lima'])!;
 requests.recordAttempt('paris-1', peer, now);
 now += 120; // the grant arrives…
-const granted = requests.grant('paris-1');
-if (granted !== undefined) ledger.transfer(peer, 'paris', granted.amount);
-assert.equal(requests.grant('paris-1'), undefined); // …and a duplicate of it is ignored
+const granted = requests.grant('paris-1', peer);
+assert.equal(granted.status, 'applied');
+if (granted.status === 'applied') ledger.transfer(peer, 'paris', granted.request.amount);
+assert.equal(requests.grant('paris-1', peer).status, 'duplicate'); // …and a resent copy of it is ignored
 ledger.consume('paris', 50n);
 console.log(`paris got 50 from ${peer} and sold them`);
 

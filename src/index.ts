@@ -90,7 +90,7 @@ export { DualKernel, MAX_INVARIANTS, MultiKernel } from './kernels/multi-kernel.
 export { EscrowManager, MAX_ESCROW_LIMIT } from './algebra/escrow.js';
 export type { EscrowAllocation, NodeId } from './algebra/escrow.js';
 export { INITIAL_BACKOFF_MS, MAX_BACKOFF_MS, PendingQuotaRequests, QuotaRequest } from './algebra/quota-requests.js';
-export type { QuotaRequestPolicy } from './algebra/quota-requests.js';
+export type { GrantOutcome, QuotaRequestPolicy } from './algebra/quota-requests.js';
 export {
   CoordinationScope,
   composeAll,

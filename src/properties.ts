@@ -15,6 +15,10 @@
  * - CommutativeIdempotent and Lattice: applying a payload twice leaves the state as applying it once;
  * - Ordered promises nothing beyond the first rule.
  *
+ * A check in which no payload was ever accepted proves nothing and is reported as failing. The
+ * bounded check cannot tell a bound from any other order-dependent refusal, and Group's inverses
+ * are not checked (the class promises nothing more than Commutative to the kernels).
+ *
  * This is a separate entry point so that importing `ctfs` does not load fast-check.
  */
 import fc from 'fast-check';
@@ -102,7 +106,15 @@ export function checkAlgebraicClass(invariant: Invariant, options: AlgebraOption
   const coordinationFree = isCoordinationFree(cls);
   const bounded = cls === AlgebraicClass.BoundedCommutative;
 
+  if (fixed.length !== STATE_CELL_BYTES) throw new InvalidArgumentError(`a state is exactly ${STATE_CELL_BYTES} bytes`);
   const results: PropertyResult[] = [];
+  // Counts accepted payloads over the whole check: if nothing is ever accepted (payloads all
+  // malformed, or a start state that refuses everything) every property holds vacuously.
+  let accepted = 0;
+  const countAccepted = (o: Outcome): Outcome => {
+    for (const a of o.accepted) if (a) accepted++;
+    return o;
+  };
   const check = <T extends [unknown, ...unknown[]]>(property: AlgebraicProperty, prop: fc.IProperty<T>): void => {
     const details = fc.check(prop, params);
     results.push(
@@ -120,7 +132,8 @@ export function checkAlgebraicClass(invariant: Invariant, options: AlgebraOption
   check(
     'rejections-leave-state',
     fc.property(states, fc.array(options.payload, { minLength: 1, maxLength: maxPayloads }), (state, payloads) => {
-      run(invariant, state, payloads, indices(payloads.length));
+      if (state.length !== STATE_CELL_BYTES) throw new Error(`a generated state is ${state.length} bytes, not ${STATE_CELL_BYTES}`);
+      countAccepted(run(invariant, state, payloads, indices(payloads.length)));
       return true;
     }),
   );
@@ -151,6 +164,13 @@ export function checkAlgebraicClass(invariant: Invariant, options: AlgebraOption
         return once.bytes === twice.bytes && twice.accepted[1] === once.accepted[0];
       }),
     );
+  }
+  if (accepted === 0) {
+    results.push({
+      property: 'rejections-leave-state',
+      holds: false,
+      message: 'no payload was ever accepted: the check is vacuous (are the payloads or the start state right?)',
+    });
   }
   return { algebraicClass: cls, holds: results.every((r) => r.holds), results };
 }

@@ -789,8 +789,15 @@ describe('checkAlgebraicClass: every built-in invariant keeps its promises', () 
       numRuns: 50,
     });
     expectHolds(supply, B);
-    // GGraph on zeros: vertex count 0, everything is a BoundsViolation, which is still lawful.
-    expectHolds(checkAlgebraicClass(new GGraphInvariant(), { payload: vertexPayload, numRuns: 50 }), L);
+    // GGraph on zeros: vertex count 0 refuses every edge, so nothing is ever accepted and the
+    // check would prove nothing: it is reported as failing (vacuous), not as passing.
+    const vacuous = checkAlgebraicClass(new GGraphInvariant(), { payload: vertexPayload, numRuns: 50 });
+    expect(vacuous.holds).toBe(false);
+    expect(vacuous.results.some((r) => !r.holds && /vacuous/.test(r.message ?? ''))).toBe(true);
+  });
+
+  it('refuses a fixed start state that is not 64 bytes', () => {
+    expectInvalid(() => checkAlgebraicClass(new MaxInvariant(), { payload: fc.constant(new Uint8Array(8)), state: new Uint8Array(10) }));
   });
 });
 

@@ -285,3 +285,17 @@ describe('only reads are allowed from inside apply()', () => {
     }
   });
 });
+
+describe('state helpers refuse what the invariant would refuse', () => {
+  it('GraphState.fromCell throws on unknown flag bits; state constructors check their ranges', async () => {
+    const { GraphState, MaxState, GCounterState, BoundedCounterState, LWWState, ValueOutOfRangeError, ExactCausalIndex } = await import('../src/index.js');
+    const cell = new GraphState(4).toBytes();
+    cell[35] = 0x80;
+    expectInvalid(() => GraphState.fromCell(cell));
+    for (const make of [() => new MaxState(-1n), () => new GCounterState(1n << 64n), () => new BoundedCounterState(-1n, 5n), () => new BoundedCounterState(0n, 1n << 64n), () => new LWWState(new Uint8Array(32), -1n, 0n), () => new LWWState(new Uint8Array(32), 0n, 1n << 64n)]) {
+      expectError(make, ValueOutOfRangeError, 'ValueOutOfRange');
+    }
+    // ⌈capacity / 0.7⌉ exactly: 672 / 0.7 is 960.0000000000001 in floating point.
+    expect(new ExactCausalIndex({ capacity: 672, seed: 1 }).tableSlots).toBe(960);
+  });
+});

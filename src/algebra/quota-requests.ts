@@ -2,12 +2,19 @@
  * The retry state machine of quota requests: a node that has exhausted its escrow asks peers for
  * quota and retries with exponential backoff until one grants it, or gives up.
  *
- * A request waits max(timeout, backoff) after each attempt, the backoff doubling from 500 ms to a
- * cap of 4 s (500, 1000, 2000, 4000, 4000 …), so peers are not stampeded. It fails after
- * `maxRetries` attempts or `maxAgeMs`. Peers that were not tried yet are asked first, in the order
- * given, then round-robin. A grant is applied once: `grant(id)` removes the request and returns it,
- * and a second grant for the same id returns undefined. Time is passed in (milliseconds), so the
- * machine is deterministic and testable; `due()` and `failed()` list requests in creation order.
+ * A new request is due at once. After its r-th attempt it waits max(timeout, backoff), the backoff
+ * doubling from 500 ms to a cap of 4 s (500, 1000, 2000, 4000, 4000 …), so peers are not
+ * stampeded. It fails once it has made `maxRetries` attempts and the last one has had its wait to
+ * be answered, or at `maxAgeMs`. Peers not tried yet are asked first, in the order given, then
+ * round-robin.
+ *
+ * Grants carry real quota (the grantor gave it up), so none may be lost or applied twice:
+ * `grant(id, grantor)` answers `applied` for the first grant of a pending request, `late` for one
+ * that arrives after the request failed (apply it: the quota is real), `extra` when a second peer
+ * also granted (apply it or give it back), `duplicate` for the same grant again (ignore it), and
+ * `unknown` otherwise. Finished request ids are remembered (the last 100,000) and cannot be
+ * reopened. Time is passed in (milliseconds), so the machine is deterministic; `due()` and
+ * `failed()` list requests in the order they were opened.
  */
 import { EscrowError, InvalidArgumentError } from '../errors.js';
 import { MAX_ESCROW_LIMIT, type NodeId } from './escrow.js';
@@ -16,6 +23,19 @@ import { MAX_ESCROW_LIMIT, type NodeId } from './escrow.js';
 export const INITIAL_BACKOFF_MS = 500;
 /** Backoff cap: 500 ms doubled three times. */
 export const MAX_BACKOFF_MS = 4_000;
+/** Finished request ids remembered to recognise late, extra and duplicate grants. */
+const FINISHED_MEMORY = 100_000;
+
+/** What a grant means for the requester; see `PendingQuotaRequests.grant`. */
+export type GrantOutcome =
+  | { readonly status: 'applied' | 'late' | 'extra'; readonly request: QuotaRequest }
+  | { readonly status: 'duplicate' | 'unknown' };
+
+interface Finished {
+  readonly request: QuotaRequest;
+  readonly state: 'granted' | 'failed';
+  readonly grantors: Set<NodeId>;
+}
 
 export interface QuotaRequestPolicy {
   /** Minimum wait after an attempt before the next one (default 500 ms). */
@@ -43,9 +63,10 @@ export class QuotaRequest {
     this.lastAttemptAt = now;
   }
 
-  /** Backoff before the next attempt: 500 ms × 2^retries, at most 4 s. */
+  /** Backoff after the latest attempt: 0 before the first, then 500 ms × 2^(attempts − 1), at most 4 s. */
   backoffMs(): number {
-    return Math.min(INITIAL_BACKOFF_MS * 2 ** Math.min(this.retries, 3), MAX_BACKOFF_MS);
+    if (this.retries === 0) return 0;
+    return Math.min(INITIAL_BACKOFF_MS * 2 ** Math.min(this.retries - 1, 3), MAX_BACKOFF_MS);
   }
 
   age(now: number): number {
@@ -58,6 +79,7 @@ export class PendingQuotaRequests {
   readonly maxRetries: number;
   readonly maxAgeMs: number;
   private readonly requests = new Map<string, QuotaRequest>();
+  private readonly finished = new Map<string, Finished>();
 
   constructor(policy: QuotaRequestPolicy = {}) {
     const { timeoutMs = 500, maxRetries = 5, maxAgeMs = 30_000 } = policy ?? {};
@@ -80,7 +102,9 @@ export class PendingQuotaRequests {
       throw new EscrowError('InvalidAmount', 'a request is for a positive amount up to 2^127 − 1');
     }
     checkTime(now);
-    if (this.requests.has(requestId)) throw new EscrowError('DuplicateRequest', `request ${requestId} is already pending`);
+    if (this.requests.has(requestId) || this.finished.has(requestId)) {
+      throw new EscrowError('DuplicateRequest', `request ${requestId} is pending or was already used`);
+    }
     const request = new QuotaRequest(requestId, amount, now);
     this.requests.set(requestId, request);
     return request;
@@ -109,12 +133,10 @@ export class PendingQuotaRequests {
     if (!request.tried.includes(peer)) request.tried.push(peer);
   }
 
-  /** Requests to retry now: waited max(timeout, backoff) since the last attempt and not failed. */
+  /** Requests to send now: new ones, and those that waited max(timeout, backoff) since their last attempt. */
   due(now: number): QuotaRequest[] {
     checkTime(now);
-    return this.sorted().filter(
-      (r) => !this.hasFailed(r, now) && now - r.lastAttemptAt >= Math.max(this.timeoutMs, r.backoffMs()),
-    );
+    return this.sorted().filter((r) => !this.hasFailed(r, now) && (r.retries === 0 || this.waited(r, now)));
   }
 
   /** Requests that have used up their attempts or their time. */
@@ -123,22 +145,43 @@ export class PendingQuotaRequests {
     return this.sorted().filter((r) => this.hasFailed(r, now));
   }
 
-  /** Removes and returns the failed requests. */
+  /** Removes and returns the failed requests (a grant that still arrives for one is `late`). */
   pruneFailed(now: number): QuotaRequest[] {
     const failed = this.failed(now);
-    for (const r of failed) this.requests.delete(r.requestId);
+    for (const r of failed) this.finish(r, 'failed');
     return failed;
   }
 
-  /** A grant arrived: removes the request and returns it, once; a repeated grant returns undefined. */
-  grant(requestId: string): QuotaRequest | undefined {
+  /** A grant of request `requestId` arrived from `grantor`: what it means (see the module comment). */
+  grant(requestId: string, grantor: NodeId): GrantOutcome {
+    if (typeof grantor !== 'string' || grantor.length === 0) throw new EscrowError('InvalidNodes', 'a grantor is a non-empty node id');
     const request = this.requests.get(requestId);
-    if (request !== undefined) this.requests.delete(requestId);
-    return request;
+    if (request !== undefined) {
+      this.finish(request, 'granted').grantors.add(grantor);
+      return { status: 'applied', request };
+    }
+    const done = this.finished.get(requestId);
+    if (done === undefined) return { status: 'unknown' };
+    if (done.grantors.has(grantor)) return { status: 'duplicate' };
+    done.grantors.add(grantor);
+    return { status: done.state === 'failed' && done.grantors.size === 1 ? 'late' : 'extra', request: done.request };
   }
 
+  private finish(request: QuotaRequest, state: 'granted' | 'failed'): Finished {
+    this.requests.delete(request.requestId);
+    const done: Finished = { request, state, grantors: new Set() };
+    this.finished.set(request.requestId, done);
+    if (this.finished.size > FINISHED_MEMORY) this.finished.delete(this.finished.keys().next().value!);
+    return done;
+  }
+
+  private waited(r: QuotaRequest, now: number): boolean {
+    return now - r.lastAttemptAt >= Math.max(this.timeoutMs, r.backoffMs());
+  }
+
+  /** Out of attempts (and the last one had its time to be answered), or too old. */
   private hasFailed(r: QuotaRequest, now: number): boolean {
-    return r.retries >= this.maxRetries || r.age(now) >= this.maxAgeMs;
+    return (r.retries >= this.maxRetries && this.waited(r, now)) || r.age(now) >= this.maxAgeMs;
   }
 
   /** Requests in the order they were opened (a Map iterates in insertion order). */

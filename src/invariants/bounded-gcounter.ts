@@ -6,7 +6,7 @@
  * nv. Which increments fit depends on what was admitted before, so replicas admitting in different
  * orders may refuse different facts: class `BoundedCommutative`, replicated through escrow.
  */
-import { InvalidArgumentError } from '../errors.js';
+import { InvalidArgumentError, ValueOutOfRangeError } from '../errors.js';
 import { U64_MAX, readU64le, u64le, writeU64le } from '../core/bytes.js';
 import { InvariantCode } from '../core/codes.js';
 import { STATE_CELL_BYTES, StateCell, cellBytes } from '../core/state-cell.js';
@@ -53,6 +53,7 @@ export class BoundedCounterState {
     readonly capacity: bigint,
   ) {
     if (typeof value !== 'bigint' || typeof capacity !== 'bigint') throw new InvalidArgumentError('value and capacity must be bigints');
+    if (value < 0n || capacity > U64_MAX) throw new ValueOutOfRangeError('value and capacity are u64');
     if (value > capacity) throw new InvalidArgumentError(`value ${value} exceeds capacity ${capacity}`);
   }
 

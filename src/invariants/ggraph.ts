@@ -163,8 +163,10 @@ export class GraphState {
     return StateCell.from(this.toBytes());
   }
 
+  /** The graph in a cell; a cell the invariant would refuse (unknown flags, > 16 vertices) throws. */
   static fromCell(cell: StateCell | Uint8Array): GraphState {
     const b = cellBytes(cell);
+    if ((b[FLAGS]! & ~(DIRECTED | SELF_LOOPS)) !== 0) throw new InvalidArgumentError(`unknown graph flags 0x${b[FLAGS]!.toString(16)}`);
     return new GraphState(
       b[VERTEX_COUNT]!,
       { directed: (b[FLAGS]! & DIRECTED) !== 0, selfLoops: (b[FLAGS]! & SELF_LOOPS) !== 0, maxOutDegree: b[MAX_OUT]!, maxInDegree: b[MAX_IN]! },

@@ -8,8 +8,8 @@
  * bytewise. Ties on (timestamp, node id) are broken by the value, so every replica keeps the same
  * winner whatever the order (upstream kept whichever came first). Never rejects: class `Lattice`.
  */
-import { InvalidArgumentError } from '../errors.js';
-import { readU64le, writeU64le } from '../core/bytes.js';
+import { InvalidArgumentError, ValueOutOfRangeError } from '../errors.js';
+import { U64_MAX, readU64le, writeU64le } from '../core/bytes.js';
 import { InvariantCode } from '../core/codes.js';
 import { STATE_CELL_BYTES, StateCell, cellBytes } from '../core/state-cell.js';
 import { AlgebraicClass, type Invariant } from './invariant.js';
@@ -72,6 +72,7 @@ export class LWWState {
   ) {
     if (!(value instanceof Uint8Array) || value.length !== 32) throw new InvalidArgumentError('an LWW value is 32 bytes');
     if (typeof timestamp !== 'bigint' || typeof nodeId !== 'bigint') throw new InvalidArgumentError('timestamp and nodeId must be bigints');
+    if (timestamp < 0n || timestamp > U64_MAX || nodeId < 0n || nodeId > U64_MAX) throw new ValueOutOfRangeError('timestamp and nodeId are u64');
   }
 
   toBytes(): Uint8Array {

@@ -5,9 +5,9 @@
  * else — a plain Uint8Array a caller passes directly — one cached view per invariant is kept, and
  * a cell that is not 4-byte aligned is applied through an aligned copy.
  */
-import { readU64le, writeU64le } from '../core/bytes.js';
+import { U64_MAX, readU64le, writeU64le } from '../core/bytes.js';
 import { STATE_CELL_BYTES, STATE_WORDS, StateCell, cellBytes, stateView, type StateView } from '../core/state-cell.js';
-import { InvalidArgumentError } from '../errors.js';
+import { InvalidArgumentError, ValueOutOfRangeError } from '../errors.js';
 
 export class StateWords {
   private last: Uint8Array | undefined;
@@ -47,6 +47,7 @@ export function readU32(bytes: Uint8Array, offset: number): number {
 export abstract class U64Cell {
   protected constructor(protected readonly u64: bigint, what: string) {
     if (typeof u64 !== 'bigint') throw new InvalidArgumentError(`${what} must be a bigint`);
+    if (u64 < 0n || u64 > U64_MAX) throw new ValueOutOfRangeError(`${what} ${u64} does not fit in u64`);
   }
 
   /** The cell's 64 bytes; throws ValueOutOfRange outside u64. */
