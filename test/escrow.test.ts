@@ -7,8 +7,10 @@
  *   stable code and leaves every allocation exactly as it was;
  * - a model-based property over random (valid and invalid) operation sequences;
  * - the global bound: three nodes splitting 1,000 units never consume more than 1,000 together,
- *   whatever they consume, transfer or grant each other, and in whatever order;
- * - the quota-request state machine: backoff, due times, failure, peer selection, exactly-once grants.
+ *   whatever they consume, transfer or grant each other, and in whatever order grants arrive (late,
+ *   twice, or from two peers), and draining them at the end consumes exactly 1,000;
+ * - the quota-request state machine: backoff, due times, failure, peer selection, and what a grant
+ *   means (applied, late, extra, duplicate, unknown), so granted quota is applied exactly once.
  */
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
@@ -22,6 +24,7 @@ import {
   QuotaRequest,
   type EscrowAllocation,
   type EscrowErrorCode,
+  type GrantOutcome,
   type NodeId,
 } from '../src/index.js';
 import { expectError, expectInvalid } from './helpers/errors.js';
@@ -694,114 +697,261 @@ type Action =
   | { readonly kind: 'consume' | 'tryConsume'; readonly node: number; readonly amount: bigint }
   | { readonly kind: 'transfer'; readonly node: number; readonly peer: number; readonly amount: bigint }
   | { readonly kind: 'request'; readonly node: number; readonly amount: bigint }
+  | { readonly kind: 'retry' | 'prune'; readonly node: number }
+  | { readonly kind: 'tick'; readonly ms: number }
   | { readonly kind: 'deliver'; readonly pick: number; readonly duplicate: boolean };
 
 const NODES3 = ['A', 'B', 'C'] as const;
+/** Where granted quota travels: its grantor moves it here when it grants, the requester takes it when the grant arrives. */
+const WIRE = 'wire';
+/** Short enough that requests retry, fail by attempts and by age within one scenario. */
+const SIM_POLICY = { timeoutMs: 300, maxRetries: 3, maxAgeMs: 6000 } as const;
 
 const actionArb: fc.Arbitrary<Action> = fc.oneof(
-  fc.record({ kind: fc.constantFrom<'consume' | 'tryConsume'>('consume', 'tryConsume'), node: fc.nat(2), amount: fc.bigInt(1n, 400n) }),
-  fc.record({ kind: fc.constant<'transfer'>('transfer'), node: fc.nat(2), peer: fc.integer({ min: 1, max: 2 }), amount: fc.bigInt(1n, 400n) }),
-  fc.record({ kind: fc.constant<'request'>('request'), node: fc.nat(2), amount: fc.bigInt(1n, 400n) }),
-  fc.record({ kind: fc.constant<'deliver'>('deliver'), pick: fc.nat(), duplicate: fc.boolean() }),
+  { arbitrary: fc.record({ kind: fc.constantFrom<'consume' | 'tryConsume'>('consume', 'tryConsume'), node: fc.nat(2), amount: fc.bigInt(1n, 400n) }), weight: 2 },
+  { arbitrary: fc.record({ kind: fc.constant<'transfer'>('transfer'), node: fc.nat(2), peer: fc.integer({ min: 1, max: 2 }), amount: fc.bigInt(1n, 400n) }), weight: 1 },
+  { arbitrary: fc.record({ kind: fc.constant<'request'>('request'), node: fc.nat(2), amount: fc.bigInt(1n, 400n) }), weight: 2 },
+  { arbitrary: fc.record({ kind: fc.constantFrom<'retry' | 'prune'>('retry', 'prune'), node: fc.nat(2) }), weight: 2 },
+  { arbitrary: fc.record({ kind: fc.constant<'tick'>('tick'), ms: fc.integer({ min: 100, max: 3000 }) }), weight: 2 },
+  { arbitrary: fc.record({ kind: fc.constant<'deliver'>('deliver'), pick: fc.nat(), duplicate: fc.boolean() }), weight: 2 },
 );
+
+/** 1,000 units split 334/333/333 between A, B and C, plus an empty wire. */
+function ledgerWithWire(): EscrowManager {
+  // Four shares of 250; the wire's share goes to the nodes so that it starts empty.
+  const m = manager(1000n, [...NODES3, WIRE]);
+  m.transfer(WIRE, 'A', 84n);
+  m.transfer(WIRE, 'B', 83n);
+  m.transfer(WIRE, 'C', 83n);
+  expect(NODES3.map((n) => m.available(n))).toEqual([334n, 333n, 333n]);
+  expect(m.allocation(WIRE)).toMatchObject({ quota: 0n, used: 0n });
+  return m;
+}
+
+/**
+ * Three nodes consume, transfer, and ask each other for quota through PendingQuotaRequests; grants
+ * travel on the wire and arrive late, twice, or after a second peer also granted. A grantor gives
+ * the units up (moves them to the wire) when it grants, and answers a repeated ask for the same
+ * request with the same grant (a retransmission, no new units). The requester applies a grant
+ * exactly when the outcome says so ('applied', 'late', 'extra') and ignores 'duplicate'.
+ */
+function runGlobalBound(actions: readonly Action[], seen: Set<GrantOutcome['status']>): void {
+  const m = ledgerWithWire();
+  const pending = NODES3.map(() => new PendingQuotaRequests(SIM_POLICY));
+  /** The requester's view of each request, to predict what a grant means. */
+  const requests = new Map<string, { to: number; amount: bigint; state: 'pending' | 'granted' | 'failed'; grantors: Set<number> }>();
+  /** What each grantor granted for a request, by `${id}|${grantor}`. */
+  const grants = new Map<string, bigint>();
+  /** Units given up by their grantor and not applied yet, by `${id}|${grantor}`. */
+  const onWire = new Map<string, bigint>();
+  /** Grant messages in flight (a retransmission is another message with the same key). */
+  const inFlight: { to: number; from: number; amount: bigint; id: string }[] = [];
+  let consumed = 0n;
+  let now = 0;
+  let seq = 0;
+
+  const ask = (to: number, id: string, peer: NodeId): void => {
+    const from = NODES3.indexOf(peer as (typeof NODES3)[number]);
+    expect(from).toBeGreaterThanOrEqual(0);
+    expect(from).not.toBe(to);
+    const key = `${id}|${from}`;
+    let amount = grants.get(key);
+    if (amount === undefined) {
+      const want = (requests.get(id) as { amount: bigint }).amount;
+      const spare = m.available(peer);
+      amount = want < spare ? want : spare;
+      if (amount === 0n) return; // nothing to spare: no grant, the requester will retry elsewhere
+      m.transfer(peer, WIRE, amount); // the grantor gives the units up before it sends the grant
+      grants.set(key, amount);
+      onWire.set(key, amount);
+    }
+    inFlight.push({ to, from, amount, id });
+  };
+
+  const deliver = (i: number, keep: boolean): void => {
+    const msg = inFlight[i] as (typeof inFlight)[number];
+    if (!keep) inFlight.splice(i, 1);
+    const key = `${msg.id}|${msg.from}`;
+    const request = requests.get(msg.id) as NonNullable<ReturnType<typeof requests.get>>;
+    const p = pending[msg.to] as PendingQuotaRequests;
+    const outcome = p.grant(msg.id, NODES3[msg.from] as string);
+    const expected: GrantOutcome['status'] = request.grantors.has(msg.from)
+      ? 'duplicate'
+      : request.state === 'pending'
+        ? 'applied'
+        : request.state === 'failed' && request.grantors.size === 0
+          ? 'late'
+          : 'extra';
+    expect(outcome.status).toBe(expected);
+    seen.add(outcome.status);
+    switch (outcome.status) {
+      case 'applied':
+      case 'late':
+      case 'extra': {
+        expect(outcome.request.requestId).toBe(msg.id);
+        expect(outcome.request.amount >= msg.amount).toBe(true);
+        if (outcome.status === 'extra') expect(request.grantors.size).toBeGreaterThan(0);
+        // Real quota, not lost: its grantor gave it up, and it is still on the wire until applied here.
+        expect(onWire.get(key)).toBe(msg.amount);
+        m.transfer(WIRE, NODES3[msg.to] as string, msg.amount);
+        onWire.delete(key);
+        request.grantors.add(msg.from);
+        if (request.state === 'pending') request.state = 'granted';
+        expect(p.get(msg.id)).toBeUndefined();
+        break;
+      }
+      case 'duplicate':
+        // Applied at the first delivery: nothing of it is left on the wire, nothing to do.
+        expect(onWire.has(key)).toBe(false);
+        break;
+      case 'unknown':
+        break; // never expected (every grant is for a request its requester opened)
+    }
+  };
+
+  /** Every node sends what is due, starting with `first`. */
+  const retryAll = (first: number): void => {
+    for (let k = 0; k < 3; k++) {
+      const node = (first + k) % 3;
+      const p = pending[node] as PendingQuotaRequests;
+      const peers = NODES3.filter((_, i) => i !== node);
+      for (const r of p.due(now)) {
+        expect(r.retries).toBeGreaterThan(0); // new requests were attempted when opened
+        const peer = p.selectPeer(r.requestId, peers) as string;
+        expect(peers).toContain(peer);
+        p.recordAttempt(r.requestId, peer, now);
+        ask(node, r.requestId, peer);
+      }
+    }
+  };
+
+  for (const action of actions) {
+    now += 100;
+    switch (action.kind) {
+      case 'consume':
+      case 'tryConsume': {
+        const node = NODES3[action.node] as string;
+        const avail = m.available(node);
+        if (action.kind === 'tryConsume') {
+          const ok = m.tryConsume(node, action.amount);
+          expect(ok).toBe(action.amount <= avail);
+          if (ok) consumed += action.amount;
+        } else if (action.amount <= avail) {
+          m.consume(node, action.amount);
+          consumed += action.amount;
+        } else {
+          const e = refused(m, () => m.consume(node, action.amount), 'InsufficientEscrow');
+          expect([e.requested, e.available]).toEqual([action.amount, avail]);
+        }
+        break;
+      }
+      case 'transfer': {
+        const from = NODES3[action.node] as string;
+        const to = NODES3[(action.node + action.peer) % 3] as string;
+        if (action.amount <= m.available(from)) m.transfer(from, to, action.amount);
+        else refused(m, () => m.transfer(from, to, action.amount), 'InsufficientEscrow');
+        break;
+      }
+      case 'request': {
+        // The node ran short: it opens a request, which is due at once, and asks the first untried peer.
+        const p = pending[action.node] as PendingQuotaRequests;
+        const id = `${action.node}:${seq++}`;
+        const r = p.open(id, action.amount, now);
+        requests.set(id, { to: action.node, amount: action.amount, state: 'pending', grantors: new Set() });
+        expect(p.due(now)).toContain(r);
+        const peers = NODES3.filter((_, i) => i !== action.node);
+        const peer = p.selectPeer(id, peers) as string;
+        expect(peer).toBe(peers[0]);
+        p.recordAttempt(id, peer, now);
+        ask(action.node, id, peer);
+        break;
+      }
+      case 'retry':
+        retryAll(action.node);
+        break;
+      case 'prune': {
+        for (const r of (pending[action.node] as PendingQuotaRequests).pruneFailed(now)) {
+          const request = requests.get(r.requestId);
+          expect(request?.state).toBe('pending');
+          (request as { state: string }).state = 'failed';
+        }
+        break;
+      }
+      case 'tick':
+        now += action.ms;
+        break;
+      case 'deliver': {
+        // Deliver a grant, possibly keeping it in flight to arrive again (a retransmission).
+        if (inFlight.length > 0) deliver(action.pick % inFlight.length, action.duplicate);
+        break;
+      }
+    }
+    expect(consumed <= 1000n).toBe(true);
+    expect(m.totalUsed()).toBe(consumed);
+    expect(m.totalAllocated()).toBe(1000n);
+    expect(m.allocation(WIRE)).toMatchObject({ quota: [...onWire.values()].reduce((a, b) => a + b, 0n), used: 0n });
+    for (const node of NODES3) {
+      const a = m.allocation(node);
+      expect(a.used <= a.quota).toBe(true);
+      expect(a.quota >= 0n).toBe(true);
+    }
+    for (const [id, request] of requests) {
+      expect(pending[request.to]?.get(id) !== undefined).toBe(request.state === 'pending');
+    }
+  }
+  // In the end the requests still pending are sent once more, then fail by age, and every grant
+  // still in flight arrives (late, extra or duplicate): the wire empties.
+  now += MAX_BACKOFF_MS;
+  retryAll(0);
+  now += SIM_POLICY.maxAgeMs;
+  for (const p of pending) {
+    for (const r of p.pruneFailed(now)) (requests.get(r.requestId) as { state: string }).state = 'failed';
+    expect(p.size).toBe(0);
+  }
+  while (inFlight.length > 0) deliver(0, false);
+  expect(onWire.size).toBe(0);
+  expect(m.allocation(WIRE)).toMatchObject({ quota: 0n, used: 0n });
+  // Nothing is lost either: draining every node consumes exactly the rest.
+  for (const node of NODES3) {
+    const rest = m.available(node);
+    if (rest > 0n) {
+      expect(m.tryConsume(node, rest)).toBe(true);
+      consumed += rest;
+    }
+    expect(m.tryConsume(node, 1n)).toBe(false);
+  }
+  expect(consumed).toBe(1000n);
+  expect(m.totalUsed()).toBe(1000n);
+}
 
 describe('EscrowManager: the global bound', () => {
   it('three nodes splitting 1,000 units never consume more than 1,000 together, in any interleaving', () => {
+    const seen = new Set<GrantOutcome['status']>();
+    // A fixed scenario in which every outcome occurs: applied, duplicate and extra (A's request 0:0
+    // is granted by B, retried to C which grants too; B's grant arrives twice, then C's), and late
+    // (A's request 0:1 fails by age and is pruned before B's grant arrives).
+    const everyOutcome: Action[] = [
+      { kind: 'request', node: 0, amount: 10n },
+      { kind: 'tick', ms: 500 },
+      { kind: 'retry', node: 0 },
+      { kind: 'deliver', pick: 0, duplicate: true },
+      { kind: 'deliver', pick: 0, duplicate: false },
+      { kind: 'deliver', pick: 0, duplicate: false },
+      { kind: 'request', node: 0, amount: 20n },
+      { kind: 'tick', ms: 3000 },
+      { kind: 'tick', ms: 3000 },
+      { kind: 'prune', node: 0 },
+      { kind: 'deliver', pick: 0, duplicate: false },
+    ];
+    const fixed = new Set<GrantOutcome['status']>();
+    runGlobalBound(everyOutcome, fixed);
+    expect([...fixed].sort()).toEqual(['applied', 'duplicate', 'extra', 'late']);
     fc.assert(
-      fc.property(fc.array(actionArb, { maxLength: 120 }), (actions) => {
-        const m = manager(1000n, [...NODES3]);
-        const pending = NODES3.map(() => new PendingQuotaRequests());
-        /** Grants in flight: requester, granting peer, amount, request id. */
-        const inFlight: { to: number; from: number; amount: bigint; id: string }[] = [];
-        const applied = new Set<string>();
-        let consumed = 0n;
-        let seq = 0;
-        actions.forEach((action, t) => {
-          const now = t * 100;
-          switch (action.kind) {
-            case 'consume':
-            case 'tryConsume': {
-              const node = NODES3[action.node] as string;
-              const avail = m.available(node);
-              if (action.kind === 'tryConsume') {
-                const ok = m.tryConsume(node, action.amount);
-                expect(ok).toBe(action.amount <= avail);
-                if (ok) consumed += action.amount;
-              } else if (action.amount <= avail) {
-                m.consume(node, action.amount);
-                consumed += action.amount;
-              } else {
-                const e = refused(m, () => m.consume(node, action.amount), 'InsufficientEscrow');
-                expect([e.requested, e.available]).toEqual([action.amount, avail]);
-              }
-              break;
-            }
-            case 'transfer': {
-              const from = NODES3[action.node] as string;
-              const to = NODES3[(action.node + action.peer) % 3] as string;
-              if (action.amount <= m.available(from)) m.transfer(from, to, action.amount);
-              else refused(m, () => m.transfer(from, to, action.amount), 'InsufficientEscrow');
-              break;
-            }
-            case 'request': {
-              // The node ran short: it asks a peer (untried first), which grants what it can spare.
-              const p = pending[action.node] as PendingQuotaRequests;
-              const id = `${action.node}:${seq++}`;
-              p.open(id, action.amount, now);
-              const peers = NODES3.filter((_, i) => i !== action.node);
-              const peer = p.selectPeer(id, peers) as string;
-              expect(peers).toContain(peer);
-              p.recordAttempt(id, peer, now);
-              const spare = m.available(peer);
-              const grant = action.amount < spare ? action.amount : spare;
-              if (grant > 0n) inFlight.push({ to: action.node, from: NODES3.indexOf(peer as 'A'), amount: grant, id });
-              break;
-            }
-            case 'deliver': {
-              if (inFlight.length === 0) break;
-              const msg = inFlight[action.pick % inFlight.length] as (typeof inFlight)[number];
-              // Deliver the grant, possibly twice (a retransmission): it is applied exactly once.
-              if (!action.duplicate) inFlight.splice(action.pick % inFlight.length, 1);
-              const p = pending[msg.to] as PendingQuotaRequests;
-              const request = p.grant(msg.id);
-              if (request === undefined) {
-                expect(applied.has(msg.id)).toBe(true);
-                break;
-              }
-              expect(applied.has(msg.id)).toBe(false);
-              applied.add(msg.id);
-              expect(request.requestId).toBe(msg.id);
-              const from = NODES3[msg.from] as string;
-              const to = NODES3[msg.to] as string;
-              // The peer may have spent the units meanwhile; the ledger then refuses the move.
-              if (msg.amount <= m.available(from)) m.transfer(from, to, msg.amount);
-              else refused(m, () => m.transfer(from, to, msg.amount), 'InsufficientEscrow');
-              break;
-            }
-          }
-          expect(consumed <= 1000n).toBe(true);
-          expect(m.totalUsed()).toBe(consumed);
-          expect(m.totalAllocated()).toBe(1000n);
-          for (const node of NODES3) {
-            const a = m.allocation(node);
-            expect(a.used <= a.quota).toBe(true);
-            expect(a.quota >= 0n).toBe(true);
-          }
-        });
-        // Nothing is lost either: draining every node consumes exactly the rest.
-        for (const node of NODES3) {
-          const rest = m.available(node);
-          if (rest > 0n) {
-            expect(m.tryConsume(node, rest)).toBe(true);
-            consumed += rest;
-          }
-          expect(m.tryConsume(node, 1n)).toBe(false);
-        }
-        expect(consumed).toBe(1000n);
-        expect(m.totalUsed()).toBe(1000n);
-      }),
+      fc.property(fc.array(actionArb, { maxLength: 120 }), (actions) => runGlobalBound(actions, seen)),
       { numRuns: 300 },
     );
+    // Random scenarios reach every outcome too (late and extra each in about a third of the runs).
+    expect([...seen].sort()).toEqual(['applied', 'duplicate', 'extra', 'late']);
   });
 
   it('every node trying to take the whole 1,000 gets only its share', () => {
@@ -824,7 +974,7 @@ describe('EscrowManager: the global bound', () => {
 // Quota requests
 
 describe('QuotaRequest / PendingQuotaRequests: upstream conformance (algebra/escrow/pending.rs)', () => {
-  it('test_pending_request_backoff: 500, 1000, 2000, 4000, then capped at 4000 (retry 10 too)', () => {
+  it('test_pending_request_backoff: 0 before the first attempt, then 500, 1000, 2000, 4000, capped at 4000 (attempt 10 too)', () => {
     expect(INITIAL_BACKOFF_MS).toBe(500);
     expect(MAX_BACKOFF_MS).toBe(4000);
     const r = new QuotaRequest('r', 5n, 1000);
@@ -834,7 +984,7 @@ describe('QuotaRequest / PendingQuotaRequests: upstream conformance (algebra/esc
       r.retries = retries;
       seen.push(r.backoffMs());
     }
-    expect(seen).toEqual([500, 1000, 2000, 4000, 4000, 4000, 4000, 4000, 4000, 4000, 4000]);
+    expect(seen).toEqual([0, 500, 1000, 2000, 4000, 4000, 4000, 4000, 4000, 4000, 4000]);
     r.retries = 1_000;
     expect(r.backoffMs()).toBe(4000);
     expect(r.age(1000)).toBe(0);
@@ -849,7 +999,7 @@ describe('QuotaRequest / PendingQuotaRequests: upstream conformance (algebra/esc
       p.recordAttempt('r', 'peer', i * 10);
       seen.push(r.backoffMs());
     }
-    expect(seen).toEqual([500, 1000, 2000, 4000, 4000, 4000, 4000]);
+    expect(seen).toEqual([0, 500, 1000, 2000, 4000, 4000, 4000]);
     expect(r.retries).toBe(6);
     expect(r.lastAttemptAt).toBe(60);
     expect(r.tried).toEqual(['peer']);
@@ -866,7 +1016,7 @@ describe('QuotaRequest / PendingQuotaRequests: upstream conformance (algebra/esc
     expect(p.get('r2')).toBe(r2);
     expect(r2.amount).toBe(20n);
     expect(r2.createdAt).toBe(5);
-    expect(p.grant('r1')).toBe(r1);
+    expect(p.grant('r1', 'peer')).toEqual({ status: 'applied', request: r1 });
     expect(p.size).toBe(1);
     expect(p.get('r1')).toBeUndefined();
     expect(p.get('r2')).toBe(r2);
@@ -905,14 +1055,19 @@ describe('QuotaRequest / PendingQuotaRequests: upstream conformance (algebra/esc
     expect(p.get('r')?.tried).toEqual(['b', 'c', 'a']);
   });
 
-  it('selectPeer: undefined for an unknown or granted id, or no peers', () => {
-    const p = new PendingQuotaRequests();
+  it('selectPeer: undefined for an unknown, granted or failed-and-pruned id, or no peers', () => {
+    const p = new PendingQuotaRequests({ maxAgeMs: 1000 });
     expect(p.selectPeer('nope', ['a'])).toBeUndefined();
     p.open('r', 1n, 0);
     expect(p.selectPeer('r', [])).toBeUndefined();
     expect(p.selectPeer('r', ['a'])).toBe('a');
-    p.grant('r');
+    p.grant('r', 'a');
     expect(p.selectPeer('r', ['a'])).toBeUndefined();
+    p.open('f', 1n, 0);
+    expect(p.selectPeer('f', ['a'])).toBe('a');
+    expect(p.pruneFailed(1000).map((r) => r.requestId)).toEqual(['f']);
+    expect(p.selectPeer('f', ['a'])).toBeUndefined();
+    expect(p.selectPeer('f', ['a', 'b'])).toBeUndefined();
   });
 });
 
@@ -928,20 +1083,25 @@ describe('PendingQuotaRequests: due and failed', () => {
     expect([q.timeoutMs, q.maxRetries, q.maxAgeMs]).toEqual([0, 0, 0]);
   });
 
-  it('due only once max(timeout, backoff) has passed since the last attempt', () => {
+  it('a new request is due at once; then only once max(timeout, backoff) has passed since the last attempt', () => {
     const p = new PendingQuotaRequests();
     const r = p.open('r', 1n, 1000);
+    expect(p.due(1000)).toEqual([r]);
+    expect(p.due(1000)).toEqual([r]); // asking does not count as an attempt
+    expect(r.retries).toBe(0);
+    p.recordAttempt('r', 'a', 1000); // 1st attempt: wait max(500, 500)
     expect(p.due(1000)).toEqual([]);
     expect(p.due(1499)).toEqual([]);
     expect(p.due(1500)).toEqual([r]);
-    expect(p.due(1500)).toEqual([r]); // asking does not count as an attempt
-    expect(r.retries).toBe(0);
-    p.recordAttempt('r', 'a', 1600);
+    p.recordAttempt('r', 'a', 1600); // 2nd: wait 1000
     expect(p.due(2599)).toEqual([]);
     expect(p.due(2600)).toEqual([r]);
-    p.recordAttempt('r', 'a', 2600);
+    p.recordAttempt('r', 'a', 2600); // 3rd: wait 2000
     expect(p.due(4599)).toEqual([]);
     expect(p.due(4600)).toEqual([r]);
+    p.recordAttempt('r', 'a', 4600); // 4th: wait 4000
+    expect(p.due(8599)).toEqual([]);
+    expect(p.due(8600)).toEqual([r]);
     // A clock that went backwards is not "due".
     expect(p.due(0)).toEqual([]);
   });
@@ -949,9 +1109,11 @@ describe('PendingQuotaRequests: due and failed', () => {
   it('a timeout longer than the backoff wins; a zero timeout leaves the backoff', () => {
     const slow = new PendingQuotaRequests({ timeoutMs: 3000 });
     const r = slow.open('r', 1n, 0);
+    expect(slow.due(0)).toEqual([r]);
+    slow.recordAttempt('r', 'a', 0); // backoff 500 < 3000
     expect(slow.due(2999)).toEqual([]);
     expect(slow.due(3000)).toEqual([r]);
-    slow.recordAttempt('r', 'a', 3000); // backoff 1000 < 3000
+    slow.recordAttempt('r', 'a', 3000); // 1000
     expect(slow.due(5999)).toEqual([]);
     expect(slow.due(6000)).toEqual([r]);
     slow.recordAttempt('r', 'a', 6000); // 2000
@@ -964,33 +1126,78 @@ describe('PendingQuotaRequests: due and failed', () => {
 
     const eager = new PendingQuotaRequests({ timeoutMs: 0 });
     const s = eager.open('s', 1n, 0);
+    expect(eager.due(0)).toEqual([s]);
+    eager.recordAttempt('s', 'a', 0);
     expect(eager.due(499)).toEqual([]);
     expect(eager.due(500)).toEqual([s]);
   });
 
-  it('fails after maxRetries attempts and is then never due', () => {
+  it('fails after maxRetries attempts once the last one has waited max(timeout, backoff), and is then never due', () => {
     const p = new PendingQuotaRequests({ maxRetries: 2 });
     const r = p.open('r', 1n, 0);
-    p.recordAttempt('r', 'a', 500);
+    p.recordAttempt('r', 'a', 0);
     expect(p.failed(500)).toEqual([]);
-    p.recordAttempt('r', 'b', 1500);
+    expect(p.due(500)).toEqual([r]);
+    p.recordAttempt('r', 'b', 500); // the last attempt: its answer may take 1000 ms
+    expect(p.failed(500)).toEqual([]);
+    expect(p.failed(1499)).toEqual([]);
+    expect(p.due(1499)).toEqual([]);
     expect(p.failed(1500)).toEqual([r]);
+    expect(p.due(1500)).toEqual([]);
     expect(p.due(100_000)).toEqual([]);
     expect(p.get('r')).toBe(r); // failed is a query; pruneFailed removes
+  });
+
+  it('failure comes only after the last attempt’s wait: a grant arriving during it is applied', () => {
+    const p = new PendingQuotaRequests(); // 5 attempts: at 0, 500, 1500, 3500, 7500; the last waits 4000
+    const r = p.open('r', 3n, 0);
+    for (const at of [0, 500, 1500, 3500, 7500]) {
+      expect(p.due(at)).toEqual([r]);
+      p.recordAttempt('r', 'peer', at);
+    }
+    expect(r.retries).toBe(5);
+    expect(p.due(11_499)).toEqual([]);
+    expect(p.failed(11_499)).toEqual([]);
+    expect(p.pruneFailed(11_499)).toEqual([]);
+    expect(p.grant('r', 'peer')).toEqual({ status: 'applied', request: r });
+    expect(p.failed(11_500)).toEqual([]);
+    expect(p.pruneFailed(100_000)).toEqual([]);
+    expect(p.size).toBe(0);
+
+    // The same without a grant: failed at 11 500, not before.
+    const q = new PendingQuotaRequests();
+    const s = q.open('s', 3n, 0);
+    for (const at of [0, 500, 1500, 3500, 7500]) q.recordAttempt('s', 'peer', at);
+    expect(q.failed(11_499)).toEqual([]);
+    expect(q.failed(11_500)).toEqual([s]);
   });
 
   it('fails at maxAgeMs (not before) even if it is due by backoff', () => {
     const p = new PendingQuotaRequests({ maxAgeMs: 1000 });
     const r = p.open('r', 1n, 0);
+    expect(p.due(0)).toEqual([r]);
     expect(p.due(999)).toEqual([r]);
     expect(p.failed(999)).toEqual([]);
     expect(p.failed(1000)).toEqual([r]);
     expect(p.due(1000)).toEqual([]);
+    // Age wins over a pending wait as well.
+    const q = new PendingQuotaRequests({ maxAgeMs: 1000 });
+    const s = q.open('s', 1n, 0);
+    q.recordAttempt('s', 'a', 900);
+    expect(q.failed(999)).toEqual([]);
+    expect(q.failed(1000)).toEqual([s]);
   });
 
   it('maxRetries 0 fails a request at once; it is never due', () => {
+    // With no attempts allowed, the request has already made its (zero) attempts and waited for them.
+    const q = new PendingQuotaRequests({ maxRetries: 0, timeoutMs: 0 });
+    const s = q.open('s', 1n, 0);
+    expect(q.failed(0)).toEqual([s]);
+    expect(q.due(0)).toEqual([]);
+    // The same with the default timeout of 500 ms: no attempt is ever due, so there is nothing to wait for.
     const p = new PendingQuotaRequests({ maxRetries: 0 });
     const r = p.open('r', 1n, 0);
+    expect(p.due(0)).toEqual([]);
     expect(p.failed(0)).toEqual([r]);
     expect(p.due(10_000)).toEqual([]);
   });
@@ -998,12 +1205,14 @@ describe('PendingQuotaRequests: due and failed', () => {
   it('pruneFailed removes and returns exactly the failed requests, in creation order', () => {
     const p = new PendingQuotaRequests({ maxRetries: 2, maxAgeMs: 10_000 });
     const old = p.open('old', 1n, 0); // fails by age at 10 000
-    const tired = p.open('tired', 2n, 100); // fails by attempts
+    const tired = p.open('tired', 2n, 100); // fails by attempts, at 2000 + 1000
     const fresh = p.open('fresh', 3n, 5000);
     const almost = p.open('almost', 4n, 200); // one attempt: not failed
     p.recordAttempt('tired', 'a', 1000);
     p.recordAttempt('tired', 'b', 2000);
     p.recordAttempt('almost', 'a', 1000);
+    expect(p.failed(2999)).toEqual([]);
+    expect(p.failed(3000)).toEqual([tired]);
     expect(p.failed(9999)).toEqual([tired]);
     expect(p.failed(10_000)).toEqual([old, tired]);
     expect(p.pruneFailed(10_000)).toEqual([old, tired]);
@@ -1014,8 +1223,9 @@ describe('PendingQuotaRequests: due and failed', () => {
     expect(p.get('almost')).toBe(almost);
     expect(p.pruneFailed(10_000)).toEqual([]);
     expect(p.size).toBe(2);
-    // A pruned request's late grant is not applied.
-    expect(p.grant('tired')).toBeUndefined();
+    // A pruned request's grant is late: real quota, to be applied.
+    expect(p.grant('tired', 'b')).toEqual({ status: 'late', request: tired });
+    expect(p.size).toBe(2);
   });
 
   it('due() and failed() list requests in creation order, not by id', () => {
@@ -1023,6 +1233,10 @@ describe('PendingQuotaRequests: due and failed', () => {
     const zeta = p.open('zeta', 1n, 0);
     const alpha = p.open('alpha', 1n, 10);
     const mid = p.open('mid', 1n, 20);
+    expect(p.due(20)).toEqual([zeta, alpha, mid]);
+    p.recordAttempt('mid', 'a', 30);
+    p.recordAttempt('zeta', 'a', 40);
+    p.recordAttempt('alpha', 'a', 50);
     expect(p.due(4000)).toEqual([zeta, alpha, mid]);
     expect(p.failed(6000)).toEqual([zeta, alpha, mid]);
     expect(p.pruneFailed(6000)).toEqual([zeta, alpha, mid]);
@@ -1035,36 +1249,36 @@ describe('PendingQuotaRequests: due and failed', () => {
     const b = p.open('b', 1n, 100);
     const a = p.open('a', 1n, 100);
     const c = p.open('c', 1n, 100);
-    expect(p.due(1000).map((r) => r.requestId)).toEqual([b.requestId, a.requestId, c.requestId]);
+    expect(p.due(100).map((r) => r.requestId)).toEqual([b.requestId, a.requestId, c.requestId]);
+    expect(p.due(1000).map((r) => r.requestId)).toEqual(['b', 'a', 'c']);
     expect(p.failed(6000).map((r) => r.requestId)).toEqual(['b', 'a', 'c']);
   });
 
-  it('full timeline: opened at t=0 with the default policy, retried at 500, 1500, 3500, 7500, 11500 ms, then failed', () => {
+  it('full timeline: opened at t=0 with the default policy, attempted at 0, 500, 1500, 3500, 7500 ms, failed at 11 500', () => {
     const p = new PendingQuotaRequests();
     const r = p.open('q', 42n, 0);
     const peers = ['p1', 'p2'];
     const attempts: { at: number; peer: string }[] = [];
     let failedAt: number | undefined;
     for (let now = 0; now <= 40_000; now += 100) {
-      // Not failed before the attempt made at this instant.
-      expect(p.failed(now)).toEqual(now > 11_500 ? [r] : []);
+      // The fifth attempt (at 7500 ms) uses up the attempts; its wait of 4000 ms ends at 11 500.
+      const failed = p.failed(now);
+      if (failed.length > 0 && failedAt === undefined) failedAt = now;
+      expect(failed).toEqual(now >= 11_500 ? [r] : []);
       for (const due of p.due(now)) {
         expect(due).toBe(r);
         const peer = p.selectPeer(due.requestId, peers) as string;
         attempts.push({ at: now, peer });
         p.recordAttempt(due.requestId, peer, now);
       }
-      // The fifth attempt (at 11 500 ms) uses up the retries: failed from that instant on.
-      const failed = p.failed(now);
-      if (failed.length > 0 && failedAt === undefined) failedAt = now;
-      expect(failed).toEqual(now >= 11_500 ? [r] : []);
+      expect(p.failed(now)).toEqual(failed);
     }
     expect(attempts).toEqual([
-      { at: 500, peer: 'p1' },
-      { at: 1500, peer: 'p2' },
-      { at: 3500, peer: 'p1' },
-      { at: 7500, peer: 'p2' },
-      { at: 11_500, peer: 'p1' },
+      { at: 0, peer: 'p1' },
+      { at: 500, peer: 'p2' },
+      { at: 1500, peer: 'p1' },
+      { at: 3500, peer: 'p2' },
+      { at: 7500, peer: 'p1' },
     ]);
     expect(failedAt).toBe(11_500);
     expect(r.retries).toBe(5);
@@ -1072,7 +1286,7 @@ describe('PendingQuotaRequests: due and failed', () => {
     expect(p.size).toBe(0);
   });
 
-  it('timeline with maxAgeMs 5000: three attempts, then it fails by age at 5000 ms', () => {
+  it('timeline with maxAgeMs 5000: four attempts, then it fails by age at 5000 ms', () => {
     const p = new PendingQuotaRequests({ maxAgeMs: 5000 });
     const r = p.open('q', 1n, 0);
     const attempts: number[] = [];
@@ -1084,31 +1298,39 @@ describe('PendingQuotaRequests: due and failed', () => {
         p.recordAttempt(due.requestId, 'peer', now);
       }
     }
-    expect(attempts).toEqual([500, 1500, 3500]);
+    expect(attempts).toEqual([0, 500, 1500, 3500]);
     expect(failedAt).toBe(5000);
-    expect(r.retries).toBe(3);
+    expect(r.retries).toBe(4);
   });
 
-  it('a model of due/failed over random opens, attempts and grants', () => {
+  it('a model of due/failed/grant outcomes over random opens, reopens, attempts, grants and prunes', () => {
     const opArb = fc.oneof(
       fc.record({ kind: fc.constant<'open'>('open'), amount: fc.bigInt(1n, 100n) }),
+      fc.record({ kind: fc.constant<'reopen'>('reopen'), pick: fc.nat() }),
       fc.record({ kind: fc.constant<'attempt'>('attempt'), pick: fc.nat(), peer: fc.constantFrom('a', 'b', 'c') }),
-      fc.record({ kind: fc.constant<'grant'>('grant'), pick: fc.nat() }),
+      fc.record({ kind: fc.constant<'grant'>('grant'), pick: fc.nat(), grantor: fc.constantFrom('a', 'b', 'c') }),
       fc.record({ kind: fc.constant<'prune'>('prune') }),
     );
     fc.assert(
       fc.property(
         fc.record({ timeoutMs: fc.integer({ min: 0, max: 5000 }), maxRetries: fc.integer({ min: 0, max: 6 }), maxAgeMs: fc.integer({ min: 0, max: 40_000 }) }),
-        fc.array(fc.tuple(opArb, fc.integer({ min: 1, max: 3000 })), { maxLength: 40 }),
+        fc.array(fc.tuple(opArb, fc.integer({ min: 0, max: 3000 })), { maxLength: 40 }),
         (policy, ops) => {
           const p = new PendingQuotaRequests(policy);
           interface M { id: string; createdAt: number; last: number; retries: number }
+          /** Pending requests, in opening order. */
           const model: M[] = [];
-          const granted = new Set<string>();
+          /** Granted or failed-and-pruned requests, with the grantors whose grant arrived. */
+          const finished = new Map<string, { state: 'granted' | 'failed'; grantors: Set<string> }>();
+          /** Every id ever opened. */
+          const opened: string[] = [];
           let now = 0;
           let seq = 0;
-          const backoff = (retries: number) => Math.min(500 * 2 ** Math.min(retries, 3), 4000);
-          const isFailed = (r: M) => r.retries >= policy.maxRetries || now - r.createdAt >= policy.maxAgeMs;
+          const backoff = (retries: number) => (retries === 0 ? 0 : Math.min(500 * 2 ** Math.min(retries - 1, 3), 4000));
+          const waited = (r: M) => now - r.last >= Math.max(policy.timeoutMs, backoff(r.retries));
+          // The formula the source implements (see the maxRetries 0 test for where it departs from "fails at once").
+          const isFailed = (r: M) => (r.retries >= policy.maxRetries && (r.retries === 0 || waited(r))) || now - r.createdAt >= policy.maxAgeMs;
+          const isDue = (r: M) => !isFailed(r) && (r.retries === 0 || waited(r));
           for (const [op, dt] of ops) {
             now += dt;
             switch (op.kind) {
@@ -1116,12 +1338,23 @@ describe('PendingQuotaRequests: due and failed', () => {
                 const id = `r${seq++}`;
                 p.open(id, op.amount, now);
                 model.push({ id, createdAt: now, last: now, retries: 0 });
+                opened.push(id);
+                break;
+              }
+              case 'reopen': {
+                // Pending or finished, an id once opened is never opened again.
+                const id = opened[op.pick % Math.max(opened.length, 1)];
+                if (id === undefined) break;
+                const before = p.get(id);
+                expectError(() => p.open(id, 1n, now), EscrowError, 'DuplicateRequest');
+                expect(p.get(id)).toBe(before);
                 break;
               }
               case 'attempt': {
                 const r = model[op.pick % Math.max(model.length, 1)];
                 if (r === undefined) {
                   expectError(() => p.recordAttempt('r-none', op.peer, now), EscrowError, 'UnknownRequest');
+                  for (const id of finished.keys()) expectError(() => p.recordAttempt(id, op.peer, now), EscrowError, 'UnknownRequest');
                   break;
                 }
                 p.recordAttempt(r.id, op.peer, now);
@@ -1130,74 +1363,174 @@ describe('PendingQuotaRequests: due and failed', () => {
                 break;
               }
               case 'grant': {
-                const i = op.pick % Math.max(model.length, 1);
-                const r = model[i];
-                if (r === undefined) break;
-                expect(p.grant(r.id)?.requestId).toBe(r.id);
-                expect(p.grant(r.id)).toBeUndefined();
-                granted.add(r.id);
-                model.splice(i, 1);
+                // Any id ever opened, or one never opened.
+                const id = opened[op.pick % (opened.length + 1)] ?? 'r-none';
+                const outcome = p.grant(id, op.grantor);
+                const i = model.findIndex((r) => r.id === id);
+                const done = finished.get(id);
+                if (i >= 0) {
+                  expect(outcome.status).toBe('applied');
+                  model.splice(i, 1);
+                  finished.set(id, { state: 'granted', grantors: new Set([op.grantor]) });
+                } else if (done === undefined) {
+                  expect(outcome).toEqual({ status: 'unknown' });
+                } else if (done.grantors.has(op.grantor)) {
+                  expect(outcome).toEqual({ status: 'duplicate' });
+                } else {
+                  expect(outcome.status).toBe(done.state === 'failed' && done.grantors.size === 0 ? 'late' : 'extra');
+                  done.grantors.add(op.grantor);
+                }
+                if (outcome.status === 'applied' || outcome.status === 'late' || outcome.status === 'extra') {
+                  expect(outcome.request.requestId).toBe(id);
+                }
                 break;
               }
               case 'prune': {
                 const expected = model.filter(isFailed).map((r) => r.id);
                 expect(p.pruneFailed(now).map((r) => r.requestId)).toEqual(expected);
+                for (const id of expected) finished.set(id, { state: 'failed', grantors: new Set() });
                 for (let i = model.length - 1; i >= 0; i--) if (isFailed(model[i] as M)) model.splice(i, 1);
                 break;
               }
             }
             expect(p.size).toBe(model.length);
+            for (const r of model) {
+              const q = p.get(r.id) as QuotaRequest;
+              expect([q.retries, q.lastAttemptAt, q.createdAt, q.backoffMs()]).toEqual([r.retries, r.last, r.createdAt, backoff(r.retries)]);
+            }
             const due = p.due(now).map((r) => r.requestId);
             const failed = p.failed(now).map((r) => r.requestId);
-            expect(due).toEqual(model.filter((r) => !isFailed(r) && now - r.last >= Math.max(policy.timeoutMs, backoff(r.retries))).map((r) => r.id));
+            expect(due).toEqual(model.filter(isDue).map((r) => r.id));
             expect(failed).toEqual(model.filter(isFailed).map((r) => r.id));
             for (const id of due) expect(failed).not.toContain(id);
-            for (const id of granted) expect(p.get(id)).toBeUndefined();
+            for (const id of finished.keys()) {
+              expect(p.get(id)).toBeUndefined();
+              expect(p.selectPeer(id, ['a', 'b'])).toBeUndefined();
+            }
           }
         },
       ),
-      { numRuns: 200 },
+      { numRuns: 300 },
     );
   });
 });
 
-describe('PendingQuotaRequests: exactly-once grants and refusals', () => {
-  it('grant(id) returns the request once, then undefined', () => {
-    const p = new PendingQuotaRequests();
+describe('PendingQuotaRequests: grant outcomes and refusals', () => {
+  it('every GrantOutcome: applied, duplicate, extra, late, unknown', () => {
+    const p = new PendingQuotaRequests({ maxAgeMs: 1000 });
     const r = p.open('r', 7n, 0);
     const other = p.open('o', 8n, 0);
-    expect(p.grant('r')).toBe(r);
-    expect(p.grant('r')).toBeUndefined();
-    expect(p.grant('r')).toBeUndefined();
-    expect(p.grant('never')).toBeUndefined();
-    expect(p.get('o')).toBe(other);
+    // applied: the first grant of a pending request, which it removes.
+    expect(p.grant('r', 'b')).toEqual({ status: 'applied', request: r });
+    expect(p.get('r')).toBeUndefined();
     expect(p.size).toBe(1);
+    // duplicate: the same grantor's grant again (a retransmission), however often.
+    expect(p.grant('r', 'b')).toEqual({ status: 'duplicate' });
+    expect(p.grant('r', 'b')).toEqual({ status: 'duplicate' });
+    // extra: another grantor granted too; then its retransmission is a duplicate.
+    expect(p.grant('r', 'c')).toEqual({ status: 'extra', request: r });
+    expect(p.grant('r', 'c')).toEqual({ status: 'duplicate' });
+    expect(p.grant('r', 'd')).toEqual({ status: 'extra', request: r });
+    // unknown: an id never opened (also in another map).
+    expect(p.grant('never', 'b')).toEqual({ status: 'unknown' });
+    expect(new PendingQuotaRequests().grant('r', 'b')).toEqual({ status: 'unknown' });
+    // late: the first grant of a request that failed (by age) and was pruned; then extra, duplicate.
+    expect(p.pruneFailed(1000)).toEqual([other]);
+    expect(p.grant('o', 'c')).toEqual({ status: 'late', request: other });
+    expect(p.grant('o', 'c')).toEqual({ status: 'duplicate' });
+    expect(p.grant('o', 'b')).toEqual({ status: 'extra', request: other });
+    expect(p.grant('o', 'b')).toEqual({ status: 'duplicate' });
+    expect(p.size).toBe(0);
     expectError(() => p.recordAttempt('r', 'a', 10), EscrowError, 'UnknownRequest');
-    expect(p.due(1000)).toEqual([other]);
-    // Applying grants through a ledger: the duplicate does not move quota twice.
-    const m = manager(100n, ['me', 'peer']);
-    p.open('g', 20n, 0);
-    for (let delivery = 0; delivery < 3; delivery++) {
-      const request = p.grant('g');
-      if (request !== undefined) m.transfer('peer', 'me', request.amount);
-    }
-    expect(m.allocation('me').quota).toBe(70n);
-    expect(m.allocation('peer').quota).toBe(30n);
+    expectError(() => p.recordAttempt('o', 'a', 10), EscrowError, 'UnknownRequest');
   });
 
-  it('a duplicate open is DuplicateRequest and leaves the pending request untouched', () => {
+  it('a grant from an empty or non-string grantor is InvalidNodes and changes nothing', () => {
     const p = new PendingQuotaRequests();
+    const r = p.open('r', 7n, 0);
+    for (const grantor of ['', 5, undefined, null, {}, ['a']]) {
+      expectError(() => p.grant('r', untyped<string>(grantor)), EscrowError, 'InvalidNodes');
+      expectError(() => p.grant('never', untyped<string>(grantor)), EscrowError, 'InvalidNodes');
+    }
+    expect(p.get('r')).toBe(r);
+    expect(p.size).toBe(1);
+    expect(p.grant('r', 'b')).toEqual({ status: 'applied', request: r });
+    expectError(() => p.grant('r', ''), EscrowError, 'InvalidNodes');
+    expect(p.grant('r', 'c')).toEqual({ status: 'extra', request: r });
+  });
+
+  it('applying outcomes through a ledger moves every granted unit exactly once', () => {
+    // Each grantor gave its units up (to the wire) when it granted; the requester applies
+    // applied, late and extra grants and ignores duplicates, so the wire empties and nothing is lost.
+    const m = manager(120n, ['me', 'peer', 'peer2', WIRE]); // 30 each; the wire's share goes to the others
+    for (const node of ['me', 'peer', 'peer2']) m.transfer(WIRE, node, 10n);
+    expect([m.available('me'), m.available('peer'), m.available('peer2'), m.available(WIRE)]).toEqual([40n, 40n, 40n, 0n]);
+    const p = new PendingQuotaRequests({ maxAgeMs: 1000 });
+    const apply = (id: string, grantor: string, amount: bigint): GrantOutcome['status'] => {
+      const outcome = p.grant(id, grantor);
+      if (outcome.status === 'applied' || outcome.status === 'late' || outcome.status === 'extra') m.transfer(WIRE, 'me', amount);
+      return outcome.status;
+    };
+    p.open('g', 5n, 0);
+    m.transfer('peer', WIRE, 5n); // peer grants g
+    m.transfer('peer2', WIRE, 5n); // peer2 grants g as well
+    const statuses = [apply('g', 'peer', 5n), apply('g', 'peer', 5n), apply('g', 'peer2', 5n), apply('g', 'peer', 5n), apply('g', 'peer2', 5n)];
+    expect(statuses).toEqual(['applied', 'duplicate', 'extra', 'duplicate', 'duplicate']);
+    p.open('h', 4n, 0);
+    m.transfer('peer', WIRE, 4n); // peer grants h, but the grant arrives after h failed
+    expect(p.pruneFailed(1000).map((r) => r.requestId)).toEqual(['h']);
+    expect([apply('h', 'peer', 4n), apply('h', 'peer', 4n)]).toEqual(['late', 'duplicate']);
+    expect(m.available(WIRE)).toBe(0n);
+    expect([m.available('me'), m.available('peer'), m.available('peer2')]).toEqual([54n, 31n, 35n]);
+    expect(m.totalAllocated()).toBe(120n);
+  });
+
+  it('finished ids are never reopened: granted, failed and pruned, or still pending', () => {
+    const p = new PendingQuotaRequests({ maxRetries: 1 });
     const r = p.open('r', 5n, 0);
     p.recordAttempt('r', 'a', 600);
     expectError(() => p.open('r', 7n, 10), EscrowError, 'DuplicateRequest');
     expect(p.get('r')).toBe(r);
     expect([r.amount, r.createdAt, r.retries, r.lastAttemptAt, r.tried]).toEqual([5n, 0, 1, 600, ['a']]);
     expect(p.size).toBe(1);
-    // Once granted (no longer pending) the id can be used again.
-    p.grant('r');
-    const again = p.open('r', 9n, 700);
-    expect(again).not.toBe(r);
-    expect(p.get('r')?.amount).toBe(9n);
+    // Failed but not pruned yet: still pending.
+    expect(p.failed(1100)).toEqual([r]);
+    expectError(() => p.open('r', 7n, 1100), EscrowError, 'DuplicateRequest');
+    expect(p.get('r')).toBe(r);
+    // Granted: finished, and the id stays used.
+    expect(p.grant('r', 'a').status).toBe('applied');
+    expectError(() => p.open('r', 9n, 1200), EscrowError, 'DuplicateRequest');
+    expect(p.get('r')).toBeUndefined();
+    expect(p.size).toBe(0);
+    // Failed and pruned: the same.
+    const s = p.open('s', 3n, 2000);
+    p.recordAttempt('s', 'a', 2000);
+    expect(p.pruneFailed(2500)).toEqual([s]);
+    expectError(() => p.open('s', 3n, 2600), EscrowError, 'DuplicateRequest');
+    expect(p.get('s')).toBeUndefined();
+    expect(p.size).toBe(0);
+    // The refused reopenings did not disturb what a grant means.
+    expect(p.grant('s', 'b')).toEqual({ status: 'late', request: s });
+    expect(p.grant('r', 'a')).toEqual({ status: 'duplicate' });
+  });
+
+  it('a request that fails by age, then is granted, is late (apply it), and not due or failed again', () => {
+    const p = new PendingQuotaRequests({ maxAgeMs: 5000 });
+    const r = p.open('r', 11n, 0);
+    for (const at of [0, 500, 1500, 3500]) p.recordAttempt('r', 'peer', at);
+    expect(p.failed(4999)).toEqual([]);
+    // A grant after failing by age but before the prune still finds it pending.
+    const s = p.open('s', 12n, 0);
+    expect(p.failed(5000)).toEqual([r, s]);
+    expect(p.grant('s', 'peer')).toEqual({ status: 'applied', request: s });
+    expect(p.pruneFailed(5000)).toEqual([r]);
+    expect(p.grant('r', 'peer')).toEqual({ status: 'late', request: r });
+    expect(r.amount).toBe(11n);
+    expect(p.due(10_000)).toEqual([]);
+    expect(p.failed(10_000)).toEqual([]);
+    expect(p.pruneFailed(10_000)).toEqual([]);
+    expect(p.grant('r', 'peer')).toEqual({ status: 'duplicate' });
+    expect(p.grant('r', 'other')).toEqual({ status: 'extra', request: r });
   });
 
   it('bad ids, amounts, clocks and policies are typed errors and change nothing', () => {

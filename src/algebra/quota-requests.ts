@@ -12,8 +12,9 @@
  * `grant(id, grantor)` answers `applied` for the first grant of a pending request, `late` for one
  * that arrives after the request failed (apply it: the quota is real), `extra` when a second peer
  * also granted (apply it or give it back), `duplicate` for the same grant again (ignore it), and
- * `unknown` otherwise. Finished request ids are remembered (the last 100,000) and cannot be
- * reopened. Time is passed in (milliseconds), so the machine is deterministic; `due()` and
+ * `unknown` otherwise. A grantor answering a retry resends its original grant (same request id):
+ * a new grant from the same grantor for the same request counts as a duplicate. Finished request
+ * ids are remembered — the last 100,000 of them — and cannot be reopened while remembered. Time is passed in (milliseconds), so the machine is deterministic; `due()` and
  * `failed()` list requests in the order they were opened.
  */
 import { EscrowError, InvalidArgumentError } from '../errors.js';
@@ -179,9 +180,9 @@ export class PendingQuotaRequests {
     return now - r.lastAttemptAt >= Math.max(this.timeoutMs, r.backoffMs());
   }
 
-  /** Out of attempts (and the last one had its time to be answered), or too old. */
+  /** Out of attempts (and the last one, if any, had its time to be answered), or too old. */
   private hasFailed(r: QuotaRequest, now: number): boolean {
-    return (r.retries >= this.maxRetries && this.waited(r, now)) || r.age(now) >= this.maxAgeMs;
+    return (r.retries >= this.maxRetries && (r.retries === 0 || this.waited(r, now))) || r.age(now) >= this.maxAgeMs;
   }
 
   /** Requests in the order they were opened (a Map iterates in insertion order). */
