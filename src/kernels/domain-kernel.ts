@@ -5,7 +5,53 @@
 import type { CausalClock } from '../causal/causal-clock.js';
 import { CLOCK_BITS } from '../causal/causal-clock.js';
 import type { FactId } from '../core/fact.js';
+import { AdmitCode } from '../core/codes.js';
+import { toHex } from '../core/bytes.js';
+import { AdmitError } from '../errors.js';
+import type { ExactIndexOptions } from '../causal/exact-index.js';
 import type { CausalDomain } from './causal-domain.js';
+import type { KernelOptions } from './kernel-base.js';
+
+/** @internal A kernel's options as the options of its exact index. */
+export function indexOptionsOf(options: KernelOptions | undefined): ExactIndexOptions {
+  const { indexCapacity, indexSeed } = options ?? {};
+  return { capacity: indexCapacity, seed: indexSeed };
+}
+
+/**
+ * @internal The `AdmitError` for a rejection `code` the domain just returned: the reason in words,
+ * the invariant's own code where an invariant refused, which invariant (MultiKernel, DualKernel),
+ * and any `context` (a tenant).
+ */
+export function rejectionError(domain: CausalDomain, code: number, id: FactId | undefined, context?: string): AdmitError {
+  const invariantCode = code === AdmitCode.InvariantViolation || code === AdmitCode.MalformedFact ? domain.lastInvariantError : 0;
+  const which = domain.lastFailedInvariant >= 0 && domain.cellCount > 1 ? ` (invariant ${domain.lastFailedInvariant})` : '';
+  const where = context === undefined ? '' : `, ${context}`;
+  return new AdmitError(code, invariantCode, `${describe(code, id, domain.index.capacity)}${which}${where}`);
+}
+
+function describe(code: number, id: FactId | undefined, capacity: number): string {
+  const fact = id instanceof Uint8Array && id.length === 32 ? `fact ${toHex(id).slice(0, 16)}…` : 'fact';
+  switch (code) {
+    case AdmitCode.CausalityViolation:
+      return `${fact} depends on a fact that was never admitted`;
+    case AdmitCode.DuplicateFact:
+      return `${fact} was already admitted`;
+    case AdmitCode.CausalHorizonExceeded:
+      return `exact index is full (capacity ${capacity} facts); ${fact} cannot be tracked`;
+    case AdmitCode.RequiresCoordination:
+      return 'the invariant is not coordination-free; replicate it through escrow';
+    case AdmitCode.FactIdMismatch:
+      return `${fact}: id is not the BLAKE3 content address of its deps and payload`;
+    case AdmitCode.MalformedFact:
+      return `${fact}: id and deps must be 32-byte Uint8Arrays (at most 16 deps) and the payload must suit the invariant`;
+    case AdmitCode.InvariantViolation:
+      return `${fact} rejected by the invariant`;
+    default:
+      return fact;
+  }
+}
+
 
 export abstract class DomainKernel {
   /** @internal */

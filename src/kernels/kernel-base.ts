@@ -5,13 +5,13 @@
  */
 import { AdmitCode } from '../core/codes.js';
 import { MAX_DEPS, MAX_PAYLOAD_BYTES, factId, isFactId, type Fact, type FactId } from '../core/fact.js';
-import { bytesEqual, toHex } from '../core/bytes.js';
+import { bytesEqual } from '../core/bytes.js';
 import { STATE_CELL_BYTES, StateCell, cellBytes } from '../core/state-cell.js';
 import { CLOCK_BITS } from '../causal/causal-clock.js';
 import { AdmitError, InvalidArgumentError } from '../errors.js';
 import { checkInvariant, isCoordinationFree, type Invariant } from '../invariants/invariant.js';
 import { CausalDomain, type SharedDomainMemory } from './causal-domain.js';
-import { DomainKernel } from './domain-kernel.js';
+import { DomainKernel, indexOptionsOf, rejectionError } from './domain-kernel.js';
 import type { Snapshot, View } from './view.js';
 
 export interface KernelOptions {
@@ -59,8 +59,7 @@ export abstract class KernelBase<I extends Invariant = Invariant> extends Domain
     const shared = attaching;
     attaching = undefined;
     checkInvariant(invariant);
-    const { indexCapacity, indexSeed } = options ?? {};
-    super(new CausalDomain([invariant], { capacity: indexCapacity, seed: indexSeed }, shared));
+    super(new CausalDomain([invariant], indexOptionsOf(options), shared));
     this.invariant = invariant;
     this.coordinationFree = isCoordinationFree(invariant.algebraicClass);
     if (shared === undefined && typeof invariant.initialState === 'function') {
@@ -186,31 +185,7 @@ export abstract class KernelBase<I extends Invariant = Invariant> extends Domain
 
   /** @internal The exception for a rejection code. */
   protected rejection(code: number, id: FactId | undefined): AdmitError {
-    const invariantCode =
-      code === AdmitCode.InvariantViolation || code === AdmitCode.MalformedFact ? this.domain.lastInvariantError : 0;
-    return new AdmitError(code, invariantCode, describe(code, id, this.domain.index.capacity));
-  }
-}
-
-function describe(code: number, id: FactId | undefined, capacity: number): string {
-  const fact = id instanceof Uint8Array && id.length === 32 ? `fact ${toHex(id).slice(0, 16)}…` : 'fact';
-  switch (code) {
-    case AdmitCode.CausalityViolation:
-      return `${fact} depends on a fact that was never admitted`;
-    case AdmitCode.DuplicateFact:
-      return `${fact} was already admitted`;
-    case AdmitCode.CausalHorizonExceeded:
-      return `exact index is full (capacity ${capacity} facts); ${fact} cannot be tracked`;
-    case AdmitCode.RequiresCoordination:
-      return 'the invariant is not coordination-free; replicate it through escrow';
-    case AdmitCode.FactIdMismatch:
-      return `${fact}: id is not the BLAKE3 content address of its deps and payload`;
-    case AdmitCode.MalformedFact:
-      return `${fact}: id and deps must be 32-byte Uint8Arrays (at most 16 deps) and the payload must suit the invariant`;
-    case AdmitCode.InvariantViolation:
-      return `${fact} rejected by the invariant`;
-    default:
-      return fact;
+    return rejectionError(this.domain, code, id);
   }
 }
 

@@ -11,31 +11,20 @@ import { composeAll, composeClasses } from '../algebra/classes.js';
 import { AdmitCode } from '../core/codes.js';
 import type { FactId } from '../core/fact.js';
 import { StateCell, cellBytes } from '../core/state-cell.js';
-import { AdmitError, InvalidArgumentError } from '../errors.js';
+import { InvalidArgumentError } from '../errors.js';
 import { checkInvariant, type AlgebraicClass, type Invariant } from '../invariants/invariant.js';
 import { CausalDomain, MAX_CELLS } from './causal-domain.js';
-import { DomainKernel } from './domain-kernel.js';
+import { DomainKernel, indexOptionsOf, rejectionError } from './domain-kernel.js';
 import type { KernelOptions } from './kernel-base.js';
 
 /** MultiKernel's invariant limit. */
 export const MAX_INVARIANTS = MAX_CELLS;
 
-function domainOptions(options: KernelOptions | undefined): { capacity?: number; seed?: number } {
-  const { indexCapacity, indexSeed } = options ?? {};
-  return { capacity: indexCapacity, seed: indexSeed };
-}
-
-function rejection(kernel: DomainKernel & { lastFailedInvariant: number }, code: number, id: FactId): AdmitError {
-  const which = kernel.lastFailedInvariant >= 0 ? ` (invariant ${kernel.lastFailedInvariant})` : '';
-  const invariantCode = code === AdmitCode.InvariantViolation || code === AdmitCode.MalformedFact ? kernel.lastInvariantError : 0;
-  return new AdmitError(code, invariantCode, `fact ${id instanceof Uint8Array ? Buffer.from(id.subarray(0, 8)).toString('hex') : ''}…${which}`);
-}
-
 export class MultiKernel extends DomainKernel {
   private readonly invariants: Invariant[] = [];
 
   constructor(options?: KernelOptions) {
-    super(new CausalDomain([], domainOptions(options)));
+    super(new CausalDomain([], indexOptionsOf(options)));
   }
 
   /**
@@ -68,7 +57,7 @@ export class MultiKernel extends DomainKernel {
   /** Like `tryAdmit`, but throws `AdmitError` on rejection. */
   admit(id: FactId, deps: readonly FactId[], payloads: readonly Uint8Array[]): void {
     const code = this.tryAdmit(id, deps, payloads);
-    if (code !== AdmitCode.Ok) throw rejection(this, code, id);
+    if (code !== AdmitCode.Ok) throw rejectionError(this.domain, code, id);
   }
 
   /** After an invariant rejection: which invariant (its position) refused, else -1. */
@@ -100,7 +89,7 @@ export class DualKernel<I1 extends Invariant = Invariant, I2 extends Invariant =
     checkInvariant(second);
     const a = firstCell === undefined ? undefined : cellBytes(firstCell);
     const b = secondCell === undefined ? undefined : cellBytes(secondCell);
-    super(new CausalDomain([first, second], domainOptions(options)));
+    super(new CausalDomain([first, second], indexOptionsOf(options)));
     this.first = first;
     this.second = second;
     this.domain.reset([a, b]);
@@ -119,7 +108,7 @@ export class DualKernel<I1 extends Invariant = Invariant, I2 extends Invariant =
   /** Like `tryAdmit`, but throws `AdmitError` on rejection. */
   admit(id: FactId, deps: readonly FactId[], firstPayload: Uint8Array, secondPayload: Uint8Array): void {
     const code = this.tryAdmit(id, deps, firstPayload, secondPayload);
-    if (code !== AdmitCode.Ok) throw rejection(this, code, id);
+    if (code !== AdmitCode.Ok) throw rejectionError(this.domain, code, id);
   }
 
   /** After an invariant rejection: 0 if the first invariant refused, 1 if the second, else -1. */

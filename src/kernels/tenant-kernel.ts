@@ -17,6 +17,7 @@ import { AdmitError, InvalidArgumentError, TenantError, UnknownTenantError } fro
 import { checkIndexOptions } from '../causal/exact-index.js';
 import { checkInvariant, type Invariant } from '../invariants/invariant.js';
 import { CausalDomain } from './causal-domain.js';
+import { rejectionError } from './domain-kernel.js';
 import type { View } from './view.js';
 
 export const MAX_TENANT_ID = 0xffff;
@@ -91,11 +92,7 @@ export class TenantKernel<I extends Invariant = Invariant> {
     if (slot === 0) throw new AdmitError(AdmitCode.UnknownTenant, 0, `tenant ${String(tenantId)} is not registered`);
     const domain = this.domains[slot - 1]!;
     const code = domain.tryAdmit(id, deps, payload);
-    if (code !== AdmitCode.Ok) {
-      const invariantCode =
-        code === AdmitCode.InvariantViolation || code === AdmitCode.MalformedFact ? domain.lastInvariantError : 0;
-      throw new AdmitError(code, invariantCode, `tenant ${tenantId}`);
-    }
+    if (code !== AdmitCode.Ok) throw rejectionError(domain, code, id, `tenant ${tenantId}`);
   }
 
   /**
