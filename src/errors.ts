@@ -20,7 +20,18 @@ export type CtfsErrorCode =
   | 'TenantAlreadyRegistered'
   | 'InvalidSharedMemory'
   | 'AlgebraicPropertyViolated'
-  | EscrowErrorCode;
+  | EscrowErrorCode
+  | DurabilityErrorCode
+  | 'WalCorrupted'
+  | 'CheckpointCorrupted'
+  | 'LogLocked'
+  | 'NativeUnavailable';
+
+/**
+ * Why a fact could not be confirmed durable: the log failed (a write or fsync error, which
+ * poisons it until it is reopened), it was closed first, or the wait timed out.
+ */
+export type DurabilityErrorCode = 'DurabilityFailed' | 'LogClosed' | 'DurabilityTimeout';
 
 /** Escrow conditions. */
 export type EscrowErrorCode =
@@ -163,6 +174,73 @@ export class SharedMemoryError extends CtfsError {
   declare readonly code: 'InvalidSharedMemory';
   constructor(message: string) {
     super('InvalidSharedMemory', message);
+  }
+}
+
+/**
+ * A fact's durability could not be confirmed. `sequence` is the WAL sequence number of the fact
+ * concerned (0 if none); `ioCode` the system error code behind a failure (`EIO`, `ENOSPC`, …).
+ * Facts whose sequence is at most the log's durable watermark stay durable: only the ones after
+ * it are in doubt.
+ */
+export class DurabilityError extends CtfsError {
+  declare readonly code: DurabilityErrorCode;
+  readonly sequence: number;
+  readonly ioCode: string | undefined;
+  constructor(code: DurabilityErrorCode, message: string, details: { sequence?: number; ioCode?: string; cause?: unknown } = {}) {
+    super(code, message, details.cause === undefined ? undefined : { cause: details.cause });
+    this.sequence = details.sequence ?? 0;
+    this.ioCode = details.ioCode;
+  }
+}
+
+/** Where in a log a problem was found. */
+export interface LogPosition {
+  /** The segment file. */
+  readonly file: string;
+  /** Byte offset in it. */
+  readonly offset: number;
+  /** The sequence number expected there. */
+  readonly sequence: number;
+}
+
+/**
+ * A write-ahead log holds damage that is not a torn tail: a bad record followed by valid ones, a
+ * gap in the sequence, a segment of another log, a record that cannot be replayed. Acknowledged
+ * facts may be missing, so recovery stops instead of guessing; `position` says where.
+ */
+export class WalCorruptionError extends CtfsError {
+  declare readonly code: 'WalCorrupted';
+  readonly position: LogPosition;
+  constructor(message: string, position: LogPosition, options?: ErrorOptions) {
+    super('WalCorrupted', `${message} (${position.file} at byte ${position.offset}, sequence ${position.sequence})`, options);
+    this.position = position;
+  }
+}
+
+/** A checkpoint file failed verification (hash, magic, version, sizes) or does not fit the kernel. */
+export class CheckpointError extends CtfsError {
+  declare readonly code: 'CheckpointCorrupted';
+  readonly file: string;
+  constructor(file: string, message: string, options?: ErrorOptions) {
+    super('CheckpointCorrupted', `${file}: ${message}`, options);
+    this.file = file;
+  }
+}
+
+/** Another live process holds the data directory. */
+export class LogLockedError extends CtfsError {
+  declare readonly code: 'LogLocked';
+  constructor(message: string) {
+    super('LogLocked', message);
+  }
+}
+
+/** The io_uring backend was forced (`CTFS_IO=uring`) but the native shim is not built or io_uring is refused. */
+export class NativeUnavailableError extends CtfsError {
+  declare readonly code: 'NativeUnavailable';
+  constructor(message: string, options?: ErrorOptions) {
+    super('NativeUnavailable', message, options);
   }
 }
 

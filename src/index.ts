@@ -10,17 +10,22 @@ export {
   admitCodeName,
   CausalHorizonExceededError,
   AlgebraicPropertyError,
+  CheckpointError,
   CtfsError,
+  DurabilityError,
   EscrowError,
   FactIdMismatchError,
   InvalidArgumentError,
+  LogLockedError,
   MalformedFactError,
+  NativeUnavailableError,
   SharedMemoryError,
   TenantError,
   UnknownTenantError,
   ValueOutOfRangeError,
+  WalCorruptionError,
 } from './errors.js';
-export type { CtfsErrorCode, EscrowErrorCode } from './errors.js';
+export type { CtfsErrorCode, DurabilityErrorCode, EscrowErrorCode, LogPosition } from './errors.js';
 
 export {
   I128_MAX,
@@ -101,3 +106,19 @@ export {
 } from './algebra/classes.js';
 export { LexPairLattice, MaxLattice, PNCounter, gSetLattice } from './algebra/lattice.js';
 export type { JoinSemilattice, LexPair } from './algebra/lattice.js';
+
+export {
+  AckMode,
+  DEFAULT_ACK_TIMEOUT_MS,
+  DEFAULT_ARENA_BYTES,
+  DEFAULT_SEGMENT_BYTES,
+  DurableHandle,
+  DurableKernel,
+  TwoLaneDurableKernel,
+} from './kernels/durable-kernel.js';
+export type { CheckpointInfo, DurabilityStatus, DurableKernelOptions } from './kernels/durable-kernel.js';
+export type { RecoveryReport, CompactionResult } from './persistence/recovery.js';
+export type { TornTail } from './persistence/wal-scan.js';
+export { SpscRing, MIN_RING_CAPACITY, MAX_RING_CAPACITY } from './core/spsc-ring.js';
+export type { SpscRingOptions } from './core/spsc-ring.js';
+export { crc32c } from './persistence/crc32c.js';

@@ -288,6 +288,13 @@ export class ExactCausalIndex implements ReadonlyExactIndex {
     return out;
   }
 
+  /** @internal The first `count` ids in insertion order, concatenated (a copy; checkpoints). */
+  copyIds(count: number): Uint8Array {
+    const out = new Uint8Array(32 * count);
+    new Uint32Array(out.buffer).set(this.keys.subarray(0, 8 * count));
+    return out;
+  }
+
   /** Every id in insertion order. */
   *ids(): IterableIterator<Uint8Array> {
     for (let k = 0; k < this.visible; k++) yield this.idAt(k);

@@ -4,8 +4,8 @@
  * them to the string codes of `errors.ts`.
  *
  * Numbers follow the upstream crate where a condition exists there, so logs stay comparable.
- * 5 (BufferFull) and 7 (ArenaFull) are reserved for the durable kernels; 4 and 11 stay unused
- * (upstream codes that were never produced).
+ * 5 (BufferFull) is reserved for the replication ring; 4 and 11 stay unused (upstream codes that
+ * were never produced).
  */
 export const AdmitCode = {
   Ok: 0,
@@ -13,11 +13,22 @@ export const AdmitCode = {
   InvariantViolation: 2,
   MalformedFact: 3,
   CausalHorizonExceeded: 6,
+  /**
+   * Durable kernels: the WAL arena has no room for the record (the disk is behind the producer).
+   * Nothing was applied; retry once the persistence worker has caught up.
+   */
+  ArenaFull: 7,
   PayloadTooLarge: 8,
   RequiresCoordination: 9,
   DuplicateFact: 10,
   UnknownTenant: 12,
   FactIdMismatch: 13,
+  /**
+   * Durable kernels: the log cannot take the fact (an I/O or fsync error poisoned it, or it is
+   * closed), so nothing was applied. From a `Durable` admission: the fact was applied in memory
+   * but its durability could not be confirmed (see `DurabilityError`).
+   */
+  DurabilityFailed: 14,
 } as const;
 export type AdmitCode = (typeof AdmitCode)[keyof typeof AdmitCode];
 export type AdmitCodeName = Exclude<keyof typeof AdmitCode, 'Ok'>;

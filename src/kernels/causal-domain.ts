@@ -75,6 +75,17 @@ export interface SharedDomainMemory {
   readonly index: SharedArrayBuffer;
 }
 
+/**
+ * Where a durable kernel logs what it admits (the WAL arena). `reserve` runs after every check but
+ * before the invariant: it returns 0 once the record is sure to fit, or the code that refuses the
+ * fact (`ArenaFull`, `DurabilityFailed`) while nothing has changed yet. `stage` then writes the
+ * record into the reserved space and cannot fail.
+ */
+export interface RecordLog {
+  reserve(depCount: number, payloadLength: number): number;
+  stage(id: Uint8Array, deps: readonly Uint8Array[], payload: Uint8Array): void;
+}
+
 /** The cell an invariant starts from: `cell`, else its `initialState()`, else zeros — checked to be 64 bytes. */
 function initialCell(invariant: Invariant, cell: Uint8Array | undefined): Uint8Array {
   const bytes = cell ?? invariant.initialState?.() ?? new Uint8Array(STATE_CELL_BYTES);
@@ -82,6 +93,25 @@ function initialCell(invariant: Invariant, cell: Uint8Array | undefined): Uint8A
     throw new InvalidArgumentError(`a state cell is exactly ${STATE_CELL_BYTES} bytes (initialState() or the given cell)`);
   }
   return bytes;
+}
+
+/**
+ * Everything that defines a domain's admitted history, copied: what a checkpoint stores. Restoring
+ * it (ids inserted in the same order, so key numbers and heads carry over) gives a domain that
+ * behaves exactly like the one it was taken from.
+ */
+export interface DomainImage {
+  /** 64 bytes per cell. */
+  readonly cells: Uint8Array;
+  /** The Bloom clock, 64 bytes. */
+  readonly clock: Uint8Array;
+  /** The frontier ring: FRONTIER_WIDTH key numbers, and where it starts and how many it holds. */
+  readonly heads: Uint32Array;
+  readonly headStart: number;
+  readonly headCount: number;
+  readonly popcount: number;
+  /** Every admitted id in admission order, 32 bytes each. */
+  readonly ids: Uint8Array;
 }
 
 /** A consistent copy of the last published snapshot. */
@@ -238,6 +268,24 @@ export class CausalDomain {
     const applied = this.applyOne(payload);
     if (applied !== 0) return this.rejectInvariant(applied, 0);
     this.commit();
+    return AdmitCode.Ok;
+  }
+
+  /**
+   * Admits one fact into a single-invariant domain and logs it: `log.reserve` after the checks and
+   * before the invariant, `log.stage` after the commit. Allocates nothing.
+   */
+  tryAdmitLogged(id: Uint8Array, deps: readonly Uint8Array[], payload: Uint8Array, log: RecordLog): number {
+    const shape = this.checkPayload(payload);
+    if (shape !== 0) return shape;
+    const code = this.prepare(id, deps);
+    if (code !== 0) return code;
+    const room = log.reserve(deps.length, payload.length);
+    if (room !== 0) return this.rejectShape(-1, room);
+    const applied = this.applyOne(payload);
+    if (applied !== 0) return this.rejectInvariant(applied, 0);
+    this.commit();
+    log.stage(id, deps, payload);
     return AdmitCode.Ok;
   }
 
@@ -522,6 +570,42 @@ export class CausalDomain {
     this.lastInvariantError = 0;
     this.lastFailedDep = -1;
     this.lastFailedInvariant = -1;
+    this.publish();
+  }
+
+  /** @internal A copy of the domain's history (writer only). */
+  exportImage(): DomainImage {
+    const c = this.ctl;
+    return {
+      cells: new Uint8Array(this.control.slice(OFF_CELLS, OFF_CELLS + this.invariants.length * STATE_CELL_BYTES)),
+      clock: new Uint8Array(this.control.slice(OFF_CLOCK, OFF_CLOCK + 64)),
+      heads: new Uint32Array(this.control.slice(OFF_FRONTIER, OFF_FRONTIER + 4 * FRONTIER_WIDTH)),
+      headStart: c[W_HEAD_START]!,
+      headCount: c[W_HEAD_COUNT]!,
+      popcount: c[W_POPCOUNT]!,
+      ids: this.index.copyIds(this.index.size),
+    };
+  }
+
+  /**
+   * @internal Replaces everything with `image` (checked by the caller: cell count, id count within
+   * capacity, no duplicate ids) and publishes. Writer only.
+   */
+  restoreImage(image: DomainImage): void {
+    this.reset([]);
+    const count = image.ids.length / 32;
+    for (let k = 0; k < count; k++) {
+      if (!this.index.insert(image.ids.subarray(32 * k, 32 * k + 32))) {
+        throw new InvalidArgumentError(`id ${k} of the image is a duplicate`);
+      }
+    }
+    new Uint8Array(this.control, OFF_CELLS, image.cells.length).set(image.cells);
+    new Uint8Array(this.control, OFF_CLOCK, 64).set(image.clock);
+    this.heads.set(image.heads);
+    this.ctl[W_HEAD_START] = image.headStart;
+    this.ctl[W_HEAD_COUNT] = image.headCount;
+    this.ctl[W_POPCOUNT] = image.popcount;
+    this.recentKey.fill(-1);
     this.publish();
   }
 

@@ -1,0 +1,401 @@
+/**
+ * DurableKernel and TwoLaneDurableKernel: a kernel whose every admitted fact is logged to a
+ * write-ahead log by a persistence worker thread and survives crashes.
+ *
+ * Admission is the foundation's (exact causality, dedup, all checks before anything changes),
+ * plus one step between the checks and the invariant: room for the record is reserved in the WAL
+ * arena. If there is none (`ArenaFull`: the disk is behind) or the log has failed
+ * (`DurabilityFailed`), the fact is refused before it is applied. After the commit the record is
+ * staged (~20 ns of copying into shared memory) and the worker takes it from there.
+ *
+ * The ack mode says when `admit` returns:
+ * - `Volatile`: once applied in memory and staged. Lost if the process dies before the worker
+ *   writes it (it may still be written: the log is a prefix of what was admitted).
+ * - `WALSubmitted`: once written to the log file — it survives a crash of this process, not a
+ *   power loss. (With the io_uring backend the write and its fdatasync are one linked submission,
+ *   so this waits as long as `Durable`.)
+ * - `Durable`: once fdatasynced — it survives power loss.
+ * `admitAsync` returns at once with a `DurableHandle` to poll, spin on, or await.
+ */
+import * as fs from 'node:fs';
+import { AdmitCode } from '../core/codes.js';
+import type { Fact, FactId } from '../core/fact.js';
+import { AdmitError, InvalidArgumentError } from '../errors.js';
+import type { ReadonlyExactIndex } from '../causal/exact-index.js';
+import type { Invariant } from '../invariants/invariant.js';
+import { writeCheckpoint } from '../persistence/checkpoint.js';
+import { lockDirectory } from '../persistence/data-dir.js';
+import { DurableLog } from '../persistence/durable-log.js';
+import { Stat } from '../persistence/durability-control.js';
+import type { BackendChoice } from '../persistence/io-backend.js';
+import { compactLog, openAppendSegment, recoverDomain, type CompactionResult, type RecoveryReport } from '../persistence/recovery.js';
+import { MAX_RING_CAPACITY } from '../core/spsc-ring.js';
+import { MAX_WAL_RECORD_BYTES } from '../persistence/wal-record.js';
+import type { FaultPlan } from '../workers/persistence-worker.js';
+import { KernelBase, type KernelOptions } from './kernel-base.js';
+
+export const AckMode = {
+  /** Return once applied in memory and staged for the log. */
+  Volatile: 0,
+  /** Return once written to the log file (survives a process crash). */
+  WALSubmitted: 1,
+  /** Return once fdatasynced (survives power loss). */
+  Durable: 2,
+} as const;
+export type AckMode = (typeof AckMode)[keyof typeof AckMode];
+
+/** Where a handle's fact stands. */
+export type DurabilityStatus = 'pending' | 'durable' | 'failed';
+
+/** Default WAL arena: 4 MiB, ~16k records of 200-byte payloads; latency under full load ≈ arena ÷ disk rate. */
+export const DEFAULT_ARENA_BYTES = 4 << 20;
+/** The arena must hold two of the largest records (a record never wraps; see SpscRing). */
+const MIN_ARENA_BYTES = 1 << 18;
+/** Default segment size before the worker starts a new one. */
+export const DEFAULT_SEGMENT_BYTES = 64 << 20;
+/** Default for how long a blocking `Durable`/`WALSubmitted` admission or `spinWait` waits. */
+export const DEFAULT_ACK_TIMEOUT_MS = 30_000;
+/** Checkpoints kept by compaction (the newest can fall back to the one before). */
+const KEEP_CHECKPOINTS = 2;
+/** `spinWait` polls this many times before sleeping (a few µs: a batch usually lands sooner). */
+const HANDLE_SPINS = 128;
+
+export interface DurableKernelOptions extends KernelOptions {
+  /** WAL arena bytes: a power of two from 256 KiB to 1 GiB (default 4 MiB). */
+  readonly arenaBytes?: number;
+  /** Segment size limit in bytes (default 64 MiB). */
+  readonly segmentBytes?: number;
+  /** `auto` (default): io_uring when available, else portable. `CTFS_IO=uring|portable` overrides. */
+  readonly backend?: BackendChoice;
+  /** How long blocking acks wait before `DurabilityTimeout` (default 30 s). */
+  readonly ackTimeoutMs?: number;
+  /** The state of a new log (ignored when the directory already holds one). Default: the invariant's `initialState()`. */
+  readonly initialState?: Uint8Array;
+  /** Log one line naming the backend in use (default true). */
+  readonly announce?: boolean;
+  /** @internal Fault injection for tests. */
+  readonly faults?: FaultPlan;
+}
+
+export interface CheckpointInfo {
+  readonly file: string;
+  /** The last WAL sequence it covers. */
+  readonly sequence: number;
+  /** Facts in it. */
+  readonly facts: number;
+  readonly bytes: number;
+  readonly durationMs: number;
+  readonly compaction: CompactionResult;
+}
+
+/**
+ * A fact admitted with `admitAsync`: it is in memory already; the handle says when it is durable.
+ * Handles are cheap (a sequence number and a reference to the log).
+ */
+export class DurableHandle {
+  /** The fact's WAL sequence number. */
+  readonly sequence: number;
+  /** The id the fact was admitted with (the caller's array). */
+  readonly factId: FactId;
+  private readonly log: DurableLog;
+
+  /** @internal */
+  constructor(log: DurableLog, sequence: number, factId: FactId) {
+    this.log = log;
+    this.sequence = sequence;
+    this.factId = factId;
+  }
+
+  isDurable(): boolean {
+    return this.log.isDurable(this.sequence);
+  }
+
+  /** `durable`, `pending`, or `failed` (the log failed or closed before the fact was fsynced). */
+  poll(): DurabilityStatus {
+    if (this.log.isDurable(this.sequence)) return 'durable';
+    return this.log.failureFor(this.sequence) === undefined ? 'pending' : 'failed';
+  }
+
+  /**
+   * Blocks this thread until the fact is durable (true) or `timeoutMs` passes (false): polls
+   * briefly, then sleeps in `Atomics.wait`. Throws `DurabilityError` if it can never be durable.
+   */
+  spinWait(timeoutMs = DEFAULT_ACK_TIMEOUT_MS): boolean {
+    for (let i = 0; i < HANDLE_SPINS; i++) if (this.log.isDurable(this.sequence)) return true;
+    const error = this.log.waitFor(this.sequence, false, timeoutMs);
+    if (error === undefined) return true;
+    if (error.code === 'DurabilityTimeout') return false;
+    throw error;
+  }
+
+  /** Resolves when the fact is durable; rejects with `DurabilityError` if it cannot become so. */
+  durable(): Promise<void> {
+    return this.log.whenDurable(this.sequence);
+  }
+}
+
+function checkOptions(options: DurableKernelOptions): { arenaBytes: number; segmentBytes: number; ackTimeoutMs: number } {
+  const arenaBytes = options.arenaBytes ?? DEFAULT_ARENA_BYTES;
+  if (!Number.isInteger(arenaBytes) || arenaBytes < MIN_ARENA_BYTES || arenaBytes > MAX_RING_CAPACITY || (arenaBytes & (arenaBytes - 1)) !== 0) {
+    throw new InvalidArgumentError(`arenaBytes must be a power of two from ${MIN_ARENA_BYTES} to ${MAX_RING_CAPACITY}`);
+  }
+  if (2 * MAX_WAL_RECORD_BYTES > arenaBytes) throw new InvalidArgumentError('arenaBytes must hold two of the largest records');
+  const segmentBytes = options.segmentBytes ?? DEFAULT_SEGMENT_BYTES;
+  if (!Number.isInteger(segmentBytes) || segmentBytes < 4096 || segmentBytes > 2 ** 40) {
+    throw new InvalidArgumentError('segmentBytes must be an integer from 4096 to 2^40');
+  }
+  const ackTimeoutMs = options.ackTimeoutMs ?? DEFAULT_ACK_TIMEOUT_MS;
+  if (!(ackTimeoutMs >= 0)) throw new InvalidArgumentError('ackTimeoutMs must be a non-negative number');
+  const backend = options.backend ?? 'auto';
+  if (backend !== 'auto' && backend !== 'uring' && backend !== 'portable') {
+    throw new InvalidArgumentError("backend must be 'auto', 'uring' or 'portable'");
+  }
+  return { arenaBytes, segmentBytes, ackTimeoutMs };
+}
+
+/** Set by `openDurable` for the duration of one constructor call. */
+let opening: { dir: string; unlock: () => void; ackTimeoutMs: number } | undefined;
+
+export class DurableKernel<I extends Invariant = Invariant> extends KernelBase<I> {
+  /** The data directory. */
+  readonly dir: string;
+  private readonly unlock: () => void;
+  private readonly ackTimeoutMs: number;
+  /** Set once by `openDurable` before the kernel is handed out. */
+  private log!: DurableLog;
+  private report!: RecoveryReport;
+  private logId!: Uint8Array;
+  private closing: Promise<void> | undefined;
+
+  /**
+   * Opens (or creates) the durable kernel in `dir`: takes the directory's lock, recovers from the
+   * newest valid checkpoint and the WAL after it, starts the persistence worker and returns once
+   * it runs. Close it with `close()`.
+   */
+  static open<I extends Invariant>(dir: string, invariant: I, options: DurableKernelOptions = {}): Promise<DurableKernel<I>> {
+    return openDurable(dir, invariant, options, (inv, opts) => new DurableKernel(inv, opts));
+  }
+
+  /** @internal Use `DurableKernel.open`. */
+  protected constructor(invariant: I, options: KernelOptions) {
+    const context = opening;
+    opening = undefined;
+    if (context === undefined) throw new InvalidArgumentError('use DurableKernel.open(dir, invariant, options)');
+    super(invariant, options);
+    this.dir = context.dir;
+    this.unlock = context.unlock;
+    this.ackTimeoutMs = context.ackTimeoutMs;
+  }
+
+  /** @internal Recovers the directory's history into this (fresh) kernel. */
+  recoverHistory(initialState: Uint8Array | undefined): { report: RecoveryReport; logId: Uint8Array } {
+    if (initialState !== undefined) this.domain.setInitialState(initialState);
+    return recoverDomain(this.dir, this.domain);
+  }
+
+  /** @internal Gives the kernel its running log. */
+  bindLog(log: DurableLog, report: RecoveryReport, logId: Uint8Array): void {
+    this.log = log;
+    this.report = report;
+    this.logId = logId;
+  }
+
+  /** What recovery found when the kernel was opened. */
+  get recovery(): RecoveryReport {
+    return this.report;
+  }
+
+  /**
+   * Admits and logs a fact; returns an `AdmitCode` (0 = Ok), never throws. With `WALSubmitted` or
+   * `Durable` it then blocks until the record is written or fsynced; if that fails or times out it
+   * returns `DurabilityFailed` — the fact *is* admitted in memory, only its durability is unknown
+   * (see `durableSequence`).
+   */
+  override tryAdmitRaw(id: FactId, deps: readonly FactId[], payload: Uint8Array, ackMode: AckMode = AckMode.Volatile): number {
+    const code = this.domain.tryAdmitLogged(id, deps, payload, this.log);
+    if (code !== AdmitCode.Ok || ackMode === AckMode.Volatile) return code;
+    return this.log.waitFor(this.log.lastSequence, ackMode === AckMode.WALSubmitted, this.ackTimeoutMs) === undefined ? AdmitCode.Ok : AdmitCode.DurabilityFailed;
+  }
+
+  /** Throwing variant: `AdmitError` if refused, `DurabilityError` if the ack cannot be given. */
+  override admitRaw(id: FactId, deps: readonly FactId[], payload: Uint8Array, ackMode: AckMode = AckMode.Volatile): void {
+    const code = this.domain.tryAdmitLogged(id, deps, payload, this.log);
+    if (code !== AdmitCode.Ok) throw this.rejection(code, id);
+    if (ackMode === AckMode.Volatile) return;
+    const error = this.log.waitFor(this.log.lastSequence, ackMode === AckMode.WALSubmitted, this.ackTimeoutMs);
+    if (error !== undefined) throw error;
+  }
+
+  override tryAdmit(fact: Fact, ackMode: AckMode = AckMode.Volatile): number {
+    if (fact === null || typeof fact !== 'object') return AdmitCode.MalformedFact;
+    return this.tryAdmitRaw(fact.id, fact.deps, fact.payload, ackMode);
+  }
+
+  override admit(fact: Fact, ackMode: AckMode = AckMode.Volatile): void {
+    if (fact === null || typeof fact !== 'object') throw new AdmitError(AdmitCode.MalformedFact, 0, 'not a fact');
+    this.admitRaw(fact.id, fact.deps, fact.payload, ackMode);
+  }
+
+  /**
+   * Admits and logs a fact and returns at once with a handle on its durability. Throws
+   * `AdmitError` if the fact is refused (nothing changed then).
+   */
+  admitAsync(id: FactId, deps: readonly FactId[], payload: Uint8Array): DurableHandle {
+    const code = this.domain.tryAdmitLogged(id, deps, payload, this.log);
+    if (code !== AdmitCode.Ok) throw this.rejection(code, id);
+    return new DurableHandle(this.log, this.log.lastSequence, id);
+  }
+
+  /** `admitAsync` for a `Fact`. */
+  admitFactAsync(fact: Fact): DurableHandle {
+    if (fact === null || typeof fact !== 'object') throw new AdmitError(AdmitCode.MalformedFact, 0, 'not a fact');
+    return this.admitAsync(fact.id, fact.deps, fact.payload);
+  }
+
+  /** WAL sequence of the last admitted fact (sequences start at 1 and have no gaps). */
+  get lastSequence(): number {
+    return this.log.lastSequence;
+  }
+
+  /** Every fact with a sequence at most this is fsynced. */
+  get durableSequence(): number {
+    return this.log.control.durable;
+  }
+
+  /** Every fact with a sequence at most this is written to the log file. */
+  get writtenSequence(): number {
+    return this.log.control.written;
+  }
+
+  /** True if the fact with this sequence is durable (zero-allocation alternative to handles). */
+  isDurable(sequence: number): boolean {
+    return this.log.isDurable(sequence);
+  }
+
+  /** Resolves once everything admitted so far is durable. */
+  flush(): Promise<void> {
+    return this.log.whenDurable(this.log.lastSequence);
+  }
+
+  /** The I/O backend the persistence worker uses. */
+  get backend(): 'io_uring' | 'portable' {
+    return this.log.backendName === 'io_uring' ? 'io_uring' : 'portable';
+  }
+
+  /** Why io_uring is not in use, if it is not ('' otherwise). */
+  get backendNote(): string {
+    return this.log.backendNote;
+  }
+
+  /** What the persistence worker has done: batches, records, bytes, fsyncs, segments started. */
+  get logStats(): { batches: number; records: number; bytes: number; fsyncs: number; segments: number; lastSyncMicros: number } {
+    const c = this.log.control;
+    return {
+      batches: c.stat(Stat.Batches),
+      records: c.stat(Stat.Records),
+      bytes: c.stat(Stat.Bytes),
+      fsyncs: c.stat(Stat.Fsyncs),
+      segments: c.stat(Stat.Segments),
+      lastSyncMicros: c.lastSyncMicros,
+    };
+  }
+
+  /** The WAL arena's bytes in use (staged, not yet durable). */
+  get arenaUsed(): number {
+    return this.log.ring.used;
+  }
+
+  /**
+   * Writes a checkpoint of everything admitted so far (once it is all durable), atomically, then
+   * compacts: older checkpoints beyond the newest two and the WAL segments they no longer need
+   * are deleted. Admission may continue meanwhile (the snapshot is taken first).
+   */
+  async checkpoint(): Promise<CheckpointInfo> {
+    const started = performance.now();
+    const sequence = this.log.lastSequence;
+    const image = this.domain.exportImage();
+    await this.log.whenDurable(sequence);
+    const file = writeCheckpoint(this.dir, sequence, this.logId, image);
+    const compaction = compactLog(this.dir, KEEP_CHECKPOINTS);
+    return {
+      file,
+      sequence,
+      facts: image.ids.length / 32,
+      bytes: fs.statSync(file).size,
+      durationMs: performance.now() - started,
+      compaction,
+    };
+  }
+
+  /** A durable kernel's history is its log: it cannot be reset. */
+  override reset(): void {
+    throw new InvalidArgumentError('a durable kernel cannot be reset: its log is its history (open a new directory instead)');
+  }
+
+  /**
+   * Makes everything admitted durable, stops the worker and releases the directory. Waiters still
+   * pending after a failure are rejected. Idempotent.
+   */
+  close(): Promise<void> {
+    this.closing ??= this.log.close().finally(() => this.unlock());
+    return this.closing;
+  }
+}
+
+export class TwoLaneDurableKernel<I extends Invariant = Invariant> extends DurableKernel<I> {
+  static override open<I extends Invariant>(dir: string, invariant: I, options: DurableKernelOptions = {}): Promise<TwoLaneDurableKernel<I>> {
+    return openDurable(dir, invariant, options, (inv, opts) => new TwoLaneDurableKernel(inv, opts));
+  }
+
+  /** The exact lane: the set of admitted ids, read-only. */
+  get exactIndex(): ReadonlyExactIndex {
+    return this.domain.index;
+  }
+}
+
+/**
+ * Opens a data directory for a kernel built by `construct`: lock, recovery into a scratch
+ * domain-owning kernel, append segment, worker. The kernel object is created after recovery
+ * succeeded, over the recovered domain, so a failed open leaves nothing running.
+ */
+async function openDurable<I extends Invariant, K extends DurableKernel<I>>(
+  dir: string,
+  invariant: I,
+  options: DurableKernelOptions,
+  construct: (invariant: I, options: KernelOptions) => K,
+): Promise<K> {
+  if (typeof dir !== 'string' || dir === '') throw new InvalidArgumentError('dir must be a directory path');
+  const { arenaBytes, segmentBytes, ackTimeoutMs } = checkOptions(options ?? {});
+  fs.mkdirSync(dir, { recursive: true });
+  const unlock = lockDirectory(dir);
+  try {
+    opening = { dir, unlock, ackTimeoutMs };
+    let kernel: K;
+    try {
+      kernel = construct(invariant, { indexCapacity: options.indexCapacity, indexSeed: options.indexSeed });
+    } finally {
+      opening = undefined;
+    }
+    const { report, logId } = kernel.recoverHistory(options.initialState);
+    const segmentFile = openAppendSegment(dir, report.lastSequence + 1, logId, arenaBytes);
+    const log = await DurableLog.start({
+      arenaBytes,
+      lastSequence: report.lastSequence,
+      dir,
+      segmentFile,
+      logId,
+      segmentBytes,
+      backend: options.backend ?? 'auto',
+      faults: options.faults,
+    });
+    kernel.bindLog(log, report, logId);
+    if (options.announce !== false) {
+      const why = log.backendNote === '' ? '' : ` (${log.backendNote})`;
+      console.log(`ctfs: durable kernel in ${dir}: ${log.backendName} backend${why}; recovered ${report.lastSequence} facts`);
+    }
+    return kernel;
+  } catch (error) {
+    unlock();
+    throw error;
+  }
+}

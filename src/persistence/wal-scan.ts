@@ -1,0 +1,168 @@
+/**
+ * Reading a log back: every segment in order, every record checked (CRC, fields, sequence
+ * continuity, log id), each record from `fromSequence` on handed to a visitor.
+ *
+ * Where the valid records stop, the scan decides between two very different things:
+ * - a **torn tail**: the end of the last batch the worker was writing when the process died. No
+ *   fact there was ever acknowledged durable (acknowledgement follows the fsync, and the worker
+ *   writes a batch only after the previous one is fsynced), so recovery drops it and goes on;
+ * - **corruption**: damage to records that were fsynced (and perhaps acknowledged). Recovery
+ *   must not guess, so the scan throws `WalCorruptionError` naming the place.
+ * A damaged record is corruption if a valid record follows it from a *later* batch: one after a
+ * valid batch-end record, or one further than the writer's largest possible batch (the segment
+ * header's `maxBatchBytes`). Damage in a segment that is not the last is always corruption, and so
+ * is a gap in the sequence or a segment of another log.
+ */
+import { WalCorruptionError } from '../errors.js';
+import { bytesEqual } from '../core/bytes.js';
+import { listSegments, readFileAligned } from './data-dir.js';
+import { SEGMENT_HEADER_BYTES, decodeSegmentHeader } from './segment.js';
+import {
+  RecordCheck,
+  checkWalRecord,
+  recordIsBatchEnd,
+  recordLength,
+  recordSequence,
+} from './wal-record.js';
+
+/** Called for each record in order; `offset` is its byte offset in `bytes` (= `words` × 4). */
+export type RecordVisitor = (bytes: Uint8Array, words: Uint32Array, offset: number, sequence: number, file: string) => void;
+
+export interface TornTail {
+  readonly file: string;
+  /** Where the valid records end. */
+  readonly offset: number;
+  /** Bytes from there to the end of the file. */
+  readonly bytes: number;
+  /** Complete, valid records inside the torn batch after the damage (dropped with it). */
+  readonly droppedRecords: number;
+}
+
+export interface ScanResult {
+  /** The last valid sequence (fromSequence - 1 if the log has nothing new). */
+  readonly lastSequence: number;
+  /** Records handed to the visitor. */
+  readonly visited: number;
+  /** Segment files read. */
+  readonly segments: number;
+  /** The log id found in the segments, if any. */
+  readonly logId: Uint8Array | undefined;
+  /** Set when the last segment ends in a torn batch. */
+  readonly tornTail: TornTail | undefined;
+  /** A last segment whose header was never completely written (a crash while starting it). */
+  readonly tornSegment: string | undefined;
+  /** The last segment, if it holds no valid record (it can be replaced). */
+  readonly emptyLastSegment: string | undefined;
+}
+
+export interface ScanOptions {
+  /** The first sequence the caller needs: 1, or a checkpoint's sequence + 1. */
+  readonly fromSequence: number;
+  /** The log id the segments must carry (from a checkpoint); any single id if undefined. */
+  readonly logId?: Uint8Array | undefined;
+  readonly visit?: RecordVisitor;
+}
+
+/** Scans the log in `dir`; throws `WalCorruptionError` on corruption. */
+export function scanLog(dir: string, options: ScanOptions): ScanResult {
+  const { fromSequence, visit } = options;
+  let logId = options.logId;
+  const segments = listSegments(dir);
+  let expected = -1;
+  let visited = 0;
+  let tornTail: TornTail | undefined;
+  let tornSegment: string | undefined;
+  let emptyLastSegment: string | undefined;
+
+  for (let i = 0; i < segments.length; i++) {
+    const { file, firstSequence: named } = segments[i]!;
+    const last = i === segments.length - 1;
+    const data = readFileAligned(file);
+    const header = decodeSegmentHeader(data);
+    if (typeof header === 'string') {
+      // A crash between creating a segment and fsyncing its header leaves a short or zeroed file.
+      if (last && data.length <= SEGMENT_HEADER_BYTES) {
+        tornSegment = file;
+        break;
+      }
+      throw new WalCorruptionError(header, { file, offset: 0, sequence: Math.max(expected, named) });
+    }
+    if (header.firstSequence !== named) {
+      throw new WalCorruptionError(`header says first sequence ${header.firstSequence}, the name ${named}`, { file, offset: 0, sequence: named });
+    }
+    if (logId === undefined) logId = header.logId;
+    else if (!bytesEqual(logId, header.logId)) {
+      throw new WalCorruptionError('segment belongs to another log (log id differs)', { file, offset: 0, sequence: named });
+    }
+    if (expected < 0) {
+      if (header.firstSequence > fromSequence) {
+        throw new WalCorruptionError(`records ${fromSequence}..${header.firstSequence - 1} are missing`, { file, offset: 0, sequence: fromSequence });
+      }
+      expected = header.firstSequence;
+    }
+    if (header.firstSequence > expected && header.firstSequence - 1 >= fromSequence) {
+      throw new WalCorruptionError(`records ${expected}..${header.firstSequence - 1} are missing`, { file, offset: 0, sequence: expected });
+    }
+    expected = Math.max(expected, header.firstSequence);
+    // Records past the next segment's start are the torn tail of an earlier run: never read them.
+    const limit = last ? Number.MAX_SAFE_INTEGER : segments[i + 1]!.firstSequence - 1;
+    const words = new Uint32Array(data.buffer, 0, data.buffer.byteLength >>> 2);
+    const size = data.length;
+    let offset = SEGMENT_HEADER_BYTES;
+    const firstInSegment = expected;
+    while (expected <= limit) {
+      const check = checkWalRecord(words, offset, size - offset);
+      if (check === RecordCheck.Valid) {
+        const sequence = recordSequence(words, offset >>> 2);
+        if (sequence !== expected) {
+          throw new WalCorruptionError(`record has sequence ${sequence}`, { file, offset, sequence: expected });
+        }
+        if (sequence >= fromSequence && visit !== undefined) {
+          visit(data, words, offset, sequence, file);
+          visited++;
+        }
+        expected++;
+        offset += recordLength(words, offset >>> 2);
+        continue;
+      }
+      if (!last) {
+        if (expected >= fromSequence) {
+          throw new WalCorruptionError(`segment ends before sequence ${limit}`, { file, offset, sequence: expected });
+        }
+        break;
+      }
+      // Segments are never pre-zeroed, so a file ends exactly after its last written byte: any
+      // bytes past the valid records (even a zero length word) are damage to classify.
+      if (offset < size) tornTail = classifyDamage(words, data.length, offset, expected, header.maxBatchBytes, file);
+      break;
+    }
+    if (last && expected === firstInSegment && tornTail === undefined) emptyLastSegment = file;
+  }
+  return {
+    lastSequence: Math.max(expected, fromSequence) - 1,
+    visited,
+    segments: segments.length,
+    logId,
+    tornTail,
+    tornSegment,
+    emptyLastSegment,
+  };
+}
+
+/** Torn tail or corruption, for damage at `offset` of the last segment (see the module comment). */
+function classifyDamage(words: Uint32Array, size: number, offset: number, expected: number, maxBatchBytes: number, file: string): TornTail {
+  let droppedRecords = 0;
+  let sawBatchEnd = false;
+  for (let p = offset + 8; p + 8 <= size; p += 8) {
+    if (checkWalRecord(words, p, size - p) !== RecordCheck.Valid) continue;
+    const w = p >>> 2;
+    if (recordSequence(words, w) <= expected) continue;
+    if (sawBatchEnd || p - offset >= maxBatchBytes) {
+      throw new WalCorruptionError('damaged record followed by valid records of a later batch', { file, offset, sequence: expected });
+    }
+    droppedRecords++;
+    if (recordIsBatchEnd(words, w)) sawBatchEnd = true;
+    p += recordLength(words, w) - 8;
+  }
+  return { file, offset, bytes: size - offset, droppedRecords };
+}
