@@ -119,7 +119,8 @@ export async function timeMitata(
   return record(name, p50s, outcomes, expectOk, note);
 }
 
-function record(name: string, figures: number[], outcomes: Outcomes, expectOk: boolean, note?: string): Row {
+/** Reports figures (ns/op, one per round) measured by the caller's own loop. */
+export function record(name: string, figures: number[], outcomes: Outcomes, expectOk = true, note?: string): Row {
   const valid = !expectOk || (outcomes.total > 0 && outcomes.ok === outcomes.total);
   const row: Row = {
     name,

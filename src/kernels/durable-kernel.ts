@@ -20,6 +20,7 @@
 import * as fs from 'node:fs';
 import { AdmitCode } from '../core/codes.js';
 import type { Fact, FactId } from '../core/fact.js';
+import { cellBytes, type StateCell } from '../core/state-cell.js';
 import { AdmitError, InvalidArgumentError } from '../errors.js';
 import type { ReadonlyExactIndex } from '../causal/exact-index.js';
 import type { Invariant } from '../invariants/invariant.js';
@@ -70,7 +71,7 @@ export interface DurableKernelOptions extends KernelOptions {
   /** How long blocking acks wait before `DurabilityTimeout` (default 30 s). */
   readonly ackTimeoutMs?: number;
   /** The state of a new log (ignored when the directory already holds one). Default: the invariant's `initialState()`. */
-  readonly initialState?: Uint8Array;
+  readonly initialState?: StateCell | Uint8Array;
   /** Log one line naming the backend in use (default true). */
   readonly announce?: boolean;
   /** @internal Fault injection for tests. */
@@ -188,8 +189,8 @@ export class DurableKernel<I extends Invariant = Invariant> extends KernelBase<I
   }
 
   /** @internal Recovers the directory's history into this (fresh) kernel. */
-  recoverHistory(initialState: Uint8Array | undefined): { report: RecoveryReport; logId: Uint8Array } {
-    if (initialState !== undefined) this.domain.setInitialState(initialState);
+  recoverHistory(initialState: StateCell | Uint8Array | undefined): { report: RecoveryReport; logId: Uint8Array } {
+    if (initialState !== undefined) this.domain.setInitialState(cellBytes(initialState));
     return recoverDomain(this.dir, this.domain);
   }
 
@@ -270,6 +271,16 @@ export class DurableKernel<I extends Invariant = Invariant> extends KernelBase<I
   /** True if the fact with this sequence is durable (zero-allocation alternative to handles). */
   isDurable(sequence: number): boolean {
     return this.log.isDurable(sequence);
+  }
+
+  /**
+   * Resolves once the fact with this sequence is durable; rejects with `DurabilityError` if it
+   * cannot become so. A producer refused with `ArenaFull` can wait for the next batch to land with
+   * `whenDurable(durableSequence + 1)`.
+   */
+  whenDurable(sequence: number): Promise<void> {
+    if (!Number.isInteger(sequence) || sequence < 0) return Promise.reject(new InvalidArgumentError('sequence must be a non-negative integer'));
+    return this.log.whenDurable(Math.min(sequence, this.log.lastSequence));
   }
 
   /** Resolves once everything admitted so far is durable. */

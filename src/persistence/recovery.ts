@@ -7,6 +7,7 @@ import { randomBytes } from 'node:crypto';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { AdmitCode } from '../core/codes.js';
+import { MAX_DEPS } from '../core/fact.js';
 import { toHex } from '../core/bytes.js';
 import { admitCodeName, CheckpointError, InvalidArgumentError, WalCorruptionError } from '../errors.js';
 import type { CausalDomain } from '../kernels/causal-domain.js';
@@ -95,21 +96,33 @@ export function recoverDomain(dir: string, domain: CausalDomain): { report: Reco
   if (checkpoint !== undefined) domain.restoreImage(checkpoint.image);
 
   let duplicates = 0;
+  // The id and deps are copied word by word into arrays reused for every record: replay runs at
+  // a million records a second, and a view object per dep would be most of its garbage.
+  const id = new Uint8Array(32);
+  const idWords = new Uint32Array(id.buffer);
+  const depPool = Array.from({ length: MAX_DEPS }, () => new Uint8Array(32));
+  const depWords = depPool.map((d) => new Uint32Array(d.buffer));
   const deps: Uint8Array[] = [];
   const scan = scanLog(dir, {
     fromSequence: (checkpoint?.sequence ?? 0) + 1,
     logId: checkpoint?.logId,
-    visit(bytes, words, offset, sequence, file) {
+    visit(bytes, words, offset, sequence, file, fileOffset) {
       const w = offset >>> 2;
       const nDeps = recordDepCount(words, w);
+      const idAt = w + RECORD_ID_OFFSET / 4;
+      for (let k = 0; k < 8; k++) idWords[k] = words[idAt + k]!;
       deps.length = nDeps;
-      let at = offset + WAL_HEADER_BYTES;
-      for (let d = 0; d < nDeps; d++, at += 32) deps[d] = bytes.subarray(at, at + 32);
-      const id = bytes.subarray(offset + RECORD_ID_OFFSET, offset + RECORD_ID_OFFSET + 32);
-      const code = domain.tryAdmit(id, deps, bytes.subarray(at, at + recordPayloadLength(words, w)));
+      let at = w + WAL_HEADER_BYTES / 4;
+      for (let d = 0; d < nDeps; d++, at += 8) {
+        const dw = depWords[d]!;
+        for (let k = 0; k < 8; k++) dw[k] = words[at + k]!;
+        deps[d] = depPool[d]!;
+      }
+      const payloadAt = 4 * at;
+      const code = domain.tryAdmit(id, deps, bytes.subarray(payloadAt, payloadAt + recordPayloadLength(words, w)));
       if (code === AdmitCode.DuplicateFact) duplicates++;
       else if (code !== AdmitCode.Ok) {
-        throw new WalCorruptionError(`record cannot be replayed (${admitCodeName(code)})`, { file, offset, sequence });
+        throw new WalCorruptionError(`record cannot be replayed (${admitCodeName(code)})`, { file, offset: fileOffset, sequence });
       }
     },
   });

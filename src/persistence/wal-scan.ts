@@ -15,9 +15,11 @@
  */
 import { WalCorruptionError } from '../errors.js';
 import { bytesEqual } from '../core/bytes.js';
-import { listSegments, readFileAligned } from './data-dir.js';
+import { listSegments } from './data-dir.js';
+import { SegmentReader } from './segment-reader.js';
 import { SEGMENT_HEADER_BYTES, decodeSegmentHeader } from './segment.js';
 import {
+  MAX_WAL_RECORD_BYTES,
   RecordCheck,
   checkWalRecord,
   recordIsBatchEnd,
@@ -25,8 +27,11 @@ import {
   recordSequence,
 } from './wal-record.js';
 
-/** Called for each record in order; `offset` is its byte offset in `bytes` (= `words` × 4). */
-export type RecordVisitor = (bytes: Uint8Array, words: Uint32Array, offset: number, sequence: number, file: string) => void;
+/**
+ * Called for each record in order; `offset` is its byte offset in `bytes` (= `words` × 4), `fileOffset`
+ * its offset in `file`. The views are valid only during the call (the window is reused).
+ */
+export type RecordVisitor = (bytes: Uint8Array, words: Uint32Array, offset: number, sequence: number, file: string, fileOffset: number) => void;
 
 export interface TornTail {
   readonly file: string;
@@ -74,69 +79,76 @@ export function scanLog(dir: string, options: ScanOptions): ScanResult {
   let tornSegment: string | undefined;
   let emptyLastSegment: string | undefined;
 
-  for (let i = 0; i < segments.length; i++) {
-    const { file, firstSequence: named } = segments[i]!;
-    const last = i === segments.length - 1;
-    const data = readFileAligned(file);
-    const header = decodeSegmentHeader(data);
-    if (typeof header === 'string') {
-      // A crash between creating a segment and fsyncing its header leaves a short or zeroed file.
-      if (last && data.length <= SEGMENT_HEADER_BYTES) {
-        tornSegment = file;
+  const reader = new SegmentReader();
+  try {
+    for (let i = 0; i < segments.length; i++) {
+      const { file, firstSequence: named } = segments[i]!;
+      const last = i === segments.length - 1;
+      reader.open(file);
+      const size = reader.size;
+      const at = reader.window(0, SEGMENT_HEADER_BYTES);
+      const header = decodeSegmentHeader(reader.bytes.subarray(at, at + Math.min(size, SEGMENT_HEADER_BYTES)));
+      if (typeof header === 'string') {
+        // A crash between creating a segment and fsyncing its header leaves a short or zeroed file.
+        if (last && size <= SEGMENT_HEADER_BYTES) {
+          tornSegment = file;
+          break;
+        }
+        throw new WalCorruptionError(header, { file, offset: 0, sequence: Math.max(expected, named) });
+      }
+      if (header.firstSequence !== named) {
+        throw new WalCorruptionError(`header says first sequence ${header.firstSequence}, the name ${named}`, { file, offset: 0, sequence: named });
+      }
+      if (logId === undefined) logId = header.logId;
+      else if (!bytesEqual(logId, header.logId)) {
+        throw new WalCorruptionError('segment belongs to another log (log id differs)', { file, offset: 0, sequence: named });
+      }
+      if (expected < 0) {
+        if (header.firstSequence > fromSequence) {
+          throw new WalCorruptionError(`records ${fromSequence}..${header.firstSequence - 1} are missing`, { file, offset: 0, sequence: fromSequence });
+        }
+        expected = header.firstSequence;
+      }
+      if (header.firstSequence > expected && header.firstSequence - 1 >= fromSequence) {
+        throw new WalCorruptionError(`records ${expected}..${header.firstSequence - 1} are missing`, { file, offset: 0, sequence: expected });
+      }
+      expected = Math.max(expected, header.firstSequence);
+      // Records past the next segment's start are the torn tail of an earlier run: never read them.
+      const limit = last ? Number.MAX_SAFE_INTEGER : segments[i + 1]!.firstSequence - 1;
+      const { bytes, words } = reader;
+      let offset = SEGMENT_HEADER_BYTES;
+      const firstInSegment = expected;
+      while (expected <= limit) {
+        const local = reader.window(offset, MAX_WAL_RECORD_BYTES);
+        const check = checkWalRecord(words, local, reader.loaded(local));
+        if (check === RecordCheck.Valid) {
+          const sequence = recordSequence(words, local >>> 2);
+          if (sequence !== expected) {
+            throw new WalCorruptionError(`record has sequence ${sequence}`, { file, offset, sequence: expected });
+          }
+          if (sequence >= fromSequence && visit !== undefined) {
+            visit(bytes, words, local, sequence, file, offset);
+            visited++;
+          }
+          expected++;
+          offset += recordLength(words, local >>> 2);
+          continue;
+        }
+        if (!last) {
+          if (expected >= fromSequence) {
+            throw new WalCorruptionError(`segment ends before sequence ${limit}`, { file, offset, sequence: expected });
+          }
+          break;
+        }
+        // Segments are never pre-zeroed, so a file ends exactly after its last written byte: any
+        // bytes past the valid records (even a zero length word) are damage to classify.
+        if (offset < size) tornTail = classifyDamage(reader.rest(offset), offset, expected, header.maxBatchBytes, file);
         break;
       }
-      throw new WalCorruptionError(header, { file, offset: 0, sequence: Math.max(expected, named) });
+      if (last && expected === firstInSegment && tornTail === undefined) emptyLastSegment = file;
     }
-    if (header.firstSequence !== named) {
-      throw new WalCorruptionError(`header says first sequence ${header.firstSequence}, the name ${named}`, { file, offset: 0, sequence: named });
-    }
-    if (logId === undefined) logId = header.logId;
-    else if (!bytesEqual(logId, header.logId)) {
-      throw new WalCorruptionError('segment belongs to another log (log id differs)', { file, offset: 0, sequence: named });
-    }
-    if (expected < 0) {
-      if (header.firstSequence > fromSequence) {
-        throw new WalCorruptionError(`records ${fromSequence}..${header.firstSequence - 1} are missing`, { file, offset: 0, sequence: fromSequence });
-      }
-      expected = header.firstSequence;
-    }
-    if (header.firstSequence > expected && header.firstSequence - 1 >= fromSequence) {
-      throw new WalCorruptionError(`records ${expected}..${header.firstSequence - 1} are missing`, { file, offset: 0, sequence: expected });
-    }
-    expected = Math.max(expected, header.firstSequence);
-    // Records past the next segment's start are the torn tail of an earlier run: never read them.
-    const limit = last ? Number.MAX_SAFE_INTEGER : segments[i + 1]!.firstSequence - 1;
-    const words = new Uint32Array(data.buffer, 0, data.buffer.byteLength >>> 2);
-    const size = data.length;
-    let offset = SEGMENT_HEADER_BYTES;
-    const firstInSegment = expected;
-    while (expected <= limit) {
-      const check = checkWalRecord(words, offset, size - offset);
-      if (check === RecordCheck.Valid) {
-        const sequence = recordSequence(words, offset >>> 2);
-        if (sequence !== expected) {
-          throw new WalCorruptionError(`record has sequence ${sequence}`, { file, offset, sequence: expected });
-        }
-        if (sequence >= fromSequence && visit !== undefined) {
-          visit(data, words, offset, sequence, file);
-          visited++;
-        }
-        expected++;
-        offset += recordLength(words, offset >>> 2);
-        continue;
-      }
-      if (!last) {
-        if (expected >= fromSequence) {
-          throw new WalCorruptionError(`segment ends before sequence ${limit}`, { file, offset, sequence: expected });
-        }
-        break;
-      }
-      // Segments are never pre-zeroed, so a file ends exactly after its last written byte: any
-      // bytes past the valid records (even a zero length word) are damage to classify.
-      if (offset < size) tornTail = classifyDamage(words, data.length, offset, expected, header.maxBatchBytes, file);
-      break;
-    }
-    if (last && expected === firstInSegment && tornTail === undefined) emptyLastSegment = file;
+  } finally {
+    reader.close();
   }
   return {
     lastSequence: Math.max(expected, fromSequence) - 1,
@@ -149,20 +161,25 @@ export function scanLog(dir: string, options: ScanOptions): ScanResult {
   };
 }
 
-/** Torn tail or corruption, for damage at `offset` of the last segment (see the module comment). */
-function classifyDamage(words: Uint32Array, size: number, offset: number, expected: number, maxBatchBytes: number, file: string): TornTail {
+/**
+ * Torn tail or corruption, for damage at byte `offset` of the last segment; `rest` holds the file
+ * from there on (see the module comment).
+ */
+function classifyDamage(rest: Uint8Array, offset: number, expected: number, maxBatchBytes: number, file: string): TornTail {
+  const words = new Uint32Array(rest.buffer, rest.byteOffset, rest.buffer.byteLength >>> 2);
+  const size = rest.length;
   let droppedRecords = 0;
   let sawBatchEnd = false;
-  for (let p = offset + 8; p + 8 <= size; p += 8) {
+  for (let p = 8; p + 8 <= size; p += 8) {
     if (checkWalRecord(words, p, size - p) !== RecordCheck.Valid) continue;
     const w = p >>> 2;
     if (recordSequence(words, w) <= expected) continue;
-    if (sawBatchEnd || p - offset >= maxBatchBytes) {
+    if (sawBatchEnd || p >= maxBatchBytes) {
       throw new WalCorruptionError('damaged record followed by valid records of a later batch', { file, offset, sequence: expected });
     }
     droppedRecords++;
     if (recordIsBatchEnd(words, w)) sawBatchEnd = true;
     p += recordLength(words, w) - 8;
   }
-  return { file, offset, bytes: size - offset, droppedRecords };
+  return { file, offset, bytes: size, droppedRecords };
 }

@@ -91,6 +91,7 @@ function run(data: PersistenceWorkerData): void {
   const bytes = ring.bytes;
   const words = ring.words;
   const capacity = ring.capacity;
+  const maxBatchBytes = capacity / 2;
   /** [start, length] pairs of the batch: at most two runs (before and after the ring's wrap). */
   const ranges = new Uint32Array(4);
   let fd = fs.openSync(data.segmentFile, 'r+');
@@ -103,14 +104,17 @@ function run(data: PersistenceWorkerData): void {
         continue;
       }
       const head = ring.head();
-      // Walk the batch: seal every record, note the contiguous runs and the last sequence.
+      // Walk the batch: seal every record, note the contiguous runs and the last sequence. A batch
+      // takes at most half the arena, so the kernel keeps staging into the other half while this
+      // one is written and synced (taking everything would stall it for a whole fsync).
       let n = 0;
+      let batchBytes = 0;
       let pos = tail;
       let runStart = -1;
       let runEnd = -1;
       let lastOffset = -1;
       let records = 0;
-      while (pos !== head) {
+      while (pos !== head && batchBytes < maxBatchBytes) {
         const start = ring.messageStart(pos);
         const offset = start & (capacity - 1);
         if (offset !== runEnd) {
@@ -125,6 +129,7 @@ function run(data: PersistenceWorkerData): void {
         const length = words[offset >>> 2]!;
         lastOffset = offset;
         runEnd = offset + length;
+        batchBytes += ((start + length) | 0) - pos;
         pos = (start + length) | 0;
         records++;
       }
@@ -143,8 +148,8 @@ function run(data: PersistenceWorkerData): void {
       control.add(Stat.Records, records);
       control.add(Stat.Bytes, written);
       control.add(Stat.Fsyncs, 1);
-      ring.release(head);
-      tail = head;
+      ring.release(pos);
+      tail = pos;
 
       if (fileOffset >= data.segmentBytes) {
         fd = startSegment(data, backend, fd, lastSequence + 1, capacity);
