@@ -13,6 +13,7 @@ const examples = [
   'custom_invariant',
   'graph_invariant',
   'escrow_inventory',
+  'ledger_demo',
 ];
 let failed = 0;
 for (const name of examples) {

@@ -3,7 +3,8 @@
  * run here too, from the compiled build/ tree (`npm test` builds first).
  */
 import { spawnSync } from 'node:child_process';
-import { existsSync, readFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { beforeAll, describe, expect, it } from 'vitest';
 
@@ -59,7 +60,20 @@ describe('examples', () => {
     });
   }
 
-  it('ledger_demo (npm start) converges on both replicas', () => {
+  it('durable_ledger (npm start) survives a SIGKILL and verifies every acknowledged transfer', () => {
+    const dir = mkdtempSync(join(tmpdir(), 'ctfs-demo-'));
+    try {
+      const r = runNode('build/examples/durable_ledger.js', [dir], { CTFS_DEMO_FACTS: '30000' });
+      expect(r.status, r.out).toBe(0);
+      expect(r.out).toMatch(/killed with SIGKILL; [\d,]+ transfers had been acknowledged durable/);
+      expect(r.out).toMatch(/every acknowledged transfer present exactly once/);
+      expect(r.out).toMatch(/final balance -?\d+ over 30,000 transfers: verified after a crash, a recovery and a reopen/);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
+  it('ledger_demo converges on both replicas', () => {
     const r = runNode('build/examples/ledger_demo.js', [], { CTFS_DEMO_FACTS: '20000' });
     expect(r.status, r.out).toBe(0);
     expect(r.out).toMatch(/identical state bytes on both replicas: yes/);
@@ -74,5 +88,14 @@ describe('benchmark harness', () => {
     expect(r.out).not.toMatch(/INVALID/);
     expect(r.out).toMatch(/Kernel: no deps, small index .* \[Ok [\d,]+\]/);
     expect(r.out).toMatch(/rejection: DuplicateFact .* \[DuplicateFact [\d,]+\]/);
+  });
+
+  it('runs the durable suite in --quick mode with both backends, every loop on its success path', () => {
+    const r = runNode('build/bench/durable.js', ['--quick']);
+    expect(r.status, r.out).toBe(0);
+    expect(r.out).not.toMatch(/INVALID/);
+    expect(r.out).toMatch(/uring: staging, admitAsync \(handle\) .* \[Ok [\d,]+\]/);
+    expect(r.out).toMatch(/portable: durable throughput [\d,]+ facts\/s .*ratio/);
+    expect(r.out).toMatch(/portable: stage→durable at 100,000 facts\/s: p50 \d+ µs, p99 \d+ µs/);
   });
 });
