@@ -376,7 +376,8 @@ async function openDurable<I extends Invariant, K extends DurableKernel<I>>(
   construct: (invariant: I, options: KernelOptions) => K,
 ): Promise<K> {
   if (typeof dir !== 'string' || dir === '') throw new InvalidArgumentError('dir must be a directory path');
-  const { arenaBytes, segmentBytes, ackTimeoutMs } = checkOptions(options ?? {});
+  options ??= {};
+  const { arenaBytes, segmentBytes, ackTimeoutMs } = checkOptions(options);
   fs.mkdirSync(dir, { recursive: true });
   const unlock = lockDirectory(dir);
   try {

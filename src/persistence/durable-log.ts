@@ -56,8 +56,12 @@ export class DurableLog implements RecordLog {
     this.nextSequence = options.lastSequence + 1;
     const { arenaBytes: _arena, lastSequence: _last, ...rest } = options;
     const data: PersistenceWorkerData = { ...rest, ring: this.ring.buffer, control: this.control.buffer };
-    this.worker = new Worker(new URL('../workers/persistence-worker.js', import.meta.url), { workerData: data });
-    this.worker.unref();
+    // The worker is a module file: flags meant for the main program's own input (`--input-type`
+    // with `-e`) would make it fail to start.
+    const execArgv = process.execArgv.filter((arg) => !arg.startsWith('--input-type'));
+    // Ref'd until it reports ready, so a failing start settles `start()` instead of letting the
+    // process exit under it; afterwards only while someone awaits durability (see `arm`).
+    this.worker = new Worker(new URL('../workers/persistence-worker.js', import.meta.url), { workerData: data, execArgv });
     this.exitPromise = new Promise((resolve) => {
       this.worker.once('exit', () => {
         this.exited = true;
@@ -81,6 +85,7 @@ export class DurableLog implements RecordLog {
     if (first?.type === 'ready') {
       log.backendName = first.backend;
       log.backendNote = first.note;
+      log.worker.unref();
       log.worker.on('message', (m: WorkerMessage) => {
         if (m.type === 'failed') log.settle();
       });
@@ -95,7 +100,8 @@ export class DurableLog implements RecordLog {
   // ------------------------------------------------------------------ staging (RecordLog)
 
   reserve(depCount: number, payloadLength: number): number {
-    if (Atomics.load(this.control.ctl, this.control.statusWord) !== LogStatus.Running) return AdmitCode.DurabilityFailed;
+    // Closing: the worker drains what is staged and exits, so nothing new may be staged.
+    if (this.ring.closed || Atomics.load(this.control.ctl, this.control.statusWord) !== LogStatus.Running) return AdmitCode.DurabilityFailed;
     const bytes = walRecordBytes(depCount, payloadLength);
     const at = this.ring.reserve(bytes);
     if (at < 0) return AdmitCode.ArenaFull;

@@ -143,13 +143,14 @@ function run(data: PersistenceWorkerData): void {
       const written = backend.writeAndSync(fd, bytes, ranges, n, fileOffset, () => control.markWritten(lastSequence));
       control.setLastSyncMicros(Math.round((performance.now() - started) * 1000));
       fileOffset += written;
-      control.markDurable(lastSequence);
       control.add(Stat.Batches, 1);
       control.add(Stat.Records, records);
       control.add(Stat.Bytes, written);
       control.add(Stat.Fsyncs, 1);
       ring.release(pos);
       tail = pos;
+      // Last: whoever wakes on the watermark finds the arena space and the counters already there.
+      control.markDurable(lastSequence);
 
       if (fileOffset >= data.segmentBytes) {
         fd = startSegment(data, backend, fd, lastSequence + 1, capacity);
