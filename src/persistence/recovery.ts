@@ -8,12 +8,12 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { AdmitCode } from '../core/codes.js';
 import { MAX_DEPS } from '../core/fact.js';
-import { toHex } from '../core/bytes.js';
+import { bytesEqual, toHex } from '../core/bytes.js';
 import { admitCodeName, CheckpointError, InvalidArgumentError, WalCorruptionError } from '../errors.js';
 import type { CausalDomain } from '../kernels/causal-domain.js';
 import { checkpointFileName, parseCheckpointFileName, readCheckpoint, writeCheckpoint, type Checkpoint } from './checkpoint.js';
-import { fsyncDirectory, listSegments } from './data-dir.js';
-import { LOG_ID_BYTES, SEGMENT_HEADER_BYTES, encodeSegmentHeader, segmentFileName } from './segment.js';
+import { fsyncDirectory, listSegments, readFileAligned } from './data-dir.js';
+import { LOG_ID_BYTES, SEGMENT_HEADER_BYTES, decodeSegmentHeader, encodeSegmentHeader, segmentFileName } from './segment.js';
 import { scanLog, type TornTail } from './wal-scan.js';
 import { RECORD_ID_OFFSET, WAL_HEADER_BYTES, recordDepCount, recordPayloadLength } from './wal-record.js';
 
@@ -121,7 +121,10 @@ export function recoverDomain(dir: string, domain: CausalDomain): { report: Reco
       const payloadAt = 4 * at;
       const code = domain.tryAdmit(id, deps, bytes.subarray(payloadAt, payloadAt + recordPayloadLength(words, w)));
       if (code === AdmitCode.DuplicateFact) duplicates++;
-      else if (code !== AdmitCode.Ok) {
+      else if (code === AdmitCode.CausalHorizonExceeded) {
+        // Not damage: the kernel was opened too small for its own history.
+        throw new InvalidArgumentError(`the log holds more than ${domain.index.capacity} facts; open the kernel with a larger indexCapacity`);
+      } else if (code !== AdmitCode.Ok) {
         throw new WalCorruptionError(`record cannot be replayed (${admitCodeName(code)})`, { file, offset: fileOffset, sequence });
       }
     },
@@ -161,9 +164,12 @@ function checkCompatible(checkpoint: Checkpoint, domain: CausalDomain, file: str
 export function openAppendSegment(dir: string, firstSequence: number, logId: Uint8Array, maxBatchBytes: number): string {
   const file = path.join(dir, segmentFileName(firstSequence));
   if (fs.existsSync(file)) {
-    if (fs.statSync(file).size === SEGMENT_HEADER_BYTES) {
-      const existing = listSegments(dir).at(-1);
-      if (existing?.file === file) return file;
+    if (fs.statSync(file).size === SEGMENT_HEADER_BYTES && listSegments(dir).at(-1)?.file === file) {
+      // Reused only if its header is whole and is exactly the header this run would write.
+      const header = decodeSegmentHeader(readFileAligned(file));
+      if (typeof header !== 'string' && header.firstSequence === firstSequence && bytesEqual(header.logId, logId) && header.maxBatchBytes === maxBatchBytes) {
+        return file;
+      }
     }
     fs.renameSync(file, `${file}.torn-${Date.now()}`);
   }

@@ -10,7 +10,7 @@
  *   8  u64  first sequence number in this segment
  *  16  16B  log id (random, the same in every segment and checkpoint of one log)
  *  32  u32  header length (64)
- *  36  u32  the largest batch its writer could write, in bytes (bounds a torn tail; see wal-scan.ts)
+ *  36  u32  the arena size of the run that created it, in bytes (informational: its largest batch)
  *  40  20B  zeros
  *  60  u32  CRC-32C of bytes [0, 60)
  */

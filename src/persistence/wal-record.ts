@@ -5,11 +5,11 @@
  *   4  u32  CRC-32C over bytes [0, 4) and [8, length): every header field, deps, payload, padding
  *   8  u32  magic "CTWR"
  *  12  u16  dependency count (0..16)
- *  14  u16  flags: bit 0 = last record of a batch the worker wrote (then fsynced); others 0
+ *  14  u16  flags, 0
  *  16  u64  sequence number (1, 2, 3, … with no gaps across the whole log)
  *  24  u32  payload length
  *  28  32B  fact id
- *  60  u32  0
+ *  60  u32  position in its batch (0 for the first record the worker wrote with it; see wal-scan.ts)
  *  64  32B × dependency count, then the payload, then zeros up to the length
  *
  * The length comes first because the arena is an SpscRing, whose messages start with their own
@@ -22,8 +22,6 @@ export const WAL_RECORD_MAGIC = 0x52575443; // "CTWR"
 export const WAL_HEADER_BYTES = 64;
 /** The largest record: 16 deps and a 64 KiB payload. */
 export const MAX_WAL_RECORD_BYTES = WAL_HEADER_BYTES + MAX_DEPS * 32 + MAX_PAYLOAD_BYTES;
-/** Flag: the last record of a batch. Recovery uses it to tell a torn tail from damage (wal-scan.ts). */
-export const FLAG_BATCH_END = 1;
 /** Sequence numbers stay below 2^53 so they are exact JavaScript numbers. */
 const TWO_POW_32 = 0x1_0000_0000;
 
@@ -36,7 +34,7 @@ const W_SEQ_LO = 4;
 const W_SEQ_HI = 5;
 const W_PAYLOAD_LENGTH = 6;
 const W_ID = 7;
-const W_ZERO = 15;
+const W_BATCH_POSITION = 15;
 
 /** Bytes a record with `depCount` deps and a `payloadLength`-byte payload takes. */
 export function walRecordBytes(depCount: number, payloadLength: number): number {
@@ -68,7 +66,6 @@ export function writeWalRecord(
   words[w + W_SEQ_HI] = (sequence / TWO_POW_32) >>> 0;
   words[w + W_PAYLOAD_LENGTH] = payload.length;
   bytes.set(id, offset + 4 * W_ID);
-  words[w + W_ZERO] = 0;
   let at = offset + WAL_HEADER_BYTES;
   for (let d = 0; d < nDeps; d++) {
     bytes.set(deps[d]!, at);
@@ -87,13 +84,13 @@ function recordCrc(words: Uint32Array, w: number, recordBytes: number): number {
 }
 
 /**
- * Computes and stores the CRC of the record at byte `offset` (the persistence worker, before
- * writing), marking it as the last of its batch if `batchEnd`. Returns its length.
+ * Stores the record's position in its batch and its CRC (the persistence worker, just before the
+ * write). Returns the record's length.
  */
-export function sealWalRecord(words: Uint32Array, offset: number, batchEnd: boolean): number {
+export function sealWalRecord(words: Uint32Array, offset: number, positionInBatch: number): number {
   const w = offset >>> 2;
   const length = words[w + W_LENGTH]!;
-  if (batchEnd) words[w + W_COUNTS] = words[w + W_COUNTS]! | (FLAG_BATCH_END << 16);
+  words[w + W_BATCH_POSITION] = positionInBatch;
   words[w + W_CRC] = recordCrc(words, w, length);
   return length;
 }
@@ -104,7 +101,7 @@ export const RecordCheck = {
   End: 1,
   /** The length runs past the bytes available: a torn tail, or damage. */
   Truncated: 2,
-  /** Bad length, magic, counts, flags or CRC. */
+  /** Bad length, magic, counts, flags, batch position or CRC. */
   Invalid: 3,
 } as const;
 export type RecordCheck = (typeof RecordCheck)[keyof typeof RecordCheck];
@@ -126,11 +123,11 @@ export function checkWalRecord(words: Uint32Array, offset: number, available: nu
   const payloadLength = words[w + W_PAYLOAD_LENGTH]!;
   if (
     words[w + W_MAGIC] !== WAL_RECORD_MAGIC ||
-    (counts >>> 16 & ~FLAG_BATCH_END) !== 0 ||
+    counts >>> 16 !== 0 ||
     nDeps > MAX_DEPS ||
     payloadLength > MAX_PAYLOAD_BYTES ||
     walRecordBytes(nDeps, payloadLength) !== length ||
-    words[w + W_ZERO] !== 0
+    words[w + W_BATCH_POSITION]! >= recordSequence(words, w)
   ) {
     return RecordCheck.Invalid;
   }
@@ -141,7 +138,8 @@ export function checkWalRecord(words: Uint32Array, offset: number, available: nu
 export const recordLength = (words: Uint32Array, w: number): number => words[w + W_LENGTH]!;
 export const recordSequence = (words: Uint32Array, w: number): number => words[w + W_SEQ_HI]! * TWO_POW_32 + words[w + W_SEQ_LO]!;
 export const recordDepCount = (words: Uint32Array, w: number): number => words[w + W_COUNTS]! & 0xffff;
-export const recordIsBatchEnd = (words: Uint32Array, w: number): boolean => ((words[w + W_COUNTS]! >>> 16) & FLAG_BATCH_END) !== 0;
+/** Sequence of the first record of the batch this record was written with. */
+export const recordBatchStart = (words: Uint32Array, w: number): number => recordSequence(words, w) - words[w + W_BATCH_POSITION]!;
 export const recordPayloadLength = (words: Uint32Array, w: number): number => words[w + W_PAYLOAD_LENGTH]!;
 /** Byte offset of the id within a record. */
 export const RECORD_ID_OFFSET = 4 * W_ID;

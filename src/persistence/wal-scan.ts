@@ -8,10 +8,12 @@
  *   writes a batch only after the previous one is fsynced), so recovery drops it and goes on;
  * - **corruption**: damage to records that were fsynced (and perhaps acknowledged). Recovery
  *   must not guess, so the scan throws `WalCorruptionError` naming the place.
- * A damaged record is corruption if a valid record follows it from a *later* batch: one after a
- * valid batch-end record, or one further than the writer's largest possible batch (the segment
- * header's `maxBatchBytes`). Damage in a segment that is not the last is always corruption, and so
- * is a gap in the sequence or a segment of another log.
+ * Every record carries its position in its batch, so a valid record after the damage says where
+ * its batch began. If some batch began after the damaged record, the damaged record's batch was
+ * complete and fsynced before that one was written: corruption. If every valid record after it
+ * belongs to the damaged record's own batch (or none follows), that batch is the torn tail.
+ * Damage in a segment that is not the last is always corruption, and so is a gap in the
+ * sequence, a segment of another log, or a record that cannot be replayed.
  */
 import { WalCorruptionError } from '../errors.js';
 import { bytesEqual } from '../core/bytes.js';
@@ -22,7 +24,7 @@ import {
   MAX_WAL_RECORD_BYTES,
   RecordCheck,
   checkWalRecord,
-  recordIsBatchEnd,
+  recordBatchStart,
   recordLength,
   recordSequence,
 } from './wal-record.js';
@@ -142,7 +144,7 @@ export function scanLog(dir: string, options: ScanOptions): ScanResult {
         }
         // Segments are never pre-zeroed, so a file ends exactly after its last written byte: any
         // bytes past the valid records (even a zero length word) are damage to classify.
-        if (offset < size) tornTail = classifyDamage(reader.rest(offset), offset, expected, header.maxBatchBytes, file);
+        if (offset < size) tornTail = classifyDamage(reader.rest(offset), offset, expected, file);
         break;
       }
       if (last && expected === firstInSegment && tornTail === undefined) emptyLastSegment = file;
@@ -162,23 +164,21 @@ export function scanLog(dir: string, options: ScanOptions): ScanResult {
 }
 
 /**
- * Torn tail or corruption, for damage at byte `offset` of the last segment; `rest` holds the file
- * from there on (see the module comment).
+ * Torn tail or corruption, for damage at byte `offset` of the last segment where sequence
+ * `expected` should be; `rest` holds the file from there on (see the module comment).
  */
-function classifyDamage(rest: Uint8Array, offset: number, expected: number, maxBatchBytes: number, file: string): TornTail {
+function classifyDamage(rest: Uint8Array, offset: number, expected: number, file: string): TornTail {
   const words = new Uint32Array(rest.buffer, rest.byteOffset, rest.buffer.byteLength >>> 2);
   const size = rest.length;
   let droppedRecords = 0;
-  let sawBatchEnd = false;
   for (let p = 8; p + 8 <= size; p += 8) {
     if (checkWalRecord(words, p, size - p) !== RecordCheck.Valid) continue;
     const w = p >>> 2;
     if (recordSequence(words, w) <= expected) continue;
-    if (sawBatchEnd || p >= maxBatchBytes) {
+    if (recordBatchStart(words, w) > expected) {
       throw new WalCorruptionError('damaged record followed by valid records of a later batch', { file, offset, sequence: expected });
     }
     droppedRecords++;
-    if (recordIsBatchEnd(words, w)) sawBatchEnd = true;
     p += recordLength(words, w) - 8;
   }
   return { file, offset, bytes: size, droppedRecords };

@@ -125,15 +125,13 @@ function run(data: PersistenceWorkerData): void {
           }
           runStart = offset;
         }
-        if (lastOffset >= 0) sealWalRecord(words, lastOffset, false);
-        const length = words[offset >>> 2]!;
+        const length = sealWalRecord(words, offset, records);
         lastOffset = offset;
         runEnd = offset + length;
         batchBytes += ((start + length) | 0) - pos;
         pos = (start + length) | 0;
         records++;
       }
-      sealWalRecord(words, lastOffset, true);
       ranges[2 * n] = runStart;
       ranges[2 * n + 1] = runEnd - runStart;
       n++;

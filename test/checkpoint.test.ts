@@ -1,0 +1,697 @@
+/**
+ * Durable kernels: checkpoints (format, tiered BLAKE3 hash, atomic write), recovery from the
+ * newest one that verifies with fallback to the one before, compaction, stale temporary files,
+ * foreign checkpoints and incompatible ones.
+ *
+ * DurableKernel starts its persistence worker from compiled JS, so everything (error classes
+ * included, for `instanceof`) comes from ../dist: run `npm run build` first.
+ */
+import * as fs from 'node:fs';
+import * as os from 'node:os';
+import * as path from 'node:path';
+import { hash } from 'blake3-jit';
+import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import {
+  AdmitCode,
+  CheckpointError,
+  CtfsError,
+  DurabilityError,
+  DurableKernel,
+  TotalSupplyInvariant,
+  TwoLaneDurableKernel,
+  TwoLaneKernel,
+  WalCorruptionError,
+  factId,
+  toHex,
+  type DurableKernelOptions,
+} from '../dist/index.js';
+
+// ---------------------------------------------------------------------------------- helpers
+
+const SMALL = { indexCapacity: 1 << 14, arenaBytes: 1 << 18, announce: false } as const;
+const CKPT_HEADER = 128;
+type OpenOptions = DurableKernelOptions & { faults?: { failWriteAt?: number; failSyncAt?: number; syncDelayMs?: number } };
+
+const testDirs: string[] = [];
+const openKernels = new Set<DurableKernel>();
+
+function tmpDir(): string {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'ctfs-wal-'));
+  testDirs.push(dir);
+  return dir;
+}
+
+async function cleanup(dirs: string[]): Promise<void> {
+  await Promise.allSettled([...openKernels].map((k) => k.close()));
+  openKernels.clear();
+  for (const dir of dirs.splice(0)) fs.rmSync(dir, { recursive: true, force: true });
+}
+
+afterEach(() => cleanup(testDirs));
+
+async function open(dir: string, options: OpenOptions = {}): Promise<TwoLaneDurableKernel<TotalSupplyInvariant>> {
+  const kernel = await TwoLaneDurableKernel.open(dir, new TotalSupplyInvariant(), { ...SMALL, backend: 'portable', ...options } as DurableKernelOptions);
+  openKernels.add(kernel);
+  return kernel;
+}
+
+async function closeKernel(kernel: DurableKernel): Promise<void> {
+  await kernel.close();
+  openKernels.delete(kernel);
+}
+
+async function rejection(promise: Promise<unknown>): Promise<unknown> {
+  try {
+    const value = await promise;
+    if (value instanceof DurableKernel) await value.close();
+  } catch (error) {
+    return error;
+  }
+  throw new Error('expected a rejection, got success');
+}
+
+async function pool<T>(items: readonly T[], n: number, fn: (item: T) => Promise<void>): Promise<void> {
+  let next = 0;
+  const errors: unknown[] = [];
+  await Promise.all(
+    Array.from({ length: n }, async () => {
+      while (next < items.length) {
+        const item = items[next++]!;
+        try {
+          await fn(item);
+        } catch (error) {
+          errors.push(error);
+        }
+      }
+    }),
+  );
+  if (errors.length > 0) throw errors[0];
+}
+
+function mulberry32(seed: number): () => number {
+  let a = seed >>> 0;
+  return () => {
+    a = (a + 0x6d2b79f5) >>> 0;
+    let t = a;
+    t = Math.imul(t ^ (t >>> 15), t | 1);
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+  };
+}
+
+interface Fact {
+  readonly id: Uint8Array;
+  readonly deps: Uint8Array[];
+  readonly payload: Uint8Array;
+}
+
+/** TotalSupply facts (±deltas, 16..2000-byte payloads, up to 3 deps); `facts` are the admitted ones in order. */
+class History {
+  readonly facts: Fact[] = [];
+  private readonly rand: () => number;
+  private counter = 0;
+
+  constructor(seed: number) {
+    this.rand = mulberry32(seed);
+  }
+
+  make(options: { payloadBytes?: number; deps?: number } = {}): Fact {
+    const r = this.rand;
+    const n = ++this.counter;
+    const size = options.payloadBytes ?? 16 + Math.floor(r() * 1985);
+    const app = new Uint8Array(size - 16);
+    for (let i = 0; i < app.length; i++) app[i] = Math.floor(r() * 256);
+    let delta: bigint;
+    if (app.length >= 4) {
+      new DataView(app.buffer).setUint32(0, n, true);
+      delta = BigInt(Math.floor(r() * 2001) - 1000);
+    } else {
+      delta = BigInt(r() < 0.5 ? -n : n);
+    }
+    const want = Math.min(options.deps ?? Math.floor(r() * 4), this.facts.length);
+    const deps: Uint8Array[] = [];
+    const picked = new Set<number>();
+    while (deps.length < want) {
+      const i = Math.floor(r() * this.facts.length);
+      if (picked.has(i)) continue;
+      picked.add(i);
+      deps.push(this.facts[i]!.id);
+    }
+    const payload = TotalSupplyInvariant.payload(delta, app);
+    return { id: factId(deps, payload), deps, payload };
+  }
+}
+
+async function admitMany(kernel: DurableKernel, history: History, count: number, options: { payloadBytes?: number; deps?: number } = {}): Promise<void> {
+  for (let i = 0; i < count; i++) {
+    const fact = history.make(options);
+    let code = kernel.tryAdmitRaw(fact.id, fact.deps, fact.payload);
+    while (code === AdmitCode.ArenaFull) {
+      await kernel.flush();
+      code = kernel.tryAdmitRaw(fact.id, fact.deps, fact.payload);
+    }
+    expect(code).toBe(AdmitCode.Ok);
+    history.facts.push(fact);
+  }
+}
+
+interface Snap {
+  readonly state: string;
+  readonly size: number;
+  readonly ids: string[];
+  readonly frontier: string[];
+  readonly clock: string;
+}
+
+function snap(kernel: TwoLaneDurableKernel | TwoLaneKernel): Snap {
+  return {
+    state: toHex(kernel.state.toBytes()),
+    size: kernel.size,
+    ids: [...kernel.exactIndex.ids()].map(toHex),
+    frontier: kernel.frontier().map(toHex),
+    clock: toHex(kernel.clock.toBytes()),
+  };
+}
+
+function replay(facts: readonly Fact[]): Snap {
+  const kernel = new TwoLaneKernel(new TotalSupplyInvariant(), { indexCapacity: 1 << 14 });
+  for (const f of facts) kernel.admitRaw(f.id, f.deps, f.payload);
+  return snap(kernel);
+}
+
+const ckptName = (sequence: number): string => `checkpoint-${sequence.toString(16).padStart(16, '0')}.ckpt`;
+
+function checkpointFiles(dir: string): string[] {
+  return fs.readdirSync(dir).filter((n) => /^checkpoint-[0-9a-f]{16}\.ckpt$/.test(n)).sort();
+}
+
+interface SegInfo {
+  readonly file: string;
+  readonly first: number;
+}
+
+function segmentList(dir: string): SegInfo[] {
+  return fs
+    .readdirSync(dir)
+    .filter((n) => /^wal-[0-9a-f]{16}\.log$/.test(n))
+    .sort()
+    .map((n) => ({ file: path.join(dir, n), first: Number.parseInt(n.slice(4, 20), 16) }));
+}
+
+/** The fields of a checkpoint file (docs/FORMATS.md §9, checkpoint.ts). */
+function parseCheckpoint(file: string) {
+  const bytes = new Uint8Array(fs.readFileSync(file));
+  const v = new DataView(bytes.buffer);
+  const cells = v.getUint32(32, true);
+  const ids = v.getUint32(36, true);
+  return {
+    bytes,
+    magic: v.getUint32(0, true),
+    version: v.getUint32(4, true),
+    sequence: v.getUint32(12, true) * 2 ** 32 + v.getUint32(8, true),
+    logId: toHex(bytes.slice(16, 32)),
+    cells,
+    ids,
+    popcount: v.getUint32(40, true),
+    headStart: v.getUint32(44, true),
+    headCount: v.getUint32(48, true),
+    bodyBytes: v.getUint32(52, true),
+    createdAt: v.getUint32(60, true) * 2 ** 32 + v.getUint32(56, true),
+    hash: toHex(bytes.slice(64, 96)),
+  };
+}
+
+const HASH_CONTEXT = new TextEncoder().encode('ctfs/checkpoint/v1\0');
+
+/** The documented tiered hash, computed independently of the library. */
+function tieredHash(bytes: Uint8Array): Uint8Array {
+  const v = new DataView(bytes.buffer, bytes.byteOffset);
+  const cellBytes = 64 * v.getUint32(32, true);
+  const idBytes = 32 * v.getUint32(36, true);
+  let at = CKPT_HEADER;
+  const cells = bytes.slice(at, (at += cellBytes));
+  const clockAndHeads = bytes.slice(at, (at += 64 + 32));
+  const ids = bytes.slice(at, (at += idBytes));
+  const top = new Uint8Array([
+    ...HASH_CONTEXT,
+    ...bytes.subarray(0, 64),
+    ...bytes.subarray(96, 128),
+    ...hash(cells),
+    ...hash(clockAndHeads),
+    ...hash(ids),
+  ]);
+  return hash(top);
+}
+
+function copyDir(src: string): string {
+  const dst = tmpDir();
+  fs.cpSync(src, dst, { recursive: true });
+  return dst;
+}
+
+function flipBit(file: string, byte: number, bit: number): void {
+  const bytes = fs.readFileSync(file);
+  bytes[byte] = bytes[byte]! ^ (1 << bit);
+  fs.writeFileSync(file, bytes);
+}
+
+// --------------------------------------------------------------------------- checkpoint + WAL
+
+describe('checkpoint()', () => {
+  it('writes the snapshot taken at the call; reopen starts from it and replays only the facts after it', async () => {
+    const dir = tmpDir();
+    const history = new History(21);
+    const started = Date.now();
+    const kernel = await open(dir);
+    await admitMany(kernel, history, 30);
+    const pending = kernel.checkpoint();
+    // Admission goes on meanwhile; the checkpoint holds the snapshot taken at the call.
+    await admitMany(kernel, history, 10);
+    const info = await pending;
+    const file = path.join(dir, ckptName(30));
+    expect(info.file).toBe(file);
+    expect(info.sequence).toBe(30);
+    expect(info.facts).toBe(30);
+    expect(info.bytes).toBe(fs.statSync(file).size);
+    expect(info.bytes).toBe(CKPT_HEADER + 64 + 64 + 32 + 30 * 32);
+    expect(info.compaction).toEqual({ deletedSegments: [], deletedCheckpoints: [] });
+    expect(fs.readdirSync(dir).filter((n) => n.endsWith('.tmp'))).toEqual([]);
+    expect(checkpointFiles(dir)).toEqual([ckptName(0), ckptName(30)]);
+    await admitMany(kernel, history, 5);
+    const logId = kernel.recovery.logId;
+    await closeKernel(kernel);
+
+    // The header says what the file holds, and the stored hash is the documented tiered BLAKE3.
+    const c = parseCheckpoint(file);
+    expect(c.magic).toBe(0x50435443);
+    expect(c.version).toBe(1);
+    expect(c.sequence).toBe(30);
+    expect(c.logId).toBe(logId);
+    expect(c.cells).toBe(1);
+    expect(c.ids).toBe(30);
+    expect(c.bodyBytes).toBe(c.bytes.length - CKPT_HEADER);
+    expect(c.createdAt).toBeGreaterThanOrEqual(started);
+    expect(c.createdAt).toBeLessThanOrEqual(Date.now());
+    expect(toHex(tieredHash(c.bytes))).toBe(c.hash);
+    // The body's ids are the first 30 admitted, in order.
+    const ids = c.bytes.subarray(CKPT_HEADER + 64 + 64 + 32);
+    for (let i = 0; i < 30; i++) expect(toHex(ids.subarray(32 * i, 32 * i + 32))).toBe(toHex(history.facts[i]!.id));
+
+    const again = await open(dir);
+    expect(again.recovery.checkpoint).toEqual({ file, sequence: 30 });
+    expect(again.recovery.rejectedCheckpoints).toEqual([]);
+    expect(again.recovery.replayed).toBe(15);
+    expect(again.recovery.lastSequence).toBe(45);
+    expect(snap(again)).toEqual(replay(history.facts));
+    await admitMany(again, history, 3);
+    const second = await again.checkpoint();
+    expect(second.sequence).toBe(48);
+    await closeKernel(again);
+    const third = await open(dir);
+    expect(third.recovery.checkpoint?.sequence).toBe(48);
+    expect(third.recovery.replayed).toBe(0);
+    expect(snap(third)).toEqual(replay(history.facts));
+  });
+
+  it('a checkpoint of a failed log rejects with DurabilityError and writes nothing', async () => {
+    const dir = tmpDir();
+    const history = new History(22);
+    const kernel = await open(dir, { faults: { failSyncAt: 2 } });
+    await admitMany(kernel, history, 1);
+    await kernel.flush();
+    await admitMany(kernel, history, 1);
+    await expect(kernel.flush()).rejects.toBeInstanceOf(DurabilityError);
+    const error = await rejection(kernel.checkpoint());
+    expect(error).toBeInstanceOf(DurabilityError);
+    expect(checkpointFiles(dir)).toEqual([ckptName(0)]);
+    expect(fs.readdirSync(dir).filter((n) => n.endsWith('.tmp'))).toEqual([]);
+  });
+});
+
+// ------------------------------------------------------------------- damaged newest checkpoint
+
+describe('damaged checkpoints', () => {
+  const baseDirs: string[] = [];
+  let base = '';
+  let facts: Fact[] = [];
+  let expected: Snap;
+  let c1 = 0;
+  let c2 = 0;
+  afterAll(() => cleanup(baseDirs));
+
+  beforeAll(async () => {
+    base = fs.mkdtempSync(path.join(os.tmpdir(), 'ctfs-wal-'));
+    baseDirs.push(base);
+    const history = new History(23);
+    const kernel = await open(base);
+    await admitMany(kernel, history, 8);
+    c1 = (await kernel.checkpoint()).sequence;
+    await admitMany(kernel, history, 6);
+    c2 = (await kernel.checkpoint()).sequence;
+    await admitMany(kernel, history, 4);
+    await closeKernel(kernel);
+    facts = history.facts;
+    expected = replay(facts);
+    expect([c1, c2]).toEqual([8, 14]);
+  });
+
+  async function expectFallback(dir: string, what: string): Promise<string> {
+    const kernel = await open(dir);
+    const report = kernel.recovery;
+    expect(report.rejectedCheckpoints.map((r) => r.file), what).toEqual([path.join(dir, ckptName(c2))]);
+    expect(report.checkpoint, what).toEqual({ file: path.join(dir, ckptName(c1)), sequence: c1 });
+    expect(report.replayed, what).toBe(facts.length - c1);
+    expect(report.lastSequence).toBe(facts.length);
+    expect(snap(kernel), what).toEqual(expected);
+    await closeKernel(kernel);
+    return report.rejectedCheckpoints[0]!.reason;
+  }
+
+  it('the base opens from the newest checkpoint', async () => {
+    const kernel = await open(copyDir(base));
+    expect(kernel.recovery.checkpoint?.sequence).toBe(c2);
+    expect(kernel.recovery.rejectedCheckpoints).toEqual([]);
+    expect(snap(kernel)).toEqual(expected);
+  });
+
+  it('a flipped bit in any byte of the newest checkpoint (header fields and body) is rejected; recovery falls back with an identical result', async () => {
+    const original = fs.readFileSync(path.join(base, ckptName(c2)));
+    expect(original.length).toBe(CKPT_HEADER + 64 + 64 + 32 + c2 * 32);
+    // Every byte, one open per 24 positions: the checkpoint itself damaged at the first, and
+    // damaged copies at the others under higher sequence names, so recovery examines (and must
+    // reject) each of them before the real one. A copy that passed verification would be
+    // rejected for its name instead (or, if the flip made it match its name, be used): both fail.
+    const positions = Array.from({ length: original.length }, (_, i) => i);
+    const chunks: number[][] = [];
+    for (let i = 0; i < positions.length; i += 24) chunks.push(positions.slice(i, i + 24));
+    await pool(chunks, 3, async (chunk) => {
+      const dir = copyDir(base);
+      const damaged = (byte: number): Buffer => {
+        const bytes = Buffer.from(original);
+        bytes[byte] = bytes[byte]! ^ (1 << ((byte * 3) % 8));
+        return bytes;
+      };
+      fs.writeFileSync(path.join(dir, ckptName(c2)), damaged(chunk[0]!));
+      for (let j = 1; j < chunk.length; j++) fs.writeFileSync(path.join(dir, ckptName(1000 + j)), damaged(chunk[j]!));
+      const kernel = await open(dir);
+      const report = kernel.recovery;
+      const files = [...chunk.slice(1).map((_, j) => ckptName(1000 + j + 1)).reverse(), ckptName(c2)];
+      expect(report.rejectedCheckpoints.map((r) => path.basename(r.file)), `bytes ${chunk.join(',')}`).toEqual(files);
+      for (const [j, r] of report.rejectedCheckpoints.entries()) {
+        expect(r.reason, `byte ${j === files.length - 1 ? chunk[0] : chunk[files.length - 1 - j]}`).not.toMatch(/its name says/);
+      }
+      expect(report.checkpoint).toEqual({ file: path.join(dir, ckptName(c1)), sequence: c1 });
+      expect(report.replayed).toBe(facts.length - c1);
+      expect(snap(kernel)).toEqual(expected);
+      await closeKernel(kernel);
+      fs.rmSync(dir, { recursive: true, force: true });
+    });
+  });
+
+  it('a flipped bit in each header field of the newest checkpoint, alone: rejected, fallback identical', async () => {
+    // sequence, log id, cell count, id count, popcount, frontier, body size, createdAt, hash, reserved
+    const bytes = [9, 17, 32, 37, 41, 45, 49, 53, 57, 62, 66, 100, 127];
+    await pool(bytes, 3, async (byte) => {
+      const dir = copyDir(base);
+      flipBit(path.join(dir, ckptName(c2)), byte, (byte * 3) % 8);
+      await expectFallback(dir, `byte ${byte}`);
+      fs.rmSync(dir, { recursive: true, force: true });
+    });
+  });
+
+  it('the reasons name the damage: hash, magic, version, sizes', async () => {
+    const cases: [number, RegExp][] = [
+      [0, /magic/],
+      [4, /version/],
+      [8, /hash/], // the sequence field: covered by the hash
+      [20, /hash/], // the log id
+      [33, /cell count|size/],
+      [36, /size/], // the id count
+      [58, /hash/], // createdAt
+      [70, /hash/], // the stored hash itself
+      [CKPT_HEADER + 3, /hash/], // the state cell
+    ];
+    for (const [byte, reason] of cases) {
+      const dir = copyDir(base);
+      flipBit(path.join(dir, ckptName(c2)), byte, 1);
+      expect(await expectFallback(dir, `byte ${byte}`)).toMatch(reason);
+      fs.rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
+  it('a truncated checkpoint or one with trailing garbage is rejected', async () => {
+    const file = ckptName(c2);
+    const full = fs.readFileSync(path.join(base, file));
+    const variants: [string, Uint8Array][] = [
+      ['1 byte short', full.subarray(0, full.length - 1)],
+      ['32 bytes short', full.subarray(0, full.length - 32)],
+      ['header only', full.subarray(0, CKPT_HEADER)],
+      ['shorter than a header', full.subarray(0, 100)],
+      ['empty', new Uint8Array(0)],
+      ['1 byte of garbage after it', Buffer.concat([full, Buffer.from([0])])],
+      ['32 bytes of garbage after it', Buffer.concat([full, Buffer.alloc(32, 0xab)])],
+    ];
+    for (const [what, bytes] of variants) {
+      const dir = copyDir(base);
+      fs.writeFileSync(path.join(dir, file), bytes);
+      const reason = await expectFallback(dir, what);
+      expect(reason, what).toMatch(/size|shorter/);
+      fs.rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
+  it('with every checkpoint rejected the whole WAL is replayed; with no WAL either, CheckpointError', async () => {
+    const dir = copyDir(base);
+    for (const name of checkpointFiles(dir)) flipBit(path.join(dir, name), 200, 0);
+    const kernel = await open(dir);
+    expect(kernel.recovery.checkpoint).toBeUndefined();
+    expect(kernel.recovery.rejectedCheckpoints.map((r) => path.basename(r.file))).toEqual(checkpointFiles(dir).reverse());
+    expect(kernel.recovery.rejectedCheckpoints.length).toBe(2); // checkpoint 0 was compacted away
+    expect(kernel.recovery.replayed).toBe(facts.length);
+    expect(snap(kernel)).toEqual(expected);
+    await closeKernel(kernel);
+
+    const empty = tmpDir();
+    await closeKernel(await open(empty));
+    for (const s of segmentList(empty)) fs.rmSync(s.file);
+    flipBit(path.join(empty, ckptName(0)), 130, 0);
+    const error = await rejection(open(empty));
+    expect(error).toBeInstanceOf(CheckpointError);
+    expect(error).toBeInstanceOf(CtfsError);
+    expect((error as CheckpointError).code).toBe('CheckpointCorrupted');
+    expect((error as CheckpointError).file).toBe(path.join(empty, ckptName(0)));
+    expect(fs.existsSync(path.join(empty, 'LOCK'))).toBe(false);
+  });
+});
+
+// ------------------------------------------------------------------------------- compaction
+
+describe('compaction', () => {
+  it('keeps the two newest checkpoints, deletes the segments entirely below the older one, and reopen (also via the fallback) gives the same state', async () => {
+    const dir = tmpDir();
+    const history = new History(24);
+    const options = { segmentBytes: 4096 };
+    const phase = async (kernel: DurableKernel): Promise<void> => {
+      for (let g = 0; g < 4; g++) {
+        await admitMany(kernel, history, 3, { payloadBytes: 1500 });
+        await kernel.flush();
+      }
+    };
+    let kernel = await open(dir, options);
+    await phase(kernel);
+    const i1 = await kernel.checkpoint();
+    expect(i1.compaction).toEqual({ deletedSegments: [], deletedCheckpoints: [] }); // two checkpoints: nothing to delete
+    await phase(kernel);
+    const i2 = await kernel.checkpoint();
+    expect(i2.compaction.deletedCheckpoints).toEqual([path.join(dir, ckptName(0))]);
+    await phase(kernel);
+    await closeKernel(kernel);
+
+    // Reopened, so no segment is being rolled while we look.
+    kernel = await open(dir, options);
+    const before = segmentList(dir);
+    expect(before.length).toBeGreaterThanOrEqual(6);
+    const i3 = await kernel.checkpoint();
+    const c2 = i2.sequence;
+    const expectedDeleted = before.filter((_, i) => i + 1 < before.length && before[i + 1]!.first - 1 <= c2).map((s) => s.file);
+    expect(expectedDeleted.length).toBeGreaterThan(0);
+    expect([...i3.compaction.deletedSegments].sort()).toEqual(expectedDeleted);
+    expect(i3.compaction.deletedCheckpoints).toEqual([i1.file]);
+    expect(checkpointFiles(dir)).toEqual([ckptName(c2), ckptName(i3.sequence)]);
+    const after = segmentList(dir);
+    for (const f of expectedDeleted) expect(fs.existsSync(f)).toBe(false);
+    // What remains still covers every record after the older kept checkpoint.
+    expect(after[0]!.first).toBeLessThanOrEqual(c2 + 1);
+    for (let i = 0; i + 1 < after.length; i++) expect(after[i + 1]!.first - 1).toBeGreaterThan(c2);
+    await phase(kernel);
+    await closeKernel(kernel);
+
+    const again = await open(copyDir(dir));
+    expect(again.recovery.checkpoint?.sequence).toBe(i3.sequence);
+    expect(snap(again)).toEqual(replay(history.facts));
+    await closeKernel(again);
+
+    // Fall back to the older kept checkpoint: the WAL after it must still be complete.
+    const damaged = copyDir(dir);
+    flipBit(path.join(damaged, ckptName(i3.sequence)), 140, 4);
+    const fallback = await open(damaged);
+    expect(fallback.recovery.rejectedCheckpoints.map((r) => path.basename(r.file))).toEqual([ckptName(i3.sequence)]);
+    expect(fallback.recovery.checkpoint?.sequence).toBe(c2);
+    expect(fallback.recovery.replayed).toBe(history.facts.length - c2);
+    expect(snap(fallback)).toEqual(replay(history.facts));
+  });
+});
+
+// ---------------------------------------------------------------------------- temporary files
+
+describe('temporary files', () => {
+  it('no .tmp remains after a checkpoint; stale .tmp files are ignored and overwritten', async () => {
+    const dir = tmpDir();
+    const history = new History(25);
+    let kernel = await open(dir);
+    await admitMany(kernel, history, 6);
+    const info = await kernel.checkpoint();
+    expect(fs.readdirSync(dir).filter((n) => n.includes('.tmp'))).toEqual([]);
+    await closeKernel(kernel);
+
+    // A crash mid-write leaves `checkpoint-….ckpt.tmp`: garbage, or even a whole valid image.
+    fs.writeFileSync(path.join(dir, `${ckptName(0xff)}.tmp`), Buffer.alloc(300, 7));
+    fs.copyFileSync(info.file, path.join(dir, `${ckptName(0x100)}.tmp`));
+    fs.writeFileSync(path.join(dir, `${ckptName(9)}.tmp`), Buffer.alloc(50, 1)); // the next checkpoint's name
+    kernel = await open(dir);
+    expect(kernel.recovery.checkpoint).toEqual({ file: info.file, sequence: 6 });
+    expect(kernel.recovery.rejectedCheckpoints).toEqual([]);
+    await admitMany(kernel, history, 3);
+    const next = await kernel.checkpoint();
+    expect(next.file).toBe(path.join(dir, ckptName(9)));
+    expect(fs.existsSync(`${next.file}.tmp`)).toBe(false);
+    await closeKernel(kernel);
+    kernel = await open(dir);
+    expect(kernel.recovery.checkpoint?.sequence).toBe(9);
+    expect(kernel.recovery.rejectedCheckpoints).toEqual([]);
+    expect(snap(kernel)).toEqual(replay(history.facts));
+  });
+});
+
+// ------------------------------------------------------------------------ foreign checkpoints
+
+describe('a checkpoint from another log', () => {
+  let a = '';
+  let b = '';
+  let aFacts: Fact[] = [];
+  let bSequence = 0;
+  const baseDirs: string[] = [];
+  afterAll(() => cleanup(baseDirs));
+
+  beforeAll(async () => {
+    a = fs.mkdtempSync(path.join(os.tmpdir(), 'ctfs-wal-'));
+    b = fs.mkdtempSync(path.join(os.tmpdir(), 'ctfs-wal-'));
+    baseDirs.push(a, b);
+    const ha = new History(26);
+    const ka = await open(a);
+    await admitMany(ka, ha, 10);
+    await ka.checkpoint();
+    await admitMany(ka, ha, 3);
+    await closeKernel(ka);
+    aFacts = ha.facts;
+    const hb = new History(27);
+    const kb = await open(b);
+    await admitMany(kb, hb, 20);
+    bSequence = (await kb.checkpoint()).sequence;
+    await closeKernel(kb);
+    expect(parseCheckpoint(path.join(a, ckptName(10))).logId).not.toBe(parseCheckpoint(path.join(b, ckptName(20))).logId);
+  });
+
+  it('under its own (consistent) name it verifies, so the WAL check refuses the mix: WalCorruptionError, nothing changed', async () => {
+    const dir = copyDir(a);
+    const foreign = path.join(dir, ckptName(bSequence));
+    fs.copyFileSync(path.join(b, ckptName(bSequence)), foreign);
+    const listing = fs.readdirSync(dir).sort();
+    const error = await rejection(open(dir));
+    expect(error).toBeInstanceOf(WalCorruptionError);
+    expect((error as WalCorruptionError).code).toBe('WalCorrupted');
+    expect((error as WalCorruptionError).message).toMatch(/another log/);
+    expect((error as WalCorruptionError).position.file).toBe(segmentList(dir)[0]!.file);
+    // The refused open wrote nothing: no segment, no lock.
+    expect(fs.readdirSync(dir).sort()).toEqual(listing);
+    // Without the foreign file the log opens as before.
+    fs.rmSync(foreign);
+    const kernel = await open(dir);
+    expect(kernel.recovery.checkpoint?.sequence).toBe(10);
+    expect(snap(kernel)).toEqual(replay(aFacts));
+  });
+
+  it('renamed to a higher sequence than it holds, it is rejected and recovery falls back', async () => {
+    const dir = copyDir(a);
+    const foreign = path.join(dir, ckptName(0x40));
+    fs.copyFileSync(path.join(b, ckptName(bSequence)), foreign);
+    const kernel = await open(dir);
+    expect(kernel.recovery.rejectedCheckpoints).toEqual([{ file: foreign, reason: expect.stringMatching(/holds sequence 20, its name says 64/) }]);
+    expect(kernel.recovery.checkpoint?.sequence).toBe(10);
+    expect(kernel.recovery.lastSequence).toBe(13);
+    expect(snap(kernel)).toEqual(replay(aFacts));
+  });
+});
+
+// ------------------------------------------------------------------------------ incompatible
+
+/** A copy of a valid checkpoint with a second state cell, re-hashed: well formed, but not for a one-invariant kernel. */
+function forgeTwoCells(bytes: Uint8Array): Uint8Array {
+  const v = new DataView(bytes.buffer, bytes.byteOffset);
+  expect(v.getUint32(32, true)).toBe(1);
+  const out = new Uint8Array(bytes.length + 64);
+  out.set(bytes.subarray(0, CKPT_HEADER + 64));
+  out.set(bytes.subarray(CKPT_HEADER, CKPT_HEADER + 64), CKPT_HEADER + 64); // the second cell
+  out.set(bytes.subarray(CKPT_HEADER + 64), CKPT_HEADER + 128);
+  const w = new DataView(out.buffer);
+  w.setUint32(32, 2, true);
+  w.setUint32(52, v.getUint32(52, true) + 64, true);
+  out.set(tieredHash(out), 64);
+  return out;
+}
+
+describe('incompatible checkpoints', () => {
+  it('a well-formed checkpoint with another number of state cells is refused: CheckpointError when nothing else can be recovered', async () => {
+    const dir = tmpDir();
+    const history = new History(28);
+    const kernel = await open(dir);
+    await admitMany(kernel, history, 5);
+    const info = await kernel.checkpoint();
+    await closeKernel(kernel);
+    const forged = forgeTwoCells(new Uint8Array(fs.readFileSync(info.file)));
+
+    // As the newest checkpoint: refused, named with the reason, and the older one is used.
+    const withFallback = copyDir(dir);
+    fs.writeFileSync(path.join(withFallback, ckptName(5)), forged);
+    const k = await open(withFallback);
+    expect(k.recovery.rejectedCheckpoints).toEqual([{ file: path.join(withFallback, ckptName(5)), reason: expect.stringMatching(/2 state cells, the kernel 1/) }]);
+    expect(k.recovery.checkpoint?.sequence).toBe(0);
+    expect(snap(k)).toEqual(replay(history.facts));
+    await closeKernel(k);
+
+    // As the only history: a typed error, not a silently empty kernel.
+    const only = tmpDir();
+    fs.writeFileSync(path.join(only, ckptName(5)), forged);
+    const error = await rejection(open(only));
+    expect(error).toBeInstanceOf(CheckpointError);
+    expect((error as Error).message).toMatch(/no checkpoint verifies/);
+  });
+
+  it('the independent tiered hash accepts the forged file format (sanity: the forgery is well formed)', async () => {
+    const dir = tmpDir();
+    const kernel = await open(dir);
+    await admitMany(kernel, new History(29), 3);
+    const info = await kernel.checkpoint();
+    await closeKernel(kernel);
+    const original = new Uint8Array(fs.readFileSync(info.file));
+    expect(toHex(tieredHash(original))).toBe(toHex(original.subarray(64, 96)));
+    const forged = forgeTwoCells(original);
+    expect(forged.length).toBe(original.length + 64);
+    // Put back as a one-cell file of the same log it must verify: only the cell count is off.
+    const dir2 = copyDir(dir);
+    fs.writeFileSync(path.join(dir2, ckptName(3)), forged);
+    const k = await open(dir2);
+    expect(k.recovery.rejectedCheckpoints[0]?.reason).toMatch(/state cells/);
+    expect(k.recovery.rejectedCheckpoints[0]?.reason).not.toMatch(/hash|size/);
+  });
+});
