@@ -695,3 +695,66 @@ describe('incompatible checkpoints', () => {
     expect(k.recovery.rejectedCheckpoints[0]?.reason).not.toMatch(/hash|size/);
   });
 });
+
+describe('re-anchoring on a verified checkpoint', () => {
+  it('makes the kernel exactly the checkpoint’s history, in memory and on disk, and it goes on from there', async () => {
+    const source = await open(tmpDir());
+    const a = new History(41);
+    await admitMany(source, a, 50);
+    const anchor = await source.checkpoint();
+    await closeKernel(source);
+
+    const dir = tmpDir();
+    const kernel = await open(dir);
+    const b = new History(42);
+    await admitMany(kernel, b, 20);
+    await kernel.checkpoint();
+    await admitMany(kernel, b, 5);
+    const before = kernel.lastSequence;
+
+    const info = await kernel.reanchor(anchor.file);
+    expect(info.sequence).toBe(before);
+    expect(info.facts).toBe(50);
+    expect(snap(kernel)).toEqual(replay(a.facts));
+    expect(kernel.contains(b.facts[0]!.id)).toBe(false);
+    // Only the anchor is left to recover from: no fallback to the history before it.
+    expect(checkpointFiles(dir)).toEqual([ckptName(before)]);
+
+    // New facts may depend on the anchored history; a reopen gives anchor + what followed.
+    const next = a.make({ deps: 2 });
+    a.facts.push(next);
+    expect(kernel.tryAdmitRaw(next.id, next.deps, next.payload)).toBe(AdmitCode.Ok);
+    await closeKernel(kernel);
+    const again = await open(dir);
+    expect(again.recovery.checkpoint?.sequence).toBe(before);
+    expect(again.recovery.replayed).toBe(1);
+    expect(snap(again)).toEqual(replay(a.facts));
+  });
+
+  it('refuses a damaged or unfitting checkpoint and changes nothing', async () => {
+    const source = await open(tmpDir());
+    const a = new History(43);
+    await admitMany(source, a, 30);
+    const anchor = await source.checkpoint();
+    await closeKernel(source);
+    const damaged = path.join(tmpDir(), 'damaged.ckpt');
+    const bytes = fs.readFileSync(anchor.file);
+    bytes[CKPT_HEADER + 3] = bytes[CKPT_HEADER + 3]! ^ 0x10;
+    fs.writeFileSync(damaged, bytes);
+
+    const dir = tmpDir();
+    const kernel = await open(dir, { indexCapacity: 16 });
+    const b = new History(44);
+    await admitMany(kernel, b, 10);
+    const files = fs.readdirSync(dir).sort();
+    const expected = snap(kernel);
+    const e1 = await rejection(kernel.reanchor(damaged));
+    expect(e1).toBeInstanceOf(CheckpointError);
+    // 30 facts do not fit a kernel sized for 16.
+    const e2 = await rejection(kernel.reanchor(anchor.file));
+    expect((e2 as CtfsError).code).toBe('InvalidArgument');
+    expect(snap(kernel)).toEqual(expected);
+    expect(fs.readdirSync(dir).sort()).toEqual(files);
+    await closeKernel(kernel);
+  });
+});

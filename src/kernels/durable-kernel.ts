@@ -20,11 +20,12 @@
 import * as fs from 'node:fs';
 import { AdmitCode } from '../core/codes.js';
 import type { Fact, FactId } from '../core/fact.js';
-import { cellBytes, type StateCell } from '../core/state-cell.js';
-import { AdmitError, InvalidArgumentError } from '../errors.js';
+import { STATE_CELL_BYTES, cellBytes, type StateCell } from '../core/state-cell.js';
+import { ExactCausalIndex } from '../causal/exact-index.js';
+import { AdmitError, CheckpointError, InvalidArgumentError } from '../errors.js';
 import type { ReadonlyExactIndex } from '../causal/exact-index.js';
 import type { Invariant } from '../invariants/invariant.js';
-import { writeCheckpoint } from '../persistence/checkpoint.js';
+import { readCheckpoint, writeCheckpoint, type Checkpoint } from '../persistence/checkpoint.js';
 import { lockDirectory } from '../persistence/data-dir.js';
 import { DurableLog } from '../persistence/durable-log.js';
 import { Stat } from '../persistence/durability-control.js';
@@ -33,6 +34,7 @@ import { compactLog, openAppendSegment, recoverDomain, type CompactionResult, ty
 import { MAX_RING_CAPACITY } from '../core/spsc-ring.js';
 import { MAX_WAL_RECORD_BYTES } from '../persistence/wal-record.js';
 import type { FaultPlan } from '../workers/persistence-worker.js';
+import type { CausalDomain } from './causal-domain.js';
 import { KernelBase, type KernelOptions } from './kernel-base.js';
 
 export const AckMode = {
@@ -132,6 +134,21 @@ export class DurableHandle {
   /** Resolves when the fact is durable; rejects with `DurabilityError` if it cannot become so. */
   durable(): Promise<void> {
     return this.log.whenDurable(this.sequence);
+  }
+}
+
+/** A checkpoint another log may be anchored on: it fits this kernel and its ids are distinct. */
+function checkAnchor(anchor: Checkpoint, domain: CausalDomain, file: string): void {
+  const cells = anchor.image.cells.length / STATE_CELL_BYTES;
+  if (cells !== domain.cellCount) throw new CheckpointError(file, `has ${cells} state cells, the kernel ${domain.cellCount}`);
+  const ids = anchor.image.ids.length / 32;
+  if (ids > domain.index.capacity) {
+    throw new InvalidArgumentError(`${file} holds ${ids} facts; the kernel's indexCapacity is ${domain.index.capacity}`);
+  }
+  // A hash only proves the bytes are the writer's; a duplicate id would break the index.
+  const seen = new ExactCausalIndex({ capacity: Math.max(1, ids) });
+  for (let k = 0; k < ids; k++) {
+    if (!seen.insert(anchor.image.ids.subarray(32 * k, 32 * k + 32))) throw new CheckpointError(file, `id ${k} appears twice`);
   }
 }
 
@@ -332,6 +349,36 @@ export class DurableKernel<I extends Invariant = Invariant> extends KernelBase<I
       file,
       sequence,
       facts: image.ids.length / 32,
+      bytes: fs.statSync(file).size,
+      durationMs: performance.now() - started,
+      compaction,
+    };
+  }
+
+  /**
+   * Re-anchors the kernel on a verified checkpoint (e.g. a peer's): the kernel's history becomes
+   * exactly the checkpoint's, atomically, in memory and on disk. The file is verified first (hash,
+   * sizes, frontier, distinct ids, cell count, capacity); a bad one throws `CheckpointError` (or
+   * `InvalidArgumentError` for a kernel too small) and changes nothing. Then, once everything
+   * admitted is durable, the checkpoint is written into this log as its newest (at the current
+   * sequence), the live state replaced, and every older checkpoint and segment deleted — so no
+   * recovery can fall back to the history before the anchor. Returns the new checkpoint.
+   */
+  async reanchor(checkpointFile: string): Promise<CheckpointInfo> {
+    const started = performance.now();
+    const anchor = readCheckpoint(checkpointFile);
+    checkAnchor(anchor, this.domain, checkpointFile);
+    // Everything admitted must be durable at the moment the switch happens; what follows the
+    // last await is synchronous, so no admission can slip in between.
+    while (!this.log.isDurable(this.log.lastSequence)) await this.log.whenDurable(this.log.lastSequence);
+    const sequence = this.log.lastSequence;
+    const file = writeCheckpoint(this.dir, sequence, this.logId, anchor.image);
+    this.domain.restoreImage(anchor.image);
+    const compaction = compactLog(this.dir, 1);
+    return {
+      file,
+      sequence,
+      facts: anchor.image.ids.length / 32,
       bytes: fs.statSync(file).size,
       durationMs: performance.now() - started,
       compaction,
