@@ -15,10 +15,13 @@
  * the consumer. Each control word has its own 128-byte block so the two threads never share a
  * cache line (or the pair the adjacent-line prefetcher fetches).
  *
- * Waiting: the consumer spins briefly, then announces it sleeps and parks in `Atomics.wait` on
- * HEAD; the producer notifies only when it can clear that announcement (one compareExchange), so
- * a busy pipeline makes no notify calls. The producer can wait for space the same way on TAIL.
- * Every wait has a timeout: on two cores a peer may be descheduled, and nothing spins forever.
+ * Waiting: the consumer spins briefly, then sets its sleep word to 1, re-checks, and parks in
+ * `Atomics.wait` on that word while it is still 1; the producer, after publishing, clears the
+ * word with one compareExchange (1→0) and notifies only if that succeeded, so a busy pipeline
+ * makes no notify calls, and a wake-up can never fall between the re-check and the park (the
+ * word is no longer 1 then). `close()` clears both sleep words the same way. The producer waits
+ * for space symmetrically on its own word. Every wait has a timeout: on two cores a peer may be
+ * descheduled, and nothing spins forever.
  */
 import { InvalidArgumentError, SharedMemoryError } from '../errors.js';
 
@@ -97,7 +100,14 @@ export class SpscRing {
     }
     const ctl = new Int32Array(buffer, 0, RING_DATA_OFFSET / 4);
     const capacity = ctl[W_CAPACITY]!;
-    if (ctl[W_MAGIC] !== MAGIC || ctl[W_VERSION] !== LAYOUT_VERSION || buffer.byteLength !== RING_DATA_OFFSET + capacity) {
+    if (
+      ctl[W_MAGIC] !== MAGIC ||
+      ctl[W_VERSION] !== LAYOUT_VERSION ||
+      !isPowerOfTwo(capacity) ||
+      capacity < MIN_RING_CAPACITY ||
+      capacity > MAX_RING_CAPACITY ||
+      buffer.byteLength !== RING_DATA_OFFSET + capacity
+    ) {
       throw new SharedMemoryError(`buffer does not hold an SpscRing of layout version ${LAYOUT_VERSION}`);
     }
     const ring = Object.create(SpscRing.prototype) as SpscRing;
@@ -156,7 +166,7 @@ export class SpscRing {
     const ctl = this.ctl;
     Atomics.store(ctl, W_HEAD, this.pending);
     if (Atomics.load(ctl, W_CONSUMER_SLEEPS) === 1 && Atomics.compareExchange(ctl, W_CONSUMER_SLEEPS, 1, 0) === 1) {
-      Atomics.notify(ctl, W_HEAD, 1);
+      Atomics.notify(ctl, W_CONSUMER_SLEEPS, 1);
     }
   }
 
@@ -190,13 +200,12 @@ export class SpscRing {
       if (i < spins) continue;
       const left = deadline - Date.now();
       if (left <= 0) return false;
-      const tail = Atomics.load(ctl, W_TAIL);
       Atomics.store(ctl, W_PRODUCER_SLEEPS, 1);
-      if (this.reserve(bytes) >= 0) {
+      if (this.reserve(bytes) >= 0 || this.closed) {
         Atomics.store(ctl, W_PRODUCER_SLEEPS, 0);
-        return true;
+        continue; // the loop head returns true for room, false for closed
       }
-      Atomics.wait(ctl, W_TAIL, tail, left);
+      Atomics.wait(ctl, W_PRODUCER_SLEEPS, 1, left);
       Atomics.store(ctl, W_PRODUCER_SLEEPS, 0);
     }
   }
@@ -237,7 +246,7 @@ export class SpscRing {
     const ctl = this.ctl;
     Atomics.store(ctl, W_TAIL, pos);
     if (Atomics.load(ctl, W_PRODUCER_SLEEPS) === 1 && Atomics.compareExchange(ctl, W_PRODUCER_SLEEPS, 1, 0) === 1) {
-      Atomics.notify(ctl, W_TAIL, 1);
+      Atomics.notify(ctl, W_PRODUCER_SLEEPS, 1);
     }
   }
 
@@ -277,7 +286,7 @@ export class SpscRing {
         Atomics.store(ctl, W_CONSUMER_SLEEPS, 0);
         return false;
       }
-      Atomics.wait(ctl, W_HEAD, head, left);
+      Atomics.wait(ctl, W_CONSUMER_SLEEPS, 1, left);
     }
   }
 
@@ -286,8 +295,10 @@ export class SpscRing {
   /** Marks the ring closed and wakes both sides; waits then return at once. */
   close(): void {
     Atomics.store(this.ctl, W_CLOSED, 1);
-    Atomics.notify(this.ctl, W_HEAD);
-    Atomics.notify(this.ctl, W_TAIL);
+    Atomics.store(this.ctl, W_CONSUMER_SLEEPS, 0);
+    Atomics.store(this.ctl, W_PRODUCER_SLEEPS, 0);
+    Atomics.notify(this.ctl, W_CONSUMER_SLEEPS);
+    Atomics.notify(this.ctl, W_PRODUCER_SLEEPS);
   }
 
   get closed(): boolean {
