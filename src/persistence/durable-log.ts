@@ -34,6 +34,21 @@ export type LogOptions = Omit<PersistenceWorkerData, 'ring' | 'control'> & {
   readonly lastSequence: number;
 };
 
+/**
+ * Starts the worker with the process's Node flags, except that a flag meant for the main
+ * program's own input (`--input-type`, with `-e`) would make the worker's module fail to load:
+ * it is dropped, and if the remaining list is refused (flags such as `--expose-gc` are accepted
+ * only when inherited, not when listed) the worker starts with none.
+ */
+function startWorker(url: URL, workerData: PersistenceWorkerData): Worker {
+  if (!process.execArgv.some((arg) => arg.startsWith('--input-type'))) return new Worker(url, { workerData });
+  try {
+    return new Worker(url, { workerData, execArgv: process.execArgv.filter((arg) => !arg.startsWith('--input-type')) });
+  } catch {
+    return new Worker(url, { workerData, execArgv: [] });
+  }
+}
+
 export class DurableLog implements RecordLog {
   readonly ring: SpscRing;
   readonly control: DurabilityControl;
@@ -56,12 +71,9 @@ export class DurableLog implements RecordLog {
     this.nextSequence = options.lastSequence + 1;
     const { arenaBytes: _arena, lastSequence: _last, ...rest } = options;
     const data: PersistenceWorkerData = { ...rest, ring: this.ring.buffer, control: this.control.buffer };
-    // The worker is a module file: flags meant for the main program's own input (`--input-type`
-    // with `-e`) would make it fail to start.
-    const execArgv = process.execArgv.filter((arg) => !arg.startsWith('--input-type'));
     // Ref'd until it reports ready, so a failing start settles `start()` instead of letting the
     // process exit under it; afterwards only while someone awaits durability (see `arm`).
-    this.worker = new Worker(new URL('../workers/persistence-worker.js', import.meta.url), { workerData: data, execArgv });
+    this.worker = startWorker(new URL('../workers/persistence-worker.js', import.meta.url), data);
     this.exitPromise = new Promise((resolve) => {
       this.worker.once('exit', () => {
         this.exited = true;
