@@ -113,15 +113,27 @@ function rawGroupCommit(backend: 'uring' | 'portable', records: number, batchRec
   });
 }
 
-/** Admits THROUGHPUT_FACTS as fast as the arena allows; facts/s until the last handle is durable. */
+/**
+ * Admits THROUGHPUT_FACTS as fast as the arena allows, each through `admitAsync`, and counts
+ * handles resolved per second: the last IN_FLIGHT handles are kept, and each one leaving that
+ * window must be durable (it is awaited if not) — every handle is confirmed, with memory bounded
+ * as in an application that tracks what it has in flight.
+ */
 async function throughputRound(backend: 'uring' | 'portable', outcomes: Outcomes): Promise<{ rate: number; batch: number; replay: number; dir: string }> {
   const kernel = await open(backend, THROUGHPUT_FACTS + 16);
-  const handles: DurableHandle[] = new Array(THROUGHPUT_FACTS);
+  const IN_FLIGHT = 1 << 15; // more than the default arena holds (~16k records of 264 bytes)
+  const window: (DurableHandle | undefined)[] = new Array(IN_FLIGHT);
+  let resolved = 0;
   const started = performance.now();
   for (let i = 0; i < THROUGHPUT_FACTS; i++) {
+    const old = window[i & (IN_FLIGHT - 1)];
+    if (old !== undefined) {
+      if (!old.isDurable()) await old.durable();
+      resolved++;
+    }
     for (;;) {
       try {
-        handles[i] = kernel.admitAsync(pool[i]!, NO_DEPS, payloads[i & 1]!);
+        window[i & (IN_FLIGHT - 1)] = kernel.admitAsync(pool[i]!, NO_DEPS, payloads[i & 1]!);
         outcomes.add(AdmitCode.Ok);
         break;
       } catch (error) {
@@ -131,10 +143,13 @@ async function throughputRound(backend: 'uring' | 'portable', outcomes: Outcomes
       }
     }
   }
-  await handles[THROUGHPUT_FACTS - 1]!.durable();
+  for (const h of window) {
+    if (h === undefined) continue;
+    await h.durable();
+    resolved++;
+  }
   const ms = performance.now() - started;
-  // Every handle must report durable: the figure counts resolved handles, not submissions.
-  for (const h of handles) if (!h.isDurable()) outcomes.add(AdmitCode.DurabilityFailed);
+  if (resolved !== THROUGHPUT_FACTS) outcomes.add(AdmitCode.DurabilityFailed);
   const stats = kernel.logStats;
   await kernel.close();
   const t0 = performance.now();
@@ -144,7 +159,7 @@ async function throughputRound(backend: 'uring' | 'portable', outcomes: Outcomes
   await again.close();
   fs.rmSync(kernel.dir, { recursive: true, force: true });
   if (replayed !== THROUGHPUT_FACTS) outcomes.add(AdmitCode.DurabilityFailed);
-  return { rate: (THROUGHPUT_FACTS / ms) * 1000, batch: stats.records / stats.fsyncs, replay: (replayed / replayMs) * 1000, dir: kernel.dir };
+  return { rate: (resolved / ms) * 1000, batch: stats.records / stats.fsyncs, replay: (replayed / replayMs) * 1000, dir: kernel.dir };
 }
 
 /** Stage → durable latency at a steady PACED_RATE (facts are admitted on schedule, the thread parks in between). */

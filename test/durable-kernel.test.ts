@@ -449,6 +449,18 @@ describe('ack modes and sequences', () => {
 // ------------------------------------------------------------------------------------------ 3
 
 describe('DurableHandle', () => {
+  it('a synchronous poll loop ends without ever yielding to the event loop (records are published for pollers)', async () => {
+    const k = await openKernel();
+    const handles = Array.from({ length: 3 }, () => k.admitAsync(freshId(), [], ONE));
+    const deadline = Date.now() + 20_000;
+    for (const h of handles) while (!h.isDurable() && Date.now() < deadline);
+    expect(handles.map((h) => h.poll())).toEqual(['durable', 'durable', 'durable']);
+    const a = freshId();
+    k.admitRaw(a, [], ONE);
+    while (k.writtenSequence < 4 && Date.now() < deadline);
+    expect(k.writtenSequence).toBeGreaterThanOrEqual(4);
+  });
+
   it('pending → durable: isDurable, poll, spinWait, durable()', async () => {
     const k = await openKernel({ faults: { syncDelayMs: 200 } });
     const a = freshId();

@@ -277,12 +277,12 @@ export class DurableKernel<I extends Invariant = Invariant> extends KernelBase<I
 
   /** Every fact with a sequence at most this is fsynced. */
   get durableSequence(): number {
-    return this.log.control.durable;
+    return this.log.durableSequence;
   }
 
   /** Every fact with a sequence at most this is written to the log file. */
   get writtenSequence(): number {
-    return this.log.control.written;
+    return this.log.writtenSequence;
   }
 
   /** True if the fact with this sequence is durable (zero-allocation alternative to handles). */
