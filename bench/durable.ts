@@ -162,6 +162,27 @@ async function throughputRound(backend: 'uring' | 'portable', outcomes: Outcomes
   return { rate: (resolved / ms) * 1000, batch: stats.records / stats.fsyncs, replay: (replayed / replayMs) * 1000, dir: kernel.dir };
 }
 
+/**
+ * The disk's own latency floor for the paced test: write + fdatasync of one batch's bytes (at
+ * 100k facts/s and ~0.6 ms per sync, ~64 records of 264 bytes) appended to a fresh file, p50/p99.
+ */
+function rawSyncLatency(samples: number): { p50: number; p99: number } {
+  const file = path.join(root, `sync-${dirs++}.bin`);
+  const fd = fs.openSync(file, 'w');
+  const chunk = new Uint8Array(64 * RECORD_BYTES).fill(0x5a);
+  const times = new Float64Array(samples);
+  for (let i = 0; i < samples; i++) {
+    const t0 = performance.now();
+    fs.writeSync(fd, chunk, 0, chunk.length, i * chunk.length);
+    fs.fdatasyncSync(fd);
+    times[i] = performance.now() - t0;
+  }
+  fs.closeSync(fd);
+  fs.rmSync(file, { force: true });
+  times.sort();
+  return { p50: pct(times, 0.5), p99: pct(times, 0.99) };
+}
+
 /** Stage → durable latency at a steady PACED_RATE (facts are admitted on schedule, the thread parks in between). */
 async function latencyRound(backend: 'uring' | 'portable', outcomes: Outcomes): Promise<Float64Array> {
   const total = Math.round(PACED_RATE * PACED_SECONDS);
@@ -227,9 +248,10 @@ for (const backend of BACKENDS) {
     p99.push(pct(lat, 0.99));
     worst = Math.max(worst, lat[lat.length - 1]!);
   }
+  const floor = rawSyncLatency(QUICK ? 50 : 1000);
   const pacedOk = paced.ok === paced.total;
   invalid ||= !pacedOk;
-  const lat = `${backend}: stage→durable at ${fmt(PACED_RATE)} facts/s: p50 ${(median(p50) * 1000).toFixed(0)} µs, p99 ${(median(p99) * 1000).toFixed(0)} µs (rounds p99 ${(Math.min(...p99) * 1000).toFixed(0)}..${(Math.max(...p99) * 1000).toFixed(0)} µs, max ${(worst * 1000).toFixed(0)} µs)  [${paced.describe()}]${pacedOk ? '' : '  INVALID'}`;
+  const lat = `${backend}: stage→durable at ${fmt(PACED_RATE)} facts/s: p50 ${(median(p50) * 1000).toFixed(0)} µs, p99 ${(median(p99) * 1000).toFixed(0)} µs (rounds p99 ${(Math.min(...p99) * 1000).toFixed(0)}..${(Math.max(...p99) * 1000).toFixed(0)} µs, max ${(worst * 1000).toFixed(0)} µs); the disk alone, write+fdatasync of 17 KB: p50 ${(floor.p50 * 1000).toFixed(0)} µs, p99 ${(floor.p99 * 1000).toFixed(0)} µs  [${paced.describe()}]${pacedOk ? '' : '  INVALID'}`;
   console.log(`  ${lat}`);
   summary.push(lat);
 }
