@@ -17,167 +17,31 @@ import {
   CtfsError,
   DurabilityError,
   DurableKernel,
-  TotalSupplyInvariant,
-  TwoLaneDurableKernel,
-  TwoLaneKernel,
   WalCorruptionError,
-  factId,
   toHex,
-  type DurableKernelOptions,
 } from '../dist/index.js';
+
+import {
+  History,
+  admitMany,
+  cleanup,
+  closeKernel,
+  open,
+  pool,
+  rejection,
+  replay,
+  snap,
+  testDirs,
+  tmpDir,
+  type Fact,
+  type Snap,
+} from './helpers/durable.js';
 
 // ---------------------------------------------------------------------------------- helpers
 
-const SMALL = { indexCapacity: 1 << 14, arenaBytes: 1 << 18, announce: false } as const;
 const CKPT_HEADER = 128;
-type OpenOptions = DurableKernelOptions & { faults?: { failWriteAt?: number; failSyncAt?: number; syncDelayMs?: number } };
-
-const testDirs: string[] = [];
-const openKernels = new Set<DurableKernel>();
-
-function tmpDir(): string {
-  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'ctfs-wal-'));
-  testDirs.push(dir);
-  return dir;
-}
-
-async function cleanup(dirs: string[]): Promise<void> {
-  await Promise.allSettled([...openKernels].map((k) => k.close()));
-  openKernels.clear();
-  for (const dir of dirs.splice(0)) fs.rmSync(dir, { recursive: true, force: true });
-}
 
 afterEach(() => cleanup(testDirs));
-
-async function open(dir: string, options: OpenOptions = {}): Promise<TwoLaneDurableKernel<TotalSupplyInvariant>> {
-  const kernel = await TwoLaneDurableKernel.open(dir, new TotalSupplyInvariant(), { ...SMALL, backend: 'portable', ...options } as DurableKernelOptions);
-  openKernels.add(kernel);
-  return kernel;
-}
-
-async function closeKernel(kernel: DurableKernel): Promise<void> {
-  await kernel.close();
-  openKernels.delete(kernel);
-}
-
-async function rejection(promise: Promise<unknown>): Promise<unknown> {
-  try {
-    const value = await promise;
-    if (value instanceof DurableKernel) await value.close();
-  } catch (error) {
-    return error;
-  }
-  throw new Error('expected a rejection, got success');
-}
-
-async function pool<T>(items: readonly T[], n: number, fn: (item: T) => Promise<void>): Promise<void> {
-  let next = 0;
-  const errors: unknown[] = [];
-  await Promise.all(
-    Array.from({ length: n }, async () => {
-      while (next < items.length) {
-        const item = items[next++]!;
-        try {
-          await fn(item);
-        } catch (error) {
-          errors.push(error);
-        }
-      }
-    }),
-  );
-  if (errors.length > 0) throw errors[0];
-}
-
-function mulberry32(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
-
-interface Fact {
-  readonly id: Uint8Array;
-  readonly deps: Uint8Array[];
-  readonly payload: Uint8Array;
-}
-
-/** TotalSupply facts (±deltas, 16..2000-byte payloads, up to 3 deps); `facts` are the admitted ones in order. */
-class History {
-  readonly facts: Fact[] = [];
-  private readonly rand: () => number;
-  private counter = 0;
-
-  constructor(seed: number) {
-    this.rand = mulberry32(seed);
-  }
-
-  make(options: { payloadBytes?: number; deps?: number } = {}): Fact {
-    const r = this.rand;
-    const n = ++this.counter;
-    const size = options.payloadBytes ?? 16 + Math.floor(r() * 1985);
-    const app = new Uint8Array(size - 16);
-    for (let i = 0; i < app.length; i++) app[i] = Math.floor(r() * 256);
-    let delta: bigint;
-    if (app.length >= 4) {
-      new DataView(app.buffer).setUint32(0, n, true);
-      delta = BigInt(Math.floor(r() * 2001) - 1000);
-    } else {
-      delta = BigInt(r() < 0.5 ? -n : n);
-    }
-    const want = Math.min(options.deps ?? Math.floor(r() * 4), this.facts.length);
-    const deps: Uint8Array[] = [];
-    const picked = new Set<number>();
-    while (deps.length < want) {
-      const i = Math.floor(r() * this.facts.length);
-      if (picked.has(i)) continue;
-      picked.add(i);
-      deps.push(this.facts[i]!.id);
-    }
-    const payload = TotalSupplyInvariant.payload(delta, app);
-    return { id: factId(deps, payload), deps, payload };
-  }
-}
-
-async function admitMany(kernel: DurableKernel, history: History, count: number, options: { payloadBytes?: number; deps?: number } = {}): Promise<void> {
-  for (let i = 0; i < count; i++) {
-    const fact = history.make(options);
-    let code = kernel.tryAdmitRaw(fact.id, fact.deps, fact.payload);
-    while (code === AdmitCode.ArenaFull) {
-      await kernel.flush();
-      code = kernel.tryAdmitRaw(fact.id, fact.deps, fact.payload);
-    }
-    expect(code).toBe(AdmitCode.Ok);
-    history.facts.push(fact);
-  }
-}
-
-interface Snap {
-  readonly state: string;
-  readonly size: number;
-  readonly ids: string[];
-  readonly frontier: string[];
-  readonly clock: string;
-}
-
-function snap(kernel: TwoLaneDurableKernel | TwoLaneKernel): Snap {
-  return {
-    state: toHex(kernel.state.toBytes()),
-    size: kernel.size,
-    ids: [...kernel.exactIndex.ids()].map(toHex),
-    frontier: kernel.frontier().map(toHex),
-    clock: toHex(kernel.clock.toBytes()),
-  };
-}
-
-function replay(facts: readonly Fact[]): Snap {
-  const kernel = new TwoLaneKernel(new TotalSupplyInvariant(), { indexCapacity: 1 << 14 });
-  for (const f of facts) kernel.admitRaw(f.id, f.deps, f.payload);
-  return snap(kernel);
-}
 
 const ckptName = (sequence: number): string => `checkpoint-${sequence.toString(16).padStart(16, '0')}.ckpt`;
 
