@@ -122,3 +122,17 @@ export type { TornTail } from './persistence/wal-scan.js';
 export { SpscRing, MIN_RING_CAPACITY, MAX_RING_CAPACITY } from './core/spsc-ring.js';
 export type { SpscRingOptions } from './core/spsc-ring.js';
 export { crc32c } from './persistence/crc32c.js';
+
+export {
+  DEFAULT_LANES,
+  HISTOGRAM_BUCKETS,
+  LatencyHistogram,
+  bucketOf,
+  bucketUpperBound,
+  nowNs,
+} from './metrics/latency-histogram.js';
+export type { HistogramSnapshot, Percentiles } from './metrics/latency-histogram.js';
+export { createMetricsRegistry } from './metrics/prometheus.js';
+export type { MetricsKernel, MetricsSources } from './metrics/prometheus.js';
+export { MetricsServer } from './metrics/metrics-server.js';
+export type { MetricsAddress } from './metrics/metrics-server.js';

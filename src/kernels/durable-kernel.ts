@@ -34,6 +34,7 @@ import { compactLog, openAppendSegment, recoverDomain, type CompactionResult, ty
 import { MAX_RING_CAPACITY } from '../core/spsc-ring.js';
 import { MAX_WAL_RECORD_BYTES } from '../persistence/wal-record.js';
 import type { FaultPlan } from '../workers/persistence-worker.js';
+import type { LatencyHistogram } from '../metrics/latency-histogram.js';
 import type { CausalDomain } from './causal-domain.js';
 import { KernelBase, type KernelOptions } from './kernel-base.js';
 
@@ -326,6 +327,11 @@ export class DurableKernel<I extends Invariant = Invariant> extends KernelBase<I
       segments: c.stat(Stat.Segments),
       lastSyncMicros: c.lastSyncMicros,
     };
+  }
+
+  /** Write + fdatasync time of each batch (ns), recorded by the persistence worker: `ctfs_persistence_latency`. */
+  get persistenceLatency(): LatencyHistogram {
+    return this.log.persistenceLatency;
   }
 
   /** The WAL arena's bytes in use (staged, not yet durable). */

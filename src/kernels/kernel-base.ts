@@ -13,6 +13,7 @@ import { checkInvariant, isCoordinationFree, type Invariant } from '../invariant
 import { CausalDomain, type SharedDomainMemory } from './causal-domain.js';
 import { DomainKernel, indexOptionsOf, rejectionError } from './domain-kernel.js';
 import type { Snapshot, View } from './view.js';
+import type { LatencyHistogram } from '../metrics/latency-histogram.js';
 
 export interface KernelOptions {
   /** Exact-index capacity: the most facts this kernel can admit (default 2^20 = 1,048,576). */
@@ -81,6 +82,17 @@ export abstract class KernelBase<I extends Invariant = Invariant> extends Domain
   admitRaw(id: FactId, deps: readonly FactId[], payload: Uint8Array): void {
     const code = this.tryAdmitRaw(id, deps, payload);
     if (code !== AdmitCode.Ok) throw this.rejection(code, id);
+  }
+
+  /**
+   * `tryAdmitRaw`, timed: records the latency (ns) and the outcome code in `histogram` (the
+   * Prometheus `ctfs_admission_latency` and `ctfs_admissions_total`). Returns the code.
+   */
+  admitInstrumented(id: FactId, deps: readonly FactId[], payload: Uint8Array, histogram: LatencyHistogram): number {
+    const started = performance.now();
+    const code = this.tryAdmitRaw(id, deps, payload);
+    histogram.recordOutcome(code, Math.round((performance.now() - started) * 1e6));
+    return code;
   }
 
   tryAdmit(fact: Fact): number {

@@ -12,6 +12,7 @@ import type { RecordLog } from '../kernels/causal-domain.js';
 import type { PersistenceWorkerData, WorkerMessage } from '../workers/persistence-worker.js';
 import { BackendId, DurabilityControl, LogStatus } from './durability-control.js';
 import { walRecordBytes, writeWalRecord } from './wal-record.js';
+import { LatencyHistogram } from '../metrics/latency-histogram.js';
 
 /**
  * Staged records are published to the worker in groups of this many (and at the end of each
@@ -34,7 +35,7 @@ interface Waiter {
   readonly reject: (error: DurabilityError) => void;
 }
 
-export type LogOptions = Omit<PersistenceWorkerData, 'ring' | 'control'> & {
+export type LogOptions = Omit<PersistenceWorkerData, 'ring' | 'control' | 'latency'> & {
   /** Arena bytes (a power of two). */
   readonly arenaBytes: number;
   /** The last sequence already in the log (recovered). */
@@ -59,6 +60,8 @@ function startWorker(url: URL, workerData: PersistenceWorkerData): Worker {
 export class DurableLog implements RecordLog {
   readonly ring: SpscRing;
   readonly control: DurabilityControl;
+  /** Write + fdatasync time per batch, ns, recorded by the worker. */
+  readonly persistenceLatency: LatencyHistogram;
   private readonly worker: Worker;
   private nextSequence: number;
   private reservedAt = 0;
@@ -77,10 +80,12 @@ export class DurableLog implements RecordLog {
   private constructor(options: LogOptions) {
     this.ring = new SpscRing({ capacity: options.arenaBytes });
     this.control = new DurabilityControl();
+    // Two lanes: the worker records into one; the other is spare for an attached reader's thread.
+    this.persistenceLatency = new LatencyHistogram({ lanes: 2 });
     this.control.initialize(options.lastSequence);
     this.nextSequence = options.lastSequence + 1;
     const { arenaBytes: _arena, lastSequence: _last, ...rest } = options;
-    const data: PersistenceWorkerData = { ...rest, ring: this.ring.buffer, control: this.control.buffer };
+    const data: PersistenceWorkerData = { ...rest, ring: this.ring.buffer, control: this.control.buffer, latency: this.persistenceLatency.buffer };
     // Ref'd until it reports ready, so a failing start settles `start()` instead of letting the
     // process exit under it; afterwards only while someone awaits durability (see `arm`).
     this.worker = startWorker(new URL('../workers/persistence-worker.js', import.meta.url), data);

@@ -13,6 +13,7 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { parentPort, workerData } from 'node:worker_threads';
 import { SpscRing } from '../core/spsc-ring.js';
+import { LatencyHistogram } from '../metrics/latency-histogram.js';
 import { DurabilityControl, LogStatus, Stat } from '../persistence/durability-control.js';
 import { IoFailure, openBackend, type BackendChoice, type WalBackend } from '../persistence/io-backend.js';
 import { fsyncDirectory } from '../persistence/data-dir.js';
@@ -29,6 +30,8 @@ export interface FaultPlan {
 export interface PersistenceWorkerData {
   readonly ring: SharedArrayBuffer;
   readonly control: SharedArrayBuffer;
+  /** A LatencyHistogram: the worker records each batch's write + sync time (ns) into its own lane. */
+  readonly latency: SharedArrayBuffer;
   readonly dir: string;
   /** The segment to append to (created, header written and synced by the kernel). */
   readonly segmentFile: string;
@@ -74,6 +77,7 @@ function withFaults(backend: WalBackend, plan: FaultPlan | undefined): WalBacken
 function run(data: PersistenceWorkerData): void {
   const control = new DurabilityControl(data.control);
   const ring = SpscRing.attach(data.ring);
+  const latency = LatencyHistogram.attach(data.latency);
   let opened: ReturnType<typeof openBackend>;
   try {
     opened = openBackend(data.backend);
@@ -139,7 +143,9 @@ function run(data: PersistenceWorkerData): void {
 
       const started = performance.now();
       const written = backend.writeAndSync(fd, bytes, ranges, n, fileOffset, () => control.markWritten(lastSequence));
-      control.setLastSyncMicros(Math.round((performance.now() - started) * 1000));
+      const elapsedMs = performance.now() - started;
+      control.setLastSyncMicros(Math.round(elapsedMs * 1000));
+      latency.record(Math.round(elapsedMs * 1e6));
       fileOffset += written;
       control.add(Stat.Batches, 1);
       control.add(Stat.Records, records);

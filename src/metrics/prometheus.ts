@@ -1,0 +1,116 @@
+/**
+ * Prometheus export through prom-client: one `Registry` whose collectors read the shared-memory
+ * histograms and the kernels' counters at scrape time, so what any thread recorded (the
+ * persistence worker included) appears in one place, with no per-thread registry.
+ */
+import { Registry } from 'prom-client';
+import { admitCodeName } from '../errors.js';
+import { HISTOGRAM_BUCKETS, OUTCOME_SLOTS, bucketUpperBound, type LatencyHistogram } from './latency-histogram.js';
+
+/** What the collectors read from a kernel (any kernel has the first three; durable kernels the rest). */
+export interface MetricsKernel {
+  readonly size: number;
+  readonly indexCapacity: number;
+  readonly saturation: number;
+  readonly lastSequence?: number;
+  readonly durableSequence?: number;
+  readonly backend?: string;
+  readonly logStats?: { readonly bytes: number; readonly fsyncs: number; readonly records: number; readonly batches: number };
+  readonly persistenceLatency?: LatencyHistogram;
+}
+
+export interface MetricsSources {
+  /** Admission latencies (`admitInstrumented`), exported as `ctfs_admission_latency` with outcomes. */
+  readonly admission?: LatencyHistogram;
+  /** Write + fdatasync latency per batch, exported as `ctfs_persistence_latency` (default: the first durable kernel's). */
+  readonly persistence?: LatencyHistogram;
+  /** Kernels by name (the `kernel` label). */
+  readonly kernels?: Readonly<Record<string, MetricsKernel>>;
+}
+
+type Sample = { value: number; labels: Record<string, string>; metricName?: string };
+
+/** A metric whose samples are computed at scrape time (prom-client calls `get`). */
+function external(registry: Registry, name: string, help: string, type: 'counter' | 'gauge' | 'histogram', read: () => Sample[]): void {
+  const metric = {
+    name,
+    help,
+    type,
+    aggregator: 'sum',
+    collect: () => undefined,
+    get: () => Promise.resolve({ name, help, type, aggregator: 'sum', values: read() }),
+    reset: () => undefined,
+  };
+  registry.registerMetric(metric as unknown as Parameters<Registry['registerMetric']>[0]);
+}
+
+/** Histogram samples: cumulative `_bucket{le}` (64 power-of-two bounds and +Inf), `_sum`, `_count`, in ns. */
+function histogramSamples(name: string, histogram: LatencyHistogram): Sample[] {
+  const { buckets, count, sum } = histogram.snapshot();
+  const out: Sample[] = [];
+  let cumulative = 0;
+  for (let b = 0; b < HISTOGRAM_BUCKETS; b++) {
+    cumulative += buckets[b]!;
+    out.push({ metricName: `${name}_bucket`, labels: { le: String(bucketUpperBound(b)) }, value: cumulative });
+  }
+  out.push({ metricName: `${name}_bucket`, labels: { le: '+Inf' }, value: count });
+  out.push({ metricName: `${name}_sum`, labels: {}, value: sum });
+  out.push({ metricName: `${name}_count`, labels: {}, value: count });
+  return out;
+}
+
+const outcomeName = (code: number): string => (code === 0 ? 'Ok' : code < OUTCOME_SLOTS - 1 ? safeName(code) : 'Other');
+function safeName(code: number): string {
+  try {
+    return admitCodeName(code);
+  } catch {
+    return `code${code}`;
+  }
+}
+
+/**
+ * A prom-client `Registry` exporting `sources`:
+ * - `ctfs_admission_latency` (histogram, ns) and `ctfs_admissions_total{outcome}`;
+ * - `ctfs_persistence_latency` (histogram, ns: write + fdatasync per batch);
+ * - per kernel (`kernel` label): `ctfs_exact_index_facts`, `ctfs_exact_index_fill` (0..1),
+ *   `ctfs_bloom_saturation` (0..1); for durable kernels `ctfs_durable_lag_facts` (admitted but
+ *   not yet fsynced), `ctfs_wal_bytes_total`, `ctfs_wal_records_total`, `ctfs_wal_fsyncs_total`
+ *   and `ctfs_persistence_backend_info{backend}`.
+ * Nothing is copied ahead of time: every scrape reads the shared memory.
+ */
+export function createMetricsRegistry(sources: MetricsSources = {}): Registry {
+  const registry = new Registry();
+  const kernels = Object.entries(sources.kernels ?? {});
+  const durable = kernels.filter(([, k]) => k.logStats !== undefined);
+  const { admission } = sources;
+  if (admission !== undefined) {
+    external(registry, 'ctfs_admission_latency', 'Admission latency in nanoseconds (admitInstrumented)', 'histogram', () => histogramSamples('ctfs_admission_latency', admission));
+    external(registry, 'ctfs_admissions_total', 'Admissions recorded by admitInstrumented, by outcome', 'counter', () =>
+      admission
+        .snapshot()
+        .outcomes.map((value, code) => ({ value, labels: { outcome: outcomeName(code) } }))
+        .filter((s) => s.value > 0 || s.labels.outcome === 'Ok'),
+    );
+  }
+  const persistence = sources.persistence ?? durable.find(([, k]) => k.persistenceLatency !== undefined)?.[1].persistenceLatency;
+  if (persistence !== undefined) {
+    external(registry, 'ctfs_persistence_latency', 'WAL batch write + fdatasync latency in nanoseconds', 'histogram', () => histogramSamples('ctfs_persistence_latency', persistence));
+  }
+  if (kernels.length > 0) {
+    const perKernel = (read: (k: MetricsKernel) => number) => (): Sample[] => kernels.map(([name, k]) => ({ value: read(k), labels: { kernel: name } }));
+    external(registry, 'ctfs_exact_index_facts', 'Facts in the exact causal index', 'gauge', perKernel((k) => k.size));
+    external(registry, 'ctfs_exact_index_fill', 'Exact index fill: facts / capacity', 'gauge', perKernel((k) => k.size / k.indexCapacity));
+    external(registry, 'ctfs_bloom_saturation', 'Fraction of the Bloom clock bits set', 'gauge', perKernel((k) => k.saturation));
+  }
+  if (durable.length > 0) {
+    const perLog = (read: (k: MetricsKernel) => number) => (): Sample[] => durable.map(([name, k]) => ({ value: read(k), labels: { kernel: name } }));
+    external(registry, 'ctfs_durable_lag_facts', 'Facts admitted but not yet fsynced (last sequence - durable watermark)', 'gauge', perLog((k) => (k.lastSequence ?? 0) - (k.durableSequence ?? 0)));
+    external(registry, 'ctfs_wal_bytes_total', 'Bytes written to the WAL', 'counter', perLog((k) => k.logStats!.bytes));
+    external(registry, 'ctfs_wal_records_total', 'Records written to the WAL', 'counter', perLog((k) => k.logStats!.records));
+    external(registry, 'ctfs_wal_fsyncs_total', 'fdatasync calls of the WAL', 'counter', perLog((k) => k.logStats!.fsyncs));
+    external(registry, 'ctfs_persistence_backend_info', 'The I/O backend of each durable kernel', 'gauge', () =>
+      durable.map(([name, k]) => ({ value: 1, labels: { kernel: name, backend: k.backend ?? 'unknown' } })),
+    );
+  }
+  return registry;
+}
