@@ -3,6 +3,7 @@
  * Mirrors the upstream kernel benches (docs/BENCHMARKS.md lists what each one times).
  *
  *   CTFS_BENCH_ROUNDS=5   rounds per benchmark (default 5)
+ *   CTFS_BENCH_ONLY=metrics  only the named suites (kernel, micro, metrics, invariants, memory, heap)
  *   --quick               tiny sizes: checks the harness and every outcome, figures meaningless
  */
 import { PerformanceObserver } from 'node:perf_hooks';
@@ -17,6 +18,8 @@ import {
   TenantKernel,
   TotalSupplyInvariant,
   TwoLaneKernel,
+  LatencyHistogram,
+  nowNs,
   addI128,
   createFact,
   decodeFact,
@@ -322,13 +325,54 @@ function heapSuite(): void {
   });
 }
 
+/** The histogram's record, the clock, and what admitInstrumented adds to an admission. */
+async function metricsSuite(): Promise<void> {
+  console.log('\nMetrics: LatencyHistogram and admitInstrumented');
+  const rounds = QUICK ? 1 : 3;
+  const histogram = new LatencyHistogram();
+  const recorded = new Outcomes();
+  let v = 1;
+  await timeMitata(
+    'LatencyHistogram.record',
+    () => {
+      histogram.record((v = (v * 1103515245 + 12345) & 0xfffff));
+      recorded.add(AdmitCode.Ok);
+    },
+    rounds,
+    recorded,
+  );
+  if (histogram.count === 0) throw new Error('the record benchmark recorded nothing');
+  const clock = new Outcomes();
+  await timeMitata('nowNs() (performance.now() in ns)', () => clock.add(nowNs() > 0 ? AdmitCode.Ok : AdmitCode.MalformedFact), rounds, clock);
+
+  // The same kernel shape both ways, both through a closure, so only the instrumentation differs.
+  const plain = Kernel.withState(new TotalSupplyInvariant(), cell, { indexCapacity: 1 << 16 });
+  admissionBench('Kernel (capacity 65,536): no deps, tryAdmitRaw', {
+    indexCapacity: plain.indexCapacity,
+    tryAdmitRaw: (id, deps, payload) => plain.tryAdmitRaw(id, deps, payload),
+    reset: (bytes) => plain.reset(bytes),
+  }, 0, 0, false);
+  const timed = Kernel.withState(new TotalSupplyInvariant(), cell, { indexCapacity: 1 << 16 });
+  const admissions = new LatencyHistogram();
+  admissionBench('Kernel (capacity 65,536): no deps, admitInstrumented', {
+    indexCapacity: timed.indexCapacity,
+    tryAdmitRaw: (id, deps, payload) => timed.admitInstrumented(id, deps, payload, admissions),
+    reset: (bytes) => timed.reset(bytes),
+  }, 0, 0, false);
+  const { p50, p99 } = admissions.percentiles();
+  console.log(`  (admitInstrumented's own view: ${admissions.count.toLocaleString('en-US')} admissions, p50 ≤ ${p50} ns, p99 ≤ ${p99} ns)`);
+}
+
 const startedAt = new Date().toISOString();
 console.log(`ctfs benchmarks ${QUICK ? '(quick: figures meaningless)' : ''}— node ${process.version}, ${startedAt}, rounds ${ROUNDS}`);
-await kernelSuite();
-await microSuite();
-await invariantSuite({ quick: QUICK, rounds: ROUNDS, pool });
-memorySuite();
-heapSuite();
+// CTFS_BENCH_ONLY=kernel,micro,metrics,invariants,memory,heap runs only those suites.
+const only = new Set((process.env.CTFS_BENCH_ONLY ?? 'kernel,micro,metrics,invariants,memory,heap').split(','));
+if (only.has('kernel')) await kernelSuite();
+if (only.has('micro')) await microSuite();
+if (only.has('metrics')) await metricsSuite();
+if (only.has('invariants')) await invariantSuite({ quick: QUICK, rounds: ROUNDS, pool });
+if (only.has('memory')) memorySuite();
+if (only.has('heap')) heapSuite();
 printMarkdown();
 const invalid = rows.filter((r) => !r.valid);
 if (invalid.length > 0) {
