@@ -16,6 +16,7 @@ import { checkInvariant, type AlgebraicClass, type Invariant } from '../invarian
 import { CausalDomain, MAX_CELLS } from './causal-domain.js';
 import { DomainKernel, indexOptionsOf, rejectionError } from './domain-kernel.js';
 import type { KernelOptions } from './kernel-base.js';
+import type { LatencyHistogram } from '../metrics/latency-histogram.js';
 
 /** MultiKernel's invariant limit. */
 export const MAX_INVARIANTS = MAX_CELLS;
@@ -52,6 +53,14 @@ export class MultiKernel extends DomainKernel {
   /** Admits a fact with one payload per registered invariant. Returns an `AdmitCode`; never throws. */
   tryAdmit(id: FactId, deps: readonly FactId[], payloads: readonly Uint8Array[]): number {
     return this.domain.tryAdmitMulti(id, deps, payloads);
+  }
+
+  /** `tryAdmit`, timed: records the latency (ns) and the outcome in `histogram`. */
+  admitInstrumented(id: FactId, deps: readonly FactId[], payloads: readonly Uint8Array[], histogram: LatencyHistogram): number {
+    const started = performance.now();
+    const code = this.tryAdmit(id, deps, payloads);
+    histogram.recordOutcome(code, Math.round((performance.now() - started) * 1e6));
+    return code;
   }
 
   /** Like `tryAdmit`, but throws `AdmitError` on rejection. */
@@ -103,6 +112,14 @@ export class DualKernel<I1 extends Invariant = Invariant, I2 extends Invariant =
   /** Admits a fact whose payloads are applied to both invariants, or to neither. Never throws. */
   tryAdmit(id: FactId, deps: readonly FactId[], firstPayload: Uint8Array, secondPayload: Uint8Array): number {
     return this.domain.tryAdmitDual(id, deps, firstPayload, secondPayload);
+  }
+
+  /** `tryAdmit`, timed: records the latency (ns) and the outcome in `histogram`. */
+  admitInstrumented(id: FactId, deps: readonly FactId[], firstPayload: Uint8Array, secondPayload: Uint8Array, histogram: LatencyHistogram): number {
+    const started = performance.now();
+    const code = this.tryAdmit(id, deps, firstPayload, secondPayload);
+    histogram.recordOutcome(code, Math.round((performance.now() - started) * 1e6));
+    return code;
   }
 
   /** Like `tryAdmit`, but throws `AdmitError` on rejection. */

@@ -19,6 +19,7 @@ import { checkInvariant, type Invariant } from '../invariants/invariant.js';
 import { CausalDomain } from './causal-domain.js';
 import { rejectionError } from './domain-kernel.js';
 import type { View } from './view.js';
+import type { LatencyHistogram } from '../metrics/latency-histogram.js';
 
 export const MAX_TENANT_ID = 0xffff;
 export const DEFAULT_MAX_TENANTS = 64;
@@ -84,6 +85,14 @@ export class TenantKernel<I extends Invariant = Invariant> {
     const slot = isTenantId(tenantId) ? this.slotOf[tenantId]! : 0;
     if (slot === 0) return AdmitCode.UnknownTenant;
     return this.domains[slot - 1]!.tryAdmit(id, deps, payload);
+  }
+
+  /** `tryAdmit`, timed: records the latency (ns) and the outcome in `histogram`. */
+  admitInstrumented(tenantId: number, id: FactId, deps: readonly FactId[], payload: Uint8Array, histogram: LatencyHistogram): number {
+    const started = performance.now();
+    const code = this.tryAdmit(tenantId, id, deps, payload);
+    histogram.recordOutcome(code, Math.round((performance.now() - started) * 1e6));
+    return code;
   }
 
   /** Admits a fact into one tenant; throws `AdmitError` if it is rejected. */
