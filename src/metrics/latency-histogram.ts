@@ -59,7 +59,9 @@ export function nowNs(): number {
 export function bucketOf(ns: number): number {
   if (!(ns >= 2)) return 0;
   if (ns < TWO_POW_32) return 31 - Math.clz32(ns);
-  return Math.min(HISTOGRAM_BUCKETS - 1, Math.floor(Math.log2(ns)));
+  if (ns >= 2 ** 63) return HISTOGRAM_BUCKETS - 1;
+  // Exact: dividing by 2^32 is exact in float64, and Math.log2 would round 2^k − ε up to k.
+  return 63 - Math.clz32(Math.floor(ns / TWO_POW_32));
 }
 
 /** The largest integer in bucket `b`: its inclusive upper bound, the `le` of Prometheus. */
@@ -132,7 +134,7 @@ export class LatencyHistogram {
   /** Records a latency and the admission code it ended with (codes above 15 count as 15). */
   recordOutcome(code: number, ns: number): void {
     this.record(ns);
-    this.lane[OUTCOMES + (code >>> 0 < OUTCOME_SLOTS ? code >>> 0 : OUTCOME_SLOTS - 1)]! += 1;
+    this.lane[OUTCOMES + (code >= 0 && code < OUTCOME_SLOTS ? code | 0 : OUTCOME_SLOTS - 1)]! += 1;
   }
 
   /** All lanes added up. */

@@ -20,7 +20,9 @@ function parseAddress(addr: MetricsAddress): { host: string; port: number } {
     const colon = addr.lastIndexOf(':');
     if (colon < 0) throw new InvalidArgumentError(`metrics address "${addr}" is not host:port`);
     host = addr.slice(0, colon).replace(/^\[|\]$/g, '') || host;
-    port = Number(addr.slice(colon + 1));
+    const text = addr.slice(colon + 1);
+    if (!/^\d{1,5}$/.test(text)) throw new InvalidArgumentError(`metrics address "${addr}" has no decimal port`);
+    port = Number(text);
   } else if (addr !== null && typeof addr === 'object') {
     host = addr.host ?? host;
     port = addr.port ?? 0;
