@@ -137,9 +137,9 @@ export class DurableLog implements RecordLog {
     return 0;
   }
 
-  stage(id: Uint8Array, deps: readonly Uint8Array[], payload: Uint8Array): void {
+  stage(idWords: Uint32Array, deps: readonly Uint8Array[], payload: Uint8Array): void {
     const ring = this.ring;
-    writeWalRecord(ring.bytes, ring.words, this.reservedAt, this.reservedBytes, this.nextSequence, id, deps, payload);
+    writeWalRecord(ring.bytes, ring.words, this.reservedAt, this.reservedBytes, this.nextSequence, idWords, deps, payload);
     this.nextSequence++;
     ring.commit();
     // Publishing is an atomic store to a line the worker polls: once per PUBLISH_EVERY records,

@@ -44,8 +44,8 @@ export function walRecordBytes(depCount: number, payloadLength: number): number 
 /**
  * Writes a record (everything but the CRC, which `sealWalRecord` adds) at byte `offset` (8-byte
  * aligned) of `bytes`/`words`, two views of the same memory. `recordBytes` is
- * `walRecordBytes(deps.length, payload.length)`. The id and deps are 32-byte arrays (checked by
- * the caller).
+ * `walRecordBytes(deps.length, payload.length)`. The id is given as its eight little-endian
+ * words; the deps are 32-byte arrays (checked by the caller).
  */
 export function writeWalRecord(
   bytes: Uint8Array,
@@ -53,7 +53,7 @@ export function writeWalRecord(
   offset: number,
   recordBytes: number,
   sequence: number,
-  id: Uint8Array,
+  idWords: Uint32Array,
   deps: readonly Uint8Array[],
   payload: Uint8Array,
 ): void {
@@ -65,7 +65,8 @@ export function writeWalRecord(
   words[w + W_SEQ_LO] = sequence >>> 0;
   words[w + W_SEQ_HI] = (sequence / TWO_POW_32) >>> 0;
   words[w + W_PAYLOAD_LENGTH] = payload.length;
-  bytes.set(id, offset + 4 * W_ID);
+  // The id as eight word stores: `set` of 32 bytes costs ~28 ns here, these a few.
+  for (let k = 0; k < 8; k++) words[w + W_ID + k] = idWords[k]!;
   let at = offset + WAL_HEADER_BYTES;
   for (let d = 0; d < nDeps; d++) {
     bytes.set(deps[d]!, at);
