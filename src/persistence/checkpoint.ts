@@ -146,14 +146,16 @@ export function decodeCheckpoint(bytes: Uint8Array, name = 'checkpoint'): Checkp
   }
   if (sequence > Number.MAX_SAFE_INTEGER) fail('bad sequence');
   let at = CHECKPOINT_HEADER_BYTES;
+  // Views, not copies: the ids alone can be tens of MiB, and fresh copies page-fault.
   const take = (n: number): Uint8Array => {
-    const part = bytes.slice(at, at + n);
+    const part = bytes.subarray(at, at + n);
     at += n;
     return part;
   };
   const cells = take(cellCount * STATE_CELL_BYTES);
   const clock = take(CLOCK_BYTES);
-  const heads = new Uint32Array(take(HEADS_BYTES).buffer);
+  const headBytes = take(HEADS_BYTES);
+  const heads = headBytes.byteOffset % 4 === 0 ? new Uint32Array(headBytes.buffer, headBytes.byteOffset, FRONTIER_WIDTH) : new Uint32Array(headBytes.slice().buffer);
   const ids = take(idCount * 32);
   const image: DomainImage = { cells, clock, heads, headStart, headCount, popcount: v.getUint32(40, true), ids };
   const stored = header.slice(OFF_HASH, OFF_HASH + HASH_BYTES);

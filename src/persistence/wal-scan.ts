@@ -86,6 +86,9 @@ export function scanLog(dir: string, options: ScanOptions): ScanResult {
     for (let i = 0; i < segments.length; i++) {
       const { file, firstSequence: named } = segments[i]!;
       const last = i === segments.length - 1;
+      // A segment whose every record precedes `fromSequence` (the next one starts at or before
+      // it) holds nothing the caller needs: not even read. Compaction deletes such segments.
+      if (!last && segments[i + 1]!.firstSequence <= fromSequence) continue;
       reader.open(file);
       const size = reader.size;
       const at = reader.window(0, SEGMENT_HEADER_BYTES);
