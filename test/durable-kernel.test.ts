@@ -1025,6 +1025,13 @@ describe('logStats and the arena', () => {
 // ------------------------------------------------------------------------------------------ 7
 
 describe('misuse', () => {
+  it('prefault: false opens and admits the same (memory is then faulted in as it fills)', async () => {
+    const k = await openKernel({ prefault: false } as OpenOptions);
+    const a = freshId();
+    expect(k.tryAdmitRaw(a, [], ONE, AckMode.Durable)).toBe(AdmitCode.Ok);
+    expect(k.contains(a)).toBe(true);
+  });
+
   it('a durable kernel is not constructible directly', () => {
     for (const Ctor of [DurableKernel, TwoLaneDurableKernel]) {
       const C = Ctor as unknown as new (invariant: Invariant, options?: object) => unknown;

@@ -594,6 +594,44 @@ static napi_value js_fallocate(napi_env env, napi_callback_info info) {
   return NULL;
 }
 
+// MADV_POPULATE_WRITE (Linux 5.14+): fault a range in, writable, without touching its bytes.
+#ifndef MADV_POPULATE_WRITE
+#define MADV_POPULATE_WRITE 23
+#endif
+
+// populate(view): prefaults the whole pages inside a typed array's memory (a SharedArrayBuffer a
+// kernel is about to fill). On these VMs a first-touch fault costs ~17 us per 4 KiB page from JS
+// and the kernel populates the same range ~7x faster. Only pages wholly inside the view are
+// named, so neighbouring allocations are never affected. Returns false where the kernel lacks it.
+static napi_value js_populate(napi_env env, napi_callback_info info) {
+  size_t argc = 1;
+  napi_value argv[1];
+  CHECK(napi_get_cb_info(env, info, &argc, argv, NULL, NULL));
+  bool is_ta = false;
+  napi_typedarray_type tt;
+  size_t len = 0;
+  void *data = NULL;
+  if (argc < 1 || napi_is_typedarray(env, argv[0], &is_ta) != napi_ok || !is_ta ||
+      napi_get_typedarray_info(env, argv[0], &tt, &len, &data, NULL, NULL) != napi_ok ||
+      tt != napi_uint8_array) {
+    napi_throw_type_error(env, "ERR_INVALID_ARG_TYPE", "populate(view) needs a Uint8Array");
+    return NULL;
+  }
+  uintptr_t page = (uintptr_t)sysconf(_SC_PAGESIZE);
+  uintptr_t start = ((uintptr_t)data + page - 1) & ~(page - 1);
+  uintptr_t end = ((uintptr_t)data + len) & ~(page - 1);
+  bool ok = true;
+  if (end > start) {
+    int rc;
+    do rc = madvise((void *)start, end - start, MADV_POPULATE_WRITE);
+    while (rc < 0 && errno == EINTR);
+    ok = rc == 0;
+  }
+  napi_value out;
+  CHECK(napi_get_boolean(env, ok, &out));
+  return out;
+}
+
 NAPI_MODULE_INIT() {
   napi_property_descriptor props[] = {
       {"backend", NULL, js_backend, NULL, NULL, NULL, napi_enumerable, NULL},
@@ -602,6 +640,7 @@ NAPI_MODULE_INIT() {
       {"ringWrite", NULL, js_ring_write, NULL, NULL, NULL, napi_enumerable, NULL},
       {"ringClose", NULL, js_ring_close, NULL, NULL, NULL, napi_enumerable, NULL},
       {"fallocate", NULL, js_fallocate, NULL, NULL, NULL, napi_enumerable, NULL},
+      {"populate", NULL, js_populate, NULL, NULL, NULL, napi_enumerable, NULL},
   };
   if (napi_define_properties(env, exports, sizeof props / sizeof props[0], props) != napi_ok) return NULL;
   return exports;

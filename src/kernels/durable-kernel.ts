@@ -27,6 +27,7 @@ import type { ReadonlyExactIndex } from '../causal/exact-index.js';
 import type { Invariant } from '../invariants/invariant.js';
 import { readCheckpoint, writeCheckpoint, type Checkpoint } from '../persistence/checkpoint.js';
 import { lockDirectory } from '../persistence/data-dir.js';
+import { prefault } from '../persistence/native.js';
 import { DurableLog } from '../persistence/durable-log.js';
 import { Stat } from '../persistence/durability-control.js';
 import type { BackendChoice } from '../persistence/io-backend.js';
@@ -77,6 +78,12 @@ export interface DurableKernelOptions extends KernelOptions {
   readonly initialState?: StateCell | Uint8Array;
   /** Log one line naming the backend in use (default true). */
   readonly announce?: boolean;
+  /**
+   * Prefault the kernel's exact index and WAL arena at open (default true; needs the native
+   * shim): their memory is committed at once, so neither recovery nor admission pays a page
+   * fault per 4 KiB as they fill (see docs/BENCHMARKS.md).
+   */
+  readonly prefault?: boolean;
   /** @internal Fault injection for tests. */
   readonly faults?: FaultPlan;
 }
@@ -207,8 +214,9 @@ export class DurableKernel<I extends Invariant = Invariant> extends KernelBase<I
   }
 
   /** @internal Recovers the directory's history into this (fresh) kernel. */
-  recoverHistory(initialState: StateCell | Uint8Array | undefined): { report: RecoveryReport; logId: Uint8Array } {
+  recoverHistory(initialState: StateCell | Uint8Array | undefined, prefaultMemory: boolean): { report: RecoveryReport; logId: Uint8Array } {
     if (initialState !== undefined) this.domain.setInitialState(cellBytes(initialState));
+    if (prefaultMemory) prefault(this.domain.index.buffer);
     return recoverDomain(this.dir, this.domain);
   }
 
@@ -441,7 +449,8 @@ async function openDurable<I extends Invariant, K extends DurableKernel<I>>(
     } finally {
       opening = undefined;
     }
-    const { report, logId } = kernel.recoverHistory(options.initialState);
+    const prefaultMemory = options.prefault !== false;
+    const { report, logId } = kernel.recoverHistory(options.initialState, prefaultMemory);
     const segmentFile = openAppendSegment(dir, report.lastSequence + 1, logId, arenaBytes);
     const log = await DurableLog.start({
       arenaBytes,
@@ -452,6 +461,7 @@ async function openDurable<I extends Invariant, K extends DurableKernel<I>>(
       segmentBytes,
       backend: options.backend ?? 'auto',
       faults: options.faults,
+      prefault: prefaultMemory,
     });
     kernel.bindLog(log, report, logId);
     if (options.announce !== false) {

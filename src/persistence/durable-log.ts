@@ -13,6 +13,7 @@ import type { PersistenceWorkerData, WorkerMessage } from '../workers/persistenc
 import { BackendId, DurabilityControl, LogStatus } from './durability-control.js';
 import { walRecordBytes, writeWalRecord } from './wal-record.js';
 import { LatencyHistogram } from '../metrics/latency-histogram.js';
+import { prefault } from './native.js';
 
 /**
  * Staged records are published to the worker in groups of this many (and at the end of each
@@ -40,6 +41,8 @@ export type LogOptions = Omit<PersistenceWorkerData, 'ring' | 'control' | 'laten
   readonly arenaBytes: number;
   /** The last sequence already in the log (recovered). */
   readonly lastSequence: number;
+  /** Prefault the arena (see `prefault`). */
+  readonly prefault: boolean;
 };
 
 /**
@@ -79,12 +82,13 @@ export class DurableLog implements RecordLog {
 
   private constructor(options: LogOptions) {
     this.ring = new SpscRing({ capacity: options.arenaBytes });
+    if (options.prefault) prefault(this.ring.buffer);
     this.control = new DurabilityControl();
     // Two lanes: the worker records into one; the other is spare for an attached reader's thread.
     this.persistenceLatency = new LatencyHistogram({ lanes: 2 });
     this.control.initialize(options.lastSequence);
     this.nextSequence = options.lastSequence + 1;
-    const { arenaBytes: _arena, lastSequence: _last, ...rest } = options;
+    const { arenaBytes: _arena, lastSequence: _last, prefault: _prefault, ...rest } = options;
     const data: PersistenceWorkerData = { ...rest, ring: this.ring.buffer, control: this.control.buffer, latency: this.persistenceLatency.buffer };
     // Ref'd until it reports ready, so a failing start settles `start()` instead of letting the
     // process exit under it; afterwards only while someone awaits durability (see `arm`).
