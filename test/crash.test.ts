@@ -13,15 +13,13 @@
  *
  * CTFS_CRASH_SEED=<n> replays a run's random choices (the kill moments still depend on timing).
  */
-import { existsSync, mkdtempSync, readdirSync, rmSync, statSync } from 'node:fs';
-import { spawnSync } from 'node:child_process';
+import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { fileURLToPath, pathToFileURL } from 'node:url';
+import { pathToFileURL } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { ROOT, ensureDist } from './helpers/dist.js';
 
-const ROOT = fileURLToPath(new URL('..', import.meta.url));
-const DIST_INDEX = join(ROOT, 'dist', 'index.js');
 const HARNESS = pathToFileURL(join(ROOT, 'scripts', 'crash-loop.mjs')).href;
 const SEED = Number(process.env['CTFS_CRASH_SEED'] ?? Date.now()) >>> 0;
 const CYCLES = 4;
@@ -54,22 +52,6 @@ interface Harness {
 let harness: Harness;
 let uring: { available: boolean; reason: string };
 const dirs: string[] = [];
-
-function newestMtime(dir: string): number {
-  let newest = 0;
-  for (const entry of readdirSync(dir, { withFileTypes: true })) {
-    const p = join(dir, entry.name);
-    newest = Math.max(newest, entry.isDirectory() ? newestMtime(p) : statSync(p).mtimeMs);
-  }
-  return newest;
-}
-
-/** The child and the harness run compiled JS: build dist/ if it is missing or older than src/. */
-function ensureDist(): void {
-  if (existsSync(DIST_INDEX) && statSync(DIST_INDEX).mtimeMs >= newestMtime(join(ROOT, 'src'))) return;
-  const r = spawnSync('npx', ['tsc', '-p', 'tsconfig.json'], { cwd: ROOT, encoding: 'utf8', timeout: 180_000 });
-  if (!existsSync(DIST_INDEX)) throw new Error(`tsc did not produce dist/index.js:\n${r.stdout}\n${r.stderr}`);
-}
 
 function tempDir(tag: string): string {
   const dir = mkdtempSync(join(tmpdir(), `ctfs-crash-${tag}-`));

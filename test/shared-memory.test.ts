@@ -3,9 +3,6 @@
  * worker_threads Workers (which run the compiled library in dist/), read and written across
  * threads, synchronised with Atomics rather than messages; bad shared memory is refused.
  */
-import { spawnSync } from 'node:child_process';
-import { existsSync, readdirSync, statSync } from 'node:fs';
-import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { Worker } from 'node:worker_threads';
 import { afterEach, beforeAll, describe, expect, it } from 'vitest';
@@ -34,27 +31,10 @@ import {
   totalSupply,
   thrown,
 } from './helpers/kernels.js';
+import { ensureDist } from './helpers/dist.js';
 
-const ROOT = fileURLToPath(new URL('..', import.meta.url));
-const DIST_INDEX = join(ROOT, 'dist', 'index.js');
 const WORKER = fileURLToPath(new URL('./fixtures/attach-worker.mjs', import.meta.url));
 const WORKER_TIMEOUT_MS = 20_000;
-
-function newestMtime(dir: string): number {
-  let newest = 0;
-  for (const entry of readdirSync(dir, { withFileTypes: true })) {
-    const p = join(dir, entry.name);
-    newest = Math.max(newest, entry.isDirectory() ? newestMtime(p) : statSync(p).mtimeMs);
-  }
-  return newest;
-}
-
-/** The worker runs compiled JS: build dist/ if it is missing or older than src/. */
-function ensureDist(): void {
-  if (existsSync(DIST_INDEX) && statSync(DIST_INDEX).mtimeMs >= newestMtime(join(ROOT, 'src'))) return;
-  const r = spawnSync('npx', ['tsc', '-p', 'tsconfig.json'], { cwd: ROOT, encoding: 'utf8', timeout: 120_000 });
-  if (!existsSync(DIST_INDEX)) throw new Error(`tsc did not produce dist/index.js:\n${r.stdout}\n${r.stderr}`);
-}
 
 interface WorkerReport {
   size: number;

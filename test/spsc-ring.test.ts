@@ -12,9 +12,6 @@
  *   producers so both sides park; a parked waiter is woken by publish, release and close;
  * - CRC-32C vectors (RFC 3720 B.4), chaining, the word-wise variant against the byte-wise one.
  */
-import { spawnSync } from 'node:child_process';
-import { existsSync, readdirSync, statSync } from 'node:fs';
-import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { Worker } from 'node:worker_threads';
 import fc from 'fast-check';
@@ -22,9 +19,8 @@ import { afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { MAX_RING_CAPACITY, MIN_RING_CAPACITY, SharedMemoryError, SpscRing, crc32c } from '../src/index.js';
 import { crc32cWords } from '../src/persistence/crc32c.js';
 import { expectError, expectInvalid } from './helpers/errors.js';
+import { ensureDist } from './helpers/dist.js';
 
-const ROOT = fileURLToPath(new URL('..', import.meta.url));
-const DIST_INDEX = join(ROOT, 'dist', 'index.js');
 const WORKER = fileURLToPath(new URL('./fixtures/ring-worker.mjs', import.meta.url));
 
 /** Layout facts the tests forge or inspect (mirrors src/core/spsc-ring.ts). */
@@ -37,22 +33,6 @@ const I_TAIL = 256 / 4;
 const MAGIC = 0x47525443;
 
 // ------------------------------------------------------------------------------------ helpers
-
-function newestMtime(dir: string): number {
-  let newest = 0;
-  for (const entry of readdirSync(dir, { withFileTypes: true })) {
-    const p = join(dir, entry.name);
-    newest = Math.max(newest, entry.isDirectory() ? newestMtime(p) : statSync(p).mtimeMs);
-  }
-  return newest;
-}
-
-/** The worker runs compiled JS: build dist/ if it is missing or older than src/. */
-function ensureDist(): void {
-  if (existsSync(DIST_INDEX) && statSync(DIST_INDEX).mtimeMs >= newestMtime(join(ROOT, 'src'))) return;
-  const r = spawnSync('npx', ['tsc', '-p', 'tsconfig.json'], { cwd: ROOT, encoding: 'utf8', timeout: 120_000 });
-  if (!existsSync(DIST_INDEX)) throw new Error(`tsc did not produce dist/index.js:\n${r.stdout}\n${r.stderr}`);
-}
 
 type WaitResult = 'ok' | 'not-equal' | 'timed-out';
 type WaitCounts = Record<WaitResult, number>;
