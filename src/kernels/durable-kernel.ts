@@ -20,7 +20,7 @@
 import * as fs from 'node:fs';
 import { AdmitCode } from '../core/codes.js';
 import type { Fact, FactId } from '../core/fact.js';
-import { STATE_CELL_BYTES, cellBytes, type StateCell } from '../core/state-cell.js';
+import { cellBytes, type StateCell } from '../core/state-cell.js';
 import { ExactCausalIndex } from '../causal/exact-index.js';
 import { AdmitError, CheckpointError, InvalidArgumentError } from '../errors.js';
 import type { ReadonlyExactIndex } from '../causal/exact-index.js';
@@ -31,12 +31,12 @@ import { prefault } from '../persistence/native.js';
 import { DurableLog } from '../persistence/durable-log.js';
 import { Stat } from '../persistence/durability-control.js';
 import type { BackendChoice } from '../persistence/io-backend.js';
-import { compactLog, openAppendSegment, recoverDomain, type CompactionResult, type RecoveryReport } from '../persistence/recovery.js';
+import { checkCompatible, compactLog, openAppendSegment, recoverDomain, type CompactionResult, type RecoveryReport } from '../persistence/recovery.js';
 import { MAX_RING_CAPACITY } from '../core/spsc-ring.js';
 import { MAX_WAL_RECORD_BYTES } from '../persistence/wal-record.js';
 import type { FaultPlan } from '../workers/persistence-worker.js';
 import type { LatencyHistogram } from '../metrics/latency-histogram.js';
-import type { CausalDomain } from './causal-domain.js';
+import type { CausalDomain, DomainImage } from './causal-domain.js';
 import { KernelBase, type KernelOptions } from './kernel-base.js';
 
 export const AckMode = {
@@ -147,12 +147,8 @@ export class DurableHandle {
 
 /** A checkpoint another log may be anchored on: it fits this kernel and its ids are distinct. */
 function checkAnchor(anchor: Checkpoint, domain: CausalDomain, file: string): void {
-  const cells = anchor.image.cells.length / STATE_CELL_BYTES;
-  if (cells !== domain.cellCount) throw new CheckpointError(file, `has ${cells} state cells, the kernel ${domain.cellCount}`);
+  checkCompatible(anchor, domain, file);
   const ids = anchor.image.ids.length / 32;
-  if (ids > domain.index.capacity) {
-    throw new InvalidArgumentError(`${file} holds ${ids} facts; the kernel's indexCapacity is ${domain.index.capacity}`);
-  }
   // A hash only proves the bytes are the writer's; a duplicate id would break the index.
   const seen = new ExactCausalIndex({ capacity: Math.max(1, ids) });
   for (let k = 0; k < ids; k++) {
@@ -357,16 +353,7 @@ export class DurableKernel<I extends Invariant = Invariant> extends KernelBase<I
     const sequence = this.log.lastSequence;
     const image = this.domain.exportImage();
     await this.log.whenDurable(sequence);
-    const file = writeCheckpoint(this.dir, sequence, this.logId, image);
-    const compaction = compactLog(this.dir, KEEP_CHECKPOINTS);
-    return {
-      file,
-      sequence,
-      facts: image.ids.length / 32,
-      bytes: fs.statSync(file).size,
-      durationMs: performance.now() - started,
-      compaction,
-    };
+    return this.installCheckpoint(sequence, image, KEEP_CHECKPOINTS, started);
   }
 
   /**
@@ -386,13 +373,19 @@ export class DurableKernel<I extends Invariant = Invariant> extends KernelBase<I
     // last await is synchronous, so no admission can slip in between.
     while (!this.log.isDurable(this.log.lastSequence)) await this.log.whenDurable(this.log.lastSequence);
     const sequence = this.log.lastSequence;
-    const file = writeCheckpoint(this.dir, sequence, this.logId, anchor.image);
+    const info = this.installCheckpoint(sequence, anchor.image, 1, started);
     this.domain.restoreImage(anchor.image);
-    const compaction = compactLog(this.dir, 1);
+    return info;
+  }
+
+  /** Writes `image` as this log's checkpoint at `sequence`, then compacts down to `keep` checkpoints. */
+  private installCheckpoint(sequence: number, image: DomainImage, keep: number, started: number): CheckpointInfo {
+    const file = writeCheckpoint(this.dir, sequence, this.logId, image);
+    const compaction = compactLog(this.dir, keep);
     return {
       file,
       sequence,
-      facts: anchor.image.ids.length / 32,
+      facts: image.ids.length / 32,
       bytes: fs.statSync(file).size,
       durationMs: performance.now() - started,
       compaction,

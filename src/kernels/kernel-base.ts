@@ -13,7 +13,7 @@ import { checkInvariant, isCoordinationFree, type Invariant } from '../invariant
 import { CausalDomain, type SharedDomainMemory } from './causal-domain.js';
 import { DomainKernel, indexOptionsOf, rejectionError } from './domain-kernel.js';
 import type { Snapshot, View } from './view.js';
-import type { LatencyHistogram } from '../metrics/latency-histogram.js';
+import { recordAdmission, type LatencyHistogram } from '../metrics/latency-histogram.js';
 
 export interface KernelOptions {
   /** Exact-index capacity: the most facts this kernel can admit (default 2^20 = 1,048,576). */
@@ -90,9 +90,7 @@ export abstract class KernelBase<I extends Invariant = Invariant> extends Domain
    */
   admitInstrumented(id: FactId, deps: readonly FactId[], payload: Uint8Array, histogram: LatencyHistogram): number {
     const started = performance.now();
-    const code = this.tryAdmitRaw(id, deps, payload);
-    histogram.recordOutcome(code, Math.round((performance.now() - started) * 1e6));
-    return code;
+    return recordAdmission(histogram, started, this.tryAdmitRaw(id, deps, payload));
   }
 
   tryAdmit(fact: Fact): number {

@@ -16,7 +16,7 @@ import { checkInvariant, type AlgebraicClass, type Invariant } from '../invarian
 import { CausalDomain, MAX_CELLS } from './causal-domain.js';
 import { DomainKernel, indexOptionsOf, rejectionError } from './domain-kernel.js';
 import type { KernelOptions } from './kernel-base.js';
-import type { LatencyHistogram } from '../metrics/latency-histogram.js';
+import { recordAdmission, type LatencyHistogram } from '../metrics/latency-histogram.js';
 
 /** MultiKernel's invariant limit. */
 export const MAX_INVARIANTS = MAX_CELLS;
@@ -58,9 +58,7 @@ export class MultiKernel extends DomainKernel {
   /** `tryAdmit`, timed: records the latency (ns) and the outcome in `histogram`. */
   admitInstrumented(id: FactId, deps: readonly FactId[], payloads: readonly Uint8Array[], histogram: LatencyHistogram): number {
     const started = performance.now();
-    const code = this.tryAdmit(id, deps, payloads);
-    histogram.recordOutcome(code, Math.round((performance.now() - started) * 1e6));
-    return code;
+    return recordAdmission(histogram, started, this.tryAdmit(id, deps, payloads));
   }
 
   /** Like `tryAdmit`, but throws `AdmitError` on rejection. */
@@ -117,9 +115,7 @@ export class DualKernel<I1 extends Invariant = Invariant, I2 extends Invariant =
   /** `tryAdmit`, timed: records the latency (ns) and the outcome in `histogram`. */
   admitInstrumented(id: FactId, deps: readonly FactId[], firstPayload: Uint8Array, secondPayload: Uint8Array, histogram: LatencyHistogram): number {
     const started = performance.now();
-    const code = this.tryAdmit(id, deps, firstPayload, secondPayload);
-    histogram.recordOutcome(code, Math.round((performance.now() - started) * 1e6));
-    return code;
+    return recordAdmission(histogram, started, this.tryAdmit(id, deps, firstPayload, secondPayload));
   }
 
   /** Like `tryAdmit`, but throws `AdmitError` on rejection. */

@@ -19,7 +19,7 @@ import { checkInvariant, type Invariant } from '../invariants/invariant.js';
 import { CausalDomain } from './causal-domain.js';
 import { rejectionError } from './domain-kernel.js';
 import type { View } from './view.js';
-import type { LatencyHistogram } from '../metrics/latency-histogram.js';
+import { recordAdmission, type LatencyHistogram } from '../metrics/latency-histogram.js';
 
 export const MAX_TENANT_ID = 0xffff;
 export const DEFAULT_MAX_TENANTS = 64;
@@ -90,9 +90,7 @@ export class TenantKernel<I extends Invariant = Invariant> {
   /** `tryAdmit`, timed: records the latency (ns) and the outcome in `histogram`. */
   admitInstrumented(tenantId: number, id: FactId, deps: readonly FactId[], payload: Uint8Array, histogram: LatencyHistogram): number {
     const started = performance.now();
-    const code = this.tryAdmit(tenantId, id, deps, payload);
-    histogram.recordOutcome(code, Math.round((performance.now() - started) * 1e6));
-    return code;
+    return recordAdmission(histogram, started, this.tryAdmit(tenantId, id, deps, payload));
   }
 
   /** Admits a fact into one tenant; throws `AdmitError` if it is rejected. */

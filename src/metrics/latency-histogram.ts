@@ -55,6 +55,15 @@ export function nowNs(): number {
   return performance.now() * 1e6;
 }
 
+/**
+ * Records an admission that began at `started` (a `performance.now()` reading) and ended with
+ * `code`, in whole nanoseconds; returns `code`. What every kernel's `admitInstrumented` does.
+ */
+export function recordAdmission(histogram: LatencyHistogram, started: number, code: number): number {
+  histogram.recordOutcome(code, Math.round((performance.now() - started) * 1e6));
+  return code;
+}
+
 /** The bucket of `ns`: ⌊log2 ns⌋ clamped to 0..63 (NaN and negatives count as 0). */
 export function bucketOf(ns: number): number {
   if (!(ns >= 2)) return 0;

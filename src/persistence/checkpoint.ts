@@ -10,7 +10,7 @@
 import * as path from 'node:path';
 import { hash } from 'blake3-jit';
 import { CheckpointError } from '../errors.js';
-import { bytesEqual, toHex } from '../core/bytes.js';
+import { bytesEqual } from '../core/bytes.js';
 import { STATE_CELL_BYTES } from '../core/state-cell.js';
 import { FRONTIER_WIDTH, type DomainImage } from '../kernels/causal-domain.js';
 import { readFileAligned, writeFileAtomic } from './data-dir.js';
@@ -171,6 +171,3 @@ export function decodeCheckpoint(bytes: Uint8Array, name = 'checkpoint'): Checkp
     hash: stored,
   };
 }
-
-/** Hex of a checkpoint hash, for logs. */
-export const checkpointHashHex = (c: Checkpoint): string => toHex(c.hash);

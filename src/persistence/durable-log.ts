@@ -298,10 +298,4 @@ export class DurableLog implements RecordLog {
     await this.exitPromise;
     this.settle();
   }
-
-  /** Stops the worker without draining (tests, and after a failure). */
-  async terminate(): Promise<void> {
-    await this.worker.terminate();
-    await this.exitPromise;
-  }
 }

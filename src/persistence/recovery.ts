@@ -8,6 +8,7 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { AdmitCode } from '../core/codes.js';
 import { MAX_DEPS } from '../core/fact.js';
+import { STATE_CELL_BYTES } from '../core/state-cell.js';
 import { bytesEqual, toHex } from '../core/bytes.js';
 import { admitCodeName, CheckpointError, InvalidArgumentError, WalCorruptionError } from '../errors.js';
 import type { CausalDomain } from '../kernels/causal-domain.js';
@@ -146,8 +147,9 @@ export function recoverDomain(dir: string, domain: CausalDomain): { report: Reco
   };
 }
 
-function checkCompatible(checkpoint: Checkpoint, domain: CausalDomain, file: string): void {
-  const cells = checkpoint.image.cells.length / 64;
+/** A checkpoint this kernel can take: the same number of state cells, and ids within its capacity. */
+export function checkCompatible(checkpoint: Checkpoint, domain: CausalDomain, file: string): void {
+  const cells = checkpoint.image.cells.length / STATE_CELL_BYTES;
   if (cells !== domain.cellCount) throw new CheckpointError(file, `has ${cells} state cells, the kernel ${domain.cellCount}`);
   const ids = checkpoint.image.ids.length / 32;
   if (ids > domain.index.capacity) {
