@@ -25,7 +25,15 @@ export type CtfsErrorCode =
   | 'WalCorrupted'
   | 'CheckpointCorrupted'
   | 'LogLocked'
-  | 'NativeUnavailable';
+  | 'NativeUnavailable'
+  | PoolErrorCode;
+
+/**
+ * Worker pool conditions: the pool is closed; a shard was poisoned (a pool thread died while it
+ * held the shard, so its state may be half-written); a pool task failed for another reason; or
+ * durable shards were asked for (not supported yet).
+ */
+export type PoolErrorCode = 'PoolClosed' | 'ShardPoisoned' | 'PoolTaskFailed' | 'DurableShardsUnsupported';
 
 /**
  * Why a fact could not be confirmed durable: the log failed (a write or fsync error, which
@@ -212,9 +220,12 @@ export interface LogPosition {
 export class WalCorruptionError extends CtfsError {
   declare readonly code: 'WalCorrupted';
   readonly position: LogPosition;
+  /** The message without the position. */
+  readonly detail: string;
   constructor(message: string, position: LogPosition, options?: ErrorOptions) {
     super('WalCorrupted', `${message} (${position.file} at byte ${position.offset}, sequence ${position.sequence})`, options);
     this.position = position;
+    this.detail = message;
   }
 }
 
@@ -241,6 +252,17 @@ export class NativeUnavailableError extends CtfsError {
   declare readonly code: 'NativeUnavailable';
   constructor(message: string, options?: ErrorOptions) {
     super('NativeUnavailable', message, options);
+  }
+}
+
+/** A worker pool could not do what was asked; `code` says why (see {@link PoolErrorCode}). */
+export class PoolError extends CtfsError {
+  declare readonly code: PoolErrorCode;
+  /** The shard concerned, if one is. */
+  readonly shard: number | undefined;
+  constructor(code: PoolErrorCode, message: string, shard?: number, options?: ErrorOptions) {
+    super(code, message, options);
+    this.shard = shard;
   }
 }
 

@@ -19,13 +19,14 @@ export {
   LogLockedError,
   MalformedFactError,
   NativeUnavailableError,
+  PoolError,
   SharedMemoryError,
   TenantError,
   UnknownTenantError,
   ValueOutOfRangeError,
   WalCorruptionError,
 } from './errors.js';
-export type { CtfsErrorCode, DurabilityErrorCode, EscrowErrorCode, LogPosition } from './errors.js';
+export type { CtfsErrorCode, PoolErrorCode, DurabilityErrorCode, EscrowErrorCode, LogPosition } from './errors.js';
 
 export {
   I128_MAX,
@@ -60,6 +61,8 @@ export {
 } from './core/fact.js';
 export type { DecodeFactOptions, Fact, FactId } from './core/fact.js';
 export { STATE_CELL_BYTES, StateCell } from './core/state-cell.js';
+export { DEFAULT_BATCH_FACTS, FactBatch, MAX_BATCH_FACTS } from './core/fact-batch.js';
+export type { BatchResult } from './core/fact-batch.js';
 
 export { CLOCK_BITS, CLOCK_BYTES, ESCALATION_POPCOUNT, ESCALATION_THRESHOLD, CausalClock } from './causal/causal-clock.js';
 export { bloomPositions } from './causal/id-hash.js';
@@ -122,6 +125,16 @@ export type { TornTail } from './persistence/wal-scan.js';
 export { SpscRing, MIN_RING_CAPACITY, MAX_RING_CAPACITY } from './core/spsc-ring.js';
 export type { SpscRingOptions } from './core/spsc-ring.js';
 export { crc32c } from './persistence/crc32c.js';
+export { verifyLog } from './persistence/verify.js';
+export type { CheckpointVerification, LogVerification } from './persistence/verify.js';
+export { HISTORY_DIGEST_BYTES } from './kernels/history-digest.js';
+
+export { KernelPool } from './pool/kernel-pool.js';
+export type { KernelPoolOptions } from './pool/kernel-pool.js';
+export type { BuiltinInvariantName, InvariantSpec } from './pool/invariant-spec.js';
+export { routeKey, routeTenant } from './pool/routing.js';
+export { LOCK_ACQUIRED, LOCK_POISONED, MAX_SHARDS, ShardLocks } from './pool/shard-locks.js';
+export type { LockStats } from './pool/shard-locks.js';
 
 export {
   DEFAULT_LANES,

@@ -295,6 +295,15 @@ export class ExactCausalIndex implements ReadonlyExactIndex {
     return out;
   }
 
+  /**
+   * @internal The first `count` ids in insertion order as a view of the shared key store (no copy).
+   * Key numbers below the count never change while ids are appended, so another thread may read
+   * the view while this index keeps admitting (until `clear`).
+   */
+  idsView(count: number): Uint8Array {
+    return new Uint8Array(this.keys.buffer, this.keys.byteOffset, 32 * count);
+  }
+
   /** Every id in insertion order. */
   *ids(): IterableIterator<Uint8Array> {
     for (let k = 0; k < this.visible; k++) yield this.idAt(k);

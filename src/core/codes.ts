@@ -29,6 +29,11 @@ export const AdmitCode = {
    * but its durability could not be confirmed (see `DurabilityError`).
    */
   DurabilityFailed: 14,
+  /**
+   * Worker pool: a dep was admitted, but into another shard, and this shard does not share
+   * causality with it. Route facts that depend on each other to the same shard.
+   */
+  CrossShardDependency: 15,
 } as const;
 export type AdmitCode = (typeof AdmitCode)[keyof typeof AdmitCode];
 export type AdmitCodeName = Exclude<keyof typeof AdmitCode, 'Ok'>;

@@ -159,6 +159,12 @@ export class CausalDomain {
   lastFailedDep = -1;
   /** Which invariant (cell) refused the last fact an invariant refused; -1 otherwise. */
   lastFailedInvariant = -1;
+  /**
+   * Asked about a dep this domain never admitted, before it is rejected: true if another domain
+   * admitted it and this one accepts that (pool shards that share causality). Null: reject.
+   * Consulted on the rejection path only.
+   */
+  foreignDep: ((dep: Uint8Array) => boolean) | null = null;
   /** Set by `prepare` for `commit`: the empty slot for the id, and its dep count. */
   private insertSlot = 0;
   private preparedDeps = 0;
@@ -371,9 +377,12 @@ export class CausalDomain {
         const depHasher = this.depHasher;
         depHasher.load(dep);
         // Bloom: a clear bit proves the dep was never admitted; a set bit proves nothing.
-        if (bloomFilter && !this.clock.hasHash(depHasher.bloomHash)) return this.rejectDep(d);
-        k = index.find(depHasher);
-        if (k < 0) return this.rejectDep(d);
+        if ((bloomFilter && !this.clock.hasHash(depHasher.bloomHash)) || (k = index.find(depHasher)) < 0) {
+          // A dep another domain admitted (a pool shard that shares causality) is satisfied but is
+          // no head here: key -1 matches none.
+          if (this.foreignDep === null || !this.foreignDep(dep)) return this.rejectDep(d);
+          k = -1;
+        }
       }
       this.depKeys[d] = k;
     }
@@ -575,7 +584,7 @@ export class CausalDomain {
   }
 
   /** @internal A copy of the domain's history (writer only). */
-  exportImage(): DomainImage {
+  exportImage(idCount = this.index.size): DomainImage {
     const c = this.ctl;
     return {
       cells: new Uint8Array(this.control.slice(OFF_CELLS, OFF_CELLS + this.invariants.length * STATE_CELL_BYTES)),
@@ -584,8 +593,27 @@ export class CausalDomain {
       headStart: c[W_HEAD_START]!,
       headCount: c[W_HEAD_COUNT]!,
       popcount: c[W_POPCOUNT]!,
-      ids: this.index.copyIds(this.index.size),
+      ids: this.index.copyIds(idCount),
     };
+  }
+
+  /**
+   * @internal Like `exportImage`, but the ids are a view of the shared key store (no copy): it
+   * stays valid while this domain keeps admitting, until a reset or restore. Writer only.
+   */
+  exportImageShared(): DomainImage {
+    this.index.beginWrite();
+    const image = this.exportImage(0);
+    return { ...image, ids: this.index.idsView(this.index.size) };
+  }
+
+  /**
+   * True if `id` is among the facts this domain's writer has published (readable from any thread
+   * at any time: published ids never move). Makes the published ids visible to this instance.
+   */
+  containsPublished(id: Uint8Array): boolean {
+    this.index.sync();
+    return this.index.contains(id);
   }
 
   /**

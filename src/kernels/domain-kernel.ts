@@ -95,6 +95,22 @@ export abstract class DomainKernel {
   }
 
   /**
+   * @internal True if `id` is among the facts this kernel's writer has published; safe from any
+   * thread at any time (published ids never move). Pool threads use it to name cross-shard deps.
+   */
+  containsPublished(id: FactId): boolean {
+    return this.domain.containsPublished(id);
+  }
+
+  /**
+   * @internal Deps this kernel never admitted that `lookup` vouches for are accepted (pool shards
+   * that share causality); null restores plain rejection.
+   */
+  acceptForeignDeps(lookup: ((dep: FactId) => boolean) | null): void {
+    this.domain.foreignDep = lookup;
+  }
+
+  /**
    * After a rejection: the invariant's own code if an invariant caused it (see `InvariantCode`),
    * else 0 — so a `MalformedFact` with a non-zero value is a payload an invariant refused.
    */

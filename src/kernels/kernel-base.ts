@@ -10,10 +10,12 @@ import { STATE_CELL_BYTES, StateCell, cellBytes } from '../core/state-cell.js';
 import { CLOCK_BITS } from '../causal/causal-clock.js';
 import { AdmitError, InvalidArgumentError } from '../errors.js';
 import { checkInvariant, isCoordinationFree, type Invariant } from '../invariants/invariant.js';
-import { CausalDomain, type SharedDomainMemory } from './causal-domain.js';
+import { CausalDomain, type DomainImage, type SharedDomainMemory } from './causal-domain.js';
 import { DomainKernel, indexOptionsOf, rejectionError } from './domain-kernel.js';
 import type { Snapshot, View } from './view.js';
 import { recordAdmission, type LatencyHistogram } from '../metrics/latency-histogram.js';
+import { FactBatch, admitShared, type BatchResult } from '../core/fact-batch.js';
+import { historyDigest } from './history-digest.js';
 
 export interface KernelOptions {
   /** Exact-index capacity: the most facts this kernel can admit (default 2^20 = 1,048,576). */
@@ -93,6 +95,17 @@ export abstract class KernelBase<I extends Invariant = Invariant> extends Domain
     return recordAdmission(histogram, started, this.tryAdmitRaw(id, deps, payload));
   }
 
+  /**
+   * Admits every fact of `batch` in order, in this thread. A rejected fact is a code in the
+   * result, never an exception; the batch can be cleared and reused as soon as this returns.
+   */
+  admitBatch(batch: FactBatch): BatchResult {
+    if (!(batch instanceof FactBatch)) throw new InvalidArgumentError('admitBatch takes a FactBatch');
+    if (batch.inFlight) throw new InvalidArgumentError('the batch is being admitted by a pool thread; await admitBatch first');
+    const admitted = admitShared(batch.shared, this);
+    return { codes: batch.codes.slice(), admitted };
+  }
+
   tryAdmit(fact: Fact): number {
     if (fact === null || typeof fact !== 'object') return AdmitCode.MalformedFact;
     return this.tryAdmitRaw(fact.id, fact.deps, fact.payload);
@@ -167,6 +180,19 @@ export abstract class KernelBase<I extends Invariant = Invariant> extends Domain
    */
   reset(cell?: StateCell | Uint8Array): void {
     this.domain.reset([cell === undefined ? undefined : cellBytes(cell)]);
+  }
+
+  /**
+   * BLAKE3 digest of everything admitted: state, clock, frontier and every id in admission order
+   * (docs/FORMATS.md §7). Equal digests mean equal histories. Writer only, like admission.
+   */
+  digest(): Uint8Array {
+    return historyDigest(this.historyImage());
+  }
+
+  /** @internal The history as `digest` hashes it, ids as a view of shared memory. Writer only. */
+  historyImage(): DomainImage {
+    return this.domain.exportImageShared();
   }
 
   /** The kernel's shared memory, for `attach` in another thread. */

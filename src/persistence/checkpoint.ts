@@ -52,15 +52,27 @@ export function parseCheckpointFileName(name: string): number {
 }
 
 /**
- * T = BLAKE3(context ‖ header[0,64) ‖ header[96,128) ‖ BLAKE3(cells) ‖ BLAKE3(clock ‖ heads) ‖ BLAKE3(ids)).
- * Every header field is covered, so a changed sequence, count or log id is detected like a
- * changed state byte. Each part's hash can be computed on its own (a pool thread can hash the ids).
+ * The three part hashes of an image, 96 bytes: BLAKE3(cells) ‖ BLAKE3(clock ‖ heads) ‖ BLAKE3(ids).
+ * Each part can be hashed where its memory is: the ids straight from the index's shared key store.
  */
-export function tieredHash(header: Uint8Array, image: DomainImage): Uint8Array {
+export function hashParts(image: DomainImage): Uint8Array {
   const heads = new Uint8Array(image.heads.buffer, image.heads.byteOffset, HEADS_BYTES);
   const clockAndHeads = new Uint8Array(CLOCK_BYTES + HEADS_BYTES);
   clockAndHeads.set(image.clock);
   clockAndHeads.set(heads, CLOCK_BYTES);
+  const parts = new Uint8Array(3 * HASH_BYTES);
+  parts.set(hash(image.cells), 0);
+  parts.set(hash(clockAndHeads), HASH_BYTES);
+  parts.set(hash(image.ids), 2 * HASH_BYTES);
+  return parts;
+}
+
+/**
+ * T = BLAKE3(context ‖ header[0,64) ‖ header[96,128) ‖ BLAKE3(cells) ‖ BLAKE3(clock ‖ heads) ‖ BLAKE3(ids)).
+ * Every header field is covered, so a changed sequence, count or log id is detected like a
+ * changed state byte.
+ */
+export function tieredHash(header: Uint8Array, image: DomainImage): Uint8Array {
   const top = new Uint8Array(HASH_CONTEXT.length + 64 + 32 + 3 * HASH_BYTES);
   let at = 0;
   top.set(HASH_CONTEXT, at);
@@ -69,9 +81,7 @@ export function tieredHash(header: Uint8Array, image: DomainImage): Uint8Array {
   at += OFF_HASH;
   top.set(header.subarray(OFF_HASH + HASH_BYTES, CHECKPOINT_HEADER_BYTES), at);
   at += CHECKPOINT_HEADER_BYTES - OFF_HASH - HASH_BYTES;
-  top.set(hash(image.cells), at);
-  top.set(hash(clockAndHeads), at + HASH_BYTES);
-  top.set(hash(image.ids), at + 2 * HASH_BYTES);
+  top.set(hashParts(image), at);
   return hash(top);
 }
 

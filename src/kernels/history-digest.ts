@@ -1,0 +1,36 @@
+/**
+ * The digest of a kernel's admitted history: one BLAKE3 hash over its state cells, Bloom clock,
+ * frontier and every id in admission order. Two kernels have equal digests exactly when a
+ * checkpoint of each would hold the same bytes (apart from the log fields), so it is the cheap way
+ * to compare a pool shard with a kernel built elsewhere, or two replicas.
+ *
+ *   D = BLAKE3("ctfs/history/v1\0" ‖ cells u32 ‖ ids u32 ‖ popcount u32 ‖ headStart u32 ‖ headCount u32
+ *              ‖ BLAKE3(cells) ‖ BLAKE3(clock ‖ heads) ‖ BLAKE3(ids))            (integers little-endian)
+ *
+ * The ids are hashed where they live (a view of the exact index's shared key store), so a pool
+ * thread can hash a large kernel without copying it.
+ */
+import { hash } from 'blake3-jit';
+import { STATE_CELL_BYTES } from '../core/state-cell.js';
+import type { DomainImage } from './causal-domain.js';
+import { hashParts } from '../persistence/checkpoint.js';
+
+const CONTEXT = new TextEncoder().encode('ctfs/history/v1\0');
+/** Five u32 fields between the context and the part hashes. */
+const FIELDS_BYTES = 20;
+/** Bytes of a history digest. */
+export const HISTORY_DIGEST_BYTES = 32;
+
+/** The history digest of `image` (see the module comment). */
+export function historyDigest(image: DomainImage): Uint8Array {
+  const top = new Uint8Array(CONTEXT.length + FIELDS_BYTES + 96);
+  top.set(CONTEXT);
+  const fields = new DataView(top.buffer, CONTEXT.length, FIELDS_BYTES);
+  fields.setUint32(0, image.cells.length / STATE_CELL_BYTES, true);
+  fields.setUint32(4, image.ids.length / 32, true);
+  fields.setUint32(8, image.popcount, true);
+  fields.setUint32(12, image.headStart, true);
+  fields.setUint32(16, image.headCount, true);
+  top.set(hashParts(image), CONTEXT.length + FIELDS_BYTES);
+  return hash(top);
+}

@@ -1,0 +1,441 @@
+/**
+ * KernelPool: sharded admission on a piscina worker pool.
+ *
+ * The pool owns N shards, each a `Kernel` whose state, clock and exact index live in
+ * SharedArrayBuffers that every pool thread attached once at start-up (`workerData`). A shard is
+ * guarded by a fair lock (`ShardLocks`), so any thread — a pool thread, or the caller's through
+ * `admitBatchSync` — can admit into any shard: serialized within a shard, parallel across shards.
+ *
+ * Order: the pool keeps one queue per shard and runs at most one task per shard at a time, so the
+ * batches of a shard are admitted in the order `admitBatch` was called, each as one uninterrupted
+ * run; batches queued behind a running one are handed over together as one task (the ~15 µs a
+ * piscina task costs is paid once for all of them). A pool thread never waits for another.
+ *
+ * Reads: after every task the shard publishes a snapshot, which `stateOf` reads from the calling
+ * thread with no message. Coarse work runs as pool tasks over the same shared memory: history
+ * digests (`digest`), log verification (`verifyLog`) and compaction (`compactLog`).
+ */
+import { availableParallelism } from 'node:os';
+import { fileURLToPath } from 'node:url';
+import { Piscina } from 'piscina';
+import { FactBatch, admitShared, type BatchResult } from '../core/fact-batch.js';
+import type { Fact } from '../core/fact.js';
+import { cellBytes, type StateCell } from '../core/state-cell.js';
+import { CheckpointError, CtfsError, InvalidArgumentError, PoolError, SharedMemoryError, WalCorruptionError } from '../errors.js';
+import type { Invariant } from '../invariants/invariant.js';
+import { Kernel } from '../kernels/kernel.js';
+import type { Snapshot } from '../kernels/view.js';
+import type { CompactionResult } from '../persistence/recovery.js';
+import type { LogVerification } from '../persistence/verify.js';
+import { buildInvariant, portableSpec, type InvariantSpec } from './invariant-spec.js';
+import { POOL_PROTOCOL, type PoolResult, type PoolTask, type PoolWorkerData } from './protocol.js';
+import { routeKey, routeTenant } from './routing.js';
+import { ShardAdmitter } from './shard-admitter.js';
+import { LOCK_ACQUIRED, MAX_SHARDS, ShardLocks, type LockStats } from './shard-locks.js';
+
+export interface KernelPoolOptions {
+  /** Number of shards (1..4096). */
+  readonly shards: number;
+  /** The invariant every shard enforces, as a recipe each thread can build. */
+  readonly invariant: InvariantSpec;
+  /** Pool threads (default: the machine's available parallelism). */
+  readonly threads?: number;
+  /** Exact-index capacity of each shard: the most facts one shard can admit (default 2^20). */
+  readonly indexCapacity?: number;
+  /** Seed of every shard's index hash (default random per shard). */
+  readonly indexSeed?: number;
+  /** Each shard's initial state: one cell for all, or one per shard (default the invariant's). */
+  readonly initialState?: StateCell | Uint8Array | ((shard: number) => StateCell | Uint8Array);
+  /**
+   * Groups of shards that share causality: a fact in one may depend on facts another member has
+   * admitted (and published). Across other shards such a dep is rejected with `CrossShardDependency`.
+   */
+  readonly shareCausality?: readonly (readonly number[])[];
+  /**
+   * Durable shards are not supported yet: setting this throws `PoolError`
+   * (`DurableShardsUnsupported`). Use one `DurableKernel` per process, or make batches durable by
+   * other means; see the README.
+   */
+  readonly durable?: unknown;
+  /** Queued batches of one shard handed to a pool thread as one task (default 64). */
+  readonly maxBatchesPerTask?: number;
+}
+
+/** Facts one coalesced task may carry: keeps one task's lock hold in the low milliseconds. */
+const MAX_FACTS_PER_TASK = 16_384;
+const DEFAULT_MAX_BATCHES_PER_TASK = 64;
+
+interface QueuedBatch {
+  readonly kind: 'admit';
+  readonly batch: FactBatch;
+  readonly resolve: (result: BatchResult) => void;
+  readonly reject: (error: unknown) => void;
+}
+
+interface QueuedDigest {
+  readonly kind: 'digest';
+  readonly resolve: (result: { digest: Uint8Array; size: number }) => void;
+  readonly reject: (error: unknown) => void;
+}
+
+type Queued = QueuedBatch | QueuedDigest;
+
+function workerFile(): string {
+  return fileURLToPath(new URL('./pool-worker.js', import.meta.url));
+}
+
+/** The typed error for a failed task result. */
+function resultError(result: Extract<PoolResult<unknown>, { ok: false }>, shard?: number): CtfsError {
+  switch (result.code) {
+    case 'WalCorrupted':
+      return new WalCorruptionError(result.message, result.position!);
+    case 'CheckpointCorrupted':
+      return new CheckpointError('checkpoint', result.message);
+    case 'InvalidArgument':
+      return new InvalidArgumentError(result.message);
+    case 'InvalidSharedMemory':
+      return new SharedMemoryError(result.message);
+    case 'ShardPoisoned':
+    case 'PoolClosed':
+    case 'DurableShardsUnsupported':
+    case 'PoolTaskFailed':
+      return new PoolError(result.code, result.message, shard);
+    default:
+      return new PoolError('PoolTaskFailed', result.message, shard);
+  }
+}
+
+function checkPeers(groups: readonly (readonly number[])[] | undefined, shards: number): number[][] {
+  const peers: number[][] = Array.from({ length: shards }, () => []);
+  if (groups === undefined) return peers;
+  if (!Array.isArray(groups)) throw new InvalidArgumentError('shareCausality must be an array of shard groups');
+  for (const group of groups) {
+    if (!Array.isArray(group) || group.length < 2) throw new InvalidArgumentError('each shareCausality group lists at least two shards');
+    for (const s of group) {
+      if (!Number.isInteger(s) || s < 0 || s >= shards) throw new InvalidArgumentError(`shareCausality names shard ${String(s)}, not in [0, ${shards})`);
+    }
+    for (const s of group) for (const t of group) if (s !== t && !peers[s]!.includes(t)) peers[s]!.push(t);
+  }
+  return peers;
+}
+
+export class KernelPool {
+  readonly shardCount: number;
+  readonly threads: number;
+  /** The invariant, as built in this thread. */
+  readonly invariant: Invariant;
+  private readonly piscina: Piscina;
+  private readonly locks: ShardLocks;
+  private readonly kernels: Kernel[];
+  private readonly admitters: ShardAdmitter[];
+  private readonly queues: Queued[][];
+  private readonly running: boolean[];
+  private readonly maxBatchesPerTask: number;
+  private inFlight = 0;
+  private closing: Promise<void> | undefined;
+  private drained: (() => void) | undefined;
+
+  private constructor(options: KernelPoolOptions, invariant: Invariant, threads: number, maxBatchesPerTask: number) {
+    const { shards } = options;
+    this.shardCount = shards;
+    this.threads = threads;
+    this.invariant = invariant;
+    this.maxBatchesPerTask = maxBatchesPerTask;
+    this.locks = new ShardLocks(shards);
+    const kernelOptions = { indexCapacity: options.indexCapacity, indexSeed: options.indexSeed };
+    this.kernels = [];
+    for (let s = 0; s < shards; s++) {
+      const initial = typeof options.initialState === 'function' ? options.initialState(s) : options.initialState;
+      this.kernels.push(initial === undefined ? new Kernel(invariant, kernelOptions) : Kernel.withState(invariant, cellBytes(initial), kernelOptions));
+    }
+    const peers = checkPeers(options.shareCausality, shards);
+    this.admitters = this.kernels.map((kernel, s) => new ShardAdmitter(kernel, this.kernels, s, peers[s]!));
+    this.queues = Array.from({ length: shards }, () => []);
+    this.running = new Array<boolean>(shards).fill(false);
+    const workerData: PoolWorkerData = {
+      protocol: POOL_PROTOCOL,
+      shards: this.kernels.map((k) => k.shared),
+      locks: this.locks.buffer,
+      invariant: portableSpec(options.invariant),
+      peers,
+    };
+    this.piscina = new Piscina({
+      filename: workerFile(),
+      minThreads: threads,
+      maxThreads: threads,
+      // One task per thread: a task runs to completion, so more would only queue inside a thread.
+      concurrentTasksPerWorker: 1,
+      idleTimeout: Number.POSITIVE_INFINITY,
+      workerData,
+    });
+  }
+
+  /**
+   * A pool of `options.shards` empty shards on `options.threads` threads. Resolves once the
+   * invariant is built in this thread; pool threads build theirs as they start.
+   */
+  static async create(options: KernelPoolOptions): Promise<KernelPool> {
+    if (options === null || typeof options !== 'object') throw new InvalidArgumentError('KernelPool.create needs options');
+    if (options.durable !== undefined) {
+      throw new PoolError(
+        'DurableShardsUnsupported',
+        'durable shards are not supported yet: a DurableKernel has one writer thread feeding its log; see the README (worker pool)',
+      );
+    }
+    const { shards } = options;
+    if (!Number.isInteger(shards) || shards < 1 || shards > MAX_SHARDS) {
+      throw new InvalidArgumentError(`shards must be an integer in [1, ${MAX_SHARDS}], got ${String(shards)}`);
+    }
+    const threads = options.threads ?? availableParallelism();
+    if (!Number.isInteger(threads) || threads < 1 || threads > 256) {
+      throw new InvalidArgumentError(`threads must be an integer in [1, 256], got ${String(threads)}`);
+    }
+    const maxBatches = options.maxBatchesPerTask ?? DEFAULT_MAX_BATCHES_PER_TASK;
+    if (!Number.isInteger(maxBatches) || maxBatches < 1) throw new InvalidArgumentError('maxBatchesPerTask must be a positive integer');
+    const invariant = await buildInvariant(portableSpec(options.invariant));
+    return new KernelPool(options, invariant, threads, maxBatches);
+  }
+
+  /** The shard for `key` (a string or bytes): stable for a given shard count. */
+  shardOf(key: string | Uint8Array): number {
+    return routeKey(key, this.shardCount);
+  }
+
+  /** The shard for a numeric tenant id (an integer ≥ 0): stable for a given shard count. */
+  shardOfTenant(tenant: number): number {
+    return routeTenant(tenant, this.shardCount);
+  }
+
+  /**
+   * Admits `facts` into `shard` on a pool thread, after every batch submitted before for that
+   * shard. Resolves to one code per fact (a rejection is a code, not an exception); rejects only
+   * if the pool cannot run the batch (`PoolError`). A `FactBatch` is read in place and cannot be
+   * changed until the promise settles; an array of facts is packed into one first (on this thread).
+   */
+  admitBatch(shard: number, facts: FactBatch | readonly Fact[]): Promise<BatchResult> {
+    let batch: FactBatch;
+    try {
+      this.checkOpen();
+      this.checkShard(shard);
+      batch = facts instanceof FactBatch ? facts : FactBatch.from(facts);
+      batch.seal();
+    } catch (error) {
+      return Promise.reject(error);
+    }
+    return new Promise<BatchResult>((resolve, reject) => {
+      this.queues[shard]!.push({ kind: 'admit', batch, resolve, reject });
+      this.pump(shard);
+    });
+  }
+
+  /**
+   * Admits `facts` into `shard` right here, in the calling thread, under the shard's lock (waiting
+   * for a pool thread that holds it). For small batches, where a pool task would cost more than
+   * the admission; it does not wait for batches still queued for the shard.
+   */
+  admitBatchSync(shard: number, facts: FactBatch | readonly Fact[]): BatchResult {
+    this.checkOpen();
+    this.checkShard(shard);
+    const batch = facts instanceof FactBatch ? facts : FactBatch.from(facts);
+    if (batch.inFlight) throw new InvalidArgumentError('the batch is being admitted by a pool thread; await admitBatch first');
+    if (this.locks.acquire(shard) !== LOCK_ACQUIRED) throw this.poisonedError(shard);
+    let admitted: number;
+    try {
+      const admitter = this.admitters[shard]!;
+      admitted = admitShared(batch.shared, admitter);
+      admitter.kernel.publish();
+    } finally {
+      this.locks.release(shard);
+    }
+    return { codes: batch.codes.slice(), admitted };
+  }
+
+  /**
+   * What `shard` has admitted, as of the end of its last batch: state, clock, frontier, size.
+   * Read from shared memory in this thread; no message, no lock.
+   */
+  stateOf(shard: number): Snapshot {
+    this.checkShard(shard);
+    return this.kernels[shard]!.sync();
+  }
+
+  /** True if `shard` has published `id` (admitted in a finished batch). */
+  contains(shard: number, id: Uint8Array): boolean {
+    this.checkShard(shard);
+    return this.kernels[shard]!.containsPublished(id);
+  }
+
+  /**
+   * BLAKE3 digest of `shard`'s history (see `Kernel.digest`), after every batch submitted before
+   * it, hashed on a pool thread straight from shared memory.
+   */
+  digest(shard: number): Promise<{ digest: Uint8Array; size: number }> {
+    try {
+      this.checkOpen();
+      this.checkShard(shard);
+    } catch (error) {
+      return Promise.reject(error);
+    }
+    return new Promise((resolve, reject) => {
+      this.queues[shard]!.push({ kind: 'digest', resolve, reject });
+      this.pump(shard);
+    });
+  }
+
+  /** Verifies a data directory's checkpoints and WAL on a pool thread (see `verifyLog`). */
+  verifyLog(dir: string): Promise<LogVerification> {
+    if (typeof dir !== 'string') return Promise.reject(new InvalidArgumentError('dir must be a path'));
+    return this.runTask<LogVerification>({ op: 'verifyLog', dir });
+  }
+
+  /**
+   * Compacts a data directory on a pool thread: keeps the newest `keep` checkpoints (default 2)
+   * and the WAL segments they need. Safe beside a live kernel on the same directory.
+   */
+  compactLog(dir: string, keep = 2): Promise<CompactionResult> {
+    if (typeof dir !== 'string') return Promise.reject(new InvalidArgumentError('dir must be a path'));
+    if (!Number.isInteger(keep) || keep < 1) return Promise.reject(new InvalidArgumentError('keep must be a positive integer'));
+    return this.runTask<CompactionResult>({ op: 'compactLog', dir, keep });
+  }
+
+  /** How often `shard`'s lock was taken, and how often it had to wait. */
+  lockStats(shard: number): LockStats {
+    this.checkShard(shard);
+    return this.locks.stats(shard);
+  }
+
+  /** True once `shard` was poisoned (a pool thread died holding it); it refuses all work. */
+  isPoisoned(shard: number): boolean {
+    this.checkShard(shard);
+    return this.locks.isPoisoned(shard);
+  }
+
+  /**
+   * Stops taking work, lets everything already submitted finish, then stops the threads.
+   * Idempotent.
+   */
+  close(): Promise<void> {
+    if (this.closing === undefined) {
+      const drained = new Promise<void>((resolve) => {
+        this.drained = resolve;
+        this.checkDrained();
+      });
+      this.closing = drained.then(() => this.piscina.destroy());
+    }
+    return this.closing;
+  }
+
+  private checkOpen(): void {
+    if (this.closing !== undefined) throw new PoolError('PoolClosed', 'the pool is closed');
+  }
+
+  private checkShard(shard: number): void {
+    if (!Number.isInteger(shard) || shard < 0 || shard >= this.shardCount) {
+      throw new InvalidArgumentError(`shard ${String(shard)} is not in [0, ${this.shardCount})`);
+    }
+  }
+
+  private poisonedError(shard: number): PoolError {
+    return new PoolError('ShardPoisoned', `shard ${shard} is poisoned: a pool thread died while admitting into it`, shard);
+  }
+
+  private checkDrained(): void {
+    if (this.drained !== undefined && this.inFlight === 0 && this.queues.every((q) => q.length === 0)) this.drained();
+  }
+
+  private async runTask<T>(task: PoolTask, shard?: number): Promise<T> {
+    this.checkOpen();
+    this.inFlight++;
+    try {
+      let result: PoolResult<T>;
+      try {
+        result = (await this.piscina.run(task)) as PoolResult<T>;
+      } catch (cause) {
+        throw new PoolError('PoolTaskFailed', `pool task ${task.op} failed: ${cause instanceof Error ? cause.message : String(cause)}`, shard, { cause });
+      }
+      if (!result.ok) throw resultError(result, shard);
+      return result.value;
+    } finally {
+      this.inFlight--;
+      this.checkDrained();
+    }
+  }
+
+  /** Starts the next task of `shard` unless one is running: a digest alone, or a run of batches. */
+  private pump(shard: number): void {
+    const queue = this.queues[shard]!;
+    if (this.running[shard] || queue.length === 0) return;
+    this.running[shard] = true;
+    this.inFlight++;
+    const head = queue[0]!;
+    if (head.kind === 'digest') {
+      queue.shift();
+      this.piscina.run({ op: 'digest', shard } satisfies PoolTask).then(
+        (result: PoolResult<{ digest: Uint8Array; size: number }>) => {
+          if (result.ok) head.resolve(result.value);
+          else head.reject(resultError(result, shard));
+          this.finish(shard, result.ok ? undefined : result.code);
+        },
+        (cause: unknown) => {
+          head.reject(this.taskFailure(shard, cause));
+          this.finish(shard, 'PoolTaskFailed');
+        },
+      );
+      return;
+    }
+    const taken: QueuedBatch[] = [];
+    let facts = 0;
+    while (queue.length > 0 && taken.length < this.maxBatchesPerTask) {
+      const next = queue[0]!;
+      if (next.kind !== 'admit' || (taken.length > 0 && facts + next.batch.length > MAX_FACTS_PER_TASK)) break;
+      queue.shift();
+      taken.push(next);
+      facts += next.batch.length;
+    }
+    const task: PoolTask = { op: 'admit', shard, batches: taken.map((q) => q.batch.shared) };
+    this.piscina.run(task).then(
+      (result: PoolResult<number[]>) => {
+        for (let i = 0; i < taken.length; i++) {
+          const { batch, resolve, reject } = taken[i]!;
+          batch.unseal();
+          if (result.ok) resolve({ codes: batch.codes.slice(), admitted: result.value[i]! });
+          else reject(resultError(result, shard));
+        }
+        this.finish(shard, result.ok ? undefined : result.code);
+      },
+      (cause: unknown) => {
+        const error = this.taskFailure(shard, cause);
+        for (const { batch, reject } of taken) {
+          batch.unseal();
+          reject(error);
+        }
+        this.finish(shard, 'PoolTaskFailed');
+      },
+    );
+  }
+
+  /**
+   * A task that did not return: its thread died. If it died holding the shard's lock (the lock is
+   * still busy, and no other task of this shard runs and this thread is not inside
+   * `admitBatchSync`, so nobody else can hold it), the shard may be half-written: poison it.
+   */
+  private taskFailure(shard: number, cause: unknown): PoolError {
+    if (this.locks.isBusy(shard) && !this.locks.isPoisoned(shard)) this.locks.poison(shard);
+    if (this.locks.isPoisoned(shard)) return new PoolError('ShardPoisoned', `shard ${shard} is poisoned: its pool thread died mid-batch`, shard, { cause });
+    return new PoolError('PoolTaskFailed', `pool task for shard ${shard} failed: ${cause instanceof Error ? cause.message : String(cause)}`, shard, { cause });
+  }
+
+  private finish(shard: number, failure: string | undefined): void {
+    this.running[shard] = false;
+    this.inFlight--;
+    if (failure === 'ShardPoisoned' || this.locks.isPoisoned(shard)) {
+      const error = this.poisonedError(shard);
+      for (const queued of this.queues[shard]!.splice(0)) {
+        if (queued.kind === 'admit') queued.batch.unseal();
+        queued.reject(error);
+      }
+    }
+    this.pump(shard);
+    this.checkDrained();
+  }
+}

@@ -1,0 +1,84 @@
+/**
+ * The pool thread: attaches every shard's kernel once (from `workerData`), builds the invariant,
+ * then runs tasks — batches of facts under the shard's lock, history digests, log verification
+ * and compaction. Loaded by piscina; the default export is the task handler.
+ */
+import { workerData } from 'node:worker_threads';
+import { admitShared } from '../core/fact-batch.js';
+import { CtfsError, WalCorruptionError } from '../errors.js';
+import { Kernel } from '../kernels/kernel.js';
+import { historyDigest } from '../kernels/history-digest.js';
+import { compactLog } from '../persistence/recovery.js';
+import { verifyLog } from '../persistence/verify.js';
+import { buildInvariant } from './invariant-spec.js';
+import { POOL_PROTOCOL, type PoolResult, type PoolTask, type PoolWorkerData } from './protocol.js';
+import { ShardAdmitter } from './shard-admitter.js';
+import { LOCK_ACQUIRED, ShardLocks } from './shard-locks.js';
+
+const data = workerData as PoolWorkerData;
+if (data?.protocol !== POOL_PROTOCOL) throw new Error(`pool thread started without ${POOL_PROTOCOL} workerData`);
+
+const invariant = await buildInvariant(data.invariant);
+const locks = ShardLocks.attach(data.locks);
+const kernels = data.shards.map((shared) => Kernel.attach(shared, invariant));
+const admitters = kernels.map((kernel, shard) => new ShardAdmitter(kernel, kernels, shard, data.peers[shard] ?? []));
+
+function poisoned(shard: number): PoolResult<never> {
+  return { ok: false, code: 'ShardPoisoned', message: `shard ${shard} is poisoned: a pool thread died while admitting into it` };
+}
+
+/** Admits each batch in order under the shard's lock, publishes once, returns the admitted counts. */
+function admit(task: Extract<PoolTask, { op: 'admit' }>): PoolResult<number[]> {
+  const { shard, batches } = task;
+  if (locks.acquire(shard) !== LOCK_ACQUIRED) return poisoned(shard);
+  try {
+    const admitter = admitters[shard]!;
+    const admitted = batches.map((batch) => admitShared(batch, admitter));
+    admitter.kernel.publish();
+    return { ok: true, value: admitted };
+  } finally {
+    locks.release(shard);
+  }
+}
+
+/** The shard's history digest: the image is taken under the lock, hashed after releasing it. */
+function digest(shard: number): PoolResult<{ digest: Uint8Array; size: number }> {
+  if (locks.acquire(shard) !== LOCK_ACQUIRED) return poisoned(shard);
+  let image;
+  try {
+    image = kernels[shard]!.historyImage();
+  } finally {
+    locks.release(shard);
+  }
+  // The ids are a view of the key store: the prefix hashed here never changes while admission
+  // appends after it, so hashing needs neither the lock nor a copy.
+  return { ok: true, value: { digest: historyDigest(image), size: image.ids.length / 32 } };
+}
+
+function failure(error: unknown): PoolResult<never> {
+  if (error instanceof WalCorruptionError) return { ok: false, code: 'WalCorrupted', message: error.detail, position: error.position };
+  if (error instanceof CtfsError) {
+    const code = error.code === 'CheckpointCorrupted' || error.code === 'InvalidArgument' || error.code === 'InvalidSharedMemory' ? error.code : 'Error';
+    return { ok: false, code, message: error.message };
+  }
+  return { ok: false, code: 'Error', message: error instanceof Error ? error.message : String(error) };
+}
+
+export default function run(task: PoolTask): PoolResult<unknown> {
+  try {
+    switch (task.op) {
+      case 'admit':
+        return admit(task);
+      case 'digest':
+        return digest(task.shard);
+      case 'verifyLog':
+        return { ok: true, value: verifyLog(task.dir) };
+      case 'compactLog':
+        return { ok: true, value: compactLog(task.dir, task.keep) };
+      default:
+        return { ok: false, code: 'Error', message: `unknown pool task ${String((task as { op?: unknown }).op)}` };
+    }
+  } catch (error) {
+    return failure(error);
+  }
+}
