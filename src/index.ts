@@ -119,7 +119,7 @@ export {
   DurableKernel,
   TwoLaneDurableKernel,
 } from './kernels/durable-kernel.js';
-export type { CheckpointInfo, DurabilityStatus, DurableKernelOptions } from './kernels/durable-kernel.js';
+export type { CheckpointInfo, CheckpointJob, CheckpointOffload, DurabilityStatus, DurableKernelOptions } from './kernels/durable-kernel.js';
 export type { RecoveryReport, CompactionResult } from './persistence/recovery.js';
 export type { TornTail } from './persistence/wal-scan.js';
 export { SpscRing, MIN_RING_CAPACITY, MAX_RING_CAPACITY } from './core/spsc-ring.js';

@@ -88,6 +88,20 @@ export interface DurableKernelOptions extends KernelOptions {
   readonly faults?: FaultPlan;
 }
 
+/** A checkpoint written elsewhere: what `checkpoint({ pool })` hands a `KernelPool`. */
+export interface CheckpointJob {
+  readonly dir: string;
+  readonly sequence: number;
+  readonly logId: Uint8Array;
+  readonly image: DomainImage;
+  readonly keep: number;
+}
+
+/** What writes a `CheckpointJob` off this thread (a `KernelPool`). */
+export interface CheckpointOffload {
+  writeCheckpoint(job: CheckpointJob): Promise<{ readonly file: string; readonly bytes: number; readonly compaction: CompactionResult }>;
+}
+
 export interface CheckpointInfo {
   readonly file: string;
   /** The last WAL sequence it covers. */
@@ -188,6 +202,8 @@ export class DurableKernel<I extends Invariant = Invariant> extends KernelBase<I
   private report!: RecoveryReport;
   private logId!: Uint8Array;
   private closing: Promise<void> | undefined;
+  /** The tail of the checkpoint/re-anchor queue (see `exclusive`). */
+  private checkpointChain: Promise<unknown> = Promise.resolve();
 
   /**
    * Opens (or creates) the durable kernel in `dir`: takes the directory's lock, recovers from the
@@ -347,13 +363,27 @@ export class DurableKernel<I extends Invariant = Invariant> extends KernelBase<I
    * Writes a checkpoint of everything admitted so far (once it is all durable), atomically, then
    * compacts: older checkpoints beyond the newest two and the WAL segments they no longer need
    * are deleted. Admission may continue meanwhile (the snapshot is taken first).
+   *
+   * With `{ pool }` the hashing, writing, fsyncs and compaction run on a pool thread, which reads
+   * the ids straight from the exact index's shared memory (no copy of the largest part); this
+   * thread only takes the snapshot. Checkpoints and re-anchors of one kernel run one at a time.
    */
-  async checkpoint(): Promise<CheckpointInfo> {
-    const started = performance.now();
-    const sequence = this.log.lastSequence;
-    const image = this.domain.exportImage();
-    await this.log.whenDurable(sequence);
-    return this.installCheckpoint(sequence, image, KEEP_CHECKPOINTS, started);
+  checkpoint(options: { readonly pool?: CheckpointOffload } = {}): Promise<CheckpointInfo> {
+    const pool = options?.pool;
+    if (pool !== undefined && typeof pool?.writeCheckpoint !== 'function') {
+      return Promise.reject(new InvalidArgumentError('checkpoint({ pool }) takes a KernelPool'));
+    }
+    return this.exclusive(async () => {
+      const started = performance.now();
+      const sequence = this.log.lastSequence;
+      // A view of the key store: the ids below `size` never change while admission appends, and
+      // nothing can reset or restore the domain while this checkpoint is running (exclusive).
+      const image = pool === undefined ? this.domain.exportImage() : this.domain.exportImageShared();
+      await this.log.whenDurable(sequence);
+      if (pool === undefined) return this.installCheckpoint(sequence, image, KEEP_CHECKPOINTS, started);
+      const written = await pool.writeCheckpoint({ dir: this.dir, sequence, logId: this.logId, image, keep: KEEP_CHECKPOINTS });
+      return { ...written, sequence, facts: image.ids.length / 32, durationMs: performance.now() - started };
+    });
   }
 
   /**
@@ -365,17 +395,30 @@ export class DurableKernel<I extends Invariant = Invariant> extends KernelBase<I
    * sequence), the live state replaced, and every older checkpoint and segment deleted — so no
    * recovery can fall back to the history before the anchor. Returns the new checkpoint.
    */
-  async reanchor(checkpointFile: string): Promise<CheckpointInfo> {
-    const started = performance.now();
-    const anchor = readCheckpoint(checkpointFile);
-    checkAnchor(anchor, this.domain, checkpointFile);
-    // Everything admitted must be durable at the moment the switch happens; what follows the
-    // last await is synchronous, so no admission can slip in between.
-    while (!this.log.isDurable(this.log.lastSequence)) await this.log.whenDurable(this.log.lastSequence);
-    const sequence = this.log.lastSequence;
-    const info = this.installCheckpoint(sequence, anchor.image, 1, started);
-    this.domain.restoreImage(anchor.image);
-    return info;
+  reanchor(checkpointFile: string): Promise<CheckpointInfo> {
+    return this.exclusive(async () => {
+      const started = performance.now();
+      const anchor = readCheckpoint(checkpointFile);
+      checkAnchor(anchor, this.domain, checkpointFile);
+      // Everything admitted must be durable at the moment the switch happens; what follows the
+      // last await is synchronous, so no admission can slip in between.
+      while (!this.log.isDurable(this.log.lastSequence)) await this.log.whenDurable(this.log.lastSequence);
+      const sequence = this.log.lastSequence;
+      const info = this.installCheckpoint(sequence, anchor.image, 1, started);
+      this.domain.restoreImage(anchor.image);
+      return info;
+    });
+  }
+
+  /**
+   * Runs checkpoints and re-anchors one after another: a checkpoint still being written (on a
+   * pool thread, or waiting for durability) must not land after a re-anchor and reintroduce the
+   * history the anchor replaced, nor read ids a restore is rewriting.
+   */
+  private exclusive<T>(operation: () => Promise<T>): Promise<T> {
+    const run = this.checkpointChain.then(operation);
+    this.checkpointChain = run.catch(() => undefined);
+    return run;
   }
 
   /** Writes `image` as this log's checkpoint at `sequence`, then compacts down to `keep` checkpoints. */
@@ -402,7 +445,8 @@ export class DurableKernel<I extends Invariant = Invariant> extends KernelBase<I
    * pending after a failure are rejected. Idempotent.
    */
   close(): Promise<void> {
-    this.closing ??= this.log.close().finally(() => this.unlock());
+    // A checkpoint in progress (perhaps on a pool thread) finishes before the directory is released.
+    this.closing ??= this.checkpointChain.then(() => this.log.close()).finally(() => this.unlock());
     return this.closing;
   }
 }

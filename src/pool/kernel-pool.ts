@@ -26,6 +26,7 @@ import type { Invariant } from '../invariants/invariant.js';
 import { Kernel } from '../kernels/kernel.js';
 import type { Snapshot } from '../kernels/view.js';
 import type { CompactionResult } from '../persistence/recovery.js';
+import type { CheckpointJob, CheckpointOffload } from '../kernels/durable-kernel.js';
 import type { LogVerification } from '../persistence/verify.js';
 import { buildInvariant, portableSpec, type InvariantSpec } from './invariant-spec.js';
 import { POOL_PROTOCOL, type PoolResult, type PoolTask, type PoolWorkerData } from './protocol.js';
@@ -119,7 +120,7 @@ function checkPeers(groups: readonly (readonly number[])[] | undefined, shards: 
   return peers;
 }
 
-export class KernelPool {
+export class KernelPool implements CheckpointOffload {
   readonly shardCount: number;
   readonly threads: number;
   /** The invariant, as built in this thread. */
@@ -296,6 +297,15 @@ export class KernelPool {
     if (typeof dir !== 'string') return Promise.reject(new InvalidArgumentError('dir must be a path'));
     if (!Number.isInteger(keep) || keep < 1) return Promise.reject(new InvalidArgumentError('keep must be a positive integer'));
     return this.runTask<CompactionResult>({ op: 'compactLog', dir, keep });
+  }
+
+  /**
+   * Writes a durable kernel's checkpoint and compacts its log on a pool thread: what
+   * `DurableKernel.checkpoint({ pool })` calls (use that). The image's ids are a view of shared
+   * memory, so nothing large is copied.
+   */
+  writeCheckpoint(job: CheckpointJob): Promise<{ file: string; bytes: number; compaction: CompactionResult }> {
+    return this.runTask({ op: 'writeCheckpoint', ...job });
   }
 
   /** How often `shard`'s lock was taken, and how often it had to wait. */

@@ -8,7 +8,10 @@ import { admitShared } from '../core/fact-batch.js';
 import { CtfsError, WalCorruptionError } from '../errors.js';
 import { Kernel } from '../kernels/kernel.js';
 import { historyDigest } from '../kernels/history-digest.js';
-import { compactLog } from '../persistence/recovery.js';
+import { statSync } from 'node:fs';
+import type { CheckpointJob } from '../kernels/durable-kernel.js';
+import { writeCheckpoint } from '../persistence/checkpoint.js';
+import { compactLog, type CompactionResult } from '../persistence/recovery.js';
 import { verifyLog } from '../persistence/verify.js';
 import { buildInvariant } from './invariant-spec.js';
 import { POOL_PROTOCOL, type PoolResult, type PoolTask, type PoolWorkerData } from './protocol.js';
@@ -55,6 +58,13 @@ function digest(shard: number): PoolResult<{ digest: Uint8Array; size: number }>
   return { ok: true, value: { digest: historyDigest(image), size: image.ids.length / 32 } };
 }
 
+/** A durable kernel's checkpoint: hashed (ids read in place), written, fsynced, renamed; then compaction. */
+function writeAndCompact(job: CheckpointJob): { file: string; bytes: number; compaction: CompactionResult } {
+  const file = writeCheckpoint(job.dir, job.sequence, job.logId, job.image);
+  const compaction = compactLog(job.dir, job.keep);
+  return { file, bytes: statSync(file).size, compaction };
+}
+
 function failure(error: unknown): PoolResult<never> {
   if (error instanceof WalCorruptionError) return { ok: false, code: 'WalCorrupted', message: error.detail, position: error.position };
   if (error instanceof CtfsError) {
@@ -75,6 +85,8 @@ export default function run(task: PoolTask): PoolResult<unknown> {
         return { ok: true, value: verifyLog(task.dir) };
       case 'compactLog':
         return { ok: true, value: compactLog(task.dir, task.keep) };
+      case 'writeCheckpoint':
+        return { ok: true, value: writeAndCompact(task) };
       default:
         return { ok: false, code: 'Error', message: `unknown pool task ${String((task as { op?: unknown }).op)}` };
     }

@@ -7,6 +7,7 @@ import type { SharedBatch } from '../core/fact-batch.js';
 import type { SharedKernelMemory } from '../kernels/kernel-base.js';
 import type { PoolErrorCode } from '../errors.js';
 import type { PortableInvariantSpec } from './invariant-spec.js';
+import type { CheckpointJob } from '../kernels/durable-kernel.js';
 
 /** Marks a `workerData` as a ctfs pool's, and its layout version. */
 export const POOL_PROTOCOL = 'ctfs-pool/1';
@@ -24,7 +25,8 @@ export type PoolTask =
   | { readonly op: 'admit'; readonly shard: number; readonly batches: readonly SharedBatch[] }
   | { readonly op: 'digest'; readonly shard: number }
   | { readonly op: 'verifyLog'; readonly dir: string }
-  | { readonly op: 'compactLog'; readonly dir: string; readonly keep: number };
+  | { readonly op: 'compactLog'; readonly dir: string; readonly keep: number }
+  | ({ readonly op: 'writeCheckpoint' } & CheckpointJob);
 
 /**
  * A task's outcome. Failures travel as data (a code and a message), because an Error crossing a
