@@ -14,6 +14,7 @@ const examples = [
   'graph_invariant',
   'escrow_inventory',
   'ledger_demo',
+  'worker_pool',
 ];
 let failed = 0;
 for (const name of examples) {

@@ -73,6 +73,15 @@ describe('examples', () => {
     }
   });
 
+  it('worker_pool admits in parallel, matches a single-threaded replay and names a cross-shard dep', () => {
+    const r = runNode('build/examples/worker_pool.js', [], { CTFS_DEMO_FACTS: '20000' });
+    expect(r.status, r.out).toBe(0);
+    expect(r.out).toMatch(/20,000 transfers over 8 shards on 2 pool threads/);
+    expect(r.out).toMatch(/outcomes: Ok [\d,]+, InvariantViolation [\d,]+/);
+    expect(r.out).toMatch(/digests of all 8 shards equal a single-threaded replay: yes/);
+    expect(r.out).toMatch(/a dependency across shards is refused: CrossShardDependency/);
+  });
+
   it('ledger_demo converges on both replicas', () => {
     const r = runNode('build/examples/ledger_demo.js', [], { CTFS_DEMO_FACTS: '20000' });
     expect(r.status, r.out).toBe(0);

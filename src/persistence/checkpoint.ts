@@ -1,7 +1,7 @@
 /**
  * Checkpoints: a kernel's whole admitted history (state cells, Bloom clock, frontier, every id of
  * the exact index in admission order) as of one WAL sequence, in a file
- * `checkpoint-<sequence, 16 hex digits>.ckpt`. Layout in docs/FORMATS.md §9.
+ * `checkpoint-<sequence, 16 hex digits>.ckpt`. Layout in docs/FORMATS.md §6.
  *
  * Integrity: a tiered BLAKE3 hash over the header fields and a hash of each part, stored in the
  * header; verified before anything is used. Durability: written to a temporary file, fsynced,

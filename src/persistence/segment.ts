@@ -3,7 +3,7 @@
  * 64-byte header followed by records (wal-record.ts). Every open of a log starts a new segment,
  * and the persistence worker starts another when one grows past its size limit, so no byte that
  * was ever written is overwritten or truncated, and compaction after a checkpoint deletes whole
- * files. Layout in docs/FORMATS.md §8.
+ * files. Layout in docs/FORMATS.md §6.
  *
  *   0  u32  magic "CTWS"
  *   4  u32  version 1

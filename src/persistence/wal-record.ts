@@ -1,5 +1,5 @@
 /**
- * WalRecord: the bytes of one logged fact, identical in the arena and on disk (docs/FORMATS.md §7).
+ * WalRecord: the bytes of one logged fact, identical in the arena and on disk (docs/FORMATS.md §6).
  *
  *   0  u32  record length in bytes (header + deps + payload + zero padding; a multiple of 8)
  *   4  u32  CRC-32C over bytes [0, 4) and [8, length): every header field, deps, payload, padding
