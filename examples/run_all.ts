@@ -15,6 +15,7 @@ const examples = [
   'escrow_inventory',
   'ledger_demo',
   'worker_pool',
+  'pool_quick_start',
 ];
 let failed = 0;
 for (const name of examples) {

@@ -42,6 +42,21 @@ describe('README quick start', () => {
   });
 });
 
+describe('README worker pool snippet', () => {
+  it('is exactly examples/pool_quick_start.ts', () => {
+    const readme = readFileSync(join(root, 'README.md'), 'utf8');
+    const block = /## Worker pool\n\n[\s\S]*?```ts\n([\s\S]*?)```/.exec(readme)?.[1];
+    expect(block).toBeDefined();
+    expect(block).toBe(readFileSync(join(root, 'examples/pool_quick_start.ts'), 'utf8'));
+  });
+
+  it('runs on real pool threads and prints what it admitted', () => {
+    const r = runNode('build/examples/pool_quick_start.js');
+    expect(r.status, r.out).toBe(0);
+    expect(r.out.trim()).toBe('0 1');
+  });
+});
+
 describe('examples', () => {
   const expectations: Record<string, RegExp> = {
     basic_kernel: /overdraft -> InvariantViolation \(Underflow\)/,
