@@ -114,6 +114,15 @@ describe('benchmark harness', () => {
     expect(r.out).toMatch(/rejection: DuplicateFact .* \[DuplicateFact [\d,]+\]/);
   });
 
+  it('runs the pool suite in --quick mode, every round admitting every fact and the lock exclusive', () => {
+    const r = runNode('build/bench/pool.js', ['--quick']);
+    expect(r.status, r.out).toBe(0);
+    expect(r.out).not.toMatch(/INVALID/);
+    expect(r.out).toMatch(/\| 4096 \| [\d.]+ M .*× \/ [\d.]+× \|/);
+    expect(r.out).toMatch(/lock: [\d.]+ ns uncontended/);
+    expect(r.out).toMatch(/checkpoint busies the main thread [\d.]+ ms inline/);
+  });
+
   it('runs the durable suite in --quick mode with both backends, every loop on its success path', () => {
     const r = runNode('build/bench/durable.js', ['--quick']);
     expect(r.status, r.out).toBe(0);

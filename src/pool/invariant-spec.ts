@@ -47,6 +47,11 @@ export function portableSpec(spec: InvariantSpec): PortableInvariantSpec {
   if (spec === null || typeof spec !== 'object') throw new InvalidArgumentError('invariant must be an InvariantSpec ({ builtin } or { module, export })');
   const args = spec.args ?? [];
   if (!Array.isArray(args)) throw new InvalidArgumentError('invariant args must be an array');
+  try {
+    structuredClone(args);
+  } catch (cause) {
+    throw new InvalidArgumentError('invariant args must survive structured cloning (no functions, symbols or class instances with private state)', { cause });
+  }
   if ('builtin' in spec) {
     if (typeof spec.builtin !== 'string' || !Object.hasOwn(BUILTINS, spec.builtin)) {
       throw new InvalidArgumentError(`unknown built-in invariant ${String(spec.builtin)}; one of ${Object.keys(BUILTINS).join(', ')}`);
@@ -77,8 +82,13 @@ export async function buildInvariant(spec: PortableInvariantSpec): Promise<Invar
     if (typeof make !== 'function') throw new InvalidArgumentError(`${spec.module} has no export ${spec.export} that is a class or factory`);
   }
   const fn = make as (...args: unknown[]) => Invariant;
-  // A class (anything with its own prototype.apply) is constructed; anything else is a factory.
-  const invariant = typeof fn.prototype?.apply === 'function' ? Reflect.construct(fn, spec.args) : fn(...spec.args);
+  let invariant: Invariant;
+  try {
+    // A class (anything with its own prototype.apply) is constructed; anything else is a factory.
+    invariant = typeof fn.prototype?.apply === 'function' ? Reflect.construct(fn, spec.args) : fn(...spec.args);
+  } catch (cause) {
+    throw new InvalidArgumentError(`building the invariant ${spec.builtin ?? `${spec.module}#${spec.export}`} threw`, { cause });
+  }
   checkInvariant(invariant);
   return invariant;
 }

@@ -29,7 +29,7 @@ import type { CompactionResult } from '../persistence/recovery.js';
 import type { CheckpointJob, CheckpointOffload } from '../kernels/durable-kernel.js';
 import type { LogVerification } from '../persistence/verify.js';
 import { buildInvariant, portableSpec, type InvariantSpec } from './invariant-spec.js';
-import { POOL_PROTOCOL, type PoolResult, type PoolTask, type PoolWorkerData } from './protocol.js';
+import { POOL_PROTOCOL, POOL_READY, type PoolResult, type PoolTask, type PoolWorkerData } from './protocol.js';
 import { routeKey, routeTenant } from './routing.js';
 import { ShardAdmitter } from './shard-admitter.js';
 import { LOCK_ACQUIRED, MAX_SHARDS, ShardLocks, type LockStats } from './shard-locks.js';
@@ -133,6 +133,7 @@ export class KernelPool implements CheckpointOffload {
   private readonly running: boolean[];
   private readonly maxBatchesPerTask: number;
   private inFlight = 0;
+  private failure: PoolError | undefined;
   private closing: Promise<void> | undefined;
   private drained: (() => void) | undefined;
 
@@ -169,6 +170,43 @@ export class KernelPool implements CheckpointOffload {
       idleTimeout: Number.POSITIVE_INFINITY,
       workerData,
     });
+    let ready = 0;
+    let startup!: { resolve: () => void; reject: (error: unknown) => void };
+    this.started = new Promise<void>((resolve, reject) => {
+      startup = { resolve, reject };
+    });
+    this.piscina.on('message', (message: unknown) => {
+      if (typeof message === 'object' && message !== null && POOL_READY in message && ++ready === threads) startup.resolve();
+    });
+    // piscina reports here what fails outside any task: a thread that could not start (all it
+    // does at start is attach the shards and build the invariant, so the spec is at fault), or
+    // one that crashed while idle. Either way the pool stops.
+    this.piscina.on('error', (cause: unknown) => {
+      this.fail(cause);
+      const reason = cause instanceof Error ? cause.message : String(cause);
+      startup.reject(new InvalidArgumentError(`a pool thread could not start (build the invariant there): ${reason}`, { cause }));
+    });
+  }
+
+  /** Settles once every pool thread has attached the shards and built the invariant. */
+  private readonly started: Promise<void>;
+
+  /** Stops the pool after a thread failed outside a task: everything queued and later rejects. */
+  private fail(cause: unknown): PoolError {
+    if (this.failure !== undefined) return this.failure;
+    const reason = cause instanceof Error ? cause.message : String(cause);
+    const error = new PoolError('PoolTaskFailed', `a pool thread failed outside any task (${reason}); the pool is stopped`, undefined, { cause });
+    this.failure = error;
+    for (const queue of this.queues) {
+      for (const queued of queue.splice(0)) {
+        if (queued.kind === 'admit') queued.batch.unseal();
+        queued.reject(error);
+      }
+    }
+    // Rejects the tasks still in flight, whose handlers then settle their callers.
+    this.piscina.destroy().catch(() => undefined);
+    this.checkDrained();
+    return error;
   }
 
   /**
@@ -194,7 +232,9 @@ export class KernelPool implements CheckpointOffload {
     const maxBatches = options.maxBatchesPerTask ?? DEFAULT_MAX_BATCHES_PER_TASK;
     if (!Number.isInteger(maxBatches) || maxBatches < 1) throw new InvalidArgumentError('maxBatchesPerTask must be a positive integer');
     const invariant = await buildInvariant(portableSpec(options.invariant));
-    return new KernelPool(options, invariant, threads, maxBatches);
+    const pool = new KernelPool(options, invariant, threads, maxBatches);
+    await pool.started;
+    return pool;
   }
 
   /** The shard for `key` (a string or bytes): stable for a given shard count. */
@@ -330,12 +370,13 @@ export class KernelPool implements CheckpointOffload {
         this.drained = resolve;
         this.checkDrained();
       });
-      this.closing = drained.then(() => this.piscina.destroy());
+      this.closing = drained.then(() => this.piscina.destroy().catch(() => undefined));
     }
     return this.closing;
   }
 
   private checkOpen(): void {
+    if (this.failure !== undefined) throw this.failure;
     if (this.closing !== undefined) throw new PoolError('PoolClosed', 'the pool is closed');
   }
 

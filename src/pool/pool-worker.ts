@@ -3,7 +3,7 @@
  * then runs tasks — batches of facts under the shard's lock, history digests, log verification
  * and compaction. Loaded by piscina; the default export is the task handler.
  */
-import { workerData } from 'node:worker_threads';
+import { parentPort, threadId, workerData } from 'node:worker_threads';
 import { admitShared } from '../core/fact-batch.js';
 import { CtfsError, WalCorruptionError } from '../errors.js';
 import { Kernel } from '../kernels/kernel.js';
@@ -14,7 +14,7 @@ import { writeCheckpoint } from '../persistence/checkpoint.js';
 import { compactLog, type CompactionResult } from '../persistence/recovery.js';
 import { verifyLog } from '../persistence/verify.js';
 import { buildInvariant } from './invariant-spec.js';
-import { POOL_PROTOCOL, type PoolResult, type PoolTask, type PoolWorkerData } from './protocol.js';
+import { POOL_PROTOCOL, POOL_READY, type PoolResult, type PoolTask, type PoolWorkerData } from './protocol.js';
 import { ShardAdmitter } from './shard-admitter.js';
 import { LOCK_ACQUIRED, ShardLocks } from './shard-locks.js';
 
@@ -25,6 +25,9 @@ const invariant = await buildInvariant(data.invariant);
 const locks = ShardLocks.attach(data.locks);
 const kernels = data.shards.map((shared) => Kernel.attach(shared, invariant));
 const admitters = kernels.map((kernel, shard) => new ShardAdmitter(kernel, kernels, shard, data.peers[shard] ?? []));
+// Tells the pool this thread is ready (piscina relays it as a 'message' event); a failure above
+// ends the module, which piscina reports as an 'error' event instead.
+parentPort?.postMessage({ [POOL_READY]: threadId });
 
 function poisoned(shard: number): PoolResult<never> {
   return { ok: false, code: 'ShardPoisoned', message: `shard ${shard} is poisoned: a pool thread died while admitting into it` };

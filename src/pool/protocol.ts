@@ -11,6 +11,8 @@ import type { CheckpointJob } from '../kernels/durable-kernel.js';
 
 /** Marks a `workerData` as a ctfs pool's, and its layout version. */
 export const POOL_PROTOCOL = 'ctfs-pool/1';
+/** Key of the message a pool thread posts once its shards and invariant are set up. */
+export const POOL_READY = 'ctfsPoolReady';
 
 export interface PoolWorkerData {
   readonly protocol: typeof POOL_PROTOCOL;
