@@ -444,10 +444,14 @@ describe('admitBatch', () => {
     expect(codesOf(empty)).toEqual([]);
     expect(empty.admitted).toBe(0);
 
-    // Misuse is a rejected promise, never a synchronous throw.
+    // A fact of the wrong shape is a rejected fact: a code, like any other.
     const badShape = { id: new Uint8Array(31), deps: [], payload: u64(1) } as Fact;
+    const shaped = await pool.admitBatch(0, [badShape, null as unknown as Fact, { id: freshId(), deps: [], payload: new Uint8Array(65_537) } as Fact]);
+    expect(codesOf(shaped)).toEqual([AdmitCode.MalformedFact, AdmitCode.MalformedFact, AdmitCode.PayloadTooLarge]);
+    expect(shaped.admitted).toBe(0);
+
+    // Misuse is a rejected promise, never a synchronous throw.
     for (const [shard, facts] of [
-      [0, [badShape]],
       [2, [gc(1)]],
       [-1, [gc(1)]],
       [0.5, [gc(1)]],
@@ -753,7 +757,9 @@ describe('admitBatchSync', () => {
   it('rejects bad shards and misuse synchronously', async () => {
     const pool = await makePool({ invariant: { builtin: 'GCounter' } });
     for (const bad of [2, -1, 0.5]) expectCtfs(thrownBy(() => pool.admitBatchSync(bad, [gc(1)])), InvalidArgumentError, 'InvalidArgument');
-    expectCtfs(thrownBy(() => pool.admitBatchSync(0, [{ id: freshId(), deps: [], payload: 'x' } as unknown as Fact])), InvalidArgumentError, 'InvalidArgument');
+    expectCtfs(thrownBy(() => pool.admitBatchSync(0, 'facts' as unknown as Fact[])), InvalidArgumentError, 'InvalidArgument');
+    // A fact of the wrong shape is a code, as in admitBatch.
+    expect(codesOf(pool.admitBatchSync(0, [{ id: freshId(), deps: [], payload: 'x' } as unknown as Fact]))).toEqual([AdmitCode.MalformedFact]);
     expect(pool.stateOf(0).size).toBe(0);
   });
 });

@@ -9,8 +9,10 @@
  *   record := payloadLength u32 LE ‖ depCount u32 LE ‖ id (32) ‖ deps (32 × depCount) ‖ payload,
  *             padded with zeros to a multiple of 4 bytes.
  *
- * The batch only checks shapes when a fact is pushed (32-byte ids, at most 16 deps, payload at
- * most 64 KiB); admission checks everything else and reports it as a code.
+ * A fact of the wrong shape (not 32-byte ids, more than 16 deps, a payload over 64 KiB or not
+ * bytes) is not an exception either: it is kept as a refused record — header word 1 carries
+ * REFUSED_RECORD | the code the kernel would give it (`MalformedFact` or `PayloadTooLarge`),
+ * followed by 32 zero bytes — and admission reports that code for it without touching the kernel.
  */
 import { MAX_DEPS, MAX_PAYLOAD_BYTES, type Fact, type FactId } from './fact.js';
 import { AdmitCode } from './codes.js';
@@ -18,6 +20,10 @@ import { InvalidArgumentError, SharedMemoryError } from '../errors.js';
 
 /** Record header: payload length and dep count, one u32 each. */
 export const BATCH_RECORD_HEADER_BYTES = 8;
+/** Set in a record's dep-count word for a fact refused at push; the low byte is its AdmitCode. */
+const REFUSED_RECORD = 0x8000_0000;
+/** A refused record: its header and 32 zero bytes where the id would be. */
+const REFUSED_RECORD_BYTES = BATCH_RECORD_HEADER_BYTES + 32;
 /** Default room for facts when none is given: a fact with one dep and a 64-byte payload is 136 bytes. */
 const DEFAULT_BYTES_PER_FACT = 136;
 /** Default number of facts a batch is sized for. */
@@ -43,8 +49,18 @@ export interface SharedBatch {
 
 const pad4 = (n: number): number => (n + 3) & ~3;
 
-function checkId(id: unknown, what: string): asserts id is Uint8Array {
-  if (!(id instanceof Uint8Array) || id.length !== 32) throw new InvalidArgumentError(`${what} must be a 32-byte Uint8Array`);
+const isId = (id: unknown): id is Uint8Array => id instanceof Uint8Array && id.length === 32;
+
+/**
+ * The code a kernel's `tryAdmitRaw` gives a fact of this shape before looking at anything else
+ * (the payload first, as there), or 0 if the shape is fine.
+ */
+function shapeCode(id: unknown, deps: unknown, payload: unknown): number {
+  if (!(payload instanceof Uint8Array)) return AdmitCode.MalformedFact;
+  if (payload.length > MAX_PAYLOAD_BYTES) return AdmitCode.PayloadTooLarge;
+  if (!isId(id) || !Array.isArray(deps) || deps.length > MAX_DEPS) return AdmitCode.MalformedFact;
+  for (let d = 0; d < deps.length; d++) if (!isId(deps[d])) return AdmitCode.MalformedFact;
+  return 0;
 }
 
 export class FactBatch {
@@ -77,6 +93,9 @@ export class FactBatch {
 
   /** A batch holding copies of `facts`, in order. */
   static from(facts: Iterable<Fact>): FactBatch {
+    if (facts === null || typeof facts !== 'object' || typeof (facts as Iterable<Fact>)[Symbol.iterator] !== 'function') {
+      throw new InvalidArgumentError('FactBatch.from takes an array (or iterable) of facts');
+    }
     const list = Array.isArray(facts) ? (facts as Fact[]) : [...facts];
     let size = 0;
     for (const f of list) size += FactBatch.recordBytes(f);
@@ -85,12 +104,10 @@ export class FactBatch {
     return batch;
   }
 
-  /** Bytes one fact takes in a batch. */
+  /** Bytes one fact takes in a batch (a fact of the wrong shape takes a refused record's 40). */
   static recordBytes(fact: Fact): number {
-    if (fact === null || typeof fact !== 'object') throw new InvalidArgumentError('not a fact');
-    const deps = Array.isArray(fact.deps) ? fact.deps.length : 0;
-    const payload = fact.payload instanceof Uint8Array ? fact.payload.length : 0;
-    return BATCH_RECORD_HEADER_BYTES + 32 + 32 * deps + pad4(payload);
+    if (fact === null || typeof fact !== 'object' || shapeCode(fact.id, fact.deps, fact.payload) !== 0) return REFUSED_RECORD_BYTES;
+    return BATCH_RECORD_HEADER_BYTES + 32 + 32 * fact.deps.length + pad4(fact.payload.length);
   }
 
   /** Number of facts in the batch. */
@@ -108,22 +125,21 @@ export class FactBatch {
     return this.sealed;
   }
 
-  /** Appends a copy of `fact`. */
+  /**
+   * Appends a copy of `fact`. Anything that is not a well-shaped fact is appended as a refused
+   * record: admission gives it the code a kernel would (`MalformedFact`, `PayloadTooLarge`).
+   */
   push(fact: Fact): this {
-    if (fact === null || typeof fact !== 'object') throw new InvalidArgumentError('not a fact');
+    if (fact === null || typeof fact !== 'object') return this.pushRefused(AdmitCode.MalformedFact);
     return this.pushRaw(fact.id, fact.deps, fact.payload);
   }
 
-  /** Appends a copy of the fact `id`, `deps`, `payload` (shapes checked; content is admission's job). */
+  /** Appends a copy of the fact `id`, `deps`, `payload` (a wrong shape becomes a refused record, as in `push`). */
   pushRaw(id: FactId, deps: readonly FactId[], payload: Uint8Array): this {
     this.notInFlight();
-    checkId(id, 'a fact id');
-    if (!Array.isArray(deps) || deps.length > MAX_DEPS) throw new InvalidArgumentError(`deps must be an array of at most ${MAX_DEPS} ids`);
-    for (let d = 0; d < deps.length; d++) checkId(deps[d], `dep ${d}`);
-    if (!(payload instanceof Uint8Array) || payload.length > MAX_PAYLOAD_BYTES) {
-      throw new InvalidArgumentError(`a payload is a Uint8Array of at most ${MAX_PAYLOAD_BYTES} bytes`);
-    }
     if (this.count >= MAX_BATCH_FACTS) throw new InvalidArgumentError(`a batch holds at most ${MAX_BATCH_FACTS} facts`);
+    const refused = shapeCode(id, deps, payload);
+    if (refused !== 0) return this.pushRefused(refused);
     const record = BATCH_RECORD_HEADER_BYTES + 32 + 32 * deps.length + pad4(payload.length);
     this.reserve(this.count + 1, this.used + record);
     let at = this.used;
@@ -136,6 +152,18 @@ export class FactBatch {
     this.bytes.set(payload, at);
     // Padding stays zero: the buffer starts zeroed and `clear` re-zeroes what was used.
     this.used += record;
+    this.count++;
+    return this;
+  }
+
+  private pushRefused(code: number): this {
+    this.notInFlight();
+    if (this.count >= MAX_BATCH_FACTS) throw new InvalidArgumentError(`a batch holds at most ${MAX_BATCH_FACTS} facts`);
+    this.reserve(this.count + 1, this.used + REFUSED_RECORD_BYTES);
+    this.words.setUint32(this.used, 0, true);
+    this.words.setUint32(this.used + 4, REFUSED_RECORD | code, true);
+    // The 32 id bytes stay zero (the buffer is zeroed).
+    this.used += REFUSED_RECORD_BYTES;
     this.count++;
     return this;
   }
@@ -224,6 +252,14 @@ export function admitShared(batch: SharedBatch, kernel: RawAdmitter): number {
     if (at + BATCH_RECORD_HEADER_BYTES + 32 > end) break;
     const payloadLength = view.getUint32(at, true);
     const depCount = view.getUint32(at + 4, true);
+    if (depCount >= REFUSED_RECORD) {
+      // Refused at push: only the two codes a shape can earn; anything else is damage.
+      const code = depCount - REFUSED_RECORD;
+      if (payloadLength !== 0 || (code !== AdmitCode.MalformedFact && code !== AdmitCode.PayloadTooLarge)) break;
+      codes[i] = code;
+      at += REFUSED_RECORD_BYTES;
+      continue;
+    }
     if (depCount > MAX_DEPS || payloadLength > MAX_PAYLOAD_BYTES) break;
     const idAt = at + BATCH_RECORD_HEADER_BYTES;
     const payloadAt = idAt + 32 + 32 * depCount;

@@ -574,6 +574,9 @@ export class CausalDomain {
     this.ctl[W_POPCOUNT] = 0;
     this.ctl[W_HEAD_COUNT] = 0;
     this.ctl[W_HEAD_START] = 0;
+    // The unused ring slots too: digests and checkpoints hash the whole ring, so a reset kernel
+    // must hold exactly the bytes of a fresh one.
+    this.heads.fill(0);
     this.ctl[W_MODE] = 0;
     this.recentKey.fill(-1);
     for (let i = 0; i < initial.length; i++) this.cellViews[i]!.set(initial[i]!);

@@ -4,7 +4,8 @@
  * versus corruption decision. Read-only, so it can run in a pool thread beside a live kernel (an
  * unfinished last batch then shows as a torn tail).
  */
-import { CheckpointError } from '../errors.js';
+import { statSync } from 'node:fs';
+import { CheckpointError, InvalidArgumentError } from '../errors.js';
 import { readCheckpoint } from './checkpoint.js';
 import { listCheckpoints } from './recovery.js';
 import { scanLog, type TornTail } from './wal-scan.js';
@@ -35,6 +36,9 @@ export interface LogVerification {
 
 /** Verifies `dir`; throws `WalCorruptionError` where recovery would refuse the log. */
 export function verifyLog(dir: string): LogVerification {
+  if (typeof dir !== 'string' || !statSync(dir, { throwIfNoEntry: false })?.isDirectory()) {
+    throw new InvalidArgumentError(`${String(dir)} is not a directory`);
+  }
   const checkpoints: CheckpointVerification[] = [];
   let fromSequence = 1;
   for (const { file, sequence } of listCheckpoints(dir)) {

@@ -106,6 +106,13 @@ function resultError(result: Extract<PoolResult<unknown>, { ok: false }>, shard?
   }
 }
 
+/** A FactBatch as given, or an array of facts packed into one (shapes become refused records). */
+function asBatch(facts: FactBatch | readonly Fact[]): FactBatch {
+  if (facts instanceof FactBatch) return facts;
+  if (!Array.isArray(facts)) throw new InvalidArgumentError('facts must be a FactBatch or an array of facts');
+  return FactBatch.from(facts);
+}
+
 function checkPeers(groups: readonly (readonly number[])[] | undefined, shards: number): number[][] {
   const peers: number[][] = Array.from({ length: shards }, () => []);
   if (groups === undefined) return peers;
@@ -258,7 +265,7 @@ export class KernelPool implements CheckpointOffload {
     try {
       this.checkOpen();
       this.checkShard(shard);
-      batch = facts instanceof FactBatch ? facts : FactBatch.from(facts);
+      batch = asBatch(facts);
       batch.seal();
     } catch (error) {
       return Promise.reject(error);
@@ -277,7 +284,7 @@ export class KernelPool implements CheckpointOffload {
   admitBatchSync(shard: number, facts: FactBatch | readonly Fact[]): BatchResult {
     this.checkOpen();
     this.checkShard(shard);
-    const batch = facts instanceof FactBatch ? facts : FactBatch.from(facts);
+    const batch = asBatch(facts);
     if (batch.inFlight) throw new InvalidArgumentError('the batch is being admitted by a pool thread; await admitBatch first');
     if (this.locks.acquire(shard) !== LOCK_ACQUIRED) throw this.poisonedError(shard);
     let admitted: number;
