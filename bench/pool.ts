@@ -30,7 +30,7 @@ const QUICK = process.argv.includes('--quick');
 const ROUNDS = QUICK ? 1 : Number(process.env.CTFS_BENCH_ROUNDS ?? 5);
 const SUITES = (process.env.CTFS_POOL_SUITES ?? 'throughput,lock,offload').split(',');
 const SHARDS = 8;
-const FACTS_PER_ROUND = QUICK ? 8192 : 1 << 17;
+const FACTS_PER_ROUND = QUICK ? 1 << 15 : 1 << 17;
 const BATCH_SIZES = [16, 64, 256, 1024, 4096];
 const PER_SHARD = FACTS_PER_ROUND / SHARDS;
 /** Room for one round's facts per shard (the index is sized to its work, like a real deployment). */
@@ -100,7 +100,12 @@ async function poolRound(pool: KernelPool, base: number, round: FactBatch[][], m
   } else {
     await Promise.all(
       round.map(async (batches, s) => {
-        for (const batch of batches) admitted += (await pool.admitBatch(base + s, batch)).admitted;
+        for (const batch of batches) {
+          // Awaited first: `admitted += await …` would read `admitted` before the await and lose
+          // the other shards' updates.
+          const result = await pool.admitBatch(base + s, batch);
+          admitted += result.admitted;
+        }
       }),
     );
   }

@@ -204,6 +204,8 @@ export class DurableKernel<I extends Invariant = Invariant> extends KernelBase<I
   private closing: Promise<void> | undefined;
   /** The tail of the checkpoint/re-anchor queue (see `exclusive`). */
   private checkpointChain: Promise<unknown> = Promise.resolve();
+  /** Checkpoints and re-anchors called and not yet settled. */
+  private exclusiveRunning = 0;
 
   /**
    * Opens (or creates) the durable kernel in `dir`: takes the directory's lock, recovers from the
@@ -373,12 +375,18 @@ export class DurableKernel<I extends Invariant = Invariant> extends KernelBase<I
     if (pool !== undefined && typeof pool?.writeCheckpoint !== 'function') {
       return Promise.reject(new InvalidArgumentError('checkpoint({ pool }) takes a KernelPool'));
     }
+    const started = performance.now();
+    // The snapshot is taken now, at the call — or, if another checkpoint or re-anchor is still
+    // running, when it has finished (a snapshot from before a re-anchor must not be written after it).
+    // With a pool the ids are a view of the key store: the ids below `size` never change while
+    // admission appends, and nothing can restore the domain until this checkpoint is done.
+    const snapshot = (): { sequence: number; image: DomainImage } => ({
+      sequence: this.log.lastSequence,
+      image: pool === undefined ? this.domain.exportImage() : this.domain.exportImageShared(),
+    });
+    const taken = this.exclusiveRunning === 0 ? snapshot() : undefined;
     return this.exclusive(async () => {
-      const started = performance.now();
-      const sequence = this.log.lastSequence;
-      // A view of the key store: the ids below `size` never change while admission appends, and
-      // nothing can reset or restore the domain while this checkpoint is running (exclusive).
-      const image = pool === undefined ? this.domain.exportImage() : this.domain.exportImageShared();
+      const { sequence, image } = taken ?? snapshot();
       await this.log.whenDurable(sequence);
       if (pool === undefined) return this.installCheckpoint(sequence, image, KEEP_CHECKPOINTS, started);
       const written = await pool.writeCheckpoint({ dir: this.dir, sequence, logId: this.logId, image, keep: KEEP_CHECKPOINTS });
@@ -416,7 +424,10 @@ export class DurableKernel<I extends Invariant = Invariant> extends KernelBase<I
    * history the anchor replaced, nor read ids a restore is rewriting.
    */
   private exclusive<T>(operation: () => Promise<T>): Promise<T> {
-    const run = this.checkpointChain.then(operation);
+    this.exclusiveRunning++;
+    const run = this.checkpointChain.then(operation).finally(() => {
+      this.exclusiveRunning--;
+    });
     this.checkpointChain = run.catch(() => undefined);
     return run;
   }
