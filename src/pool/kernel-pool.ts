@@ -45,6 +45,8 @@ export interface KernelPoolOptions {
   readonly indexCapacity?: number;
   /** Seed of every shard's index hash (default random per shard). */
   readonly indexSeed?: number;
+  /** Commit every shard's index memory at creation (see `KernelOptions.prefault`; default false). */
+  readonly prefault?: boolean;
   /** Each shard's initial state: one cell for all, or one per shard (default the invariant's). */
   readonly initialState?: StateCell | Uint8Array | ((shard: number) => StateCell | Uint8Array);
   /**
@@ -151,7 +153,7 @@ export class KernelPool implements CheckpointOffload {
     this.invariant = invariant;
     this.maxBatchesPerTask = maxBatchesPerTask;
     this.locks = new ShardLocks(shards);
-    const kernelOptions = { indexCapacity: options.indexCapacity, indexSeed: options.indexSeed };
+    const kernelOptions = { indexCapacity: options.indexCapacity, indexSeed: options.indexSeed, prefault: options.prefault === true };
     this.kernels = [];
     for (let s = 0; s < shards; s++) {
       const initial = typeof options.initialState === 'function' ? options.initialState(s) : options.initialState;
