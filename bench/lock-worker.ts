@@ -16,7 +16,10 @@ const { buffer, counter, shard, ops, start } = workerData as {
 const locks = ShardLocks.attach(buffer);
 const words = new Int32Array(counter);
 const word = shard * 32;
-Atomics.wait(new Int32Array(start), 0, 0);
+// Word 1 counts the threads that are ready (module loaded, code about to run); word 0 is the go signal.
+const gate = new Int32Array(start);
+Atomics.add(gate, 1, 1);
+Atomics.wait(gate, 0, 0);
 const started = performance.now();
 for (let i = 0; i < ops; i++) {
   locks.acquire(shard);
