@@ -17,6 +17,7 @@
  * exits non-zero.
  *
  *   CTFS_BENCH_ROUNDS=5   rounds (default 5)     CTFS_POOL_SUITES=throughput,lock,offload
+ *   CTFS_POOL_BATCHES=16,64,256,1024,4096   batch sizes (fresh shards: those ≥ 1,024)
  *   --quick               tiny sizes, figures meaningless
  */
 import * as fs from 'node:fs';
@@ -32,7 +33,7 @@ const ROUNDS = QUICK ? 1 : Number(process.env.CTFS_BENCH_ROUNDS ?? 5);
 const SUITES = (process.env.CTFS_POOL_SUITES ?? 'throughput,lock,offload').split(',');
 const SHARDS = 8;
 const FACTS_PER_ROUND = QUICK ? 1 << 15 : 1 << 17;
-const BATCH_SIZES = [16, 64, 256, 1024, 4096];
+const BATCH_SIZES = (process.env.CTFS_POOL_BATCHES ?? '16,64,256,1024,4096').split(',').map(Number);
 const PER_SHARD = FACTS_PER_ROUND / SHARDS;
 /** Room for one round's facts per shard (the index is sized to its work, like a real deployment). */
 const SHARD_CAPACITY = PER_SHARD + 64;
@@ -89,6 +90,39 @@ function singleThread(round: FactBatch[][], prefault: boolean): number {
   return (FACTS_PER_ROUND / elapsed) * 1e3;
 }
 
+/**
+ * Two plain worker threads (no piscina, no queue, no lock), four shards each, admitting the same
+ * round from the same shared batches: the ceiling two threads reach on this machine right now.
+ * Facts/s from the gate opening until both are done.
+ */
+class RawPair {
+  private readonly workers = [0, 1].map(() => new Worker(new URL('./admit-worker.js', import.meta.url)));
+
+  async round(round: FactBatch[][], prefault: boolean): Promise<number> {
+    const gate = new SharedArrayBuffer(8);
+    const words = new Int32Array(gate);
+    const handles = round.map((batches) => batches.map((b) => (b as unknown as { shared: unknown }).shared));
+    const done = this.workers.map((worker, w) => {
+      const reply = new Promise<{ admitted: number; ms: number }>((resolve, reject) => {
+        worker.once('message', resolve);
+        worker.once('error', reject);
+      });
+      worker.postMessage({ batches: handles.filter((_, s) => s % 2 === w), capacity: SHARD_CAPACITY, prefault, gate });
+      return reply;
+    });
+    while (Atomics.load(words, 1) < 2) await new Promise((resolve) => setTimeout(resolve, 1));
+    Atomics.store(words, 0, 1);
+    Atomics.notify(words, 0);
+    const results = await Promise.all(done);
+    checkAdmitted('two raw threads', results.reduce((a, r) => a + r.admitted, 0));
+    return (FACTS_PER_ROUND / Math.max(...results.map((r) => r.ms))) * 1e3;
+  }
+
+  close(): Promise<number[]> {
+    return Promise.all(this.workers.map((w) => w.terminate()));
+  }
+}
+
 type Mode = 'pipelined' | 'one in flight';
 const VARIANTS: { mode: Mode; threads: number }[] = [
   { mode: 'pipelined', threads: 1 },
@@ -134,24 +168,27 @@ async function throughputAt(size: number, prefault: boolean): Promise<{ single: 
       KernelPool.create({ shards: SHARDS * (ROUNDS + 1), threads, invariant: { builtin: 'GCounter' }, indexCapacity: SHARD_CAPACITY, prefault }),
     ),
   );
+  const raw = new RawPair();
   const single: number[] = [];
-  const rates: number[][] = VARIANTS.map(() => []);
-  const ratios: number[][] = VARIANTS.map(() => []);
+  const rates: number[][] = [...VARIANTS, 'raw'].map(() => []);
+  const ratios: number[][] = [...VARIANTS, 'raw'].map(() => []);
   try {
     // Shards 0..7 warm each pool's threads up (JIT); the one-thread path is warm from the first round.
     for (let v = 0; v < VARIANTS.length; v++) await poolRound(pools[v]!, 0, warm, VARIANTS[v]!.mode);
     singleThread(warm, prefault);
+    await raw.round(warm, prefault);
     for (let r = 0; r < ROUNDS; r++) {
       const base = singleThread(rounds[r]!, prefault);
       single.push(base);
-      for (let v = 0; v < VARIANTS.length; v++) {
-        const rate = await poolRound(pools[v]!, SHARDS * (r + 1), rounds[r]!, VARIANTS[v]!.mode);
+      for (let v = 0; v <= VARIANTS.length; v++) {
+        const rate = v < VARIANTS.length ? await poolRound(pools[v]!, SHARDS * (r + 1), rounds[r]!, VARIANTS[v]!.mode) : await raw.round(rounds[r]!, prefault);
         rates[v]!.push(rate);
         ratios[v]!.push(rate / base);
       }
     }
   } finally {
     await Promise.all(pools.map((p) => p.close()));
+    await raw.close();
   }
   return { single, rates, ratios };
 }
@@ -160,20 +197,22 @@ async function throughputSuite(): Promise<void> {
   const cell = (xs: number[]): string => `${fmt(median(xs) / 1e6, 2)} M [${fmt(Math.min(...xs) / 1e6, 2)}..${fmt(Math.max(...xs) / 1e6, 2)}]`;
   const ratio = (xs: number[]): string => `${fmt(median(xs), 2)}×`;
   for (const prefault of [true, false]) {
-    const sizes = prefault ? BATCH_SIZES : [1024, 4096];
+    const sizes = prefault ? BATCH_SIZES : BATCH_SIZES.filter((size) => size >= 1024);
     console.log(
       `\nthroughput, ${prefault ? 'prefaulted shards (memory committed at creation, as a long-running shard is)' : 'fresh shards (every page faulted in on first touch, while admitting)'}: ` +
         `${fmt(FACTS_PER_ROUND)} facts per round over ${SHARDS} shards, 1-dep chains, GCounter; facts/s, median of ${ROUNDS} rounds [min..max]; ratios to one thread per round, median`,
     );
-    console.log('| batch | one thread | pool 1 thread pipelined | pool 2 threads pipelined | pool 1 thread one in flight | pool 2 threads one in flight | 1 / 2 threads ÷ one thread, pipelined | 1 / 2 threads ÷ one thread, one in flight |');
-    console.log('|---:|---:|---:|---:|---:|---:|---:|---:|');
+    console.log(
+      '| batch | one thread | pool 1 thread pipelined | pool 2 threads pipelined | pool 1 thread one in flight | pool 2 threads one in flight | two raw threads | 1 / 2 pool threads ÷ one thread, pipelined | … one in flight | two raw threads ÷ one thread |',
+    );
+    console.log('|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|');
     for (const size of sizes) {
       const { single, rates, ratios } = await throughputAt(size, prefault);
       console.log(
-        `| ${size} | ${cell(single)} | ${rates.map(cell).join(' | ')} | ${ratio(ratios[0]!)} / ${ratio(ratios[1]!)} | ${ratio(ratios[2]!)} / ${ratio(ratios[3]!)} |`,
+        `| ${size} | ${cell(single)} | ${rates.map(cell).join(' | ')} | ${ratio(ratios[0]!)} / ${ratio(ratios[1]!)} | ${ratio(ratios[2]!)} / ${ratio(ratios[3]!)} | ${ratio(ratios[4]!)} |`,
       );
       summary.push(
-        `${prefault ? 'prefaulted' : 'fresh'} shards, batch ${size}: 2 pool threads ${ratio(ratios[1]!)} one thread pipelined, ${ratio(ratios[3]!)} one in flight (1 pool thread: ${ratio(ratios[0]!)} / ${ratio(ratios[2]!)})`,
+        `${prefault ? 'prefaulted' : 'fresh'} shards, batch ${size}: 2 pool threads ${ratio(ratios[1]!)} one thread pipelined, ${ratio(ratios[3]!)} one in flight (1 pool thread: ${ratio(ratios[0]!)} / ${ratio(ratios[2]!)}); two raw threads ${ratio(ratios[4]!)}`,
       );
     }
   }
