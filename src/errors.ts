@@ -30,10 +30,10 @@ export type CtfsErrorCode =
 
 /**
  * Worker pool conditions: the pool is closed; a shard was poisoned (a pool thread died while it
- * held the shard, so its state may be half-written); a pool task failed for another reason; or
- * durable shards were asked for (not supported yet).
+ * held the shard, so its state may be half-written); `admitBatchSync` gave up waiting for a busy
+ * shard; a pool task failed for another reason; or durable shards were asked for (not supported yet).
  */
-export type PoolErrorCode = 'PoolClosed' | 'ShardPoisoned' | 'PoolTaskFailed' | 'DurableShardsUnsupported';
+export type PoolErrorCode = 'PoolClosed' | 'ShardPoisoned' | 'ShardLockTimeout' | 'PoolTaskFailed' | 'DurableShardsUnsupported';
 
 /**
  * Why a fact could not be confirmed durable: the log failed (a write or fsync error, which

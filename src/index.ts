@@ -119,7 +119,7 @@ export {
   DurableKernel,
   TwoLaneDurableKernel,
 } from './kernels/durable-kernel.js';
-export type { CheckpointInfo, CheckpointJob, CheckpointOffload, DurabilityStatus, DurableKernelOptions } from './kernels/durable-kernel.js';
+export type { CheckpointInfo, CheckpointOffload, DurabilityStatus, DurableKernelOptions } from './kernels/durable-kernel.js';
 export type { RecoveryReport, CompactionResult } from './persistence/recovery.js';
 export type { TornTail } from './persistence/wal-scan.js';
 export { SpscRing, MIN_RING_CAPACITY, MAX_RING_CAPACITY } from './core/spsc-ring.js';
@@ -133,7 +133,7 @@ export { KernelPool } from './pool/kernel-pool.js';
 export type { KernelPoolOptions } from './pool/kernel-pool.js';
 export type { BuiltinInvariantName, InvariantSpec } from './pool/invariant-spec.js';
 export { routeKey, routeTenant } from './pool/routing.js';
-export { LOCK_ACQUIRED, LOCK_POISONED, MAX_SHARDS, ShardLocks } from './pool/shard-locks.js';
+export { LOCK_ACQUIRED, LOCK_POISONED, LOCK_TIMED_OUT, MAX_SHARDS, ShardLocks } from './pool/shard-locks.js';
 export type { LockStats } from './pool/shard-locks.js';
 
 export {

@@ -348,6 +348,33 @@ export class ExactCausalIndex implements ReadonlyExactIndex {
     this.visible = this.header[H_COUNT]!;
   }
 
+  /**
+   * True if `id` is among the ids the writer has published (the count is re-read; this instance
+   * then sees exactly those). Safe from any thread while the writer keeps inserting: published ids
+   * have their slot words flushed, so this probe reads the slot array only — never the pending
+   * buffer, which the writer rewrites with plain stores and another thread could see half-updated.
+   */
+  containsPublished(id: Uint8Array): boolean {
+    this.sync();
+    const h = this.queryHasher;
+    h.load(checkId(id));
+    const tags = this.tags;
+    const end = this.tableSlots;
+    const tag = tagOf(h.bloomHash);
+    let i = Math.floor((h.indexHash >>> 0) * this.scale);
+    for (;;) {
+      const t = tags[i]!;
+      if (t === 0) return false;
+      if (t === tag) {
+        // A slot of an unpublished insert may still hold an old word: the full compare below
+        // only accepts a key the count covers that holds exactly this id.
+        const k = this.slots[i]!;
+        if (k < this.visible && this.keyEqualsWords(k, h)) return true;
+      }
+      if (++i === end) i = 0;
+    }
+  }
+
   /** @internal Key number of the id loaded into `h`, or -1. */
   find(h: IdHasher): number {
     const found = this.probe(h);

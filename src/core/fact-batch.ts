@@ -47,7 +47,10 @@ export interface SharedBatch {
   readonly bytes: number;
 }
 
-const pad4 = (n: number): number => (n + 3) & ~3;
+/** Rounds up to a multiple of 4 (in floating point: sizes may pass 2^31). */
+const pad4 = (n: number): number => Math.ceil(n / 4) * 4;
+/** The largest data buffer a batch grows to: 2^32 − 4 bytes (lengths in the records are u32). */
+const MAX_BATCH_BYTES = 0xffff_fffc;
 
 const isId = (id: unknown): id is Uint8Array => id instanceof Uint8Array && id.length === 32;
 
@@ -81,9 +84,9 @@ export class FactBatch {
     if (!Number.isInteger(facts) || facts < 1 || facts > MAX_BATCH_FACTS) {
       throw new InvalidArgumentError(`a batch is sized for 1..${MAX_BATCH_FACTS} facts, got ${String(facts)}`);
     }
-    const size = bytes ?? facts * DEFAULT_BYTES_PER_FACT;
-    if (!Number.isInteger(size) || size < BATCH_RECORD_HEADER_BYTES + 32) {
-      throw new InvalidArgumentError(`a batch needs at least ${BATCH_RECORD_HEADER_BYTES + 32} bytes, got ${String(bytes)}`);
+    const size = bytes ?? Math.min(facts * DEFAULT_BYTES_PER_FACT, MAX_BATCH_BYTES);
+    if (!Number.isInteger(size) || size < BATCH_RECORD_HEADER_BYTES + 32 || size > MAX_BATCH_BYTES) {
+      throw new InvalidArgumentError(`a batch takes ${BATCH_RECORD_HEADER_BYTES + 32}..${MAX_BATCH_BYTES} bytes, got ${String(bytes)}`);
     }
     this.data = new SharedArrayBuffer(pad4(size));
     this.bytes = new Uint8Array(this.data);
@@ -205,7 +208,13 @@ export class FactBatch {
   /** Grows the buffers (doubling) so `facts` facts in `bytes` bytes fit. */
   private reserve(facts: number, bytes: number): void {
     if (bytes > this.data.byteLength) {
-      const data = new SharedArrayBuffer(pad4(Math.max(bytes, 2 * this.data.byteLength)));
+      if (bytes > MAX_BATCH_BYTES) throw new InvalidArgumentError(`a batch holds at most ${MAX_BATCH_BYTES} bytes of facts`);
+      let data: SharedArrayBuffer;
+      try {
+        data = new SharedArrayBuffer(Math.min(MAX_BATCH_BYTES, pad4(Math.max(bytes, 2 * this.data.byteLength))));
+      } catch (cause) {
+        throw new InvalidArgumentError(`cannot grow the batch to ${bytes} bytes`, { cause });
+      }
       const view = new Uint8Array(data);
       view.set(this.bytes.subarray(0, this.used));
       this.data = data;

@@ -615,8 +615,7 @@ export class CausalDomain {
    * at any time: published ids never move). Makes the published ids visible to this instance.
    */
   containsPublished(id: Uint8Array): boolean {
-    this.index.sync();
-    return this.index.contains(id);
+    return this.index.containsPublished(id);
   }
 
   /**

@@ -22,7 +22,7 @@ import { AdmitCode } from '../core/codes.js';
 import type { Fact, FactId } from '../core/fact.js';
 import { cellBytes, type StateCell } from '../core/state-cell.js';
 import { ExactCausalIndex } from '../causal/exact-index.js';
-import { AdmitError, CheckpointError, InvalidArgumentError } from '../errors.js';
+import { AdmitError, CheckpointError, DurabilityError, InvalidArgumentError } from '../errors.js';
 import type { ReadonlyExactIndex } from '../causal/exact-index.js';
 import type { Invariant } from '../invariants/invariant.js';
 import { readCheckpoint, writeCheckpoint, type Checkpoint } from '../persistence/checkpoint.js';
@@ -97,9 +97,12 @@ export interface CheckpointJob {
   readonly keep: number;
 }
 
-/** What writes a `CheckpointJob` off this thread (a `KernelPool`). */
+/** @internal The method a `KernelPool` writes offloaded checkpoints with (not a public entry point). */
+export const WRITE_CHECKPOINT: unique symbol = Symbol('ctfs.writeCheckpoint');
+
+/** What writes a `CheckpointJob` off this thread: a `KernelPool`. */
 export interface CheckpointOffload {
-  writeCheckpoint(job: CheckpointJob): Promise<{ readonly file: string; readonly bytes: number; readonly compaction: CompactionResult }>;
+  [WRITE_CHECKPOINT](job: CheckpointJob): Promise<{ readonly file: string; readonly bytes: number; readonly compaction: CompactionResult }>;
 }
 
 export interface CheckpointInfo {
@@ -372,9 +375,10 @@ export class DurableKernel<I extends Invariant = Invariant> extends KernelBase<I
    */
   checkpoint(options: { readonly pool?: CheckpointOffload } = {}): Promise<CheckpointInfo> {
     const pool = options?.pool;
-    if (pool !== undefined && typeof pool?.writeCheckpoint !== 'function') {
+    if (pool !== undefined && typeof pool?.[WRITE_CHECKPOINT] !== 'function') {
       return Promise.reject(new InvalidArgumentError('checkpoint({ pool }) takes a KernelPool'));
     }
+    if (this.closing !== undefined) return Promise.reject(new DurabilityError('LogClosed', 'the kernel is closed (or closing): no checkpoint'));
     const started = performance.now();
     // The snapshot is taken now, at the call — or, if another checkpoint or re-anchor is still
     // running, when it has finished (a snapshot from before a re-anchor must not be written after it).
@@ -389,7 +393,7 @@ export class DurableKernel<I extends Invariant = Invariant> extends KernelBase<I
       const { sequence, image } = taken ?? snapshot();
       await this.log.whenDurable(sequence);
       if (pool === undefined) return this.installCheckpoint(sequence, image, KEEP_CHECKPOINTS, started);
-      const written = await pool.writeCheckpoint({ dir: this.dir, sequence, logId: this.logId, image, keep: KEEP_CHECKPOINTS });
+      const written = await pool[WRITE_CHECKPOINT]({ dir: this.dir, sequence, logId: this.logId, image, keep: KEEP_CHECKPOINTS });
       return { ...written, sequence, facts: image.ids.length / 32, durationMs: performance.now() - started };
     });
   }
@@ -404,6 +408,7 @@ export class DurableKernel<I extends Invariant = Invariant> extends KernelBase<I
    * recovery can fall back to the history before the anchor. Returns the new checkpoint.
    */
   reanchor(checkpointFile: string): Promise<CheckpointInfo> {
+    if (this.closing !== undefined) return Promise.reject(new DurabilityError('LogClosed', 'the kernel is closed (or closing): no re-anchor'));
     return this.exclusive(async () => {
       const started = performance.now();
       const anchor = readCheckpoint(checkpointFile);

@@ -41,22 +41,30 @@ export function verifyLog(dir: string): LogVerification {
   }
   const checkpoints: CheckpointVerification[] = [];
   let fromSequence = 1;
+  let logId: Uint8Array | undefined;
+  let anchored = false;
   for (const { file, sequence } of listCheckpoints(dir)) {
     let problem: string | undefined;
     try {
       const checkpoint = readCheckpoint(file);
       if (checkpoint.sequence !== sequence) problem = `holds sequence ${checkpoint.sequence}, its name says ${sequence}`;
+      else if (!anchored) {
+        // Recovery starts from the newest checkpoint that verifies, and requires its log id.
+        anchored = true;
+        fromSequence = sequence + 1;
+        logId = checkpoint.logId;
+      }
     } catch (error) {
       if (!(error instanceof CheckpointError)) throw error;
       problem = error.message;
     }
     checkpoints.push({ file, sequence, problem });
-    if (problem === undefined && fromSequence === 1) fromSequence = sequence + 1;
   }
   let records = 0;
   let payloadBytes = 0;
   const scan = scanLog(dir, {
     fromSequence,
+    logId,
     visit: (_bytes, words, offset) => {
       records++;
       payloadBytes += recordPayloadLength(words, offset >>> 2);

@@ -66,6 +66,10 @@ export function portableSpec(spec: InvariantSpec): PortableInvariantSpec {
   return { module: String(spec.module), export: exported, args };
 }
 
+function isClass(fn: (...args: unknown[]) => unknown): boolean {
+  return typeof fn.prototype?.apply === 'function' || /^class[\s{]/.test(Function.prototype.toString.call(fn));
+}
+
 /** Builds the invariant `spec` describes, in this thread. */
 export async function buildInvariant(spec: PortableInvariantSpec): Promise<Invariant> {
   let make: unknown;
@@ -84,8 +88,9 @@ export async function buildInvariant(spec: PortableInvariantSpec): Promise<Invar
   const fn = make as (...args: unknown[]) => Invariant;
   let invariant: Invariant;
   try {
-    // A class (anything with its own prototype.apply) is constructed; anything else is a factory.
-    invariant = typeof fn.prototype?.apply === 'function' ? Reflect.construct(fn, spec.args) : fn(...spec.args);
+    // A class is constructed (its apply may be a prototype method or an instance field);
+    // anything else is a factory.
+    invariant = isClass(fn) ? Reflect.construct(fn, spec.args) : fn(...spec.args);
   } catch (cause) {
     throw new InvalidArgumentError(`building the invariant ${spec.builtin ?? `${spec.module}#${spec.export}`} threw`, { cause });
   }

@@ -26,13 +26,13 @@ import type { Invariant } from '../invariants/invariant.js';
 import { Kernel } from '../kernels/kernel.js';
 import type { Snapshot } from '../kernels/view.js';
 import type { CompactionResult } from '../persistence/recovery.js';
-import type { CheckpointJob, CheckpointOffload } from '../kernels/durable-kernel.js';
+import { WRITE_CHECKPOINT, type CheckpointJob, type CheckpointOffload } from '../kernels/durable-kernel.js';
 import type { LogVerification } from '../persistence/verify.js';
 import { buildInvariant, portableSpec, type InvariantSpec } from './invariant-spec.js';
 import { POOL_PROTOCOL, POOL_READY, type PoolResult, type PoolTask, type PoolWorkerData } from './protocol.js';
 import { routeKey, routeTenant } from './routing.js';
 import { ShardAdmitter } from './shard-admitter.js';
-import { LOCK_ACQUIRED, MAX_SHARDS, ShardLocks, type LockStats } from './shard-locks.js';
+import { LOCK_ACQUIRED, LOCK_POISONED, MAX_SHARDS, ShardLocks, type LockStats } from './shard-locks.js';
 
 export interface KernelPoolOptions {
   /** Number of shards (1..4096). */
@@ -62,11 +62,19 @@ export interface KernelPoolOptions {
   readonly durable?: unknown;
   /** Queued batches of one shard handed to a pool thread as one task (default 64). */
   readonly maxBatchesPerTask?: number;
+  /**
+   * How long `admitBatchSync` waits for a shard a pool thread holds before it throws
+   * `ShardLockTimeout` (default 10,000 ms): a thread that died holding the lock is only noticed
+   * by the event loop, which a waiting `admitBatchSync` blocks.
+   */
+  readonly syncLockTimeoutMs?: number;
 }
 
 /** Facts one coalesced task may carry: keeps one task's lock hold in the low milliseconds. */
 const MAX_FACTS_PER_TASK = 16_384;
 const DEFAULT_MAX_BATCHES_PER_TASK = 64;
+/** admitBatchSync's wait for a busy shard: far beyond any batch (16,384 facts take milliseconds). */
+const DEFAULT_SYNC_LOCK_TIMEOUT_MS = 10_000;
 
 interface QueuedBatch {
   readonly kind: 'admit';
@@ -141,8 +149,11 @@ export class KernelPool implements CheckpointOffload {
   private readonly queues: Queued[][];
   private readonly running: boolean[];
   private readonly maxBatchesPerTask: number;
+  private readonly syncLockTimeoutMs: number;
   private inFlight = 0;
   private failure: PoolError | undefined;
+  /** After a failure: settles once piscina has terminated every thread. */
+  private stopped: Promise<void> | undefined;
   private closing: Promise<void> | undefined;
   private drained: (() => void) | undefined;
 
@@ -152,6 +163,7 @@ export class KernelPool implements CheckpointOffload {
     this.threads = threads;
     this.invariant = invariant;
     this.maxBatchesPerTask = maxBatchesPerTask;
+    this.syncLockTimeoutMs = options.syncLockTimeoutMs ?? DEFAULT_SYNC_LOCK_TIMEOUT_MS;
     this.locks = new ShardLocks(shards);
     const kernelOptions = { indexCapacity: options.indexCapacity, indexSeed: options.indexSeed, prefault: options.prefault === true };
     this.kernels = [];
@@ -212,8 +224,9 @@ export class KernelPool implements CheckpointOffload {
         queued.reject(error);
       }
     }
-    // Rejects the tasks still in flight, whose handlers then settle their callers.
-    this.piscina.destroy().catch(() => undefined);
+    // Rejects the tasks still in flight; their handlers settle their callers only once the
+    // threads are gone (`stopped`), so no caller reuses a batch a dying thread still reads.
+    this.stopped = this.piscina.destroy().catch(() => undefined);
     this.checkDrained();
     return error;
   }
@@ -240,6 +253,10 @@ export class KernelPool implements CheckpointOffload {
     }
     const maxBatches = options.maxBatchesPerTask ?? DEFAULT_MAX_BATCHES_PER_TASK;
     if (!Number.isInteger(maxBatches) || maxBatches < 1) throw new InvalidArgumentError('maxBatchesPerTask must be a positive integer');
+    const lockTimeout = options.syncLockTimeoutMs ?? DEFAULT_SYNC_LOCK_TIMEOUT_MS;
+    if (typeof lockTimeout !== 'number' || !(lockTimeout >= 0) || !Number.isFinite(lockTimeout)) {
+      throw new InvalidArgumentError('syncLockTimeoutMs must be a finite number of milliseconds ≥ 0');
+    }
     const invariant = await buildInvariant(portableSpec(options.invariant));
     const pool = new KernelPool(options, invariant, threads, maxBatches);
     await pool.started;
@@ -288,7 +305,13 @@ export class KernelPool implements CheckpointOffload {
     this.checkShard(shard);
     const batch = asBatch(facts);
     if (batch.inFlight) throw new InvalidArgumentError('the batch is being admitted by a pool thread; await admitBatch first');
-    if (this.locks.acquire(shard) !== LOCK_ACQUIRED) throw this.poisonedError(shard);
+    // While this thread sleeps here, no callback can tell it that a pool thread died holding the
+    // lock, so it waits a bounded time (and leaves no ticket behind if it gives up).
+    const taken = this.locks.acquireWithin(shard, this.syncLockTimeoutMs);
+    if (taken === LOCK_POISONED) throw this.poisonedError(shard);
+    if (taken !== LOCK_ACQUIRED) {
+      throw new PoolError('ShardLockTimeout', `shard ${shard} stayed locked for ${this.syncLockTimeoutMs} ms (a pool thread is busy with it, or died holding it)`, shard);
+    }
     let admitted: number;
     try {
       const admitter = this.admitters[shard]!;
@@ -350,10 +373,10 @@ export class KernelPool implements CheckpointOffload {
 
   /**
    * Writes a durable kernel's checkpoint and compacts its log on a pool thread: what
-   * `DurableKernel.checkpoint({ pool })` calls (use that). The image's ids are a view of shared
-   * memory, so nothing large is copied.
+   * `DurableKernel.checkpoint({ pool })` calls (under a symbol, so nothing else can write
+   * checkpoints into a directory through the pool). The image's ids are a view of shared memory.
    */
-  writeCheckpoint(job: CheckpointJob): Promise<{ file: string; bytes: number; compaction: CompactionResult }> {
+  [WRITE_CHECKPOINT](job: CheckpointJob): Promise<{ file: string; bytes: number; compaction: CompactionResult }> {
     return this.runTask({ op: 'writeCheckpoint', ...job });
   }
 
@@ -465,11 +488,15 @@ export class KernelPool implements CheckpointOffload {
       },
       (cause: unknown) => {
         const error = this.taskFailure(shard, cause);
-        for (const { batch, reject } of taken) {
-          batch.unseal();
-          reject(error);
-        }
-        this.finish(shard, 'PoolTaskFailed');
+        const settle = (): void => {
+          for (const { batch, reject } of taken) {
+            batch.unseal();
+            reject(error);
+          }
+          this.finish(shard, 'PoolTaskFailed');
+        };
+        if (this.stopped === undefined) settle();
+        else void this.stopped.then(settle);
       },
     );
   }

@@ -23,8 +23,17 @@ if (data?.protocol !== POOL_PROTOCOL) throw new Error(`pool thread started witho
 
 const invariant = await buildInvariant(data.invariant);
 const locks = ShardLocks.attach(data.locks);
-const kernels = data.shards.map((shared) => Kernel.attach(shared, invariant));
-const admitters = kernels.map((kernel, shard) => new ShardAdmitter(kernel, kernels, shard, data.peers[shard] ?? []));
+// A shard whose snapshot stays mid-publish (its writer died there; the main thread poisons it)
+// cannot be attached: this thread then refuses that shard's tasks instead of failing to start,
+// so the other shards go on.
+const kernels = data.shards.map((shared) => {
+  try {
+    return Kernel.attach(shared, invariant);
+  } catch {
+    return undefined;
+  }
+});
+const admitters = kernels.map((kernel, shard) => (kernel === undefined ? undefined : new ShardAdmitter(kernel, kernels, shard, data.peers[shard] ?? [])));
 // Tells the pool this thread is ready (piscina relays it as a 'message' event); a failure above
 // ends the module, which piscina reports as an 'error' event instead.
 parentPort?.postMessage({ [POOL_READY]: threadId });
@@ -36,9 +45,9 @@ function poisoned(shard: number): PoolResult<never> {
 /** Admits each batch in order under the shard's lock, publishes once, returns the admitted counts. */
 function admit(task: Extract<PoolTask, { op: 'admit' }>): PoolResult<number[]> {
   const { shard, batches } = task;
-  if (locks.acquire(shard) !== LOCK_ACQUIRED) return poisoned(shard);
+  const admitter = admitters[shard];
+  if (admitter === undefined || locks.acquire(shard) !== LOCK_ACQUIRED) return poisoned(shard);
   try {
-    const admitter = admitters[shard]!;
     const admitted = batches.map((batch) => admitShared(batch, admitter));
     admitter.kernel.publish();
     return { ok: true, value: admitted };
@@ -49,10 +58,11 @@ function admit(task: Extract<PoolTask, { op: 'admit' }>): PoolResult<number[]> {
 
 /** The shard's history digest: the image is taken under the lock, hashed after releasing it. */
 function digest(shard: number): PoolResult<{ digest: Uint8Array; size: number }> {
-  if (locks.acquire(shard) !== LOCK_ACQUIRED) return poisoned(shard);
+  const kernel = kernels[shard];
+  if (kernel === undefined || locks.acquire(shard) !== LOCK_ACQUIRED) return poisoned(shard);
   let image;
   try {
-    image = kernels[shard]!.historyImage();
+    image = kernel.historyImage();
   } finally {
     locks.release(shard);
   }

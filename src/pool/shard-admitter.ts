@@ -12,15 +12,19 @@ import type { KernelBase } from '../kernels/kernel-base.js';
 export class ShardAdmitter implements RawAdmitter {
   private readonly others: readonly KernelBase[];
 
-  /** `kernels`: every shard's kernel in this thread; `peers`: the shards `shard` shares causality with. */
+  /**
+   * `kernels`: every shard's kernel in this thread (undefined for a shard this thread could not
+   * attach: it is never consulted); `peers`: the shards `shard` shares causality with.
+   */
   constructor(
     readonly kernel: KernelBase,
-    kernels: readonly KernelBase[],
+    kernels: readonly (KernelBase | undefined)[],
     shard: number,
     peers: readonly number[],
   ) {
-    this.others = kernels.filter((_, i) => i !== shard && !peers.includes(i));
-    const peerKernels = peers.filter((p) => p !== shard).map((p) => kernels[p]!);
+    const present = (k: KernelBase | undefined): k is KernelBase => k !== undefined;
+    this.others = kernels.filter((_, i) => i !== shard && !peers.includes(i)).filter(present);
+    const peerKernels = peers.filter((p) => p !== shard).map((p) => kernels[p]).filter(present);
     kernel.acceptForeignDeps(peerKernels.length === 0 ? null : (dep) => peerKernels.some((k) => k.containsPublished(dep)));
   }
 

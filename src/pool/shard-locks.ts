@@ -41,12 +41,18 @@ const HEADER_BYTES = LOCK_BYTES;
  * in the spin and costs ~0.45 µs. A waiter behind a whole batch (hundreds of µs) then sleeps.
  */
 const SPINS = 4096;
+/**
+ * Sleepers wake at least this often to re-check the poison flag: a poison stored just before a
+ * waiter's `Atomics.wait` could otherwise find nobody to notify, and `serving` never moves again.
+ */
+const SLEEP_SLICE_MS = 100;
 /** The most locks one buffer holds (a pool's shards). */
 export const MAX_SHARDS = 4096;
 
 /** `acquire` results. */
 export const LOCK_ACQUIRED = 0;
 export const LOCK_POISONED = 1;
+export const LOCK_TIMED_OUT = 2;
 
 export interface LockStats {
   /** Times the lock was taken. */
@@ -101,10 +107,12 @@ export class ShardLocks {
   /**
    * Takes the lock of `shard`, waiting in arrival order. Returns `LOCK_ACQUIRED`, or
    * `LOCK_POISONED` (without the lock) if the lock was poisoned before or while waiting.
+   * Locks are not re-entrant: asking for a lock this thread holds throws.
    */
   acquire(shard: number): number {
     const b = this.base(shard);
     const w = this.words;
+    this.notHeldHere(shard, b);
     if (Atomics.load(w, b + W_POISONED) !== 0) return LOCK_POISONED;
     const ticket = Atomics.add(w, b + W_NEXT, 1);
     if (Atomics.load(w, b + W_SERVING) !== ticket) {
@@ -116,16 +124,54 @@ export class ShardLocks {
     return LOCK_ACQUIRED;
   }
 
+  /**
+   * Takes the lock of `shard` if it can within `timeoutMs`, without a ticket: it retries
+   * `tryAcquire` whenever the lock is released, so giving up leaves nothing behind. For a thread
+   * that must not wait forever on a holder that may have died (the pool's main thread: while it
+   * sleeps here, nothing can tell it a pool thread is gone). Not FIFO: meant for a thread that
+   * competes with at most a few others. Returns `LOCK_ACQUIRED`, `LOCK_POISONED` or `LOCK_TIMED_OUT`.
+   */
+  acquireWithin(shard: number, timeoutMs: number): number {
+    const b = this.base(shard);
+    const w = this.words;
+    this.notHeldHere(shard, b);
+    const deadline = performance.now() + timeoutMs;
+    let contended = false;
+    for (let spins = 0; ; spins++) {
+      if (this.tryAcquire(shard)) {
+        if (contended) w[b + W_CONTENDED]!++;
+        return LOCK_ACQUIRED;
+      }
+      contended = true;
+      if (Atomics.load(w, b + W_POISONED) !== 0) return LOCK_POISONED;
+      if (spins < SPINS) continue;
+      const left = deadline - performance.now();
+      if (left <= 0) return LOCK_TIMED_OUT;
+      // Sleep until `serving` moves (a release notifies announced sleepers) or the slice ends.
+      Atomics.add(w, b + W_SLEEPERS, 1);
+      const serving = Atomics.load(w, b + W_SERVING);
+      if (Atomics.load(w, b + W_NEXT) !== serving) Atomics.wait(w, b + W_SERVING, serving, Math.min(left, SLEEP_SLICE_MS));
+      Atomics.sub(w, b + W_SLEEPERS, 1);
+    }
+  }
+
+  private notHeldHere(shard: number, b: number): void {
+    if (this.words[b + W_OWNER] === this.self) {
+      throw new InvalidArgumentError(`this thread already holds shard ${shard}'s lock (locks are not re-entrant)`);
+    }
+  }
+
   /** Spins, then sleeps until `serving` reaches `ticket` (true) or the lock is poisoned (false). */
   private waitForTurn(b: number, ticket: number): boolean {
     const w = this.words;
     for (let i = 0; i < SPINS; i++) if (Atomics.load(w, b + W_SERVING) === ticket) return true;
     for (;;) {
       // Announce the sleep before reading `serving` again: a release that bumps `serving` after
-      // that read sees the sleeper count and notifies, so the wake-up cannot be lost.
+      // that read sees the sleeper count and notifies, so the wake-up cannot be lost. The slice
+      // bounds the sleep for a poison stored between the check and the wait.
       Atomics.add(w, b + W_SLEEPERS, 1);
       const serving = Atomics.load(w, b + W_SERVING);
-      if (serving !== ticket && Atomics.load(w, b + W_POISONED) === 0) Atomics.wait(w, b + W_SERVING, serving);
+      if (serving !== ticket && Atomics.load(w, b + W_POISONED) === 0) Atomics.wait(w, b + W_SERVING, serving, SLEEP_SLICE_MS);
       Atomics.sub(w, b + W_SLEEPERS, 1);
       if (Atomics.load(w, b + W_SERVING) === ticket) return true;
       if (Atomics.load(w, b + W_POISONED) !== 0) return false;
