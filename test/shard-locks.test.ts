@@ -55,13 +55,19 @@ const realWait: WaitFn = atomics.wait.bind(Atomics);
  * not woken within WAIT_LIMIT_MS throws. Returns fn's value and the number of real parks that
  * were woken ('ok').
  */
+/** The lock's sleep slice (src/pool/shard-locks.ts SLEEP_SLICE_MS). */
+const SLEEP_SLICE_MS = 100;
+
 function withBoundedWaits<T>(fn: () => T): { value: T; parks: number } {
   let parks = 0;
+  const started = Date.now();
   atomics.wait = (ta, index, value, timeout) => {
-    if (timeout !== undefined) return realWait(ta, index, value, timeout);
-    const r = realWait(ta, index, value, WAIT_LIMIT_MS);
-    if (r === 'timed-out') throw new Error(`this thread's lock wait was not woken within ${WAIT_LIMIT_MS} ms`);
+    // Lock waiters sleep in slices of SLEEP_SLICE_MS (100 ms, to re-check the poison flag); any
+    // other timed wait is not the lock's.
+    if (timeout !== undefined && timeout !== SLEEP_SLICE_MS) return realWait(ta, index, value, timeout);
+    const r = realWait(ta, index, value, timeout ?? WAIT_LIMIT_MS);
     if (r === 'ok') parks++;
+    if (Date.now() - started > WAIT_LIMIT_MS) throw new Error(`this thread's lock wait was not woken within ${WAIT_LIMIT_MS} ms`);
     return r;
   };
   try {

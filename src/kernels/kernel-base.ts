@@ -76,7 +76,7 @@ export abstract class KernelBase<I extends Invariant = Invariant> extends Domain
     if (shared === undefined && typeof invariant.initialState === 'function') {
       this.setInitialState(cellBytes(invariant.initialState()));
     }
-    if (shared === undefined && options.prefault === true) prefault(this.domain.index.buffer);
+    if (shared === undefined && options?.prefault === true) prefault(this.domain.index.buffer);
   }
 
   /** @internal */

@@ -112,8 +112,8 @@ export class ShardLocks {
   acquire(shard: number): number {
     const b = this.base(shard);
     const w = this.words;
-    this.notHeldHere(shard, b);
     if (Atomics.load(w, b + W_POISONED) !== 0) return LOCK_POISONED;
+    this.notHeldHere(shard, b);
     const ticket = Atomics.add(w, b + W_NEXT, 1);
     if (Atomics.load(w, b + W_SERVING) !== ticket) {
       if (!this.waitForTurn(b, ticket)) return LOCK_POISONED;
@@ -134,6 +134,7 @@ export class ShardLocks {
   acquireWithin(shard: number, timeoutMs: number): number {
     const b = this.base(shard);
     const w = this.words;
+    if (Atomics.load(w, b + W_POISONED) !== 0) return LOCK_POISONED;
     this.notHeldHere(shard, b);
     const deadline = performance.now() + timeoutMs;
     let contended = false;
