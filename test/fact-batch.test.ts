@@ -22,7 +22,6 @@ import { afterEach, beforeAll, describe, expect, it } from 'vitest';
 import {
   AdmitCode,
   ConservationState,
-  CtfsError,
   DEFAULT_BATCH_FACTS,
   EscalatingKernel,
   FactBatch,
@@ -44,6 +43,7 @@ import {
 } from '../dist/index.js';
 import { admitShared } from '../dist/core/fact-batch.js';
 import { ensureDist } from './helpers/dist.js';
+import { expectError } from './helpers/errors.js';
 
 beforeAll(() => {
   ensureDist();
@@ -74,17 +74,8 @@ interface RawFact {
 const pad4 = (n: number): number => (n + 3) & ~3;
 const recordBytes = (f: RawFact): number => 8 + 32 + 32 * f.deps.length + pad4(f.payload.length);
 
-function expectTyped(fn: () => unknown, cls: abstract new (...args: never[]) => Error, code: string): void {
-  let caught: unknown;
-  try {
-    fn();
-  } catch (e) {
-    caught = e;
-  }
-  expect(caught, 'expected a throw').toBeInstanceOf(cls);
-  expect(caught).toBeInstanceOf(CtfsError);
-  expect((caught as CtfsError).code).toBe(code);
-}
+/** Typed-error assertion shared by the test suite (the brand makes dist's classes pass). */
+const expectTyped = expectError;
 const expectInvalid = (fn: () => unknown): void => expectTyped(fn, InvalidArgumentError, 'InvalidArgument');
 const expectBadMemory = (fn: () => unknown): void => expectTyped(fn, SharedMemoryError, 'InvalidSharedMemory');
 

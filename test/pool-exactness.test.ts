@@ -27,6 +27,7 @@ import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import type * as Ctfs from '../dist/index.js';
 import { ensureDist } from './helpers/dist.js';
+import { prng } from './helpers/kernels.js';
 
 ensureDist();
 const { AdmitCode, BoundedCounterState, BoundedGCounterInvariant, FactBatch, GCounterInvariant, Kernel, KernelPool, U64_MAX, createFact, toHex, u64le } =
@@ -42,16 +43,6 @@ const INDEX_SEED = 0x5eed_1234;
 // ---------------------------------------------------------------------------------------------
 // shared machinery
 
-function mulberry32(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 /** An 8-byte u64 increment followed by u32 tags (which keep ids unique). */
 function payload(inc: bigint, tags: readonly number[]): Uint8Array {
@@ -696,7 +687,7 @@ describe('KernelPool exactness (real threads)', () => {
   });
 
   it('stress: 8 shards, 1-dep chains, batches of random sizes all submitted at once, every shard equals its reference', { timeout: 45_000 }, async () => {
-    const rand = mulberry32(0xc0ffee);
+    const rand = prng(0xc0ffee);
     const SHARDS = 8;
     const perShardFacts = [20_000, 6_000, 6_000, 6_000, 6_000, 6_000, 6_000, 6_000]; // 62,000
     // Shard 0's coalesced tasks exceed the 16,384-fact task cap; shards 6 and 7 overflow their capacity.

@@ -20,7 +20,6 @@ import { threadId, Worker } from 'node:worker_threads';
 import fc from 'fast-check';
 import { afterEach, beforeAll, describe, expect, it } from 'vitest';
 import {
-  CtfsError,
   InvalidArgumentError,
   LOCK_ACQUIRED,
   LOCK_POISONED,
@@ -29,6 +28,7 @@ import {
   ShardLocks,
 } from '../dist/index.js';
 import { ensureDist } from './helpers/dist.js';
+import { expectError } from './helpers/errors.js';
 
 const WORKER = fileURLToPath(new URL('./fixtures/lock-worker.mjs', import.meta.url));
 
@@ -104,17 +104,8 @@ const queued = (locks: ShardLocks, shard: number): number => {
 const lockBytes = (locks: ShardLocks, shard: number): number[] =>
   Array.from(new Uint8Array(locks.buffer, HEADER_BYTES + shard * LOCK_BYTES, LOCK_BYTES));
 
-function expectTyped(fn: () => unknown, cls: abstract new (...args: never[]) => Error, code: string): void {
-  let caught: unknown;
-  try {
-    fn();
-  } catch (e) {
-    caught = e;
-  }
-  expect(caught, 'expected a throw').toBeInstanceOf(cls);
-  expect(caught).toBeInstanceOf(CtfsError);
-  expect((caught as CtfsError).code).toBe(code);
-}
+/** Typed-error assertion shared by the test suite (the brand makes dist's classes pass). */
+const expectTyped = expectError;
 const expectInvalid = (fn: () => unknown): void => expectTyped(fn, InvalidArgumentError, 'InvalidArgument');
 const expectBadMemory = (fn: () => unknown): void => expectTyped(fn, SharedMemoryError, 'InvalidSharedMemory');
 
