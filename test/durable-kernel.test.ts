@@ -41,6 +41,9 @@ import {
   type Fact,
   type Invariant,
 } from '../dist/index.js';
+import { thrown } from './helpers/errors.js';
+import { freshIdSource } from './helpers/ids.js';
+import { prng } from './helpers/kernels.js';
 
 // ------------------------------------------------------------------------------------------ setup
 
@@ -92,18 +95,8 @@ function twin(cell: Uint8Array = CELL_100, indexCapacity = INDEX_CAPACITY): TwoL
   return TwoLaneKernel.withState(new TotalSupplyInvariant(), cell, { indexCapacity });
 }
 
-let idCounter = 0;
-const RUN_SALT = (Math.random() * 0xffffffff) >>> 0;
-
 /** A fresh 32-byte id (never used before in this file). */
-function freshId(): Uint8Array {
-  const id = new Uint8Array(32);
-  const v = new DataView(id.buffer);
-  v.setUint32(0, ++idCounter, true);
-  v.setUint32(4, RUN_SALT, true);
-  id[31] = 0x5a;
-  return id;
-}
+const freshId = freshIdSource(0x5a);
 
 const delta = (n: number | bigint): Uint8Array => i128le(BigInt(n));
 const ONE = delta(1);
@@ -122,15 +115,6 @@ function idsOf(k: TwoLaneKernel | TwoLaneDurableKernel): string[] {
   return [...k.exactIndex.ids()].map((id) => toHex(id));
 }
 
-/** Calls `fn`, which must throw; returns what it threw. */
-function thrown(fn: () => unknown): unknown {
-  try {
-    fn();
-  } catch (e) {
-    return e;
-  }
-  throw new Error('expected the call to throw');
-}
 
 function admitError(fn: () => unknown, code: string): AdmitError {
   const e = thrown(fn);
@@ -156,17 +140,6 @@ const COUNTING: Invariant = {
   },
 };
 
-/** mulberry32. */
-function prng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 function shuffled<T>(items: readonly T[], rng: () => number): T[] {
   const out = [...items];

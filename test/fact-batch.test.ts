@@ -44,6 +44,7 @@ import {
 import { admitShared } from '../dist/core/fact-batch.js';
 import { ensureDist } from './helpers/dist.js';
 import { expectError } from './helpers/errors.js';
+import { xorshift32 } from './helpers/kernels.js';
 
 beforeAll(() => {
   ensureDist();
@@ -79,16 +80,8 @@ const expectTyped = expectError;
 const expectInvalid = (fn: () => unknown): void => expectTyped(fn, InvalidArgumentError, 'InvalidArgument');
 const expectBadMemory = (fn: () => unknown): void => expectTyped(fn, SharedMemoryError, 'InvalidSharedMemory');
 
-/** Deterministic bytes. */
-function prng(seed: number): () => number {
-  let s = seed >>> 0 || 1;
-  return () => {
-    s ^= s << 13;
-    s ^= s >>> 17;
-    s ^= s << 5;
-    return s >>> 0;
-  };
-}
+/** Deterministic u32s (xorshift32). */
+const prng = xorshift32;
 function bytes(n: number, seed: number): Uint8Array {
   const next = prng(seed * 2654435761 + 7);
   const out = new Uint8Array(n);

@@ -49,6 +49,8 @@ import {
   type Invariant,
   type MetricsAddress,
 } from '../dist/index.js';
+import { thrown } from './helpers/errors.js';
+import { freshIdSource } from './helpers/ids.js';
 
 // ------------------------------------------------------------------------------------------ setup
 
@@ -111,15 +113,6 @@ afterAll(async () => {
   }
 });
 
-/** Calls `fn`, which must throw; returns what it threw. */
-function thrown(fn: () => unknown): unknown {
-  try {
-    fn();
-  } catch (e) {
-    return e;
-  }
-  throw new Error('expected the call to throw');
-}
 
 function expectCtfsError(e: unknown, cls: abstract new (...args: never[]) => CtfsError, code: string): void {
   expect(e).toBeInstanceOf(cls);
@@ -156,16 +149,7 @@ function refPercentile(sorted: readonly number[], q: number): number {
 
 // Facts for kernels over TotalSupply (balance 100 in [0, 1000]).
 const CELL_100 = new ConservationState(100n, 0n, 1000n).toBytes();
-let idCounter = 0;
-const RUN_SALT = (Math.random() * 0xffffffff) >>> 0;
-function freshId(): Uint8Array {
-  const id = new Uint8Array(32);
-  const v = new DataView(id.buffer);
-  v.setUint32(0, ++idCounter, true);
-  v.setUint32(4, RUN_SALT, true);
-  id[31] = 0x6d;
-  return id;
-}
+const freshId = freshIdSource(0x6d);
 const ONE = i128le(1n);
 
 function memKernel(): TwoLaneKernel<TotalSupplyInvariant> {

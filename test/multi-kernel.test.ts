@@ -51,7 +51,7 @@ import {
   u64le,
   type Invariant,
 } from '../src/index.js';
-import { expectError, expectInvalid } from './helpers/errors.js';
+import { expectError, expectInvalid, thrown } from './helpers/errors.js';
 import { fill, seq } from './helpers/ids.js';
 
 // ---------------------------------------------------------------------------------------------
@@ -180,14 +180,6 @@ function snapDual(k: DualKernel): DomainSnapshot {
   };
 }
 
-function thrown(fn: () => unknown): unknown {
-  try {
-    fn();
-  } catch (e) {
-    return e;
-  }
-  throw new Error('expected the call to throw');
-}
 
 /** Two-member composite of upstream's composition tests: balance 100 in [0, 1000] and an empty set. */
 function upstreamMulti(): MultiKernel {

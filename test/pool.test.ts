@@ -46,6 +46,8 @@ import {
   type KernelPoolOptions,
 } from '../dist/index.js';
 import { DIST_INDEX, ensureDist } from './helpers/dist.js';
+import { thrown } from './helpers/errors.js';
+import { freshIdSource } from './helpers/ids.js';
 
 // ------------------------------------------------------------------------------------------ setup
 
@@ -98,15 +100,6 @@ async function rejectionOf(promise: Promise<unknown>): Promise<unknown> {
   throw new Error('expected a rejection, got success');
 }
 
-/** What `fn` threw; fails the test if it returns. */
-function thrownBy(fn: () => unknown): unknown {
-  try {
-    fn();
-  } catch (error) {
-    return error;
-  }
-  throw new Error('expected a throw, got a return');
-}
 
 /** `error` is a `cls` (the dist copy) and a CtfsError with the stable `code`. */
 function expectCtfs(error: unknown, cls: abstract new (...args: never[]) => Error, code: string): void {
@@ -117,18 +110,8 @@ function expectCtfs(error: unknown, cls: abstract new (...args: never[]) => Erro
 
 // ------------------------------------------------------------------------------------------ facts
 
-const RUN_SALT = (Math.random() * 0xffffffff) >>> 0;
-let idCounter = 0;
-
 /** A fresh 32-byte id, never used before in this file (admission does not check content addresses). */
-function freshId(): Uint8Array {
-  const id = new Uint8Array(32);
-  const v = new DataView(id.buffer);
-  v.setUint32(0, ++idCounter, true);
-  v.setUint32(4, RUN_SALT, true);
-  id[31] = 0x9c;
-  return id;
-}
+const freshId = freshIdSource(0x9c);
 
 function fact(payload: Uint8Array, deps: readonly Uint8Array[] = []): Fact {
   return { id: freshId(), deps: [...deps], payload };
@@ -474,13 +457,13 @@ describe('admitBatch', () => {
     expect(batch.inFlight).toBe(false);
     const pending = pool.admitBatch(0, batch);
     expect(batch.inFlight).toBe(true);
-    expectCtfs(thrownBy(() => batch.push(gc(9))), InvalidArgumentError, 'InvalidArgument');
-    expectCtfs(thrownBy(() => batch.pushRaw(freshId(), [], u64(9))), InvalidArgumentError, 'InvalidArgument');
-    expectCtfs(thrownBy(() => batch.clear()), InvalidArgumentError, 'InvalidArgument');
+    expectCtfs(thrown(() => batch.push(gc(9))), InvalidArgumentError, 'InvalidArgument');
+    expectCtfs(thrown(() => batch.pushRaw(freshId(), [], u64(9))), InvalidArgumentError, 'InvalidArgument');
+    expectCtfs(thrown(() => batch.clear()), InvalidArgumentError, 'InvalidArgument');
     // Nor can it be admitted twice at once, here or on another shard, or by any kernel.
     expectCtfs(await rejectionOf(pool.admitBatch(1, batch)), InvalidArgumentError, 'InvalidArgument');
-    expectCtfs(thrownBy(() => pool.admitBatchSync(1, batch)), InvalidArgumentError, 'InvalidArgument');
-    expectCtfs(thrownBy(() => new Kernel(new GCounterInvariant()).admitBatch(batch)), InvalidArgumentError, 'InvalidArgument');
+    expectCtfs(thrown(() => pool.admitBatchSync(1, batch)), InvalidArgumentError, 'InvalidArgument');
+    expectCtfs(thrown(() => new Kernel(new GCounterInvariant()).admitBatch(batch)), InvalidArgumentError, 'InvalidArgument');
     expect(batch.length).toBe(3);
 
     const r1 = await pending;
@@ -585,11 +568,12 @@ describe('admitBatch', () => {
             const refs = Array.from({ length: 3 }, () => reference(new BoundedGCounterInvariant(), new BoundedCounterState(0n, 150n).toBytes()));
             const last: (Fact | undefined)[] = [undefined, undefined, undefined];
             const pending: { promise: Promise<BatchResult>; want: BatchResult }[] = [];
+            let made = 0;
             for (const step of plan) {
               const facts: Fact[] = [];
               for (let i = 0; i < step.size; i++) {
                 const prev = last[step.shard];
-                const f = gc(1 + (idCounter % 9), prev === undefined ? [] : [prev.id]);
+                const f = gc(1 + (made++ % 9), prev === undefined ? [] : [prev.id]);
                 facts.push(f);
                 last[step.shard] = f;
               }
@@ -677,9 +661,9 @@ describe('stateOf, digest and contains', () => {
     expect(pool.contains(1, synced.id)).toBe(true);
     expect(pool.contains(0, synced.id)).toBe(false);
     for (const bad of [2, -1, 1.5]) {
-      expectCtfs(thrownBy(() => pool.contains(bad, ok.id)), InvalidArgumentError, 'InvalidArgument');
-      expectCtfs(thrownBy(() => pool.stateOf(bad)), InvalidArgumentError, 'InvalidArgument');
-      expectCtfs(thrownBy(() => pool.lockStats(bad)), InvalidArgumentError, 'InvalidArgument');
+      expectCtfs(thrown(() => pool.contains(bad, ok.id)), InvalidArgumentError, 'InvalidArgument');
+      expectCtfs(thrown(() => pool.stateOf(bad)), InvalidArgumentError, 'InvalidArgument');
+      expectCtfs(thrown(() => pool.lockStats(bad)), InvalidArgumentError, 'InvalidArgument');
       expectCtfs(await rejectionOf(pool.digest(bad)), InvalidArgumentError, 'InvalidArgument');
     }
   });
@@ -757,8 +741,8 @@ describe('admitBatchSync', () => {
 
   it('rejects bad shards and misuse synchronously', async () => {
     const pool = await makePool({ invariant: { builtin: 'GCounter' } });
-    for (const bad of [2, -1, 0.5]) expectCtfs(thrownBy(() => pool.admitBatchSync(bad, [gc(1)])), InvalidArgumentError, 'InvalidArgument');
-    expectCtfs(thrownBy(() => pool.admitBatchSync(0, 'facts' as unknown as Fact[])), InvalidArgumentError, 'InvalidArgument');
+    for (const bad of [2, -1, 0.5]) expectCtfs(thrown(() => pool.admitBatchSync(bad, [gc(1)])), InvalidArgumentError, 'InvalidArgument');
+    expectCtfs(thrown(() => pool.admitBatchSync(0, 'facts' as unknown as Fact[])), InvalidArgumentError, 'InvalidArgument');
     // A fact of the wrong shape is a code, as in admitBatch.
     expect(codesOf(pool.admitBatchSync(0, [{ id: freshId(), deps: [], payload: 'x' } as unknown as Fact]))).toEqual([AdmitCode.MalformedFact]);
     expect(pool.stateOf(0).size).toBe(0);
@@ -892,14 +876,14 @@ describe('routing', () => {
   it('rejects invalid keys and tenants with InvalidArgument', async () => {
     const pool = await makePool({ shards: 4, threads: 1, invariant: { builtin: 'GCounter' } });
     for (const key of [42, null, undefined, {}, ['a']]) {
-      expectCtfs(thrownBy(() => pool.shardOf(key as unknown as string)), InvalidArgumentError, 'InvalidArgument');
+      expectCtfs(thrown(() => pool.shardOf(key as unknown as string)), InvalidArgumentError, 'InvalidArgument');
     }
     for (const tenant of [-1, 1.5, 2 ** 32, Number.NaN, Infinity, '3']) {
-      expectCtfs(thrownBy(() => pool.shardOfTenant(tenant as number)), InvalidArgumentError, 'InvalidArgument');
+      expectCtfs(thrown(() => pool.shardOfTenant(tenant as number)), InvalidArgumentError, 'InvalidArgument');
     }
     for (const shards of [0, -2, 1.5]) {
-      expectCtfs(thrownBy(() => routeKey('k', shards)), InvalidArgumentError, 'InvalidArgument');
-      expectCtfs(thrownBy(() => routeTenant(1, shards)), InvalidArgumentError, 'InvalidArgument');
+      expectCtfs(thrown(() => routeKey('k', shards)), InvalidArgumentError, 'InvalidArgument');
+      expectCtfs(thrown(() => routeTenant(1, shards)), InvalidArgumentError, 'InvalidArgument');
     }
   });
 });
@@ -938,7 +922,7 @@ describe('close', () => {
     expect(lookShard(pool, 1)).toEqual(lookKernel(refs[1]!));
     // Everything else is refused.
     expectCtfs(await rejectionOf(pool.admitBatch(0, [gc(1)])), PoolError, 'PoolClosed');
-    expectCtfs(thrownBy(() => pool.admitBatchSync(0, [gc(1)])), PoolError, 'PoolClosed');
+    expectCtfs(thrown(() => pool.admitBatchSync(0, [gc(1)])), PoolError, 'PoolClosed');
     expectCtfs(await rejectionOf(pool.digest(0)), PoolError, 'PoolClosed');
     expectCtfs(await rejectionOf(pool.verifyLog(os.tmpdir())), PoolError, 'PoolClosed');
     expectCtfs(await rejectionOf(pool.compactLog(os.tmpdir())), PoolError, 'PoolClosed');
@@ -1042,7 +1026,7 @@ describe('verifyLog and compactLog', () => {
     expect(position.offset).toBeLessThanOrEqual(at);
     expect(position.sequence).toBeGreaterThanOrEqual(1);
     // The same position as in this thread.
-    const local = thrownBy(() => verifyLog(dir)) as WalCorruptionError;
+    const local = thrown(() => verifyLog(dir)) as WalCorruptionError;
     expect(local).toBeInstanceOf(WalCorruptionError);
     expect(position).toEqual(local.position);
     expect((error as WalCorruptionError).detail).toBe(local.detail);
@@ -1145,7 +1129,7 @@ describe('a pool thread that dies mid-batch', () => {
     expect(pool.isPoisoned(2)).toBe(false);
     // Later work on shard 1 is refused, on every path.
     expectCtfs(await rejectionOf(pool.admitBatch(1, [gc(1)])), PoolError, 'ShardPoisoned');
-    expectCtfs(thrownBy(() => pool.admitBatchSync(1, [gc(1)])), PoolError, 'ShardPoisoned');
+    expectCtfs(thrown(() => pool.admitBatchSync(1, [gc(1)])), PoolError, 'ShardPoisoned');
     expectCtfs(await rejectionOf(pool.digest(1)), PoolError, 'ShardPoisoned');
     // What shard 1 published before the dead batch is still readable, and nothing after it.
     expect(lookShard(pool, 1)).toEqual(lookKernel(ref));

@@ -19,6 +19,7 @@ import { afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { MAX_RING_CAPACITY, MIN_RING_CAPACITY, SharedMemoryError, SpscRing, crc32c } from '../src/index.js';
 import { crc32cWords } from '../src/persistence/crc32c.js';
 import { expectError, expectInvalid } from './helpers/errors.js';
+import { xorshift32 } from './helpers/kernels.js';
 import { ensureDist } from './helpers/dist.js';
 
 const WORKER = fileURLToPath(new URL('./fixtures/ring-worker.mjs', import.meta.url));
@@ -70,16 +71,8 @@ async function until(cond: () => boolean, what: string, timeoutMs = 10_000): Pro
   }
 }
 
-/** Deterministic bytes. */
-function prng(seed: number): () => number {
-  let s = seed >>> 0 || 1;
-  return () => {
-    s ^= s << 13;
-    s ^= s >>> 17;
-    s ^= s << 5;
-    return s >>> 0;
-  };
-}
+/** Deterministic u32s (xorshift32). */
+const prng = xorshift32;
 
 /** A framed message of `n` bytes: u32 LE length, then pseudo-random bytes from `seed`. */
 function message(n: number, seed = n): Uint8Array {

@@ -19,3 +19,13 @@ export function expectError(fn: () => unknown, cls: abstract new (...args: never
 export function expectInvalid(fn: () => unknown): void {
   expectError(fn, InvalidArgumentError, 'InvalidArgument');
 }
+
+/** What `fn` threw; fails the test if it returned instead. */
+export function thrown(fn: () => unknown): unknown {
+  try {
+    fn();
+  } catch (e) {
+    return e;
+  }
+  throw new Error('expected the call to throw');
+}

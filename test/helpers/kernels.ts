@@ -227,6 +227,17 @@ export function prng(seed: number): () => number {
   };
 }
 
+/** xorshift32: a small seeded PRNG returning u32 values (never a zero state). */
+export function xorshift32(seed: number): () => number {
+  let s = seed >>> 0 || 1;
+  return () => {
+    s ^= s << 13;
+    s ^= s >>> 17;
+    s ^= s << 5;
+    return s >>> 0;
+  };
+}
+
 export function randInt(rng: () => number, n: number): number {
   return Math.floor(rng() * n);
 }
