@@ -8,7 +8,7 @@ import {
   lookupAdmitCodeName,
   type AdmitCodeName,
   type InvariantCodeName,
-} from './core/codes.js';
+} from './codes.js';
 
 const BRAND = Symbol.for('ctfs.error');
 

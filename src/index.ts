@@ -3,8 +3,8 @@
  */
 import './core/platform.js';
 
-export { AdmitCode, InvariantCode, invariantCodeName } from './core/codes.js';
-export type { AdmitCodeName, InvariantCodeName } from './core/codes.js';
+export { AdmitCode, InvariantCode, invariantCodeName } from './codes.js';
+export type { AdmitCodeName, InvariantCodeName } from './codes.js';
 export {
   AdmitError,
   admitCodeName,
@@ -81,7 +81,7 @@ export { UNIQUENESS_ELEMENTS, UniquenessInvariant, UniquenessState } from './inv
 export { GGraphInvariant, GraphState, MAX_VERTICES } from './invariants/ggraph.js';
 export type { GGraphOptions, GraphOptions } from './invariants/ggraph.js';
 
-export { FRONTIER_WIDTH } from './kernels/causal-domain.js';
+export { FRONTIER_WIDTH } from './domain/causal-domain.js';
 export type { KernelOptions, SharedKernelMemory } from './kernels/kernel-base.js';
 export { Kernel, TwoLaneKernel } from './kernels/kernel.js';
 export { CausalMode, EscalatingKernel } from './kernels/escalating-kernel.js';
@@ -127,7 +127,7 @@ export type { SpscRingOptions } from './core/spsc-ring.js';
 export { crc32c } from './persistence/crc32c.js';
 export { verifyLog } from './persistence/verify.js';
 export type { CheckpointVerification, LogVerification } from './persistence/verify.js';
-export { HISTORY_DIGEST_BYTES } from './kernels/history-digest.js';
+export { HISTORY_DIGEST_BYTES } from './domain/history-digest.js';
 
 export { KernelPool } from './pool/kernel-pool.js';
 export type { KernelPoolOptions } from './pool/kernel-pool.js';

@@ -15,7 +15,7 @@
  * followed by 32 zero bytes — and admission reports that code for it without touching the kernel.
  */
 import { MAX_DEPS, MAX_PAYLOAD_BYTES, type Fact, type FactId } from './fact.js';
-import { AdmitCode } from './codes.js';
+import { AdmitCode } from '../codes.js';
 import { InvalidArgumentError, SharedMemoryError } from '../errors.js';
 
 /** Record header: payload length and dep count, one u32 each. */

@@ -8,7 +8,7 @@
  */
 import { InvalidArgumentError, ValueOutOfRangeError } from '../errors.js';
 import { U64_MAX, readU64le, u64le, writeU64le } from '../core/bytes.js';
-import { InvariantCode } from '../core/codes.js';
+import { InvariantCode } from '../codes.js';
 import { STATE_CELL_BYTES, StateCell, cellBytes } from '../core/state-cell.js';
 import { AlgebraicClass, type Invariant } from './invariant.js';
 import { StateWords, readU32 } from './state-words.js';

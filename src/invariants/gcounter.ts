@@ -9,7 +9,7 @@
  * be admitted once, which the kernels' exact deduplication guarantees.
  */
 import { u64le } from '../core/bytes.js';
-import { InvariantCode } from '../core/codes.js';
+import { InvariantCode } from '../codes.js';
 import { STATE_CELL_BYTES, type StateCell } from '../core/state-cell.js';
 import { AlgebraicClass, type Invariant } from './invariant.js';
 import { StateWords, U64Cell, readU32 } from './state-words.js';

@@ -18,7 +18,7 @@
  * `{ degreeLimits: true }`, which makes it `BoundedCommutative`.
  */
 import { InvalidArgumentError } from '../errors.js';
-import { InvariantCode } from '../core/codes.js';
+import { InvariantCode } from '../codes.js';
 import { STATE_CELL_BYTES, StateCell, cellBytes } from '../core/state-cell.js';
 import { AlgebraicClass, type Invariant } from './invariant.js';
 

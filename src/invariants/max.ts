@@ -6,7 +6,7 @@
  * well-formed payload, and max is commutative, associative and idempotent: class `Lattice`.
  */
 import { u64le } from '../core/bytes.js';
-import { InvariantCode } from '../core/codes.js';
+import { InvariantCode } from '../codes.js';
 import { STATE_CELL_BYTES, type StateCell } from '../core/state-cell.js';
 import { AlgebraicClass, type Invariant } from './invariant.js';
 import { StateWords, U64Cell, readU32 } from './state-words.js';

@@ -12,7 +12,7 @@
  */
 import { InvalidArgumentError } from '../errors.js';
 import { I128_MAX, I128_MIN, i128le, readI128le, writeI128le } from '../core/bytes.js';
-import { InvariantCode } from '../core/codes.js';
+import { InvariantCode } from '../codes.js';
 import { STATE_CELL_BYTES, StateCell, cellBytes } from '../core/state-cell.js';
 import { StateWords, readU32 } from './state-words.js';
 import { AlgebraicClass, type Invariant } from './invariant.js';

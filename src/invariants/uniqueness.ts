@@ -9,7 +9,7 @@
  * is a resource of capacity one; escrow can partition elements between nodes).
  */
 import { InvalidArgumentError } from '../errors.js';
-import { InvariantCode } from '../core/codes.js';
+import { InvariantCode } from '../codes.js';
 import { STATE_CELL_BYTES, StateCell, cellBytes } from '../core/state-cell.js';
 import { AlgebraicClass, type Invariant } from './invariant.js';
 import { StateWords } from './state-words.js';

@@ -5,11 +5,11 @@
 import type { CausalClock } from '../causal/causal-clock.js';
 import { CLOCK_BITS } from '../causal/causal-clock.js';
 import type { FactId } from '../core/fact.js';
-import { AdmitCode } from '../core/codes.js';
+import { AdmitCode } from '../codes.js';
 import { toHex } from '../core/bytes.js';
 import { AdmitError } from '../errors.js';
 import type { ExactIndexOptions } from '../causal/exact-index.js';
-import type { CausalDomain } from './causal-domain.js';
+import type { CausalDomain } from '../domain/causal-domain.js';
 import type { KernelOptions } from './kernel-base.js';
 
 /** @internal A kernel's options as the options of its exact index. */

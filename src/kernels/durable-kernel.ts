@@ -18,7 +18,7 @@
  * `admitAsync` returns at once with a `DurableHandle` to poll, spin on, or await.
  */
 import * as fs from 'node:fs';
-import { AdmitCode } from '../core/codes.js';
+import { AdmitCode } from '../codes.js';
 import type { Fact, FactId } from '../core/fact.js';
 import { cellBytes, type StateCell } from '../core/state-cell.js';
 import { ExactCausalIndex } from '../causal/exact-index.js';
@@ -27,7 +27,7 @@ import type { ReadonlyExactIndex } from '../causal/exact-index.js';
 import type { Invariant } from '../invariants/invariant.js';
 import { readCheckpoint, writeCheckpoint, type Checkpoint } from '../persistence/checkpoint.js';
 import { lockDirectory } from '../persistence/data-dir.js';
-import { prefault } from '../persistence/native.js';
+import { prefault } from '../native/shim.js';
 import { DurableLog } from '../persistence/durable-log.js';
 import { Stat } from '../persistence/durability-control.js';
 import type { BackendChoice } from '../persistence/io-backend.js';
@@ -36,7 +36,7 @@ import { MAX_RING_CAPACITY } from '../core/spsc-ring.js';
 import { MAX_WAL_RECORD_BYTES } from '../persistence/wal-record.js';
 import type { FaultPlan } from '../workers/persistence-worker.js';
 import type { LatencyHistogram } from '../metrics/latency-histogram.js';
-import type { CausalDomain, DomainImage } from './causal-domain.js';
+import type { CausalDomain, DomainImage } from '../domain/causal-domain.js';
 import { KernelBase, type KernelOptions } from './kernel-base.js';
 
 export const AckMode = {

@@ -3,20 +3,20 @@
  * the throwing and replicated admission wrappers, and read access. Internal; the public kernels
  * extend it.
  */
-import { AdmitCode } from '../core/codes.js';
+import { AdmitCode } from '../codes.js';
 import { MAX_DEPS, MAX_PAYLOAD_BYTES, factId, isFactId, type Fact, type FactId } from '../core/fact.js';
 import { bytesEqual } from '../core/bytes.js';
 import { STATE_CELL_BYTES, StateCell, cellBytes } from '../core/state-cell.js';
 import { CLOCK_BITS } from '../causal/causal-clock.js';
 import { AdmitError, InvalidArgumentError } from '../errors.js';
 import { checkInvariant, isCoordinationFree, type Invariant } from '../invariants/invariant.js';
-import { CausalDomain, type DomainImage, type SharedDomainMemory } from './causal-domain.js';
+import { CausalDomain, type DomainImage, type SharedDomainMemory } from '../domain/causal-domain.js';
 import { DomainKernel, indexOptionsOf, rejectionError } from './domain-kernel.js';
 import type { Snapshot, View } from './view.js';
 import { recordAdmission, type LatencyHistogram } from '../metrics/latency-histogram.js';
 import { FactBatch, admitShared, type BatchResult } from '../core/fact-batch.js';
-import { historyDigest } from './history-digest.js';
-import { prefault } from '../persistence/native.js';
+import { historyDigest } from '../domain/history-digest.js';
+import { prefault } from '../native/shim.js';
 
 export interface KernelOptions {
   /** Exact-index capacity: the most facts this kernel can admit (default 2^20 = 1,048,576). */

@@ -8,12 +8,12 @@
  * Replicated admission and cross-thread attach are not offered for these kernels yet.
  */
 import { composeAll, composeClasses } from '../algebra/classes.js';
-import { AdmitCode } from '../core/codes.js';
+import { AdmitCode } from '../codes.js';
 import type { FactId } from '../core/fact.js';
 import { StateCell, cellBytes } from '../core/state-cell.js';
 import { InvalidArgumentError } from '../errors.js';
 import { checkInvariant, type AlgebraicClass, type Invariant } from '../invariants/invariant.js';
-import { CausalDomain, MAX_CELLS } from './causal-domain.js';
+import { CausalDomain, MAX_CELLS } from '../domain/causal-domain.js';
 import { DomainKernel, indexOptionsOf, rejectionError } from './domain-kernel.js';
 import type { KernelOptions } from './kernel-base.js';
 import { recordAdmission, type LatencyHistogram } from '../metrics/latency-histogram.js';

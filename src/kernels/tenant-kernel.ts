@@ -9,14 +9,14 @@
  * 65,536) may be registered, beyond which registration throws `TenantLimitExceeded`. Each tenant's
  * exact index holds `indexCapacity` facts (default 65,536, ~39 bytes each).
  */
-import { AdmitCode } from '../core/codes.js';
+import { AdmitCode } from '../codes.js';
 import type { FactId } from '../core/fact.js';
 import { StateCell, cellBytes } from '../core/state-cell.js';
 import { CLOCK_BITS, type CausalClock } from '../causal/causal-clock.js';
 import { AdmitError, InvalidArgumentError, TenantError, UnknownTenantError } from '../errors.js';
 import { checkIndexOptions } from '../causal/exact-index.js';
 import { checkInvariant, type Invariant } from '../invariants/invariant.js';
-import { CausalDomain } from './causal-domain.js';
+import { CausalDomain } from '../domain/causal-domain.js';
 import { rejectionError } from './domain-kernel.js';
 import type { View } from './view.js';
 import { recordAdmission, type LatencyHistogram } from '../metrics/latency-histogram.js';

@@ -12,7 +12,7 @@ import { hash } from 'blake3-jit';
 import { CheckpointError } from '../errors.js';
 import { bytesEqual } from '../core/bytes.js';
 import { STATE_CELL_BYTES } from '../core/state-cell.js';
-import { FRONTIER_WIDTH, type DomainImage } from '../kernels/causal-domain.js';
+import { FRONTIER_WIDTH, type DomainImage } from '../domain/causal-domain.js';
 import { readFileAligned, writeFileAtomic } from './data-dir.js';
 import { LOG_ID_BYTES } from './segment.js';
 

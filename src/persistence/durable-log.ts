@@ -5,15 +5,15 @@
  * — blocking ones with `Atomics.wait`, async ones with one `Atomics.waitAsync` for all of them.
  */
 import { Worker } from 'node:worker_threads';
-import { AdmitCode } from '../core/codes.js';
+import { AdmitCode } from '../codes.js';
 import { SpscRing } from '../core/spsc-ring.js';
 import { DurabilityError, NativeUnavailableError } from '../errors.js';
-import type { RecordLog } from '../kernels/causal-domain.js';
+import type { RecordLog } from '../domain/causal-domain.js';
 import type { PersistenceWorkerData, WorkerMessage } from '../workers/persistence-worker.js';
 import { BackendId, DurabilityControl, LogStatus } from './durability-control.js';
 import { walRecordBytes, writeWalRecord } from './wal-record.js';
 import { LatencyHistogram } from '../metrics/latency-histogram.js';
-import { prefault } from './native.js';
+import { prefault } from '../native/shim.js';
 
 /**
  * Staged records are published to the worker in groups of this many (and at the end of each

@@ -13,7 +13,7 @@
  */
 import * as fs from 'node:fs';
 import { BackendId } from './durability-control.js';
-import { loadNative, type NativeShim } from './native.js';
+import { loadNative, type NativeShim } from '../native/shim.js';
 
 /** A write or sync error, with the system's code (`EIO`, `ENOSPC`, …). */
 export class IoFailure extends Error {

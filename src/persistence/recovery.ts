@@ -6,12 +6,12 @@
 import { randomBytes } from 'node:crypto';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import { AdmitCode } from '../core/codes.js';
+import { AdmitCode } from '../codes.js';
 import { MAX_DEPS } from '../core/fact.js';
 import { STATE_CELL_BYTES } from '../core/state-cell.js';
 import { bytesEqual, toHex } from '../core/bytes.js';
 import { admitCodeName, CheckpointError, InvalidArgumentError, WalCorruptionError } from '../errors.js';
-import type { CausalDomain } from '../kernels/causal-domain.js';
+import type { CausalDomain } from '../domain/causal-domain.js';
 import { checkpointFileName, parseCheckpointFileName, readCheckpoint, writeCheckpoint, type Checkpoint } from './checkpoint.js';
 import { fsyncDirectory, listSegments, readFileAligned } from './data-dir.js';
 import { LOG_ID_BYTES, SEGMENT_HEADER_BYTES, decodeSegmentHeader, encodeSegmentHeader, segmentFileName } from './segment.js';

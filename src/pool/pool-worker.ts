@@ -7,7 +7,7 @@ import { parentPort, threadId, workerData } from 'node:worker_threads';
 import { admitShared } from '../core/fact-batch.js';
 import { CtfsError, WalCorruptionError } from '../errors.js';
 import { Kernel } from '../kernels/kernel.js';
-import { historyDigest } from '../kernels/history-digest.js';
+import { historyDigest } from '../domain/history-digest.js';
 import { statSync } from 'node:fs';
 import type { CheckpointJob } from '../kernels/durable-kernel.js';
 import { writeCheckpoint } from '../persistence/checkpoint.js';

@@ -5,7 +5,7 @@
  * shard, the fact gets `CrossShardDependency` (the caller routed it to the wrong shard); found
  * nowhere, `CausalityViolation` as usual. The lookups run on the rejection path only.
  */
-import { AdmitCode } from '../core/codes.js';
+import { AdmitCode } from '../codes.js';
 import type { RawAdmitter } from '../core/fact-batch.js';
 import type { KernelBase } from '../kernels/kernel-base.js';
 

@@ -12,7 +12,7 @@
  */
 import { hash } from 'blake3-jit';
 import { STATE_CELL_BYTES } from '../core/state-cell.js';
-import type { DomainImage } from './causal-domain.js';
+import type { DomainImage } from '../domain/causal-domain.js';
 import { hashParts } from '../persistence/checkpoint.js';
 
 const CONTEXT = new TextEncoder().encode('ctfs/history/v1\0');

@@ -19,7 +19,7 @@
  * Steps 1–4 are `prepare`, step 6 is `commit`; single-invariant kernels use the fused `tryAdmit`,
  * MultiKernel and DualKernel their own step 5 in between.
  */
-import { AdmitCode, InvariantCode } from '../core/codes.js';
+import { AdmitCode, InvariantCode } from '../codes.js';
 import { MAX_DEPS, MAX_PAYLOAD_BYTES } from '../core/fact.js';
 import { STATE_CELL_BYTES, StateCell, stateView, type StateView } from '../core/state-cell.js';
 import { CausalClock } from '../causal/causal-clock.js';
