@@ -52,7 +52,7 @@ let dirs = 0;
 const freshDir = (): string => path.join(root, `k${dirs++}`);
 
 async function open(backend: 'uring' | 'portable', capacity: number, dir = freshDir()): Promise<DurableKernel> {
-  return DurableKernel.open(dir, new TotalSupplyInvariant(), { indexCapacity: capacity, initialState: initial, backend, announce: false });
+  return DurableKernel.open(dir, new TotalSupplyInvariant(), { indexCapacity: capacity, initialState: initial, backend, announce: false, prefault: true });
 }
 
 type Variant = (i: number, outcomes: Outcomes) => void;

@@ -312,7 +312,7 @@ async function offloadSuite(): Promise<void> {
     const ids = idPool(CHECKPOINT_FACTS, 5);
     for (let r = 0; r < ROUNDS; r++) {
       const dir = fs.mkdtempSync(path.join(root, 'round-'));
-      const kernel = await DurableKernel.open(dir, new GCounterInvariant(), { indexCapacity: CHECKPOINT_FACTS + 1024, announce: false });
+      const kernel = await DurableKernel.open(dir, new GCounterInvariant(), { indexCapacity: CHECKPOINT_FACTS + 1024, announce: false, prefault: true });
       let admitted = 0;
       for (const id of ids) {
         let code = kernel.tryAdmitRaw(id, [], ONE);

@@ -123,7 +123,7 @@ async function admitAll(
  */
 async function child(dir: string): Promise<void> {
   const all = transfers(FACTS);
-  const kernel = await DurableKernel.open(dir, new TotalSupplyInvariant(), { indexCapacity: FACTS, initialState: initial, announce: false });
+  const kernel = await DurableKernel.open(dir, new TotalSupplyInvariant(), { indexCapacity: FACTS, initialState: initial, announce: false, prefault: true });
   fs.writeSync(1, `READY ${kernel.backend}\n`);
   await admitAll(kernel, all, 0, FACTS, (durable) => fs.writeSync(1, `D ${durable}\n`));
   await kernel.flush();
@@ -176,7 +176,7 @@ async function main(dir: string): Promise<void> {
   // 2. Recover and verify.
   console.log('\n2. recovery');
   t0 = performance.now();
-  const kernel = await DurableKernel.open(dir, new TotalSupplyInvariant(), { indexCapacity: FACTS, initialState: initial });
+  const kernel = await DurableKernel.open(dir, new TotalSupplyInvariant(), { indexCapacity: FACTS, initialState: initial, prefault: true });
   const report = kernel.recovery;
   const recovered = report.lastSequence;
   console.log(`   replayed ${report.replayed.toLocaleString()} WAL records in ${report.durationMs.toFixed(0)} ms (${rate(report.replayed, report.durationMs)}), open ${(performance.now() - t0).toFixed(0)} ms`);
@@ -203,7 +203,7 @@ async function main(dir: string): Promise<void> {
 
   // 4. Reopen from the checkpoint and verify the end state.
   t0 = performance.now();
-  const again = await DurableKernel.open(dir, new TotalSupplyInvariant(), { indexCapacity: FACTS, initialState: initial, announce: false });
+  const again = await DurableKernel.open(dir, new TotalSupplyInvariant(), { indexCapacity: FACTS, initialState: initial, announce: false, prefault: true });
   const reopenMs = performance.now() - t0;
   const total = all.reduce((sum, t) => sum + t.delta, 0n);
   assert.equal(again.size, FACTS);

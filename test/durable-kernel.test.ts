@@ -864,26 +864,40 @@ describe('backends', () => {
     expect(['io_uring', 'portable']).toContain(out.opened?.backend);
   });
 
-  it('announce: one line per open naming the backend; none with announce: false', async () => {
-    const log = vi.spyOn(console, 'log').mockImplementation(() => undefined);
-    const dir = tempDir();
-    const k = await openKernel({ announce: true }, dir);
-    expect(log).toHaveBeenCalledTimes(1);
-    const line = String(log.mock.calls[0]![0]);
-    expect(line).toContain(k.backend);
-    expect(line).toContain(dir);
-    expect(line).toContain('recovered 0 facts');
-    if (k.backendNote !== '') expect(line).toContain(k.backendNote);
-    k.admitRaw(freshId(), [], ONE);
-    await k.close();
-    const r = await openKernel({ announce: true }, dir);
-    expect(log).toHaveBeenCalledTimes(2);
-    expect(String(log.mock.calls[1]![0])).toContain(r.backend);
-    expect(String(log.mock.calls[1]![0])).toContain('recovered 1 facts');
-    await r.close();
-    await openKernel({ announce: false }, dir);
-    await openKernel({}, tempDir()); // SMALL says announce: false
-    expect(log).toHaveBeenCalledTimes(2);
+  it('announce: one debuglog line per open naming the backend (NODE_DEBUG=ctfs, on stderr); never stdout; none with announce: false', async () => {
+    // debuglog reads NODE_DEBUG once per process, so each case runs in a child of its own.
+    const program = `
+      const { DurableKernel, TotalSupplyInvariant, factId } = await import(process.env.CTFS_TEST_DIST);
+      const announce = process.env.CTFS_TEST_ANNOUNCE === 'true';
+      const k = await DurableKernel.open(process.env.CTFS_TEST_DIR, new TotalSupplyInvariant(), { announce });
+      k.admitRaw(factId([], new Uint8Array([1, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0])), [], new Uint8Array([1, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0]));
+      await k.close();
+      const again = await DurableKernel.open(process.env.CTFS_TEST_DIR, new TotalSupplyInvariant(), { announce });
+      await again.close();
+      process.stderr.write('backend=' + again.backend + '\\n');
+    `;
+    const run = async (env: Record<string, string>): Promise<{ stdout: string; stderr: string }> => {
+      const dir = tempDir();
+      return execFileAsync(process.execPath, ['--input-type=module', '-e', program], {
+        env: { ...process.env, NODE_DEBUG: '', ...env, CTFS_TEST_DIST: DIST_INDEX, CTFS_TEST_DIR: dir },
+        timeout: 30_000,
+      });
+    };
+    const on = await run({ NODE_DEBUG: 'ctfs', CTFS_TEST_ANNOUNCE: 'true' });
+    expect(on.stdout).toBe('');
+    const lines = on.stderr.split('\n').filter((l) => l.includes('durable kernel in'));
+    expect(lines).toHaveLength(2);
+    const backend = /backend=(\S+)/.exec(on.stderr)?.[1];
+    expect(['io_uring', 'portable']).toContain(backend);
+    expect(lines[0]).toContain(`${backend} backend`);
+    expect(lines[0]).toContain('recovered 0 facts');
+    expect(lines[1]).toContain('recovered 1 facts');
+    expect(lines[0]).toMatch(/^CTFS \d+:/);
+    const quiet = await run({ NODE_DEBUG: 'ctfs', CTFS_TEST_ANNOUNCE: 'false' });
+    expect(quiet.stderr).not.toContain('durable kernel in');
+    const unset = await run({ CTFS_TEST_ANNOUNCE: 'true' });
+    expect(unset.stdout).toBe('');
+    expect(unset.stderr).not.toContain('durable kernel in');
   });
 });
 

@@ -22,6 +22,7 @@
  */
 import { CausalHorizonExceededError, InvalidArgumentError, SharedMemoryError } from '../errors.js';
 import { IdHasher } from './id-hash.js';
+import { checkSharedHeader } from '../core/shared-header.js';
 
 /** "CTXI" little-endian: marks a buffer as an exact index. */
 const MAGIC = 0x49585443;
@@ -127,7 +128,15 @@ function randomU32(): number {
   return crypto.getRandomValues(new Uint32Array(1))[0]! || 1;
 }
 
-let attaching: { buffer: SharedArrayBuffer; layout: Layout } | undefined;
+/**
+ * The constructor option `attach` passes its validated buffer in: attached and owned indexes are
+ * built by the same constructor and share one object shape (the hot path stays monomorphic). Not
+ * exported, so no caller can hand the constructor an unchecked buffer.
+ */
+const ATTACHED = Symbol('ctfs.exactIndex.attached');
+interface AttachOptions extends ExactIndexOptions {
+  readonly [ATTACHED]?: { buffer: SharedArrayBuffer; layout: Layout };
+}
 
 export class ExactCausalIndex implements ReadonlyExactIndex {
   readonly buffer: SharedArrayBuffer;
@@ -156,10 +165,7 @@ export class ExactCausalIndex implements ReadonlyExactIndex {
   private visible: number;
 
   constructor(options: ExactIndexOptions = {}) {
-    // `attach` hands its validated buffer over through `attaching`, so attached and owned indexes
-    // are built by the same constructor and share one object shape (the hot path stays monomorphic).
-    const attached = attaching;
-    attaching = undefined;
+    const attached = (options as AttachOptions | null | undefined)?.[ATTACHED];
     let buffer: SharedArrayBuffer;
     let layout: Layout;
     if (attached !== undefined) {
@@ -201,20 +207,30 @@ export class ExactCausalIndex implements ReadonlyExactIndex {
    * sees what was published when attached; `sync()` sees later publications.
    */
   static attach(buffer: SharedArrayBuffer): ExactCausalIndex {
-    if (!(buffer instanceof SharedArrayBuffer) || buffer.byteLength < HEADER_BYTES) {
-      throw new SharedMemoryError('an exact index needs a SharedArrayBuffer holding its header');
-    }
-    const header = new Uint32Array(buffer, 0, HEADER_BYTES / 4);
-    if (header[H_MAGIC] !== MAGIC || header[H_VERSION] !== LAYOUT_VERSION) {
-      throw new SharedMemoryError(`buffer does not hold an exact index of layout version ${LAYOUT_VERSION}`);
-    }
+    const header = checkSharedHeader(buffer, MAGIC, LAYOUT_VERSION, 'an exact index', HEADER_BYTES);
     const capacity = header[H_CAPACITY]!;
     const layout = capacity >= 1 && capacity <= MAX_INDEX_CAPACITY ? layoutFor(capacity) : undefined;
     if (layout === undefined || layout.tableSlots !== header[H_TABLE_SLOTS] || layout.byteLength !== buffer.byteLength) {
       throw new SharedMemoryError('exact index header does not match the buffer size');
     }
-    attaching = { buffer, layout };
-    return new ExactCausalIndex();
+    // Every count a loop or a key-number lookup runs to, checked against the layout's own limits.
+    const count = header[H_COUNT]!;
+    const pending = header[H_PENDING_COUNT]!;
+    if (count > capacity || header[H_PUBLISHED]! > count || pending > PENDING_SLOT_WRITES) {
+      throw new SharedMemoryError(`exact index counts out of range (${count} ids of ${capacity}, ${header[H_PUBLISHED]} published, ${pending} pending slot writes)`);
+    }
+    for (let i = 0; i < pending; i++) {
+      if (header[H_PENDING_SLOTS + i]! >= layout.tableSlots || header[H_PENDING_KEYS + i]! >= count) {
+        throw new SharedMemoryError(`exact index: pending slot write ${i} points outside the table or past the ids`);
+      }
+    }
+    const options: AttachOptions = { [ATTACHED]: { buffer, layout } };
+    return new ExactCausalIndex(options);
+  }
+
+  /** @internal Ids inserted so far, whoever inserted them (the shared live count). */
+  get liveCount(): number {
+    return this.header[H_COUNT]!;
   }
 
   /** Number of ids this instance sees (all of them on the writer; the published ones on a reader). */

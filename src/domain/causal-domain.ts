@@ -3,8 +3,9 @@
  * hot path. Internal; kernels wrap it.
  *
  * Memory: a small control SharedArrayBuffer (header, Bloom clock, frontier, up to 8 state cells —
- * one per invariant — and the published snapshot) and the exact index's own buffer. Layout in
- * docs/FORMATS.md §5.
+ * one per invariant — and the published snapshot; `control-block.ts`, docs/FORMATS.md §5) and the
+ * exact index's own buffer. This file is the hot path only: the layout, the snapshot seqlock
+ * (`snapshot.ts`), images (`image.ts`) and the record log (`record-log.ts`) live beside it.
  *
  * Admission order (nothing is written before step 6, so every rejection leaves the domain
  * exactly as it was):
@@ -14,7 +15,8 @@
  *   4. capacity
  *   5. the invariant(s): each on a scratch copy of its cell, committed only if all succeed (the
  *      last may run in place when it only writes on success)
- *   6. commit: index insert, clock, recent cache, frontier
+ *   6. commit: index insert, clock, recent cache, frontier; then the record log, if any, stages
+ *      the fact (it reserved room between steps 4 and 5)
  *
  * Steps 1–4 are `prepare`, step 6 is `commit`; single-invariant kernels use the fused `tryAdmit`,
  * MultiKernel and DualKernel their own step 5 in between.
@@ -25,47 +27,33 @@ import { STATE_CELL_BYTES, StateCell, stateView, type StateView } from '../core/
 import { CausalClock } from '../causal/causal-clock.js';
 import { ExactCausalIndex, type ExactIndexOptions } from '../causal/exact-index.js';
 import { IdHasher } from '../causal/id-hash.js';
-import { InvalidArgumentError, SharedMemoryError } from '../errors.js';
+import { InvalidArgumentError } from '../errors.js';
 import type { Invariant } from '../invariants/invariant.js';
+import {
+  FRONTIER_WIDTH,
+  MAX_CELLS,
+  OFF_CELLS,
+  OFF_CLOCK,
+  OFF_FRONTIER,
+  OFF_SEQLOCK,
+  W_CELLS,
+  W_HEAD_COUNT,
+  W_HEAD_START,
+  W_MODE,
+  W_POPCOUNT,
+  checkControlBlock,
+  checkHeads,
+  checkSnapshotSize,
+  createControlBlock,
+} from './control-block.js';
+import { imageOf, writeImageState, type DomainImage } from './image.js';
+import type { RecordLog } from './record-log.js';
+import { SNAPSHOT_WORDS, publishSnapshot, readSnapshot } from './snapshot.js';
 
-/** "CTKD" little-endian: marks a buffer as a kernel domain's control block. */
-const MAGIC = 0x444b5443;
-const LAYOUT_VERSION = 3;
-/** A domain holds at most this many state cells (one per invariant: MultiKernel's limit). */
-export const MAX_CELLS = 8;
-/**
- * Control block, in bytes. The live state, written on every admission: header line, counters
- * line, clock, frontier ring, then up to 8 state cells. Then, 128 bytes past the cells, the
- * published snapshot: a seqlock word on its own line, then copies of clock, frontier, counters
- * and cells, written only by `publish()`.
- */
-const OFF_HEADER = 0;
-const OFF_COUNTERS = 64;
-const OFF_CLOCK = 128;
-const OFF_FRONTIER = 192;
-const OFF_CELLS = 256;
-const OFF_SEQLOCK = OFF_CELLS + MAX_CELLS * STATE_CELL_BYTES + 128;
-const OFF_SNAPSHOT = OFF_SEQLOCK + 64;
-const CONTROL_BYTES = OFF_SNAPSHOT + 128 + MAX_CELLS * STATE_CELL_BYTES;
-/** Header words: magic, version, the id of the exact index this block belongs to, the cell count. */
-const W_DOMAIN_ID = 2;
-const W_CELLS = 3;
-/** Counter words (u32 index into the control block). */
-const W_POPCOUNT = OFF_COUNTERS / 4;
-const W_HEAD_COUNT = OFF_COUNTERS / 4 + 1;
-const W_MODE = OFF_COUNTERS / 4 + 2;
-const W_HEAD_START = OFF_COUNTERS / 4 + 3;
-/** The snapshot: clock (16 words), frontier (8), start, count, popcount, size; cells from word 32. */
-const W_SNAP = OFF_SNAPSHOT / 4;
-const SNAP_META = 24;
-const SNAP_CELLS = 32;
-/** A reader spins this many times on a snapshot being written, then sleeps in `Atomics.wait`. */
-const SNAPSHOT_SPINS = 64;
-/** A reader gives up on a snapshot that stays mid-write this long: the writer died mid-publish. */
-const SNAPSHOT_DEADLINE_MS = 2_000;
+export { FRONTIER_WIDTH, MAX_CELLS } from './control-block.js';
+export type { DomainImage } from './image.js';
+export type { RecordLog } from './record-log.js';
 
-/** The frontier keeps at most this many heads (the most recent facts nothing depends on); a power of two. */
-export const FRONTIER_WIDTH = 8;
 /** Entries in the per-thread cache of recently admitted ids consulted first for deps. */
 const RECENT = 8;
 
@@ -75,18 +63,6 @@ export interface SharedDomainMemory {
   readonly index: SharedArrayBuffer;
 }
 
-/**
- * Where a durable kernel logs what it admits (the WAL arena). `reserve` runs after every check but
- * before the invariant: it returns 0 once the record is sure to fit, or the code that refuses the
- * fact (`ArenaFull`, `DurabilityFailed`) while nothing has changed yet. `stage` then writes the
- * record into the reserved space and cannot fail.
- */
-export interface RecordLog {
-  reserve(depCount: number, payloadLength: number): number;
-  /** `idWords`: the id's eight little-endian words, already read by the admission (saves a copy). */
-  stage(idWords: Uint32Array, deps: readonly Uint8Array[], payload: Uint8Array): void;
-}
-
 /** The cell an invariant starts from: `cell`, else its `initialState()`, else zeros — checked to be 64 bytes. */
 function initialCell(invariant: Invariant, cell: Uint8Array | undefined): Uint8Array {
   const bytes = cell ?? invariant.initialState?.() ?? new Uint8Array(STATE_CELL_BYTES);
@@ -94,25 +70,6 @@ function initialCell(invariant: Invariant, cell: Uint8Array | undefined): Uint8A
     throw new InvalidArgumentError(`a state cell is exactly ${STATE_CELL_BYTES} bytes (initialState() or the given cell)`);
   }
   return bytes;
-}
-
-/**
- * Everything that defines a domain's admitted history, copied: what a checkpoint stores. Restoring
- * it (ids inserted in the same order, so key numbers and heads carry over) gives a domain that
- * behaves exactly like the one it was taken from.
- */
-export interface DomainImage {
-  /** 64 bytes per cell. */
-  readonly cells: Uint8Array;
-  /** The Bloom clock, 64 bytes. */
-  readonly clock: Uint8Array;
-  /** The frontier ring: FRONTIER_WIDTH key numbers, and where it starts and how many it holds. */
-  readonly heads: Uint32Array;
-  readonly headStart: number;
-  readonly headCount: number;
-  readonly popcount: number;
-  /** Every admitted id in admission order, 32 bytes each. */
-  readonly ids: Uint8Array;
 }
 
 /** A consistent copy of the last published snapshot. */
@@ -165,6 +122,11 @@ export class CausalDomain {
    * Consulted on the rejection path only.
    */
   foreignDep: ((dep: Uint8Array) => boolean) | null = null;
+  /**
+   * Where single-invariant admissions are logged (a durable kernel's WAL arena, perhaps teed with
+   * a replication ring); null: not logged. See `RecordLog` for when it is called.
+   */
+  private recordLog: RecordLog | null = null;
   /** Set by `prepare` for `commit`: the empty slot for the id, and its dep count. */
   private insertSlot = 0;
   private preparedDeps = 0;
@@ -174,29 +136,10 @@ export class CausalDomain {
     if (invariants.length > MAX_CELLS) throw new InvalidArgumentError(`at most ${MAX_CELLS} invariants per kernel`);
     if (shared === undefined) {
       this.index = new ExactCausalIndex(options);
-      this.control = new SharedArrayBuffer(CONTROL_BYTES);
-      const header = new Uint32Array(this.control, OFF_HEADER, 4);
-      header[0] = MAGIC;
-      header[1] = LAYOUT_VERSION;
-      header[W_DOMAIN_ID] = this.index.domainId;
-      header[W_CELLS] = invariants.length;
+      this.control = createControlBlock(this.index.domainId, invariants.length);
     } else {
-      const control = shared.control;
-      if (!(control instanceof SharedArrayBuffer) || control.byteLength !== CONTROL_BYTES) {
-        throw new SharedMemoryError(`kernel control block must be a SharedArrayBuffer of ${CONTROL_BYTES} bytes`);
-      }
-      const header = new Uint32Array(control, OFF_HEADER, 4);
-      if (header[0] !== MAGIC || header[1] !== LAYOUT_VERSION) {
-        throw new SharedMemoryError(`buffer does not hold a kernel control block of layout version ${LAYOUT_VERSION}`);
-      }
       this.index = ExactCausalIndex.attach(shared.index);
-      if (header[W_DOMAIN_ID] !== this.index.domainId) {
-        throw new SharedMemoryError('the control block and the exact index belong to different kernels');
-      }
-      if (header[W_CELLS] !== invariants.length) {
-        throw new SharedMemoryError(`the kernel has ${header[W_CELLS]} state cells, ${invariants.length} invariants were given`);
-      }
-      this.control = control;
+      this.control = checkControlBlock(shared.control, this.index, invariants.length);
     }
     this.ctl = new Uint32Array(this.control);
     this.seqlock = new Int32Array(this.control, OFF_SEQLOCK, 1);
@@ -266,34 +209,37 @@ export class CausalDomain {
     this.ctl[W_MODE] = value;
   }
 
-  /** Admits one fact into a single-invariant domain; returns an AdmitCode. Allocates nothing. */
+  /**
+   * Admits one fact into a single-invariant domain; returns an AdmitCode. With a record log, room
+   * is reserved after the checks and before the invariant, and the fact staged after the commit.
+   * Allocates nothing.
+   */
   tryAdmit(id: Uint8Array, deps: readonly Uint8Array[], payload: Uint8Array): number {
     const shape = this.checkPayload(payload);
     if (shape !== 0) return shape;
     const code = this.prepare(id, deps);
     if (code !== 0) return code;
+    const log = this.recordLog;
+    if (log !== null) {
+      const room = log.reserve(deps.length, payload.length);
+      if (room !== 0) return this.rejectShape(-1, room);
+    }
     const applied = this.applyOne(payload);
     if (applied !== 0) return this.rejectInvariant(applied, 0);
     this.commit();
+    if (log !== null) log.stage(this.idHasher.words, deps, payload);
     return AdmitCode.Ok;
   }
 
-  /**
-   * Admits one fact into a single-invariant domain and logs it: `log.reserve` after the checks and
-   * before the invariant, `log.stage` after the commit. Allocates nothing.
-   */
-  tryAdmitLogged(id: Uint8Array, deps: readonly Uint8Array[], payload: Uint8Array, log: RecordLog): number {
-    const shape = this.checkPayload(payload);
-    if (shape !== 0) return shape;
-    const code = this.prepare(id, deps);
-    if (code !== 0) return code;
-    const room = log.reserve(deps.length, payload.length);
-    if (room !== 0) return this.rejectShape(-1, room);
-    const applied = this.applyOne(payload);
-    if (applied !== 0) return this.rejectInvariant(applied, 0);
-    this.commit();
-    log.stage(this.idHasher.words, deps, payload);
-    return AdmitCode.Ok;
+  /** The record log single-invariant admissions go through (null: none). */
+  get log(): RecordLog | null {
+    return this.recordLog;
+  }
+
+  /** Sets the record log; only a single-invariant domain logs (a record carries one payload). */
+  set log(log: RecordLog | null) {
+    if (log !== null && this.invariants.length !== 1) throw new InvalidArgumentError('only a single-invariant kernel can log its admissions');
+    this.recordLog = log;
   }
 
   /** Admits one fact into a two-invariant domain: both payloads apply, or neither. */
@@ -588,16 +534,7 @@ export class CausalDomain {
 
   /** @internal A copy of the domain's history (writer only). */
   exportImage(idCount = this.index.size): DomainImage {
-    const c = this.ctl;
-    return {
-      cells: new Uint8Array(this.control.slice(OFF_CELLS, OFF_CELLS + this.invariants.length * STATE_CELL_BYTES)),
-      clock: new Uint8Array(this.control.slice(OFF_CLOCK, OFF_CLOCK + 64)),
-      heads: new Uint32Array(this.control.slice(OFF_FRONTIER, OFF_FRONTIER + 4 * FRONTIER_WIDTH)),
-      headStart: c[W_HEAD_START]!,
-      headCount: c[W_HEAD_COUNT]!,
-      popcount: c[W_POPCOUNT]!,
-      ids: this.index.copyIds(idCount),
-    };
+    return imageOf(this.control, this.invariants.length, this.index.copyIds(idCount));
   }
 
   /**
@@ -606,8 +543,7 @@ export class CausalDomain {
    */
   exportImageShared(): DomainImage {
     this.index.beginWrite();
-    const image = this.exportImage(0);
-    return { ...image, ids: this.index.idsView(this.index.size) };
+    return imageOf(this.control, this.invariants.length, this.index.idsView(this.index.size));
   }
 
   /**
@@ -630,12 +566,7 @@ export class CausalDomain {
         throw new InvalidArgumentError(`id ${k} of the image is a duplicate`);
       }
     }
-    new Uint8Array(this.control, OFF_CELLS, image.cells.length).set(image.cells);
-    new Uint8Array(this.control, OFF_CLOCK, 64).set(image.clock);
-    this.heads.set(image.heads);
-    this.ctl[W_HEAD_START] = image.headStart;
-    this.ctl[W_HEAD_COUNT] = image.headCount;
-    this.ctl[W_POPCOUNT] = image.popcount;
+    writeImageState(this.control, image);
     this.recentKey.fill(-1);
     this.publish();
   }
@@ -647,19 +578,8 @@ export class CausalDomain {
    */
   publish(): number {
     this.notFromApply();
-    const c = this.ctl;
     const size = this.index.publish();
-    Atomics.add(this.seqlock, 0, 1); // odd: snapshot being written
-    for (let i = 0; i < 16; i++) Atomics.store(c, W_SNAP + i, c[OFF_CLOCK / 4 + i]!);
-    for (let i = 0; i < FRONTIER_WIDTH; i++) Atomics.store(c, W_SNAP + 16 + i, c[OFF_FRONTIER / 4 + i]!);
-    Atomics.store(c, W_SNAP + SNAP_META, c[W_HEAD_START]!);
-    Atomics.store(c, W_SNAP + SNAP_META + 1, c[W_HEAD_COUNT]!);
-    Atomics.store(c, W_SNAP + SNAP_META + 2, c[W_POPCOUNT]!);
-    Atomics.store(c, W_SNAP + SNAP_META + 3, size);
-    const words = this.invariants.length * (STATE_CELL_BYTES / 4);
-    for (let i = 0; i < words; i++) Atomics.store(c, W_SNAP + SNAP_CELLS + i, c[OFF_CELLS / 4 + i]!);
-    Atomics.add(this.seqlock, 0, 1); // even: snapshot complete
-    Atomics.notify(this.seqlock, 0);
+    publishSnapshot(this.ctl, this.seqlock, size, this.invariants.length);
     return size;
   }
 
@@ -670,45 +590,30 @@ export class CausalDomain {
    */
   sync(): DomainSnapshot {
     this.notFromApply();
-    const c = this.ctl;
-    const cellWords = this.invariants.length * (STATE_CELL_BYTES / 4);
-    const words = new Uint32Array(SNAP_CELLS + cellWords);
-    let seq = 0;
-    let deadline = 0;
-    let stuckAt = -1;
-    for (let attempt = 0; ; attempt++) {
-      seq = Atomics.load(this.seqlock, 0);
-      if ((seq & 1) === 0) {
-        for (let i = 0; i < words.length; i++) words[i] = Atomics.load(c, W_SNAP + i);
-        if (Atomics.load(this.seqlock, 0) === seq) break;
-      } else if (attempt >= SNAPSHOT_SPINS) {
-        // The deadline is for one publish that never ends, not for a writer publishing often.
-        if (seq !== stuckAt) {
-          stuckAt = seq;
-          deadline = Date.now() + SNAPSHOT_DEADLINE_MS;
-        } else if (Date.now() > deadline) {
-          throw new SharedMemoryError('kernel snapshot stayed mid-publish for 2 s; did the writer die?');
-        }
-        Atomics.wait(this.seqlock, 0, seq, 1);
-      }
-    }
-    const size = words[SNAP_META + 3]!;
+    const { words, sequence } = readSnapshot(this.ctl, this.seqlock, this.invariants.length);
+    const size = words[SNAPSHOT_WORDS.size]!;
+    const headStart = words[SNAPSHOT_WORDS.headStart]!;
+    const headCount = words[SNAPSHOT_WORDS.headCount]!;
+    // Counts a loop runs to, read from memory another thread writes: checked, never trusted.
+    checkHeads(headStart, headCount, 'published');
+    checkSnapshotSize(size, this.index);
     this.index.showUpTo(size);
     const cells: StateCell[] = [];
     for (let i = 0; i < this.invariants.length; i++) {
       const cell = new StateCell();
-      new Uint32Array(cell.bytes.buffer).set(words.subarray(SNAP_CELLS + 16 * i, SNAP_CELLS + 16 * (i + 1)));
+      const at = SNAPSHOT_WORDS.cells + (STATE_CELL_BYTES / 4) * i;
+      new Uint32Array(cell.bytes.buffer).set(words.subarray(at, at + STATE_CELL_BYTES / 4));
       cells.push(cell);
     }
     const clock = new CausalClock();
-    clock.words.set(words.subarray(0, 16));
+    clock.words.set(words.subarray(0, SNAPSHOT_WORDS.frontier));
     return {
       cells,
       clock,
-      frontier: this.idsOfHeads(words.subarray(16, 24), words[SNAP_META]!, words[SNAP_META + 1]!),
+      frontier: this.idsOfHeads(words.subarray(SNAPSHOT_WORDS.frontier, SNAPSHOT_WORDS.frontier + FRONTIER_WIDTH), headStart, headCount),
       size,
-      popcount: words[SNAP_META + 2]!,
-      publication: seq >>> 1,
+      popcount: words[SNAPSHOT_WORDS.popcount]!,
+      publication: sequence >>> 1,
     };
   }
 }

@@ -8,15 +8,8 @@ import type { FactId } from '../core/fact.js';
 import { AdmitCode } from '../codes.js';
 import { toHex } from '../core/bytes.js';
 import { AdmitError } from '../errors.js';
-import type { ExactIndexOptions } from '../causal/exact-index.js';
 import type { CausalDomain } from '../domain/causal-domain.js';
-import type { KernelOptions } from './kernel-base.js';
-
-/** @internal A kernel's options as the options of its exact index. */
-export function indexOptionsOf(options: KernelOptions | undefined): ExactIndexOptions {
-  const { indexCapacity, indexSeed } = options ?? {};
-  return { capacity: indexCapacity, seed: indexSeed };
-}
+import { ACCEPT_FOREIGN_DEPS } from './internal.js';
 
 /**
  * @internal The `AdmitError` for a rejection `code` the domain just returned: the reason in words,
@@ -106,7 +99,7 @@ export abstract class DomainKernel {
    * @internal Deps this kernel never admitted that `lookup` vouches for are accepted (pool shards
    * that share causality); null restores plain rejection.
    */
-  acceptForeignDeps(lookup: ((dep: FactId) => boolean) | null): void {
+  [ACCEPT_FOREIGN_DEPS](lookup: ((dep: FactId) => boolean) | null): void {
     this.domain.foreignDep = lookup;
   }
 

@@ -18,6 +18,7 @@
  * `admitAsync` returns at once with a `DurableHandle` to poll, spin on, or await.
  */
 import * as fs from 'node:fs';
+import { debuglog } from 'node:util';
 import { AdmitCode } from '../codes.js';
 import type { Fact, FactId } from '../core/fact.js';
 import { cellBytes, type StateCell } from '../core/state-cell.js';
@@ -34,10 +35,11 @@ import type { BackendChoice } from '../persistence/io-backend.js';
 import { checkCompatible, compactLog, openAppendSegment, recoverDomain, type CompactionResult, type RecoveryReport } from '../persistence/recovery.js';
 import { MAX_RING_CAPACITY } from '../core/spsc-ring.js';
 import { MAX_WAL_RECORD_BYTES } from '../persistence/wal-record.js';
-import type { FaultPlan } from '../workers/persistence-worker.js';
+import type { FaultPlan } from '../persistence/protocol.js';
 import type { LatencyHistogram } from '../metrics/latency-histogram.js';
 import type { CausalDomain, DomainImage } from '../domain/causal-domain.js';
-import { KernelBase, type KernelOptions } from './kernel-base.js';
+import { KernelBase } from './kernel-base.js';
+import { prefaultOf, type KernelOptions } from './kernel-options.js';
 
 export const AckMode = {
   /** Return once applied in memory and staged for the log. */
@@ -76,12 +78,16 @@ export interface DurableKernelOptions extends KernelOptions {
   readonly ackTimeoutMs?: number;
   /** The state of a new log (ignored when the directory already holds one). Default: the invariant's `initialState()`. */
   readonly initialState?: StateCell | Uint8Array;
-  /** Log one line naming the backend in use (default true). */
+  /**
+   * Log one line naming the backend in use and what was recovered (default true), through
+   * `util.debuglog('ctfs')`: printed on stderr only when `NODE_DEBUG=ctfs` is set. The library
+   * never writes to stdout.
+   */
   readonly announce?: boolean;
   /**
-   * Prefault the kernel's exact index and WAL arena at open (default true; needs the native
-   * shim): their memory is committed at once, so neither recovery nor admission pays a page
-   * fault per 4 KiB as they fill (see docs/BENCHMARKS.md).
+   * Prefault the kernel's exact index and WAL arena at open (default false, as on every kernel;
+   * needs the native shim): their memory is committed at once, so neither recovery nor admission
+   * pays a page fault per 4 KiB as they fill (replay ~0.9 → ~1.3 M records/s; docs/BENCHMARKS.md).
    */
   readonly prefault?: boolean;
   /** @internal Fault injection for tests. */
@@ -192,8 +198,20 @@ function checkOptions(options: DurableKernelOptions): { arenaBytes: number; segm
   return { arenaBytes, segmentBytes, ackTimeoutMs };
 }
 
-/** Set by `openDurable` for the duration of one constructor call. */
-let opening: { dir: string; unlock: () => void; ackTimeoutMs: number } | undefined;
+/**
+ * Internals only `openDurable` uses, keyed by symbols this module does not export: the directory
+ * context a kernel is constructed with, and the two steps of opening it.
+ */
+const OPENING = Symbol('ctfs.durable.opening');
+const RECOVER_HISTORY = Symbol('ctfs.durable.recoverHistory');
+const BIND_LOG = Symbol('ctfs.durable.bindLog');
+
+interface OpeningOptions extends KernelOptions {
+  readonly [OPENING]: { dir: string; unlock: () => void; ackTimeoutMs: number };
+}
+
+/** Where `announce` lines go: `NODE_DEBUG=ctfs` prints them on stderr. */
+const debug = debuglog('ctfs');
 
 export class DurableKernel<I extends Invariant = Invariant> extends KernelBase<I> {
   /** The data directory. */
@@ -221,8 +239,7 @@ export class DurableKernel<I extends Invariant = Invariant> extends KernelBase<I
 
   /** @internal Use `DurableKernel.open`. */
   protected constructor(invariant: I, options: KernelOptions) {
-    const context = opening;
-    opening = undefined;
+    const context = (options as Partial<OpeningOptions> | undefined)?.[OPENING];
     if (context === undefined) throw new InvalidArgumentError('use DurableKernel.open(dir, invariant, options)');
     super(invariant, options);
     this.dir = context.dir;
@@ -231,15 +248,16 @@ export class DurableKernel<I extends Invariant = Invariant> extends KernelBase<I
   }
 
   /** @internal Recovers the directory's history into this (fresh) kernel. */
-  recoverHistory(initialState: StateCell | Uint8Array | undefined, prefaultMemory: boolean): { report: RecoveryReport; logId: Uint8Array } {
+  [RECOVER_HISTORY](initialState: StateCell | Uint8Array | undefined, prefaultMemory: boolean): { report: RecoveryReport; logId: Uint8Array } {
     if (initialState !== undefined) this.domain.setInitialState(cellBytes(initialState));
     if (prefaultMemory) prefault(this.domain.index.buffer);
     return recoverDomain(this.dir, this.domain);
   }
 
-  /** @internal Gives the kernel its running log. */
-  bindLog(log: DurableLog, report: RecoveryReport, logId: Uint8Array): void {
+  /** @internal Gives the kernel its running log: from now on every admission is logged. */
+  [BIND_LOG](log: DurableLog, report: RecoveryReport, logId: Uint8Array): void {
     this.log = log;
+    this.domain.log = log;
     this.report = report;
     this.logId = logId;
   }
@@ -256,14 +274,14 @@ export class DurableKernel<I extends Invariant = Invariant> extends KernelBase<I
    * (see `durableSequence`).
    */
   override tryAdmitRaw(id: FactId, deps: readonly FactId[], payload: Uint8Array, ackMode: AckMode = AckMode.Volatile): number {
-    const code = this.domain.tryAdmitLogged(id, deps, payload, this.log);
+    const code = this.domain.tryAdmit(id, deps, payload);
     if (code !== AdmitCode.Ok || ackMode === AckMode.Volatile) return code;
     return this.log.waitFor(this.log.lastSequence, ackMode === AckMode.WALSubmitted, this.ackTimeoutMs) === undefined ? AdmitCode.Ok : AdmitCode.DurabilityFailed;
   }
 
   /** Throwing variant: `AdmitError` if refused, `DurabilityError` if the ack cannot be given. */
   override admitRaw(id: FactId, deps: readonly FactId[], payload: Uint8Array, ackMode: AckMode = AckMode.Volatile): void {
-    const code = this.domain.tryAdmitLogged(id, deps, payload, this.log);
+    const code = this.domain.tryAdmit(id, deps, payload);
     if (code !== AdmitCode.Ok) throw this.rejection(code, id);
     if (ackMode === AckMode.Volatile) return;
     const error = this.log.waitFor(this.log.lastSequence, ackMode === AckMode.WALSubmitted, this.ackTimeoutMs);
@@ -285,7 +303,7 @@ export class DurableKernel<I extends Invariant = Invariant> extends KernelBase<I
    * `AdmitError` if the fact is refused (nothing changed then).
    */
   admitAsync(id: FactId, deps: readonly FactId[], payload: Uint8Array): DurableHandle {
-    const code = this.domain.tryAdmitLogged(id, deps, payload, this.log);
+    const code = this.domain.tryAdmit(id, deps, payload);
     if (code !== AdmitCode.Ok) throw this.rejection(code, id);
     return new DurableHandle(this.log, this.log.lastSequence, id);
   }
@@ -493,17 +511,12 @@ async function openDurable<I extends Invariant, K extends DurableKernel<I>>(
   options ??= {};
   const { arenaBytes, segmentBytes, ackTimeoutMs } = checkOptions(options);
   fs.mkdirSync(dir, { recursive: true });
+  const prefaultMemory = prefaultOf(options);
   const unlock = lockDirectory(dir);
   try {
-    opening = { dir, unlock, ackTimeoutMs };
-    let kernel: K;
-    try {
-      kernel = construct(invariant, { indexCapacity: options.indexCapacity, indexSeed: options.indexSeed });
-    } finally {
-      opening = undefined;
-    }
-    const prefaultMemory = options.prefault !== false;
-    const { report, logId } = kernel.recoverHistory(options.initialState, prefaultMemory);
+    const opening: OpeningOptions = { indexCapacity: options.indexCapacity, indexSeed: options.indexSeed, [OPENING]: { dir, unlock, ackTimeoutMs } };
+    const kernel = construct(invariant, opening);
+    const { report, logId } = kernel[RECOVER_HISTORY](options.initialState, prefaultMemory);
     const segmentFile = openAppendSegment(dir, report.lastSequence + 1, logId, arenaBytes);
     const log = await DurableLog.start({
       arenaBytes,
@@ -516,10 +529,10 @@ async function openDurable<I extends Invariant, K extends DurableKernel<I>>(
       faults: options.faults,
       prefault: prefaultMemory,
     });
-    kernel.bindLog(log, report, logId);
+    kernel[BIND_LOG](log, report, logId);
     if (options.announce !== false) {
       const why = log.backendNote === '' ? '' : ` (${log.backendNote})`;
-      console.log(`ctfs: durable kernel in ${dir}: ${log.backendName} backend${why}; recovered ${report.lastSequence} facts`);
+      debug('durable kernel in %s: %s backend%s; recovered %d facts', dir, log.backendName, why, report.lastSequence);
     }
     return kernel;
   } catch (error) {

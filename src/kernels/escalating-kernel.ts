@@ -11,7 +11,7 @@ import { ESCALATION_POPCOUNT } from '../causal/causal-clock.js';
 import type { FactId } from '../core/fact.js';
 import type { Invariant } from '../invariants/invariant.js';
 import type { StateCell } from '../core/state-cell.js';
-import { KernelBase, attachKernel, withInitialState, type KernelOptions, type SharedKernelMemory } from './kernel-base.js';
+import { KernelBase, attachOptions, withInitialState, type KernelOptions, type SharedKernelMemory } from './kernel-base.js';
 
 export const CausalMode = {
   /** Bloom pre-filter, then the exact index. */
@@ -29,7 +29,7 @@ export class EscalatingKernel<I extends Invariant = Invariant> extends KernelBas
 
   /** A kernel over the shared memory of another `EscalatingKernel`; see `Kernel.attach`. */
   static attach<I extends Invariant>(shared: SharedKernelMemory, invariant: I): EscalatingKernel<I> {
-    return attachKernel(shared, () => new EscalatingKernel(invariant));
+    return new EscalatingKernel(invariant, attachOptions(shared));
   }
 
   override tryAdmitRaw(id: FactId, deps: readonly FactId[], payload: Uint8Array): number {

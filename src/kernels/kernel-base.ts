@@ -11,51 +11,39 @@ import { CLOCK_BITS } from '../causal/causal-clock.js';
 import { AdmitError, InvalidArgumentError } from '../errors.js';
 import { checkInvariant, isCoordinationFree, type Invariant } from '../invariants/invariant.js';
 import { CausalDomain, type DomainImage, type SharedDomainMemory } from '../domain/causal-domain.js';
-import { DomainKernel, indexOptionsOf, rejectionError } from './domain-kernel.js';
+import { DomainKernel, rejectionError } from './domain-kernel.js';
+import { indexOptionsOf, prefaultOf, type KernelOptions } from './kernel-options.js';
+import { ATTACH_MEMORY, SET_INITIAL_STATE } from './internal.js';
 import type { Snapshot, View } from './view.js';
 import { recordAdmission, type LatencyHistogram } from '../metrics/latency-histogram.js';
 import { FactBatch, admitShared, type BatchResult } from '../core/fact-batch.js';
 import { historyDigest } from '../domain/history-digest.js';
 import { prefault } from '../native/shim.js';
 
-export interface KernelOptions {
-  /** Exact-index capacity: the most facts this kernel can admit (default 2^20 = 1,048,576). */
-  readonly indexCapacity?: number;
-  /** Seed of the exact index's hash (default random). */
-  readonly indexSeed?: number;
-  /**
-   * Commit the exact index's memory now, with one madvise (the native shim), instead of a page
-   * fault per 4 KiB on first touch (~11–17 µs each here; ~100–300 ns per admission while a fresh
-   * kernel fills). Default false: it commits the whole capacity (39 MiB at the default) up front.
-   * Without the shim it does nothing.
-   */
-  readonly prefault?: boolean;
-}
+export type { KernelOptions } from './kernel-options.js';
 
 /** Shared memory of a kernel: pass it (e.g. in `workerData`) to `attach` in another thread. */
 export type SharedKernelMemory = SharedDomainMemory;
 
-/** Set by `attachKernel` for the duration of one constructor call. */
-let attaching: SharedKernelMemory | undefined;
+/** The constructor options of a kernel built over existing shared memory. */
+interface AttachOptions extends KernelOptions {
+  readonly [ATTACH_MEMORY]?: SharedKernelMemory;
+}
 
 /** @internal Sets a new kernel's state to a copy of `cell` (the `withState` factories). */
 export function withInitialState<K extends KernelBase>(kernel: K, cell: StateCell | Uint8Array): K {
-  kernel.setInitialState(cellBytes(cell));
+  kernel[SET_INITIAL_STATE](cellBytes(cell));
   return kernel;
 }
 
 /**
- * @internal Builds a kernel over memory created by another kernel of the same kind (the `attach`
- * factories). `construct` must call the kernel's constructor exactly once.
+ * @internal The options that make a kernel's constructor build it over memory created by another
+ * kernel of the same kind (the `attach` factories).
  */
-export function attachKernel<K extends KernelBase>(shared: SharedKernelMemory, construct: () => K): K {
+export function attachOptions(shared: SharedKernelMemory): KernelOptions {
   if (shared === null || typeof shared !== 'object') throw new InvalidArgumentError('shared must be a SharedKernelMemory');
-  attaching = shared;
-  try {
-    return construct();
-  } finally {
-    attaching = undefined;
-  }
+  const options: AttachOptions = { [ATTACH_MEMORY]: shared };
+  return options;
 }
 
 export abstract class KernelBase<I extends Invariant = Invariant> extends DomainKernel {
@@ -67,20 +55,19 @@ export abstract class KernelBase<I extends Invariant = Invariant> extends Domain
    * 64 zero bytes. Use the class's `withState` to start from a given state.
    */
   constructor(invariant: I, options: KernelOptions = {}) {
-    const shared = attaching;
-    attaching = undefined;
+    const shared = (options as AttachOptions | null | undefined)?.[ATTACH_MEMORY];
     checkInvariant(invariant);
     super(new CausalDomain([invariant], indexOptionsOf(options), shared));
     this.invariant = invariant;
     this.coordinationFree = isCoordinationFree(invariant.algebraicClass);
     if (shared === undefined && typeof invariant.initialState === 'function') {
-      this.setInitialState(cellBytes(invariant.initialState()));
+      this[SET_INITIAL_STATE](cellBytes(invariant.initialState()));
     }
-    if (shared === undefined && options?.prefault === true) prefault(this.domain.index.buffer);
+    if (shared === undefined && prefaultOf(options)) prefault(this.domain.index.buffer);
   }
 
   /** @internal */
-  setInitialState(cell: Uint8Array): void {
+  [SET_INITIAL_STATE](cell: Uint8Array): void {
     this.domain.setInitialState(cell);
   }
 

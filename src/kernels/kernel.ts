@@ -9,7 +9,7 @@
 import type { ReadonlyExactIndex } from '../causal/exact-index.js';
 import type { StateCell } from '../core/state-cell.js';
 import type { Invariant } from '../invariants/invariant.js';
-import { KernelBase, attachKernel, withInitialState, type KernelOptions, type SharedKernelMemory } from './kernel-base.js';
+import { KernelBase, attachOptions, withInitialState, type KernelOptions, type SharedKernelMemory } from './kernel-base.js';
 
 export class Kernel<I extends Invariant = Invariant> extends KernelBase<I> {
   /** A kernel whose state starts as a copy of `cell`. */
@@ -23,7 +23,7 @@ export class Kernel<I extends Invariant = Invariant> extends KernelBase<I> {
    * Call `sync()` to see what the writer has `publish()`ed.
    */
   static attach<I extends Invariant>(shared: SharedKernelMemory, invariant: I): Kernel<I> {
-    return attachKernel(shared, () => new Kernel(invariant));
+    return new Kernel(invariant, attachOptions(shared));
   }
 }
 
@@ -35,7 +35,7 @@ export class TwoLaneKernel<I extends Invariant = Invariant> extends KernelBase<I
 
   /** A kernel over the shared memory of another `TwoLaneKernel`; see `Kernel.attach`. */
   static attach<I extends Invariant>(shared: SharedKernelMemory, invariant: I): TwoLaneKernel<I> {
-    return attachKernel(shared, () => new TwoLaneKernel(invariant));
+    return new TwoLaneKernel(invariant, attachOptions(shared));
   }
 
   /** The exact lane: the set of admitted ids, read-only (admit through the kernel). */

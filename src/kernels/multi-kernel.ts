@@ -14,8 +14,9 @@ import { StateCell, cellBytes } from '../core/state-cell.js';
 import { InvalidArgumentError } from '../errors.js';
 import { checkInvariant, type AlgebraicClass, type Invariant } from '../invariants/invariant.js';
 import { CausalDomain, MAX_CELLS } from '../domain/causal-domain.js';
-import { DomainKernel, indexOptionsOf, rejectionError } from './domain-kernel.js';
-import type { KernelOptions } from './kernel-base.js';
+import { DomainKernel, rejectionError } from './domain-kernel.js';
+import { indexOptionsOf, prefaultOf, type KernelOptions } from './kernel-options.js';
+import { prefault } from '../native/shim.js';
 import { recordAdmission, type LatencyHistogram } from '../metrics/latency-histogram.js';
 
 /** MultiKernel's invariant limit. */
@@ -26,6 +27,7 @@ export class MultiKernel extends DomainKernel {
 
   constructor(options?: KernelOptions) {
     super(new CausalDomain([], indexOptionsOf(options)));
+    if (prefaultOf(options)) prefault(this.domain.index.buffer);
   }
 
   /**
@@ -97,6 +99,7 @@ export class DualKernel<I1 extends Invariant = Invariant, I2 extends Invariant =
     const a = firstCell === undefined ? undefined : cellBytes(firstCell);
     const b = secondCell === undefined ? undefined : cellBytes(secondCell);
     super(new CausalDomain([first, second], indexOptionsOf(options)));
+    if (prefaultOf(options)) prefault(this.domain.index.buffer);
     this.first = first;
     this.second = second;
     this.domain.reset([a, b]);

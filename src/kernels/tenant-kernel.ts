@@ -15,6 +15,8 @@ import { StateCell, cellBytes } from '../core/state-cell.js';
 import { CLOCK_BITS, type CausalClock } from '../causal/causal-clock.js';
 import { AdmitError, InvalidArgumentError, TenantError, UnknownTenantError } from '../errors.js';
 import { checkIndexOptions } from '../causal/exact-index.js';
+import { prefault } from '../native/shim.js';
+import { prefaultOf } from './kernel-options.js';
 import { checkInvariant, type Invariant } from '../invariants/invariant.js';
 import { CausalDomain } from '../domain/causal-domain.js';
 import { rejectionError } from './domain-kernel.js';
@@ -32,12 +34,15 @@ export interface TenantKernelOptions {
   readonly indexCapacity?: number;
   /** Seed of the exact indexes' hash (default random per tenant). */
   readonly indexSeed?: number;
+  /** Commit each tenant's index memory when it is registered (see `KernelOptions.prefault`; default false). */
+  readonly prefault?: boolean;
 }
 
 export class TenantKernel<I extends Invariant = Invariant> {
   readonly invariant: I;
   readonly maxTenants: number;
   private readonly indexOptions: { capacity: number; seed: number | undefined };
+  private readonly prefault: boolean;
   /** Tenant id → position in `domains` + 1 (0: not registered). Dense, so lookups stay one load. */
   private readonly slotOf = new Int32Array(MAX_TENANT_ID + 1);
   private readonly domains: CausalDomain[] = [];
@@ -52,6 +57,7 @@ export class TenantKernel<I extends Invariant = Invariant> {
     this.invariant = invariant;
     this.maxTenants = maxTenants;
     this.indexOptions = checkIndexOptions({ capacity: indexCapacity, seed: indexSeed });
+    this.prefault = prefaultOf(options);
   }
 
   /** Registers `tenantId` with an initial state (default: the invariant's `initialState()`, else zeros). */
@@ -65,6 +71,7 @@ export class TenantKernel<I extends Invariant = Invariant> {
       throw new TenantError('TenantLimitExceeded', `at most ${this.maxTenants} tenants can be registered`);
     }
     const domain = new CausalDomain([this.invariant], this.indexOptions);
+    if (this.prefault) prefault(domain.index.buffer);
     if (bytes !== undefined) domain.setInitialState(cellBytes(bytes));
     this.domains.push(domain);
     this.slotOf[tenantId] = this.domains.length;

@@ -12,7 +12,8 @@ import { hash } from 'blake3-jit';
 import { CheckpointError } from '../errors.js';
 import { bytesEqual } from '../core/bytes.js';
 import { STATE_CELL_BYTES } from '../core/state-cell.js';
-import { FRONTIER_WIDTH, type DomainImage } from '../domain/causal-domain.js';
+import { CLOCK_BYTES, FRONTIER_WIDTH, MAX_CELLS } from '../domain/control-block.js';
+import { HEADS_BYTES, hashParts, type DomainImage } from '../domain/image.js';
 import { readFileAligned, writeFileAtomic } from './data-dir.js';
 import { LOG_ID_BYTES } from './segment.js';
 
@@ -22,10 +23,6 @@ export const CHECKPOINT_HEADER_BYTES = 128;
 /** Header bytes [0, 64) and [96, 128) are hashed; [64, 96) holds the hash. */
 const OFF_HASH = 64;
 const HASH_BYTES = 32;
-const CLOCK_BYTES = 64;
-const HEADS_BYTES = 4 * FRONTIER_WIDTH;
-/** The most cells a domain has (MultiKernel's limit). */
-const MAX_CELLS = 8;
 const TWO_POW_32 = 0x1_0000_0000;
 /** Domain separation for the top-level hash. */
 const HASH_CONTEXT = new TextEncoder().encode('ctfs/checkpoint/v1\0');
@@ -49,22 +46,6 @@ export function checkpointFileName(sequence: number): string {
 export function parseCheckpointFileName(name: string): number {
   const m = /^checkpoint-([0-9a-f]{16})\.ckpt$/.exec(name);
   return m === null ? -1 : Number.parseInt(m[1]!, 16);
-}
-
-/**
- * The three part hashes of an image, 96 bytes: BLAKE3(cells) ‖ BLAKE3(clock ‖ heads) ‖ BLAKE3(ids).
- * Each part can be hashed where its memory is: the ids straight from the index's shared key store.
- */
-export function hashParts(image: DomainImage): Uint8Array {
-  const heads = new Uint8Array(image.heads.buffer, image.heads.byteOffset, HEADS_BYTES);
-  const clockAndHeads = new Uint8Array(CLOCK_BYTES + HEADS_BYTES);
-  clockAndHeads.set(image.clock);
-  clockAndHeads.set(heads, CLOCK_BYTES);
-  const parts = new Uint8Array(3 * HASH_BYTES);
-  parts.set(hash(image.cells), 0);
-  parts.set(hash(clockAndHeads), HASH_BYTES);
-  parts.set(hash(image.ids), 2 * HASH_BYTES);
-  return parts;
 }
 
 /**

@@ -9,7 +9,7 @@ import { AdmitCode } from '../codes.js';
 import { SpscRing } from '../core/spsc-ring.js';
 import { DurabilityError, NativeUnavailableError } from '../errors.js';
 import type { RecordLog } from '../domain/causal-domain.js';
-import type { PersistenceWorkerData, WorkerMessage } from '../workers/persistence-worker.js';
+import type { PersistenceWorkerData, WorkerMessage } from './protocol.js';
 import { BackendId, DurabilityControl, LogStatus } from './durability-control.js';
 import { walRecordBytes, writeWalRecord } from './wal-record.js';
 import { LatencyHistogram } from '../metrics/latency-histogram.js';

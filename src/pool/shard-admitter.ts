@@ -8,6 +8,7 @@
 import { AdmitCode } from '../codes.js';
 import type { RawAdmitter } from '../core/fact-batch.js';
 import type { KernelBase } from '../kernels/kernel-base.js';
+import { ACCEPT_FOREIGN_DEPS } from '../kernels/internal.js';
 
 export class ShardAdmitter implements RawAdmitter {
   private readonly others: readonly KernelBase[];
@@ -25,7 +26,7 @@ export class ShardAdmitter implements RawAdmitter {
     const present = (k: KernelBase | undefined): k is KernelBase => k !== undefined;
     this.others = kernels.filter((_, i) => i !== shard && !peers.includes(i)).filter(present);
     const peerKernels = peers.filter((p) => p !== shard).map((p) => kernels[p]).filter(present);
-    kernel.acceptForeignDeps(peerKernels.length === 0 ? null : (dep) => peerKernels.some((k) => k.containsPublished(dep)));
+    kernel[ACCEPT_FOREIGN_DEPS](peerKernels.length === 0 ? null : (dep) => peerKernels.some((k) => k.containsPublished(dep)));
   }
 
   tryAdmitRaw(id: Uint8Array, deps: readonly Uint8Array[], payload: Uint8Array): number {

@@ -1,0 +1,69 @@
+/**
+ * A domain's image: everything that defines its admitted history, as plain bytes — what a
+ * checkpoint stores and what the history digest hashes. Restoring an image (ids inserted in the
+ * same order, so key numbers and heads carry over) gives a domain that behaves exactly like the
+ * one it was taken from.
+ */
+import { hash } from 'blake3-jit';
+import { STATE_CELL_BYTES } from '../core/state-cell.js';
+import { CLOCK_BYTES, FRONTIER_WIDTH, OFF_CELLS, OFF_CLOCK, OFF_FRONTIER, W_HEAD_COUNT, W_HEAD_START, W_POPCOUNT } from './control-block.js';
+
+export interface DomainImage {
+  /** 64 bytes per cell. */
+  readonly cells: Uint8Array;
+  /** The Bloom clock, 64 bytes. */
+  readonly clock: Uint8Array;
+  /** The frontier ring: FRONTIER_WIDTH key numbers, and where it starts and how many it holds. */
+  readonly heads: Uint32Array;
+  readonly headStart: number;
+  readonly headCount: number;
+  readonly popcount: number;
+  /** Every admitted id in admission order, 32 bytes each. */
+  readonly ids: Uint8Array;
+}
+
+/** Bytes of the frontier ring's key numbers. */
+export const HEADS_BYTES = 4 * FRONTIER_WIDTH;
+/** Bytes of one BLAKE3 part hash. */
+const HASH_BYTES = 32;
+
+/** Copies a control block's cells, clock and frontier into an image with the given `ids`. */
+export function imageOf(control: SharedArrayBuffer, cells: number, ids: Uint8Array): DomainImage {
+  const ctl = new Uint32Array(control);
+  return {
+    cells: new Uint8Array(control.slice(OFF_CELLS, OFF_CELLS + cells * STATE_CELL_BYTES)),
+    clock: new Uint8Array(control.slice(OFF_CLOCK, OFF_CLOCK + CLOCK_BYTES)),
+    heads: new Uint32Array(control.slice(OFF_FRONTIER, OFF_FRONTIER + HEADS_BYTES)),
+    headStart: ctl[W_HEAD_START]!,
+    headCount: ctl[W_HEAD_COUNT]!,
+    popcount: ctl[W_POPCOUNT]!,
+    ids,
+  };
+}
+
+/** Writes an image's cells, clock, frontier and popcount into a control block (the ids are the index's business). */
+export function writeImageState(control: SharedArrayBuffer, image: DomainImage): void {
+  const ctl = new Uint32Array(control);
+  new Uint8Array(control, OFF_CELLS, image.cells.length).set(image.cells);
+  new Uint8Array(control, OFF_CLOCK, CLOCK_BYTES).set(image.clock);
+  new Uint32Array(control, OFF_FRONTIER, FRONTIER_WIDTH).set(image.heads);
+  ctl[W_HEAD_START] = image.headStart;
+  ctl[W_HEAD_COUNT] = image.headCount;
+  ctl[W_POPCOUNT] = image.popcount;
+}
+
+/**
+ * The three part hashes of an image, 96 bytes: BLAKE3(cells) ‖ BLAKE3(clock ‖ heads) ‖ BLAKE3(ids).
+ * Each part can be hashed where its memory is: the ids straight from the index's shared key store.
+ */
+export function hashParts(image: DomainImage): Uint8Array {
+  const heads = new Uint8Array(image.heads.buffer, image.heads.byteOffset, HEADS_BYTES);
+  const clockAndHeads = new Uint8Array(CLOCK_BYTES + HEADS_BYTES);
+  clockAndHeads.set(image.clock);
+  clockAndHeads.set(heads, CLOCK_BYTES);
+  const parts = new Uint8Array(3 * HASH_BYTES);
+  parts.set(hash(image.cells), 0);
+  parts.set(hash(clockAndHeads), HASH_BYTES);
+  parts.set(hash(image.ids), 2 * HASH_BYTES);
+  return parts;
+}

@@ -1,0 +1,12 @@
+/**
+ * Symbols that key the kernels' internal entry points. They are not exported from the package, so
+ * no user can call these or pass these options by accident; the modules that need them (other
+ * kernels, the pool) import them from here.
+ */
+
+/** Constructor option: build the kernel over this shared memory (the `attach` factories). */
+export const ATTACH_MEMORY: unique symbol = Symbol('ctfs.kernel.attachMemory');
+/** Method: set a fresh kernel's state cell (the `withState` factories). */
+export const SET_INITIAL_STATE: unique symbol = Symbol('ctfs.kernel.setInitialState');
+/** Method: accept deps another kernel vouches for (pool shards that share causality). */
+export const ACCEPT_FOREIGN_DEPS: unique symbol = Symbol('ctfs.kernel.acceptForeignDeps');
