@@ -24,6 +24,7 @@
  * descheduled, and nothing spins forever.
  */
 import { InvalidArgumentError, SharedMemoryError } from '../errors.js';
+import { checkSharedHeader } from './shared-header.js';
 
 /** "CTRG" little-endian. */
 const MAGIC = 0x47525443;
@@ -95,14 +96,10 @@ export class SpscRing {
    * side from one thread only: the producer methods from one, the consumer methods from the other.
    */
   static attach(buffer: SharedArrayBuffer): SpscRing {
-    if (!(buffer instanceof SharedArrayBuffer) || buffer.byteLength < RING_DATA_OFFSET + MIN_RING_CAPACITY) {
-      throw new SharedMemoryError('not the buffer of an SpscRing');
-    }
+    checkSharedHeader(buffer, MAGIC, LAYOUT_VERSION, 'an SpscRing', RING_DATA_OFFSET + MIN_RING_CAPACITY);
     const ctl = new Int32Array(buffer, 0, RING_DATA_OFFSET / 4);
     const capacity = ctl[W_CAPACITY]!;
     if (
-      ctl[W_MAGIC] !== MAGIC ||
-      ctl[W_VERSION] !== LAYOUT_VERSION ||
       !isPowerOfTwo(capacity) ||
       capacity < MIN_RING_CAPACITY ||
       capacity > MAX_RING_CAPACITY ||

@@ -12,6 +12,7 @@
  * behind. Layout in docs/FORMATS.md.
  */
 import { InvalidArgumentError, SharedMemoryError } from '../errors.js';
+import { checkSharedHeader } from '../core/shared-header.js';
 
 /** "CTLH" little-endian. */
 const MAGIC = 0x484c5443;
@@ -107,13 +108,11 @@ export class LatencyHistogram {
    * of its own to record into. Throws `SharedMemoryError` if every lane is taken.
    */
   static attach(buffer: SharedArrayBuffer): LatencyHistogram {
-    if (!(buffer instanceof SharedArrayBuffer) || buffer.byteLength < HEADER_BYTES + LANE_WORDS * 8) {
-      throw new SharedMemoryError('not the buffer of a LatencyHistogram');
-    }
+    checkSharedHeader(buffer, MAGIC, VERSION, 'a LatencyHistogram', HEADER_BYTES + LANE_WORDS * 8);
     const header = new Int32Array(buffer, 0, HEADER_BYTES / 4);
     const lanes = header[H_LANES]!;
-    if (header[H_MAGIC] !== MAGIC || header[H_VERSION] !== VERSION || lanes < 1 || buffer.byteLength !== HEADER_BYTES + lanes * LANE_WORDS * 8) {
-      throw new SharedMemoryError(`buffer does not hold a LatencyHistogram of version ${VERSION}`);
+    if (lanes < 1 || buffer.byteLength !== HEADER_BYTES + lanes * LANE_WORDS * 8) {
+      throw new SharedMemoryError(`LatencyHistogram header (${lanes} lanes) does not match the buffer size`);
     }
     const h = Object.create(LatencyHistogram.prototype) as LatencyHistogram;
     const fields = { buffer, header, all: new Float64Array(buffer, HEADER_BYTES) };

@@ -8,6 +8,7 @@
  * the low word of the durable watermark, which the worker notifies after every batch.
  */
 import { SharedMemoryError } from '../errors.js';
+import { checkSharedHeader } from '../core/shared-header.js';
 
 /** "CTDC" little-endian. */
 const MAGIC = 0x43445443;
@@ -62,14 +63,10 @@ export class DurabilityControl {
       this.ctl[W_MAGIC] = MAGIC;
       this.ctl[W_VERSION] = LAYOUT_VERSION;
     } else {
-      if (!(buffer instanceof SharedArrayBuffer) || buffer.byteLength !== CONTROL_BYTES) {
-        throw new SharedMemoryError('not a durability control block');
-      }
+      checkSharedHeader(buffer, MAGIC, LAYOUT_VERSION, 'a durability control block', CONTROL_BYTES);
+      if (buffer.byteLength !== CONTROL_BYTES) throw new SharedMemoryError(`a durability control block is ${CONTROL_BYTES} bytes`);
       this.buffer = buffer;
       this.ctl = new Int32Array(buffer);
-      if (this.ctl[W_MAGIC] !== MAGIC || this.ctl[W_VERSION] !== LAYOUT_VERSION) {
-        throw new SharedMemoryError(`buffer does not hold a durability control block of version ${LAYOUT_VERSION}`);
-      }
     }
   }
 

@@ -18,6 +18,7 @@
  */
 import { threadId } from 'node:worker_threads';
 import { InvalidArgumentError, SharedMemoryError } from '../errors.js';
+import { checkSharedHeader } from '../core/shared-header.js';
 
 /** Each lock takes two cache lines (128 bytes), so neighbouring shards' locks never share one (nor an adjacent-line prefetch pair). */
 const LOCK_BYTES = 128;
@@ -31,8 +32,13 @@ const W_OWNER = 4;
 /** Acquisitions, and how many of them found the lock held (statistics, written by holders only). */
 const W_ACQUIRED = 5;
 const W_CONTENDED = 6;
-/** "CTLK" little-endian, in the buffer's first word, and the lock count in the second. */
+/** "CTLK" little-endian: marks a buffer as shard locks. */
 const MAGIC = 0x4b4c5443;
+const LAYOUT_VERSION = 1;
+/** Header words: magic, layout version, number of locks. */
+const W_MAGIC = 0;
+const W_VERSION = 1;
+const W_COUNT = 2;
 const HEADER_BYTES = LOCK_BYTES;
 /**
  * Spins before sleeping: atomic loads of `serving`, a few microseconds in all — about what a
@@ -79,20 +85,18 @@ export class ShardLocks {
     this.count = count;
     this.words = new Int32Array(this.buffer);
     if (buffer === undefined) {
-      this.words[0] = MAGIC;
-      this.words[1] = count;
+      this.words[W_MAGIC] = MAGIC;
+      this.words[W_VERSION] = LAYOUT_VERSION;
+      this.words[W_COUNT] = count;
     }
   }
 
   /** The locks in `buffer` (from `.buffer` in another thread). */
   static attach(buffer: SharedArrayBuffer): ShardLocks {
-    if (!(buffer instanceof SharedArrayBuffer) || buffer.byteLength < HEADER_BYTES + LOCK_BYTES) {
-      throw new SharedMemoryError('shard locks need a SharedArrayBuffer');
-    }
-    const header = new Int32Array(buffer, 0, 2);
-    const count = header[1]!;
-    if (header[0] !== MAGIC || count < 1 || count > MAX_SHARDS || buffer.byteLength !== HEADER_BYTES + count * LOCK_BYTES) {
-      throw new SharedMemoryError('buffer does not hold shard locks');
+    const header = checkSharedHeader(buffer, MAGIC, LAYOUT_VERSION, 'shard locks', HEADER_BYTES + LOCK_BYTES);
+    const count = header[W_COUNT]!;
+    if (count < 1 || count > MAX_SHARDS || buffer.byteLength !== HEADER_BYTES + count * LOCK_BYTES) {
+      throw new SharedMemoryError(`shard locks header (${count} locks) does not match the buffer size`);
     }
     return new ShardLocks(count, buffer);
   }
