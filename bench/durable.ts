@@ -1,7 +1,7 @@
 /**
  * `npm run bench:durable`: the durable kernels, with each I/O backend side by side.
  *
- * - staging: what `admitAsync` costs the admitting thread (the arena drained between batches, so
+ * - staging: what `admitRawWithHandle` costs the admitting thread (the arena drained between batches, so
  *   every call takes the success path), next to the same admission in an in-memory TwoLaneKernel;
  * - throughput: facts of 200-byte payloads admitted as fast as possible until every handle is
  *   durable, against the raw group-commit limit of the same disk measured in the same run;
@@ -58,7 +58,7 @@ async function open(backend: 'uring' | 'portable', capacity: number, dir = fresh
 type Variant = (i: number, outcomes: Outcomes) => void;
 
 /**
- * ns per call on the admitting thread: admitAsync, tryAdmitRaw (Volatile) and the same admission
+ * ns per call on the admitting thread: admitRawWithHandle, tryAdmitRaw (Volatile) and the same admission
  * into an in-memory TwoLaneKernel. The arena is drained (untimed) before each batch, so every
  * timed call takes the success path — a full arena would show up as ArenaFull outcomes and make
  * the row INVALID.
@@ -66,9 +66,9 @@ type Variant = (i: number, outcomes: Outcomes) => void;
 async function stagingSuite(backend: 'uring' | 'portable'): Promise<void> {
   const capacity = STAGING_BATCH * STAGING_BATCHES * (ROUNDS + 1) + 16;
   const variants: [string, (kernel: DurableKernel, memory: TwoLaneKernel) => Variant][] = [
-    ['admitAsync (handle)', (kernel) => (i, o) => {
+    ['admitRawWithHandle (handle)', (kernel) => (i, o) => {
       try {
-        kernel.admitAsync(pool[i]!, NO_DEPS, payloads[i & 1]!);
+        kernel.admitRawWithHandle(pool[i]!, NO_DEPS, payloads[i & 1]!);
         o.add(AdmitCode.Ok);
       } catch (error) {
         o.add((error as { admitCode?: number }).admitCode ?? AdmitCode.MalformedFact);
@@ -114,7 +114,7 @@ function rawGroupCommit(backend: 'uring' | 'portable', records: number, batchRec
 }
 
 /**
- * Admits THROUGHPUT_FACTS as fast as the arena allows, each through `admitAsync`, and counts
+ * Admits THROUGHPUT_FACTS as fast as the arena allows, each through `admitRawWithHandle`, and counts
  * handles resolved per second: the last IN_FLIGHT handles are kept, and each one leaving that
  * window must be durable (it is awaited if not) — every handle is confirmed, with memory bounded
  * as in an application that tracks what it has in flight.
@@ -133,7 +133,7 @@ async function throughputRound(backend: 'uring' | 'portable', outcomes: Outcomes
     }
     for (;;) {
       try {
-        window[i & (IN_FLIGHT - 1)] = kernel.admitAsync(pool[i]!, NO_DEPS, payloads[i & 1]!);
+        window[i & (IN_FLIGHT - 1)] = kernel.admitRawWithHandle(pool[i]!, NO_DEPS, payloads[i & 1]!);
         outcomes.add(AdmitCode.Ok);
         break;
       } catch (error) {

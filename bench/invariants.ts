@@ -148,7 +148,7 @@ export async function invariantSuite({ quick, rounds, pool }: InvariantSuiteOpti
       batchSize: batch,
       setup: () => dual.reset(supply.state, gcounter.state),
       run: (from, count) => {
-        for (let i = from; i < from + count; i++) dualOutcomes.add(dual.tryAdmit(pool[i]!, NO_DEPS, supply.payload(i), gcounter.payload(i)));
+        for (let i = from; i < from + count; i++) dualOutcomes.add(dual.tryAdmitRaw(pool[i]!, NO_DEPS, supply.payload(i), gcounter.payload(i)));
       },
     },
     dualOutcomes,
@@ -164,7 +164,7 @@ export async function invariantSuite({ quick, rounds, pool }: InvariantSuiteOpti
       batchSize: 512,
       setup: () => claims.reset(supply.state, uniqueness.state),
       run: (from, count) => {
-        for (let i = from; i < from + count; i++) claimOutcomes.add(claims.tryAdmit(pool[i]!, NO_DEPS, supply.payload(i), uniqueness.payload(i)));
+        for (let i = from; i < from + count; i++) claimOutcomes.add(claims.tryAdmitRaw(pool[i]!, NO_DEPS, supply.payload(i), uniqueness.payload(i)));
       },
     },
     claimOutcomes,
@@ -192,7 +192,7 @@ export async function invariantSuite({ quick, rounds, pool }: InvariantSuiteOpti
         run: (from, count) => {
           for (let i = from; i < from + count; i++) {
             for (let m = 0; m < n; m++) payloads[m] = used[m]![2](i);
-            outcomes.add(multi.tryAdmit(pool[i]!, NO_DEPS, payloads));
+            outcomes.add(multi.tryAdmitRaw(pool[i]!, NO_DEPS, payloads));
           }
         },
       },

@@ -136,7 +136,7 @@ async function poolRound(pool: KernelPool, base: number, round: FactBatch[][], m
   let admitted = 0;
   if (mode === 'pipelined') {
     const pending = [];
-    for (let b = 0; b < round[0]!.length; b++) for (let s = 0; s < SHARDS; s++) pending.push(pool.admitBatch(base + s, round[s]![b]!));
+    for (let b = 0; b < round[0]!.length; b++) for (let s = 0; s < SHARDS; s++) pending.push(pool.admitBatchAsync(base + s, round[s]![b]!));
     for (const r of await Promise.all(pending)) admitted += r.admitted;
   } else {
     await Promise.all(
@@ -144,7 +144,7 @@ async function poolRound(pool: KernelPool, base: number, round: FactBatch[][], m
         for (const batch of batches) {
           // Awaited first: `admitted += await …` would read `admitted` before the await and lose
           // the other shards' updates.
-          const result = await pool.admitBatch(base + s, batch);
+          const result = await pool.admitBatchAsync(base + s, batch);
           admitted += result.admitted;
         }
       }),

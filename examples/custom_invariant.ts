@@ -52,20 +52,20 @@ for (const kernel of [new Kernel(new MonotonicInvariant()), new TwoLaneKernel(ne
 
 const tenants = new TenantKernel(new MonotonicInvariant());
 tenants.registerTenant(7);
-tenants.admit(7, id(1), [], u64le(3));
-assert.equal(tenants.tryAdmit(7, id(2), [], u64le(2)), AdmitCode.InvariantViolation);
-console.log(`TenantKernel: tenant 7 holds ${value(tenants.state(7).bytes)}`);
+tenants.admitRaw(7, id(1), [], u64le(3));
+assert.equal(tenants.tryAdmitRaw(7, id(2), [], u64le(2)), AdmitCode.InvariantViolation);
+console.log(`TenantKernel: tenant 7 holds ${value(tenants.stateOf(7).bytes)}`);
 
 const multi = new MultiKernel();
 multi.register(new MonotonicInvariant());
 multi.register(new TotalSupplyInvariant());
-multi.admit(id(1), [], [u64le(10), i128le(100n)]);
-assert.equal(multi.tryAdmit(id(2), [id(1)], [u64le(1), i128le(5n)]), AdmitCode.InvariantViolation);
+multi.admitRaw(id(1), [], [u64le(10), i128le(100n)]);
+assert.equal(multi.tryAdmitRaw(id(2), [id(1)], [u64le(1), i128le(5n)]), AdmitCode.InvariantViolation);
 assert.equal(multi.lastFailedInvariant, 0);
 console.log('MultiKernel: a refusal by the monotonic invariant leaves the balance untouched too');
 
 const dual = new DualKernel(new MonotonicInvariant(), undefined, new TotalSupplyInvariant(), undefined);
-dual.admit(id(1), [], u64le(1), i128le(1n));
+dual.admitRaw(id(1), [], u64le(1), i128le(1n));
 console.log(`DualKernel: class ${dual.algebraicClass} (BoundedCommutative ⊕ BoundedCommutative)`);
 
 // The property checkers confirm the class: bounded, so only order-independent when nothing is refused.

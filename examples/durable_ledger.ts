@@ -64,7 +64,7 @@ const us = (ms: number): string => `${(ms * 1000).toFixed(0)} µs`;
 const rate = (n: number, ms: number): string => `${Math.round((n / ms) * 1000).toLocaleString()}/s`;
 
 /**
- * Admits transfers[from..to) with admitAsync, waiting for the next batch when the WAL arena is
+ * Admits transfers[from..to) with admitRawWithHandle, waiting for the next batch when the WAL arena is
  * full; samples stage→durable latency on every 16th transfer; calls `onDurable` as the durable
  * watermark passes each PROGRESS_EVERY. Returns the latencies (ms) and the elapsed time.
  */

@@ -8,25 +8,25 @@ kernel.registerTenant(2, new ConservationState(500n, 0n, 10_000n).toCell()); // 
 
 const aliceFact = new Uint8Array(32).fill(0xa1);
 const bobFact = new Uint8Array(32).fill(0xb0);
-kernel.admit(1, aliceFact, [], i128le(50n));
-kernel.admit(2, bobFact, [], i128le(100n));
+kernel.admitRaw(1, aliceFact, [], i128le(50n));
+kernel.admitRaw(2, bobFact, [], i128le(100n));
 
 // Cross-tenant dependencies are rejected: bob's fact does not exist in alice's domain.
-const code = kernel.tryAdmit(1, new Uint8Array(32).fill(0xa2), [bobFact], i128le(1n));
+const code = kernel.tryAdmitRaw(1, new Uint8Array(32).fill(0xa2), [bobFact], i128le(1n));
 console.log(`alice depending on bob's fact -> code ${code} (CausalityViolation)`);
 assert.equal(code, AdmitCode.CausalityViolation);
 
 // Within a tenant, dependencies work.
-kernel.admit(1, new Uint8Array(32).fill(0xa3), [aliceFact], i128le(25n));
+kernel.admitRaw(1, new Uint8Array(32).fill(0xa3), [aliceFact], i128le(25n));
 
 // The same id may exist independently in two tenants.
-kernel.admit(2, aliceFact, [], i128le(1n));
+kernel.admitRaw(2, aliceFact, [], i128le(1n));
 
-assert.equal(kernel.tryAdmit(7, new Uint8Array(32), [], i128le(1n)), AdmitCode.UnknownTenant);
+assert.equal(kernel.tryAdmitRaw(7, new Uint8Array(32), [], i128le(1n)), AdmitCode.UnknownTenant);
 console.log('unknown tenant -> UnknownTenant');
 
-const alice = ConservationState.fromCell(kernel.state(1)).balance;
-const bob = ConservationState.fromCell(kernel.state(2)).balance;
+const alice = ConservationState.fromCell(kernel.stateOf(1)).balance;
+const bob = ConservationState.fromCell(kernel.stateOf(2)).balance;
 console.log(`alice ${alice}, bob ${bob}`);
 assert.equal(alice, 175n);
 assert.equal(bob, 601n);

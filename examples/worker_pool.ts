@@ -63,7 +63,7 @@ for (let i = 0; i < FACTS; i++) {
 // Submit everything at once: each shard's batches are admitted in submission order, shards in
 // parallel. A refused withdrawal is a code in the result, not an exception.
 const started = performance.now();
-const results = await Promise.all(batches.map((list, shard) => Promise.all(list.map((batch) => pool.admitBatch(shard, batch)))));
+const results = await Promise.all(batches.map((list, shard) => Promise.all(list.map((batch) => pool.admitBatchAsync(shard, batch)))));
 const elapsed = performance.now() - started;
 const tally = new Map<string, number>();
 for (const shardResults of results) {
@@ -79,7 +79,7 @@ console.log(`outcomes: ${[...tally].map(([k, v]) => `${k} ${v.toLocaleString('en
 
 // Read every shard's balance from shared memory: no message to the pool threads.
 for (let s = 0; s < SHARDS; s++) {
-  const { state, size } = pool.stateOf(s);
+  const { state, size } = pool.snapshotOf(s);
   console.log(`shard ${s}: ${size.toLocaleString('en-US')} facts, balance ${ConservationState.fromCell(state).balance}`);
 }
 
@@ -88,7 +88,7 @@ let identical = 0;
 for (let s = 0; s < SHARDS; s++) {
   const reference = Kernel.withState(new TotalSupplyInvariant(), opening, { indexCapacity: FACTS });
   for (const batch of batches[s]!) reference.admitBatch(batch);
-  const { digest } = await pool.digest(s);
+  const { digest } = await pool.digestAsync(s);
   if (toHex(digest) === toHex(reference.digest())) identical++;
 }
 console.log(`digests of all ${SHARDS} shards equal a single-threaded replay: ${identical === SHARDS ? 'yes' : `NO (${identical})`}`);

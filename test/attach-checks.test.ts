@@ -114,10 +114,12 @@ describe('every shared structure checks its magic and layout version', () => {
     it(`${name}: wrong magic, wrong version, too small, not shared → InvalidSharedMemory`, () => {
       if (name !== 'kernel control block') expect(() => attach(create())).not.toThrow();
       const magic = create();
-      new Uint32Array(magic)[0] ^= 1;
+      const magicWords = new Uint32Array(magic);
+      magicWords[0] = magicWords[0]! ^ 1;
       expectInvalidSharedMemory(() => attach(magic));
       const version = create();
-      new Uint32Array(version)[1] += 1;
+      const versionWords = new Uint32Array(version);
+      versionWords[1] = versionWords[1]! + 1;
       expectInvalidSharedMemory(() => attach(version));
       expectInvalidSharedMemory(() => attach(new SharedArrayBuffer(4)));
       expectInvalidSharedMemory(() => attach(new ArrayBuffer(4096) as unknown as SharedArrayBuffer));

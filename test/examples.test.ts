@@ -127,7 +127,7 @@ describe('benchmark harness', () => {
     const r = runNode('build/bench/durable.js', ['--quick']);
     expect(r.status, r.out).toBe(0);
     expect(r.out).not.toMatch(/INVALID/);
-    expect(r.out).toMatch(/uring: staging, admitAsync \(handle\) .* \[Ok [\d,]+\]/);
+    expect(r.out).toMatch(/uring: staging, admitRawWithHandle \(handle\) .* \[Ok [\d,]+\]/);
     expect(r.out).toMatch(/portable: durable throughput [\d,]+ facts\/s .*ratio/);
     expect(r.out).toMatch(/portable: stage→durable at 100,000 facts\/s: p50 \d+ µs, p99 \d+ µs/);
   });

@@ -15,7 +15,7 @@
  *   power loss. (With the io_uring backend the write and its fdatasync are one linked submission,
  *   so this waits as long as `Durable`.)
  * - `Durable`: once fdatasynced — it survives power loss.
- * `admitAsync` returns at once with a `DurableHandle` to poll, spin on, or await.
+ * `admitRawWithHandle` returns at once with a `DurableHandle` to poll, spin on, or await.
  */
 import * as fs from 'node:fs';
 import { debuglog } from 'node:util';
@@ -123,7 +123,7 @@ export interface CheckpointInfo {
 }
 
 /**
- * A fact admitted with `admitAsync`: it is in memory already; the handle says when it is durable.
+ * A fact admitted with `admitRawWithHandle`: it is in memory already; the handle says when it is durable.
  * Handles are cheap (a sequence number and a reference to the log).
  */
 export class DurableHandle {
@@ -302,16 +302,26 @@ export class DurableKernel<I extends Invariant = Invariant> extends KernelBase<I
    * Admits and logs a fact and returns at once with a handle on its durability. Throws
    * `AdmitError` if the fact is refused (nothing changed then).
    */
-  admitAsync(id: FactId, deps: readonly FactId[], payload: Uint8Array): DurableHandle {
+  admitRawWithHandle(id: FactId, deps: readonly FactId[], payload: Uint8Array): DurableHandle {
     const code = this.domain.tryAdmit(id, deps, payload);
     if (code !== AdmitCode.Ok) throw this.rejection(code, id);
     return new DurableHandle(this.log, this.log.lastSequence, id);
   }
 
-  /** `admitAsync` for a `Fact`. */
-  admitFactAsync(fact: Fact): DurableHandle {
+  /** `admitRawWithHandle` for a `Fact`. */
+  admitWithHandle(fact: Fact): DurableHandle {
     if (fact === null || typeof fact !== 'object') throw new AdmitError(AdmitCode.MalformedFact, 0, 'not a fact');
-    return this.admitAsync(fact.id, fact.deps, fact.payload);
+    return this.admitRawWithHandle(fact.id, fact.deps, fact.payload);
+  }
+
+  /** @deprecated Renamed `admitRawWithHandle` (it returns a handle, not a Promise); this name goes in 0.3. */
+  admitAsync(id: FactId, deps: readonly FactId[], payload: Uint8Array): DurableHandle {
+    return this.admitRawWithHandle(id, deps, payload);
+  }
+
+  /** @deprecated Renamed `admitWithHandle` (it returns a handle, not a Promise); this name goes in 0.3. */
+  admitFactAsync(fact: Fact): DurableHandle {
+    return this.admitWithHandle(fact);
   }
 
   /** WAL sequence of the last admitted fact (sequences start at 1 and have no gaps). */

@@ -86,7 +86,7 @@ export abstract class KernelBase<I extends Invariant = Invariant> extends Domain
    * `tryAdmitRaw`, timed: records the latency (ns) and the outcome code in `histogram` (the
    * Prometheus `ctfs_admission_latency` and `ctfs_admissions_total`). Returns the code.
    */
-  admitInstrumented(id: FactId, deps: readonly FactId[], payload: Uint8Array, histogram: LatencyHistogram): number {
+  tryAdmitRawInstrumented(id: FactId, deps: readonly FactId[], payload: Uint8Array, histogram: LatencyHistogram): number {
     const started = performance.now();
     return recordAdmission(histogram, started, this.tryAdmitRaw(id, deps, payload));
   }
@@ -97,7 +97,7 @@ export abstract class KernelBase<I extends Invariant = Invariant> extends Domain
    */
   admitBatch(batch: FactBatch): BatchResult {
     if (!(batch instanceof FactBatch)) throw new InvalidArgumentError('admitBatch takes a FactBatch');
-    if (batch.inFlight) throw new InvalidArgumentError('the batch is being admitted by a pool thread; await admitBatch first');
+    if (batch.inFlight) throw new InvalidArgumentError('the batch is being admitted by a pool thread; await KernelPool.admitBatchAsync first');
     const admitted = admitShared(batch.shared, this);
     return { codes: batch.codes.slice(), admitted };
   }
@@ -218,6 +218,11 @@ export abstract class KernelBase<I extends Invariant = Invariant> extends Domain
   /** @internal The exception for a rejection code. */
   protected rejection(code: number, id: FactId | undefined): AdmitError {
     return rejectionError(this.domain, code, id);
+  }
+
+  /** @deprecated Renamed `tryAdmitRawInstrumented` (it returns a code, like every `try…`); this name goes in 0.3. */
+  admitInstrumented(id: FactId, deps: readonly FactId[], payload: Uint8Array, histogram: LatencyHistogram): number {
+    return this.tryAdmitRawInstrumented(id, deps, payload, histogram);
   }
 }
 

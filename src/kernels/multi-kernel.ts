@@ -53,19 +53,19 @@ export class MultiKernel extends DomainKernel {
   }
 
   /** Admits a fact with one payload per registered invariant. Returns an `AdmitCode`; never throws. */
-  tryAdmit(id: FactId, deps: readonly FactId[], payloads: readonly Uint8Array[]): number {
+  tryAdmitRaw(id: FactId, deps: readonly FactId[], payloads: readonly Uint8Array[]): number {
     return this.domain.tryAdmitMulti(id, deps, payloads);
   }
 
-  /** `tryAdmit`, timed: records the latency (ns) and the outcome in `histogram`. */
-  admitInstrumented(id: FactId, deps: readonly FactId[], payloads: readonly Uint8Array[], histogram: LatencyHistogram): number {
+  /** `tryAdmitRaw`, timed: records the latency (ns) and the outcome in `histogram`. */
+  tryAdmitRawInstrumented(id: FactId, deps: readonly FactId[], payloads: readonly Uint8Array[], histogram: LatencyHistogram): number {
     const started = performance.now();
-    return recordAdmission(histogram, started, this.tryAdmit(id, deps, payloads));
+    return recordAdmission(histogram, started, this.tryAdmitRaw(id, deps, payloads));
   }
 
-  /** Like `tryAdmit`, but throws `AdmitError` on rejection. */
-  admit(id: FactId, deps: readonly FactId[], payloads: readonly Uint8Array[]): void {
-    const code = this.tryAdmit(id, deps, payloads);
+  /** Like `tryAdmitRaw`, but throws `AdmitError` on rejection. */
+  admitRaw(id: FactId, deps: readonly FactId[], payloads: readonly Uint8Array[]): void {
+    const code = this.tryAdmitRaw(id, deps, payloads);
     if (code !== AdmitCode.Ok) throw rejectionError(this.domain, code, id);
   }
 
@@ -75,8 +75,13 @@ export class MultiKernel extends DomainKernel {
   }
 
   /** A copy of invariant `i`'s state cell. */
-  state(i: number): StateCell {
+  stateOf(i: number): StateCell {
     return StateCell.from(this.domain.cell(i));
+  }
+
+  /** Copies of every state cell, in registration order. */
+  get states(): StateCell[] {
+    return this.invariants.map((_, i) => this.stateOf(i));
   }
 
   /** Forgets every fact; each cell becomes `cells[i]`, else its invariant's initial state, else zeros. */
@@ -85,6 +90,28 @@ export class MultiKernel extends DomainKernel {
       throw new InvalidArgumentError(`reset takes at most ${this.invariants.length} cells`);
     }
     this.domain.reset(cells.map((c) => (c === undefined ? undefined : cellBytes(c))));
+  }
+
+  // Names before the admission vocabulary (README, "Naming"); they go in 0.3.
+
+  /** @deprecated Renamed `tryAdmitRaw` (it takes the fact's parts). */
+  tryAdmit(id: FactId, deps: readonly FactId[], payloads: readonly Uint8Array[]): number {
+    return this.tryAdmitRaw(id, deps, payloads);
+  }
+
+  /** @deprecated Renamed `admitRaw` (it takes the fact's parts). */
+  admit(id: FactId, deps: readonly FactId[], payloads: readonly Uint8Array[]): void {
+    this.admitRaw(id, deps, payloads);
+  }
+
+  /** @deprecated Renamed `tryAdmitRawInstrumented` (it returns a code, like every `try…`). */
+  admitInstrumented(id: FactId, deps: readonly FactId[], payloads: readonly Uint8Array[], histogram: LatencyHistogram): number {
+    return this.tryAdmitRawInstrumented(id, deps, payloads, histogram);
+  }
+
+  /** @deprecated Renamed `stateOf`. */
+  state(i: number): StateCell {
+    return this.stateOf(i);
   }
 }
 
@@ -111,19 +138,19 @@ export class DualKernel<I1 extends Invariant = Invariant, I2 extends Invariant =
   }
 
   /** Admits a fact whose payloads are applied to both invariants, or to neither. Never throws. */
-  tryAdmit(id: FactId, deps: readonly FactId[], firstPayload: Uint8Array, secondPayload: Uint8Array): number {
+  tryAdmitRaw(id: FactId, deps: readonly FactId[], firstPayload: Uint8Array, secondPayload: Uint8Array): number {
     return this.domain.tryAdmitDual(id, deps, firstPayload, secondPayload);
   }
 
-  /** `tryAdmit`, timed: records the latency (ns) and the outcome in `histogram`. */
-  admitInstrumented(id: FactId, deps: readonly FactId[], firstPayload: Uint8Array, secondPayload: Uint8Array, histogram: LatencyHistogram): number {
+  /** `tryAdmitRaw`, timed: records the latency (ns) and the outcome in `histogram`. */
+  tryAdmitRawInstrumented(id: FactId, deps: readonly FactId[], firstPayload: Uint8Array, secondPayload: Uint8Array, histogram: LatencyHistogram): number {
     const started = performance.now();
-    return recordAdmission(histogram, started, this.tryAdmit(id, deps, firstPayload, secondPayload));
+    return recordAdmission(histogram, started, this.tryAdmitRaw(id, deps, firstPayload, secondPayload));
   }
 
-  /** Like `tryAdmit`, but throws `AdmitError` on rejection. */
-  admit(id: FactId, deps: readonly FactId[], firstPayload: Uint8Array, secondPayload: Uint8Array): void {
-    const code = this.tryAdmit(id, deps, firstPayload, secondPayload);
+  /** Like `tryAdmitRaw`, but throws `AdmitError` on rejection. */
+  admitRaw(id: FactId, deps: readonly FactId[], firstPayload: Uint8Array, secondPayload: Uint8Array): void {
+    const code = this.tryAdmitRaw(id, deps, firstPayload, secondPayload);
     if (code !== AdmitCode.Ok) throw rejectionError(this.domain, code, id);
   }
 
@@ -132,13 +159,35 @@ export class DualKernel<I1 extends Invariant = Invariant, I2 extends Invariant =
     return this.domain.lastFailedInvariant;
   }
 
+  /** A copy of the first (0) or second (1) invariant's state cell. */
+  stateOf(i: 0 | 1): StateCell {
+    return StateCell.from(this.domain.cell(i));
+  }
+
   /** Copies of both state cells. */
   get states(): [StateCell, StateCell] {
-    return [StateCell.from(this.domain.cell(0)), StateCell.from(this.domain.cell(1))];
+    return [this.stateOf(0), this.stateOf(1)];
   }
 
   /** Forgets every fact; the cells become the given ones, else each invariant's initial state. */
   reset(firstCell?: StateCell | Uint8Array, secondCell?: StateCell | Uint8Array): void {
     this.domain.reset([firstCell === undefined ? undefined : cellBytes(firstCell), secondCell === undefined ? undefined : cellBytes(secondCell)]);
+  }
+
+  // Names before the admission vocabulary (README, "Naming"); they go in 0.3.
+
+  /** @deprecated Renamed `tryAdmitRaw` (it takes the fact's parts). */
+  tryAdmit(id: FactId, deps: readonly FactId[], firstPayload: Uint8Array, secondPayload: Uint8Array): number {
+    return this.tryAdmitRaw(id, deps, firstPayload, secondPayload);
+  }
+
+  /** @deprecated Renamed `admitRaw` (it takes the fact's parts). */
+  admit(id: FactId, deps: readonly FactId[], firstPayload: Uint8Array, secondPayload: Uint8Array): void {
+    this.admitRaw(id, deps, firstPayload, secondPayload);
+  }
+
+  /** @deprecated Renamed `tryAdmitRawInstrumented` (it returns a code, like every `try…`). */
+  admitInstrumented(id: FactId, deps: readonly FactId[], firstPayload: Uint8Array, secondPayload: Uint8Array, histogram: LatencyHistogram): number {
+    return this.tryAdmitRawInstrumented(id, deps, firstPayload, secondPayload, histogram);
   }
 }

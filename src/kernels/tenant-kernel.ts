@@ -87,21 +87,21 @@ export class TenantKernel<I extends Invariant = Invariant> {
     return [...this.registered];
   }
 
-  /** Admits a fact into one tenant. Returns an `AdmitCode` (`UnknownTenant` for an unregistered id). */
-  tryAdmit(tenantId: number, id: FactId, deps: readonly FactId[], payload: Uint8Array): number {
+  /** Admits a fact into one tenant. Returns an `AdmitCode` (`UnknownTenant` for an unregistered id); never throws. */
+  tryAdmitRaw(tenantId: number, id: FactId, deps: readonly FactId[], payload: Uint8Array): number {
     const slot = isTenantId(tenantId) ? this.slotOf[tenantId]! : 0;
     if (slot === 0) return AdmitCode.UnknownTenant;
     return this.domains[slot - 1]!.tryAdmit(id, deps, payload);
   }
 
-  /** `tryAdmit`, timed: records the latency (ns) and the outcome in `histogram`. */
-  admitInstrumented(tenantId: number, id: FactId, deps: readonly FactId[], payload: Uint8Array, histogram: LatencyHistogram): number {
+  /** `tryAdmitRaw`, timed: records the latency (ns) and the outcome in `histogram`. */
+  tryAdmitRawInstrumented(tenantId: number, id: FactId, deps: readonly FactId[], payload: Uint8Array, histogram: LatencyHistogram): number {
     const started = performance.now();
-    return recordAdmission(histogram, started, this.tryAdmit(tenantId, id, deps, payload));
+    return recordAdmission(histogram, started, this.tryAdmitRaw(tenantId, id, deps, payload));
   }
 
   /** Admits a fact into one tenant; throws `AdmitError` if it is rejected. */
-  admit(tenantId: number, id: FactId, deps: readonly FactId[], payload: Uint8Array): void {
+  admitRaw(tenantId: number, id: FactId, deps: readonly FactId[], payload: Uint8Array): void {
     const slot = isTenantId(tenantId) ? this.slotOf[tenantId]! : 0;
     if (slot === 0) throw new AdmitError(AdmitCode.UnknownTenant, 0, `tenant ${String(tenantId)} is not registered`);
     const domain = this.domains[slot - 1]!;
@@ -118,7 +118,7 @@ export class TenantKernel<I extends Invariant = Invariant> {
   }
 
   /** A copy of the tenant's state cell. */
-  state(tenantId: number): StateCell {
+  stateOf(tenantId: number): StateCell {
     return StateCell.from(this.domain(tenantId).state);
   }
 
@@ -172,6 +172,28 @@ export class TenantKernel<I extends Invariant = Invariant> {
     const slot = isTenantId(tenantId) ? this.slotOf[tenantId]! : 0;
     if (slot === 0) throw new UnknownTenantError(tenantId);
     return this.domains[slot - 1]!;
+  }
+
+  // Names before the admission vocabulary (README, "Naming"); they go in 0.3.
+
+  /** @deprecated Renamed `tryAdmitRaw` (it takes the fact's parts). */
+  tryAdmit(tenantId: number, id: FactId, deps: readonly FactId[], payload: Uint8Array): number {
+    return this.tryAdmitRaw(tenantId, id, deps, payload);
+  }
+
+  /** @deprecated Renamed `admitRaw` (it takes the fact's parts). */
+  admit(tenantId: number, id: FactId, deps: readonly FactId[], payload: Uint8Array): void {
+    this.admitRaw(tenantId, id, deps, payload);
+  }
+
+  /** @deprecated Renamed `tryAdmitRawInstrumented` (it returns a code, like every `try…`). */
+  admitInstrumented(tenantId: number, id: FactId, deps: readonly FactId[], payload: Uint8Array, histogram: LatencyHistogram): number {
+    return this.tryAdmitRawInstrumented(tenantId, id, deps, payload, histogram);
+  }
+
+  /** @deprecated Renamed `stateOf`. */
+  state(tenantId: number): StateCell {
+    return this.stateOf(tenantId);
   }
 }
 

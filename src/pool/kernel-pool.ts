@@ -7,14 +7,14 @@
  * `admitBatchSync` — can admit into any shard: serialized within a shard, parallel across shards.
  *
  * Order: the pool keeps one queue per shard and runs at most one task per shard at a time, so the
- * batches of a shard are admitted in the order `admitBatch` was called, each as one uninterrupted
+ * batches of a shard are admitted in the order `admitBatchAsync` was called, each as one uninterrupted
  * run; batches submitted in the same turn of the event loop, or queued behind a running task,
  * are handed over together as one task (the ~15 µs a piscina task costs is paid once for all of
  * them). A pool thread never waits for another.
  *
- * Reads: after every task the shard publishes a snapshot, which `stateOf` reads from the calling
+ * Reads: after every task the shard publishes a snapshot, which `snapshotOf` reads from the calling
  * thread with no message. Coarse work runs as pool tasks over the same shared memory: history
- * digests (`digest`), log verification (`verifyLog`) and compaction (`compactLog`).
+ * digests (`digestAsync`), log verification (`verifyLogAsync`) and compaction (`compactLogAsync`).
  */
 import { availableParallelism } from 'node:os';
 import { fileURLToPath } from 'node:url';
@@ -282,7 +282,7 @@ export class KernelPool implements CheckpointOffload {
    * if the pool cannot run the batch (`PoolError`). A `FactBatch` is read in place and cannot be
    * changed until the promise settles; an array of facts is packed into one first (on this thread).
    */
-  admitBatch(shard: number, facts: FactBatch | readonly Fact[]): Promise<BatchResult> {
+  admitBatchAsync(shard: number, facts: FactBatch | readonly Fact[]): Promise<BatchResult> {
     let batch: FactBatch;
     try {
       this.checkOpen();
@@ -300,7 +300,7 @@ export class KernelPool implements CheckpointOffload {
 
   /**
    * Starts the shard's next task at the end of the current job rather than now, so batches
-   * submitted together (a loop of `admitBatch` calls) leave together as one task instead of the
+   * submitted together (a loop of `admitBatchAsync` calls) leave together as one task instead of the
    * first alone: fewer tasks, and tasks of even size keep both threads busy to the end.
    */
   private schedulePump(shard: number): void {
@@ -321,7 +321,7 @@ export class KernelPool implements CheckpointOffload {
     this.checkOpen();
     this.checkShard(shard);
     const batch = asBatch(facts);
-    if (batch.inFlight) throw new InvalidArgumentError('the batch is being admitted by a pool thread; await admitBatch first');
+    if (batch.inFlight) throw new InvalidArgumentError('the batch is being admitted by a pool thread; await admitBatchAsync first');
     // While this thread sleeps here, no callback can tell it that a pool thread died holding the
     // lock, so it waits a bounded time (and leaves no ticket behind if it gives up).
     const taken = this.locks.acquireWithin(shard, this.syncLockTimeoutMs);
@@ -344,13 +344,13 @@ export class KernelPool implements CheckpointOffload {
    * What `shard` has admitted, as of the end of its last batch: state, clock, frontier, size.
    * Read from shared memory in this thread; no message, no lock.
    */
-  stateOf(shard: number): Snapshot {
+  snapshotOf(shard: number): Snapshot {
     this.checkShard(shard);
     return this.kernels[shard]!.sync();
   }
 
   /** True if `shard` has published `id` (admitted in a finished batch). */
-  contains(shard: number, id: Uint8Array): boolean {
+  containsPublished(shard: number, id: Uint8Array): boolean {
     this.checkShard(shard);
     return this.kernels[shard]!.containsPublished(id);
   }
@@ -359,7 +359,7 @@ export class KernelPool implements CheckpointOffload {
    * BLAKE3 digest of `shard`'s history (see `Kernel.digest`), after every batch submitted before
    * it, hashed on a pool thread straight from shared memory.
    */
-  digest(shard: number): Promise<{ digest: Uint8Array; size: number }> {
+  digestAsync(shard: number): Promise<{ digest: Uint8Array; size: number }> {
     try {
       this.checkOpen();
       this.checkShard(shard);
@@ -373,7 +373,7 @@ export class KernelPool implements CheckpointOffload {
   }
 
   /** Verifies a data directory's checkpoints and WAL on a pool thread (see `verifyLog`). */
-  verifyLog(dir: string): Promise<LogVerification> {
+  verifyLogAsync(dir: string): Promise<LogVerification> {
     if (typeof dir !== 'string') return Promise.reject(new InvalidArgumentError('dir must be a path'));
     return this.runTask<LogVerification>({ op: 'verifyLog', dir });
   }
@@ -382,7 +382,7 @@ export class KernelPool implements CheckpointOffload {
    * Compacts a data directory on a pool thread: keeps the newest `keep` checkpoints (default 2)
    * and the WAL segments they need. Safe beside a live kernel on the same directory.
    */
-  compactLog(dir: string, keep = 2): Promise<CompactionResult> {
+  compactLogAsync(dir: string, keep = 2): Promise<CompactionResult> {
     if (typeof dir !== 'string') return Promise.reject(new InvalidArgumentError('dir must be a path'));
     if (!Number.isInteger(keep) || keep < 1) return Promise.reject(new InvalidArgumentError('keep must be a positive integer'));
     return this.runTask<CompactionResult>({ op: 'compactLog', dir, keep });
@@ -395,6 +395,38 @@ export class KernelPool implements CheckpointOffload {
    */
   [WRITE_CHECKPOINT](job: CheckpointJob): Promise<{ file: string; bytes: number; compaction: CompactionResult }> {
     return this.runTask({ op: 'writeCheckpoint', ...job });
+  }
+
+  // Names before the admission vocabulary (README, "Naming"); they go in 0.3.
+
+  /** @deprecated Renamed `admitBatchAsync` (`Kernel.admitBatch` is the synchronous one). */
+  admitBatch(shard: number, facts: FactBatch | readonly Fact[]): Promise<BatchResult> {
+    return this.admitBatchAsync(shard, facts);
+  }
+
+  /** @deprecated Renamed `snapshotOf` (it returns the published snapshot, not a state cell). */
+  stateOf(shard: number): Snapshot {
+    return this.snapshotOf(shard);
+  }
+
+  /** @deprecated Renamed `containsPublished` (`Kernel.contains` reads live state). */
+  contains(shard: number, id: Uint8Array): boolean {
+    return this.containsPublished(shard, id);
+  }
+
+  /** @deprecated Renamed `digestAsync` (`Kernel.digest` is the synchronous one). */
+  digest(shard: number): Promise<{ digest: Uint8Array; size: number }> {
+    return this.digestAsync(shard);
+  }
+
+  /** @deprecated Renamed `verifyLogAsync` (the `verifyLog` function is the synchronous one). */
+  verifyLog(dir: string): Promise<LogVerification> {
+    return this.verifyLogAsync(dir);
+  }
+
+  /** @deprecated Renamed `compactLogAsync`. */
+  compactLog(dir: string, keep = 2): Promise<CompactionResult> {
+    return this.compactLogAsync(dir, keep);
   }
 
   /** How often `shard`'s lock was taken, and how often it had to wait. */
