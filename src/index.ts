@@ -82,7 +82,7 @@ export { GGraphInvariant, GraphState, MAX_VERTICES } from './invariants/ggraph.j
 export type { GGraphOptions, GraphOptions } from './invariants/ggraph.js';
 
 export { FRONTIER_WIDTH } from './domain/causal-domain.js';
-export type { KernelOptions, SharedKernelMemory } from './kernels/kernel-base.js';
+export type { KernelOptions, SharedKernelMemory, WithInvariant } from './kernels/kernel-base.js';
 export { Kernel, TwoLaneKernel } from './kernels/kernel.js';
 export { CausalMode, EscalatingKernel } from './kernels/escalating-kernel.js';
 export {

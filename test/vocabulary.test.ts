@@ -11,10 +11,13 @@
  */
 import { fileURLToPath } from 'node:url';
 import ts from 'typescript';
-import { describe, expect, it } from 'vitest';
+import { describe, expect, expectTypeOf, it } from 'vitest';
 import {
   AdmitCode,
   DualKernel,
+  DurableKernel,
+  EscalatingKernel,
+  TwoLaneKernel,
   GCounterInvariant,
   Kernel,
   LatencyHistogram,
@@ -187,5 +190,32 @@ describe('deprecated names still work, exactly like their new names', () => {
     d.admitRaw(id(2), [], amount(2), g(2));
     expect(c.admitInstrumented(id(3), [], amount(3), g(3), h)).toBe(d.tryAdmitRawInstrumented(id(3), [], amount(3), g(3), h));
     expect(c.states).toEqual([d.stateOf(0), d.stateOf(1)]);
+  });
+});
+
+describe('one pair of withState/attach factories serves every kernel class', () => {
+  const initial = (): Uint8Array => new TotalSupplyInvariant().initialState();
+
+  it('builds the class it is called on, typed with the invariant it was given', () => {
+    for (const K of [Kernel, TwoLaneKernel, EscalatingKernel]) {
+      const kernel = K.withState(new TotalSupplyInvariant(), initial());
+      expect(kernel).toBeInstanceOf(K);
+      kernel.admitRaw(fact(9).id, [], fact(9).payload);
+      const reader = K.attach(kernel.shared, new TotalSupplyInvariant());
+      expect(reader).toBeInstanceOf(K);
+      expect(reader.contains(fact(9).id)).toBe(false); // nothing published yet
+      kernel.publish();
+      expect(reader.sync().size).toBe(1);
+    }
+    const typed = Kernel.withState(new TotalSupplyInvariant(), initial());
+    expectTypeOf(typed.invariant).toMatchTypeOf<TotalSupplyInvariant>();
+    expectTypeOf(TwoLaneKernel.attach(typed.shared, new TotalSupplyInvariant())).toMatchTypeOf<TwoLaneKernel<TotalSupplyInvariant>>();
+  });
+
+  it('a durable kernel cannot be built by them (a type error, and InvalidArgument at run time)', () => {
+    const call = DurableKernel.withState as unknown as (this: unknown, ...args: unknown[]) => unknown;
+    expect(() => call.call(DurableKernel, new TotalSupplyInvariant(), initial())).toThrow(expect.objectContaining({ code: 'InvalidArgument' }));
+    // @ts-expect-error DurableKernel's constructor is protected: open() is the only way in
+    expect(() => DurableKernel.withState(new TotalSupplyInvariant(), initial())).toThrow();
   });
 });

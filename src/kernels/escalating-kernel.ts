@@ -10,8 +10,7 @@
 import { ESCALATION_POPCOUNT } from '../causal/causal-clock.js';
 import type { FactId } from '../core/fact.js';
 import type { Invariant } from '../invariants/invariant.js';
-import type { StateCell } from '../core/state-cell.js';
-import { KernelBase, attachOptions, withInitialState, type KernelOptions, type SharedKernelMemory } from './kernel-base.js';
+import { KernelBase } from './kernel-base.js';
 
 export const CausalMode = {
   /** Bloom pre-filter, then the exact index. */
@@ -22,16 +21,6 @@ export const CausalMode = {
 export type CausalMode = (typeof CausalMode)[keyof typeof CausalMode];
 
 export class EscalatingKernel<I extends Invariant = Invariant> extends KernelBase<I> {
-  /** A kernel whose state starts as a copy of `cell`. */
-  static withState<I extends Invariant>(invariant: I, cell: StateCell | Uint8Array, options?: KernelOptions): EscalatingKernel<I> {
-    return withInitialState(new EscalatingKernel(invariant, options), cell);
-  }
-
-  /** A kernel over the shared memory of another `EscalatingKernel`; see `Kernel.attach`. */
-  static attach<I extends Invariant>(shared: SharedKernelMemory, invariant: I): EscalatingKernel<I> {
-    return new EscalatingKernel(invariant, attachOptions(shared));
-  }
-
   override tryAdmitRaw(id: FactId, deps: readonly FactId[], payload: Uint8Array): number {
     const domain = this.domain;
     if (domain.mode === CausalMode.Fast && domain.popcount >= ESCALATION_POPCOUNT) domain.mode = CausalMode.Precise;

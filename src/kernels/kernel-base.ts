@@ -30,21 +30,14 @@ interface AttachOptions extends KernelOptions {
   readonly [ATTACH_MEMORY]?: SharedKernelMemory;
 }
 
-/** @internal Sets a new kernel's state to a copy of `cell` (the `withState` factories). */
-export function withInitialState<K extends KernelBase>(kernel: K, cell: StateCell | Uint8Array): K {
-  kernel[SET_INITIAL_STATE](cellBytes(cell));
-  return kernel;
-}
-
 /**
- * @internal The options that make a kernel's constructor build it over memory created by another
- * kernel of the same kind (the `attach` factories).
+ * What the `withState` and `attach` factories return: the kernel class they were called on,
+ * typed with the invariant they were given (a static cannot name `K<I>` directly).
  */
-export function attachOptions(shared: SharedKernelMemory): KernelOptions {
-  if (shared === null || typeof shared !== 'object') throw new InvalidArgumentError('shared must be a SharedKernelMemory');
-  const options: AttachOptions = { [ATTACH_MEMORY]: shared };
-  return options;
-}
+export type WithInvariant<K, I extends Invariant> = K & { readonly invariant: I };
+
+/** A kernel class whose constructor the factories can call (not an abstract or open-only one). */
+type KernelClass<K extends KernelBase> = new (invariant: Invariant, options?: KernelOptions) => K;
 
 export abstract class KernelBase<I extends Invariant = Invariant> extends DomainKernel {
   readonly invariant: I;
@@ -64,6 +57,30 @@ export abstract class KernelBase<I extends Invariant = Invariant> extends Domain
       this[SET_INITIAL_STATE](cellBytes(invariant.initialState()));
     }
     if (shared === undefined && prefaultOf(options)) prefault(this.domain.index.buffer);
+  }
+
+  /** A kernel of this class whose state starts as a copy of `cell`. */
+  static withState<K extends KernelBase, I extends Invariant>(
+    this: KernelClass<K>,
+    invariant: I,
+    cell: StateCell | Uint8Array,
+    options?: KernelOptions,
+  ): WithInvariant<K, I> {
+    const bytes = cellBytes(cell);
+    const kernel = new this(invariant, options);
+    kernel[SET_INITIAL_STATE](bytes);
+    return kernel as WithInvariant<K, I>;
+  }
+
+  /**
+   * A kernel of this class over the shared memory of another one of the same class (usually
+   * created in another thread). Admission is single-writer: the creating thread, or whoever holds
+   * a lock around the kernel. Call `sync()` to see what the writer has `publish()`ed.
+   */
+  static attach<K extends KernelBase, I extends Invariant>(this: KernelClass<K>, shared: SharedKernelMemory, invariant: I): WithInvariant<K, I> {
+    if (shared === null || typeof shared !== 'object') throw new InvalidArgumentError('shared must be a SharedKernelMemory');
+    const options: AttachOptions = { [ATTACH_MEMORY]: shared };
+    return new this(invariant, options) as WithInvariant<K, I>;
   }
 
   /** @internal */
