@@ -129,12 +129,10 @@ export { verifyLog } from './persistence/verify.js';
 export type { CheckpointVerification, LogVerification } from './persistence/verify.js';
 export { HISTORY_DIGEST_BYTES } from './domain/history-digest.js';
 
-export { KernelPool } from './pool/kernel-pool.js';
-export type { KernelPoolOptions } from './pool/kernel-pool.js';
-export type { BuiltinInvariantName, InvariantSpec } from './pool/invariant-spec.js';
-export { routeKey, routeTenant } from './pool/routing.js';
-export { LOCK_ACQUIRED, LOCK_POISONED, LOCK_TIMED_OUT, MAX_SHARDS, ShardLocks } from './pool/shard-locks.js';
-export type { LockStats } from './pool/shard-locks.js';
+// The worker pool and the Prometheus export, also importable alone as `ctfs/pool` and
+// `ctfs/metrics`. Their heavy dependencies (piscina, prom-client) load on first use, so these
+// re-exports cost an importer nothing until a pool or a registry is created.
+export * from './pool.js';
 
 export {
   DEFAULT_LANES,
@@ -145,7 +143,4 @@ export {
   nowNs,
 } from './metrics/latency-histogram.js';
 export type { HistogramSnapshot, Percentiles } from './metrics/latency-histogram.js';
-export { createMetricsRegistry } from './metrics/prometheus.js';
-export type { MetricsKernel, MetricsSources } from './metrics/prometheus.js';
-export { MetricsServer } from './metrics/metrics-server.js';
-export type { MetricsAddress } from './metrics/metrics-server.js';
+export * from './metrics.js';

@@ -3,9 +3,21 @@
  * histograms and the kernels' counters at scrape time, so what any thread recorded (the
  * persistence worker included) appears in one place, with no per-thread registry.
  */
-import { Registry } from 'prom-client';
+import { createRequire } from 'node:module';
+import type { Registry } from 'prom-client';
 import { admitCodeName } from '../errors.js';
 import { HISTOGRAM_BUCKETS, OUTCOME_SLOTS, bucketUpperBound, type LatencyHistogram } from './latency-histogram.js';
+
+/**
+ * prom-client, loaded on the first registry: it takes ~70 ms to load here, so importing `ctfs`
+ * does not pay for it unless metrics are exported. (It is CommonJS, so `require` loads it
+ * synchronously, as `createMetricsRegistry` must.)
+ */
+let promClient: typeof import('prom-client') | undefined;
+function loadPromClient(): typeof import('prom-client') {
+  promClient ??= createRequire(import.meta.url)('prom-client') as typeof import('prom-client');
+  return promClient;
+}
 
 /** What the collectors read from a kernel (any kernel has the first three; durable kernels the rest). */
 export interface MetricsKernel {
@@ -79,7 +91,7 @@ function safeName(code: number): string {
  * Nothing is copied ahead of time: every scrape reads the shared memory.
  */
 export function createMetricsRegistry(sources: MetricsSources = {}): Registry {
-  const registry = new Registry();
+  const registry = new (loadPromClient().Registry)();
   const kernels = Object.entries(sources.kernels ?? {});
   const durable = kernels.filter(([, k]) => k.logStats !== undefined);
   const { admission } = sources;

@@ -18,7 +18,7 @@
  */
 import { availableParallelism } from 'node:os';
 import { fileURLToPath } from 'node:url';
-import { Piscina } from 'piscina';
+import type { Piscina } from 'piscina';
 import { FactBatch, admitShared, type BatchResult } from '../core/fact-batch.js';
 import type { Fact } from '../core/fact.js';
 import { cellBytes, type StateCell } from '../core/state-cell.js';
@@ -159,7 +159,7 @@ export class KernelPool implements CheckpointOffload {
   private closing: Promise<void> | undefined;
   private drained: (() => void) | undefined;
 
-  private constructor(options: KernelPoolOptions, invariant: Invariant, threads: number, maxBatchesPerTask: number) {
+  private constructor(options: KernelPoolOptions, invariant: Invariant, threads: number, maxBatchesPerTask: number, PiscinaClass: typeof Piscina) {
     const { shards } = options;
     this.shardCount = shards;
     this.threads = threads;
@@ -185,7 +185,7 @@ export class KernelPool implements CheckpointOffload {
       invariant: portableSpec(options.invariant),
       peers,
     };
-    this.piscina = new Piscina({
+    this.piscina = new PiscinaClass({
       filename: workerFile(),
       minThreads: threads,
       maxThreads: threads,
@@ -261,7 +261,10 @@ export class KernelPool implements CheckpointOffload {
       throw new InvalidArgumentError('syncLockTimeoutMs must be a finite number of milliseconds ≥ 0');
     }
     const invariant = await buildInvariant(portableSpec(options.invariant));
-    const pool = new KernelPool(options, invariant, threads, maxBatches);
+    // Loaded here rather than imported: piscina takes ~30 ms to load, which importing `ctfs` (or
+    // `ctfs/pool`) should not cost a process that never starts a pool.
+    const { Piscina: PiscinaClass } = await import('piscina');
+    const pool = new KernelPool(options, invariant, threads, maxBatches, PiscinaClass);
     await pool.started;
     return pool;
   }
