@@ -25,10 +25,11 @@ const ALLOWED: Readonly<Record<string, readonly string[]>> = {
   algebra: ['base', 'core', 'invariants'],
   domain: ['base', 'core', 'causal', 'invariants'],
   persistence: ['base', 'core', 'native', 'metrics', 'causal', 'domain'],
+  replication: ['base', 'core'],
   kernels: ['base', 'core', 'native', 'metrics', 'causal', 'invariants', 'algebra', 'domain', 'persistence'],
   pool: ['base', 'core', 'native', 'metrics', 'causal', 'invariants', 'algebra', 'domain', 'persistence', 'kernels'],
   workers: ['base', 'core', 'native', 'metrics', 'causal', 'invariants', 'algebra', 'domain', 'persistence', 'kernels', 'pool'],
-  entry: ['base', 'core', 'native', 'metrics', 'causal', 'invariants', 'algebra', 'domain', 'persistence', 'kernels', 'pool'],
+  entry: ['base', 'core', 'native', 'metrics', 'causal', 'invariants', 'algebra', 'domain', 'persistence', 'replication', 'kernels', 'pool'],
 };
 /** Files directly in src/ that are entry points (the rest there are `base`). */
 const ENTRY_FILES = new Set(['index.ts', 'properties.ts', 'pool.ts', 'metrics.ts']);
