@@ -1,0 +1,407 @@
+/**
+ * Frames of the replication protocol, version 1 (docs/FORMATS.md §8): what one node sends another.
+ * Encoders build a frame's bytes; `decodeFrame` reads one frame from the front of a buffer and is
+ * total — any bytes give either a frame, `Incomplete` (read more), or a `FrameFault` naming what is
+ * wrong, never an exception. Decoded frames own their bytes (nothing aliases the receive buffer).
+ *
+ * Every frame: an 8-byte header — total length u32, type u8, protocol version u8, two reserved
+ * zero bytes — then the body of its type. Little-endian throughout.
+ */
+import { MAX_DEPS, MAX_PAYLOAD_BYTES } from '../core/fact.js';
+import { InvalidArgumentError } from '../errors.js';
+
+/** The protocol version these frames are. */
+export const PROTOCOL_VERSION = 1;
+/** Bytes of the frame header. */
+export const FRAME_HEADER_BYTES = 8;
+/**
+ * Largest frame: 1 MiB. It holds at least one fact of the largest shape (64 KiB payload, 16 deps)
+ * and bounds what a peer can make a node buffer before it can refuse.
+ */
+export const MAX_FRAME_BYTES = 1 << 20;
+/** Most ids one fact request may name (a batch of missing deps). */
+export const MAX_REQUESTED_IDS = 1024;
+/** Bytes of one sketch cell on the wire: XOR of ids (32), XOR of hashes (8), count (i32). */
+export const SKETCH_CELL_BYTES = 44;
+/** Longest node id, in UTF-8 bytes. */
+export const MAX_NODE_ID_BYTES = 64;
+/** Bytes of a cluster id. */
+export const CLUSTER_ID_BYTES = 16;
+
+export const FrameType = {
+  /** First frame on a connection, both ways: who is speaking and which versions it speaks. */
+  Hello: 0x01,
+  /** Facts with their deps; from a log stream they carry the sequence of the first one. */
+  Facts: 0x02,
+  /** "Send me these facts" (missing deps, or what a sketch decoded). */
+  FactRequest: 0x03,
+  /** "Send me cells [first, first + count) of your sketch". */
+  SketchRequest: 0x04,
+  /** Cells of the sender's sketch. */
+  SketchCells: 0x05,
+  /** "Stream your log from this sequence." */
+  LogRequest: 0x06,
+  Ping: 0x07,
+  Pong: 0x08,
+} as const;
+export type FrameType = (typeof FrameType)[keyof typeof FrameType];
+
+/**
+ * Type numbers kept for what comes next, so no version of this one reuses them: 0x10–0x1f
+ * membership and dissemination, 0x20–0x2f snapshots, 0x30–0x3f escrow.
+ */
+export const RESERVED_FRAME_TYPES = { membership: [0x10, 0x1f], snapshot: [0x20, 0x2f], escrow: [0x30, 0x3f] } as const;
+
+export interface WireFact {
+  readonly id: Uint8Array;
+  readonly deps: Uint8Array[];
+  readonly payload: Uint8Array;
+}
+
+export type Frame =
+  | { readonly type: typeof FrameType.Hello; readonly clusterId: Uint8Array; readonly nodeId: string; readonly incarnation: number; readonly minVersion: number; readonly maxVersion: number }
+  | { readonly type: typeof FrameType.Facts; readonly firstSequence: number; readonly facts: WireFact[] }
+  | { readonly type: typeof FrameType.FactRequest; readonly ids: Uint8Array[] }
+  | { readonly type: typeof FrameType.SketchRequest; readonly firstCell: number; readonly cellCount: number }
+  | { readonly type: typeof FrameType.SketchCells; readonly firstCell: number; readonly cells: Int32Array }
+  | { readonly type: typeof FrameType.LogRequest; readonly fromSequence: number; readonly maxFacts: number }
+  | { readonly type: typeof FrameType.Ping | typeof FrameType.Pong; readonly nonce: number };
+
+/** Why bytes are not a frame. */
+export type FrameFault =
+  | 'FrameTooSmall'
+  | 'FrameTooLarge'
+  | 'UnsupportedVersion'
+  | 'ReservedNotZero'
+  | 'UnknownType'
+  | 'BadLength'
+  | 'BadNodeId'
+  | 'BadVersionRange'
+  | 'TooManyItems'
+  | 'TooManyDeps'
+  | 'PayloadTooLarge'
+  | 'BadNumber';
+
+export type DecodeResult =
+  | { readonly ok: true; readonly frame: Frame; readonly bytes: number }
+  | { readonly ok: false; readonly fault: 'Incomplete'; readonly needed: number }
+  | { readonly ok: false; readonly fault: FrameFault; readonly detail: string };
+
+/** A u64 as a JS number: only values up to 2^53 − 1 are representable, larger ones are `BadNumber`. */
+const TWO_POW_32 = 2 ** 32;
+const MAX_SAFE_HIGH = 0x1fffff;
+/** Fixed part of a fact on the wire: dep count u8, reserved u8, payload length u32, id. */
+const FACT_FIXED_BYTES = 1 + 1 + 4 + 32;
+
+// ------------------------------------------------------------------------------------- encoding
+
+/** Builds frames into a growing buffer. */
+class FrameWriter {
+  private bytes = new Uint8Array(256);
+  private view = new DataView(this.bytes.buffer);
+  private at = FRAME_HEADER_BYTES;
+
+  constructor(private readonly type: FrameType) {}
+
+  private room(n: number): void {
+    if (this.at + n <= this.bytes.length) return;
+    const grown = new Uint8Array(Math.max(this.bytes.length * 2, this.at + n));
+    grown.set(this.bytes);
+    this.bytes = grown;
+    this.view = new DataView(grown.buffer);
+  }
+
+  u8(v: number): this {
+    this.room(1);
+    this.view.setUint8(this.at, v);
+    this.at += 1;
+    return this;
+  }
+
+  u16(v: number): this {
+    this.room(2);
+    this.view.setUint16(this.at, v, true);
+    this.at += 2;
+    return this;
+  }
+
+  u32(v: number): this {
+    this.room(4);
+    this.view.setUint32(this.at, v, true);
+    this.at += 4;
+    return this;
+  }
+
+  u64(v: number): this {
+    return this.u32(v % TWO_POW_32).u32(Math.floor(v / TWO_POW_32));
+  }
+
+  raw(b: Uint8Array): this {
+    this.room(b.length);
+    this.bytes.set(b, this.at);
+    this.at += b.length;
+    return this;
+  }
+
+  finish(): Uint8Array {
+    if (this.at > MAX_FRAME_BYTES) throw new InvalidArgumentError(`a frame of ${this.at} bytes exceeds the ${MAX_FRAME_BYTES}-byte limit`);
+    this.view.setUint32(0, this.at, true);
+    this.view.setUint8(4, this.type);
+    this.view.setUint8(5, PROTOCOL_VERSION);
+    return this.bytes.slice(0, this.at);
+  }
+}
+
+function checkU64(v: number, what: string): void {
+  if (!Number.isSafeInteger(v) || v < 0) throw new InvalidArgumentError(`${what} must be an integer in [0, 2^53)`);
+}
+
+function checkU32(v: number, what: string): void {
+  if (!Number.isInteger(v) || v < 0 || v >= TWO_POW_32) throw new InvalidArgumentError(`${what} must be a u32`);
+}
+
+function checkId(id: unknown, what: string): asserts id is Uint8Array {
+  if (!(id instanceof Uint8Array) || id.length !== 32) throw new InvalidArgumentError(`${what} must be a 32-byte Uint8Array`);
+}
+
+const utf8 = new TextEncoder();
+const utf8Strict = new TextDecoder('utf-8', { fatal: true });
+
+export function encodeHello(hello: { clusterId: Uint8Array; nodeId: string; incarnation: number; minVersion?: number; maxVersion?: number }): Uint8Array {
+  const { clusterId, nodeId, incarnation } = hello;
+  const minVersion = hello.minVersion ?? PROTOCOL_VERSION;
+  const maxVersion = hello.maxVersion ?? PROTOCOL_VERSION;
+  if (!(clusterId instanceof Uint8Array) || clusterId.length !== CLUSTER_ID_BYTES) throw new InvalidArgumentError(`clusterId must be ${CLUSTER_ID_BYTES} bytes`);
+  if (typeof nodeId !== 'string') throw new InvalidArgumentError('nodeId must be a string');
+  const name = utf8.encode(nodeId);
+  if (name.length < 1 || name.length > MAX_NODE_ID_BYTES) throw new InvalidArgumentError(`nodeId must be 1 to ${MAX_NODE_ID_BYTES} UTF-8 bytes`);
+  checkU64(incarnation, 'incarnation');
+  for (const v of [minVersion, maxVersion]) if (!Number.isInteger(v) || v < 1 || v > 255) throw new InvalidArgumentError('protocol versions are integers in [1, 255]');
+  if (minVersion > maxVersion) throw new InvalidArgumentError('minVersion must not exceed maxVersion');
+  return new FrameWriter(FrameType.Hello).raw(clusterId).u64(incarnation).u8(minVersion).u8(maxVersion).u8(name.length).u8(0).raw(name).finish();
+}
+
+/** Facts with their deps; `firstSequence` is the sender's log sequence of the first (0: not from a log stream). */
+export function encodeFacts(facts: readonly WireFact[], firstSequence = 0): Uint8Array {
+  if (!Array.isArray(facts) || facts.length > 0xffff) throw new InvalidArgumentError('facts must be an array of at most 65,535 facts');
+  checkU64(firstSequence, 'firstSequence');
+  const w = new FrameWriter(FrameType.Facts).u64(firstSequence).u16(facts.length).u16(0);
+  for (const fact of facts) {
+    if (fact === null || typeof fact !== 'object') throw new InvalidArgumentError('a fact must be an object');
+    checkId(fact.id, 'a fact id');
+    if (!Array.isArray(fact.deps) || fact.deps.length > MAX_DEPS) throw new InvalidArgumentError(`a fact has at most ${MAX_DEPS} deps`);
+    if (!(fact.payload instanceof Uint8Array) || fact.payload.length > MAX_PAYLOAD_BYTES) throw new InvalidArgumentError(`a payload is a Uint8Array of at most ${MAX_PAYLOAD_BYTES} bytes`);
+    w.u8(fact.deps.length).u8(0).u32(fact.payload.length).raw(fact.id);
+    for (const dep of fact.deps) {
+      checkId(dep, 'a dep');
+      w.raw(dep);
+    }
+    w.raw(fact.payload);
+  }
+  return w.finish();
+}
+
+export function encodeFactRequest(ids: readonly Uint8Array[]): Uint8Array {
+  if (!Array.isArray(ids) || ids.length > MAX_REQUESTED_IDS) throw new InvalidArgumentError(`a request names at most ${MAX_REQUESTED_IDS} ids`);
+  const w = new FrameWriter(FrameType.FactRequest).u16(ids.length).u16(0);
+  for (const id of ids) {
+    checkId(id, 'a requested id');
+    w.raw(id);
+  }
+  return w.finish();
+}
+
+export function encodeSketchRequest(firstCell: number, cellCount: number): Uint8Array {
+  checkU32(firstCell, 'firstCell');
+  checkU32(cellCount, 'cellCount');
+  return new FrameWriter(FrameType.SketchRequest).u32(firstCell).u32(cellCount).finish();
+}
+
+/** Sketch cells as words (11 per cell, see RatelessSketch) starting at cell `firstCell`. */
+export function encodeSketchCells(firstCell: number, cells: Int32Array): Uint8Array {
+  checkU32(firstCell, 'firstCell');
+  if (!(cells instanceof Int32Array) || cells.length % 11 !== 0) throw new InvalidArgumentError('cells are an Int32Array of 11 words per cell');
+  const count = cells.length / 11;
+  const w = new FrameWriter(FrameType.SketchCells).u32(firstCell).u32(count);
+  for (let i = 0; i < cells.length; i++) w.u32(cells[i]! >>> 0);
+  return w.finish();
+}
+
+export function encodeLogRequest(fromSequence: number, maxFacts: number): Uint8Array {
+  checkU64(fromSequence, 'fromSequence');
+  checkU32(maxFacts, 'maxFacts');
+  return new FrameWriter(FrameType.LogRequest).u64(fromSequence).u32(maxFacts).finish();
+}
+
+export function encodePing(nonce: number, pong = false): Uint8Array {
+  checkU64(nonce, 'nonce');
+  return new FrameWriter(pong ? FrameType.Pong : FrameType.Ping).u64(nonce).finish();
+}
+
+// ------------------------------------------------------------------------------------- decoding
+
+/** A bounds-checked reader over one frame's bytes; `fault` is set instead of throwing. */
+class FrameReader {
+  private at: number;
+  fault: { fault: FrameFault; detail: string } | undefined;
+
+  constructor(
+    private readonly view: DataView,
+    private readonly end: number,
+  ) {
+    this.at = FRAME_HEADER_BYTES;
+  }
+
+  get remaining(): number {
+    return this.end - this.at;
+  }
+
+  fail(fault: FrameFault, detail: string): void {
+    this.fault ??= { fault, detail };
+  }
+
+  private take(n: number): number {
+    if (this.fault !== undefined) return -1;
+    if (n > this.end - this.at) {
+      this.fail('BadLength', `the body ends ${n - (this.end - this.at)} bytes short`);
+      return -1;
+    }
+    const at = this.at;
+    this.at += n;
+    return at;
+  }
+
+  u8(): number {
+    const at = this.take(1);
+    return at < 0 ? 0 : this.view.getUint8(at);
+  }
+
+  u16(): number {
+    const at = this.take(2);
+    return at < 0 ? 0 : this.view.getUint16(at, true);
+  }
+
+  u32(): number {
+    const at = this.take(4);
+    return at < 0 ? 0 : this.view.getUint32(at, true);
+  }
+
+  u64(what: string): number {
+    const low = this.u32();
+    const high = this.u32();
+    if (high > MAX_SAFE_HIGH) this.fail('BadNumber', `${what} is beyond 2^53`);
+    return high * TWO_POW_32 + low;
+  }
+
+  /** A copy of the next `n` bytes. */
+  bytes(n: number): Uint8Array {
+    const at = this.take(n);
+    return at < 0 ? new Uint8Array(0) : new Uint8Array(this.view.buffer.slice(this.view.byteOffset + at, this.view.byteOffset + at + n));
+  }
+
+  zero(what: string): void {
+    if (this.u8() !== 0) this.fail('ReservedNotZero', `${what} must be zero`);
+  }
+
+  done(): void {
+    if (this.fault === undefined && this.at !== this.end) this.fail('BadLength', `${this.end - this.at} bytes after the body`);
+  }
+}
+
+/**
+ * Reads one frame from the front of `bytes`. Total: never throws, whatever the bytes. On
+ * `Incomplete`, `needed` is how many bytes the frame needs in all (read at least that many).
+ */
+export function decodeFrame(bytes: Uint8Array): DecodeResult {
+  if (!(bytes instanceof Uint8Array)) return { ok: false, fault: 'BadLength', detail: 'not a Uint8Array' };
+  if (bytes.length < FRAME_HEADER_BYTES) return { ok: false, fault: 'Incomplete', needed: FRAME_HEADER_BYTES };
+  const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.length);
+  const length = view.getUint32(0, true);
+  if (length < FRAME_HEADER_BYTES) return { ok: false, fault: 'FrameTooSmall', detail: `a frame of ${length} bytes is shorter than its header` };
+  if (length > MAX_FRAME_BYTES) return { ok: false, fault: 'FrameTooLarge', detail: `a frame of ${length} bytes exceeds ${MAX_FRAME_BYTES}` };
+  // A frame's version is checked before the rest of its header: a later version may lay it out differently.
+  if (view.getUint8(5) !== PROTOCOL_VERSION) return { ok: false, fault: 'UnsupportedVersion', detail: `protocol version ${view.getUint8(5)}; this node speaks ${PROTOCOL_VERSION}` };
+  if (view.getUint16(6, true) !== 0) return { ok: false, fault: 'ReservedNotZero', detail: 'header bytes 6–7 must be zero' };
+  if (bytes.length < length) return { ok: false, fault: 'Incomplete', needed: length };
+  const r = new FrameReader(view, length);
+  const frame = readBody(view.getUint8(4), r);
+  if (frame === undefined) return { ok: false, fault: 'UnknownType', detail: `frame type 0x${view.getUint8(4).toString(16)}` };
+  r.done();
+  if (r.fault !== undefined) return { ok: false, ...r.fault };
+  return { ok: true, frame, bytes: length };
+}
+
+function readBody(type: number, r: FrameReader): Frame | undefined {
+  switch (type) {
+    case FrameType.Hello: {
+      const clusterId = r.bytes(CLUSTER_ID_BYTES);
+      const incarnation = r.u64('incarnation');
+      const minVersion = r.u8();
+      const maxVersion = r.u8();
+      const nameBytes = r.u8();
+      r.zero('the byte after the node id length');
+      if (minVersion < 1 || minVersion > maxVersion) r.fail('BadVersionRange', `versions ${minVersion}..${maxVersion}`);
+      if (nameBytes < 1 || nameBytes > MAX_NODE_ID_BYTES) r.fail('BadNodeId', `a node id of ${nameBytes} bytes`);
+      const name = r.bytes(nameBytes);
+      let nodeId = '';
+      if (r.fault === undefined) {
+        try {
+          nodeId = utf8Strict.decode(name);
+        } catch {
+          r.fail('BadNodeId', 'the node id is not UTF-8');
+        }
+      }
+      return { type, clusterId, nodeId, incarnation, minVersion, maxVersion };
+    }
+    case FrameType.Facts: {
+      const firstSequence = r.u64('firstSequence');
+      const count = r.u16();
+      r.zero('reserved byte');
+      r.zero('reserved byte');
+      // Each fact needs at least its fixed part: a count the body cannot hold is refused before
+      // anything is allocated for it.
+      if (count * FACT_FIXED_BYTES > r.remaining) r.fail('BadLength', `${count} facts cannot fit in ${r.remaining} bytes`);
+      const facts: WireFact[] = [];
+      for (let i = 0; i < count && r.fault === undefined; i++) {
+        const depCount = r.u8();
+        r.zero('reserved byte of a fact');
+        const payloadLength = r.u32();
+        if (depCount > MAX_DEPS) r.fail('TooManyDeps', `fact ${i} has ${depCount} deps; at most ${MAX_DEPS}`);
+        if (payloadLength > MAX_PAYLOAD_BYTES) r.fail('PayloadTooLarge', `fact ${i} has a ${payloadLength}-byte payload; at most ${MAX_PAYLOAD_BYTES}`);
+        if (r.fault !== undefined) break;
+        const id = r.bytes(32);
+        const deps: Uint8Array[] = [];
+        for (let d = 0; d < depCount; d++) deps.push(r.bytes(32));
+        facts.push({ id, deps, payload: r.bytes(payloadLength) });
+      }
+      return { type, firstSequence, facts };
+    }
+    case FrameType.FactRequest: {
+      const count = r.u16();
+      r.zero('reserved byte');
+      r.zero('reserved byte');
+      if (count > MAX_REQUESTED_IDS) r.fail('TooManyItems', `${count} ids; at most ${MAX_REQUESTED_IDS}`);
+      else if (count * 32 !== r.remaining) r.fail('BadLength', `${count} ids need ${count * 32} bytes, the body has ${r.remaining}`);
+      const ids: Uint8Array[] = [];
+      for (let i = 0; i < count && r.fault === undefined; i++) ids.push(r.bytes(32));
+      return { type, ids };
+    }
+    case FrameType.SketchRequest:
+      return { type, firstCell: r.u32(), cellCount: r.u32() };
+    case FrameType.SketchCells: {
+      const firstCell = r.u32();
+      const count = r.u32();
+      if (count * SKETCH_CELL_BYTES !== r.remaining) r.fail('BadLength', `${count} cells need ${count * SKETCH_CELL_BYTES} bytes, the body has ${r.remaining}`);
+      const cells = new Int32Array(r.fault === undefined ? count * 11 : 0);
+      for (let i = 0; i < cells.length; i++) cells[i] = r.u32() | 0;
+      return { type, firstCell, cells };
+    }
+    case FrameType.LogRequest:
+      return { type, fromSequence: r.u64('fromSequence'), maxFacts: r.u32() };
+    case FrameType.Ping:
+    case FrameType.Pong:
+      return { type, nonce: r.u64('nonce') };
+    default:
+      return undefined;
+  }
+}
