@@ -206,10 +206,10 @@ function peel(d: Int32Array, n: number, key: Uint32Array, sequence: CellSequence
   const ours: Uint8Array[] = [];
   const queue: number[] = [];
   for (let c = 0; c < n; c++) queue.push(c);
-  // Every pass over the queue either peels an id or drops a cell; an id is peeled at most once per
-  // pure cell it leaves, so the loop ends. The bound guards against a pathological input anyway.
-  let budget = 64 * n + 1024;
-  while (queue.length > 0 && budget-- > 0) {
+  // Ids already peeled: one showing up again means the cells are not the difference of two sets
+  // (cells of different moments mixed, or damage), and peeling on would only go round in circles.
+  const peeled = new Set<string>();
+  while (queue.length > 0) {
     const c = queue.pop()!;
     const base = c * CELL_WORDS;
     const count = d[base + W_COUNT]!;
@@ -217,6 +217,9 @@ function peel(d: Int32Array, n: number, key: Uint32Array, sequence: CellSequence
     sketchHash(key, d, base, hash);
     if ((hash[0]! | 0) !== d[base + W_HASH] || (hash[1]! | 0) !== d[base + W_HASH + 1]) continue;
     const id = new Uint8Array(new Int32Array(d.subarray(base, base + ID_WORDS)).buffer);
+    const seen = Buffer.from(id.buffer).toString('hex');
+    if (peeled.has(seen)) return null;
+    peeled.add(seen);
     (count === 1 ? theirs : ours).push(id);
     const ids = new Int32Array(id.buffer);
     // Remove it from every cell it maps to (this one included) and revisit those cells.

@@ -1,0 +1,490 @@
+/**
+ * ReplicaCore: the replication protocol of one node as a pure state machine (sans-IO). It owns no
+ * socket, thread, clock or randomness: the host feeds it what happened — a link to a peer opened
+ * or closed, a frame arrived, time passed, the kernel admitted a fact (its own or one the core
+ * asked for) — and it answers with actions: frames to send, facts to admit, events. The same code
+ * runs in the replication worker and in the deterministic simulator.
+ *
+ * What it guarantees, with the kernel's exact admission behind it:
+ * - **Causal delivery.** A fact is handed to the kernel only once every dep is admitted here; one
+ *   whose deps are missing waits in a bounded pending buffer while they are requested from the
+ *   peer that sent it (it admitted them, so it has them). Overflow drops the fact: anti-entropy
+ *   fetches it later. Nothing is handed over twice.
+ * - **Dissemination.** A node pushes each fact it admits from its own writer to every open peer
+ *   (one hop; full mesh).
+ * - **Exact anti-entropy.** On every link opening and then periodically, a node asks each peer for
+ *   a prefix of its rateless sketch, growing it until the difference decodes: it then requests
+ *   what it lacks and pushes what the peer lacks. No per-peer memory is needed for correctness, so
+ *   lost frames, restarts and partitions heal on the next round.
+ */
+import { AdmitCode } from '../codes.js';
+import { bytesEqual } from '../core/bytes.js';
+import { InvalidArgumentError } from '../errors.js';
+import { RatelessSketch, SKETCH_CELL_WORDS } from './rateless-sketch.js';
+import {
+  CLUSTER_ID_BYTES,
+  FrameType,
+  MAX_FRAME_BYTES,
+  MAX_REQUESTED_IDS,
+  PROTOCOL_VERSION,
+  SKETCH_CELL_BYTES,
+  decodeFrame,
+  encodeFactRequest,
+  encodeFacts,
+  encodeHello,
+  encodePing,
+  encodeSketchCells,
+  encodeSketchRequest,
+  type Frame,
+  type WireFact,
+} from './frames.js';
+
+/** Where the core reads the facts this node admitted (the kernel's log, or a model of it). */
+export interface FactSource {
+  /** The fact with this id, if this node admitted it. */
+  get(id: Uint8Array): WireFact | undefined;
+}
+
+export interface ReplicaOptions {
+  readonly nodeId: string;
+  readonly clusterId: Uint8Array;
+  /** Distinguishes this run of the node from earlier ones (a restart takes a new one). */
+  readonly incarnation: number;
+  /** Key of the set sketch: the same on every node of the cluster (8 bytes). */
+  readonly sketchKey: Uint8Array;
+  /** Cells of the sketch this node keeps: the most differences one round can decode is ~70% of it (default 4,096). */
+  readonly sketchCells?: number;
+  /** Cells asked for first in a round (default 32); each further request doubles the prefix. */
+  readonly firstSketchCells?: number;
+  /** Anti-entropy period in ms (default 1,000). */
+  readonly antiEntropyMs?: number;
+  /** Most facts waiting for deps (default 10,000). */
+  readonly maxPending?: number;
+  /** A requested fact not received after this long is requested again (default 500 ms). */
+  readonly requestRetryMs?: number;
+  /** Hello is sent again this often until the peer shows it took it (default 250 ms). */
+  readonly helloRetryMs?: number;
+}
+
+/** What the host must do. */
+export type ReplicaAction =
+  | { readonly kind: 'send'; readonly peer: string; readonly frame: Uint8Array }
+  | { readonly kind: 'admit'; readonly fact: WireFact; readonly from: string }
+  | { readonly kind: 'event'; readonly event: ReplicaEvent };
+
+export type ReplicaEvent =
+  | { readonly type: 'peerReady'; readonly peer: string; readonly incarnation: number }
+  | { readonly type: 'peerRestarted'; readonly peer: string; readonly incarnation: number }
+  | { readonly type: 'protocolError'; readonly peer: string; readonly reason: string }
+  | { readonly type: 'pendingOverflow'; readonly peer: string; readonly dropped: number }
+  | { readonly type: 'factRefused'; readonly peer: string; readonly id: Uint8Array; readonly code: number }
+  | { readonly type: 'reconciled'; readonly peer: string; readonly theirs: number; readonly ours: number; readonly cells: number }
+  | { readonly type: 'sketchExhausted'; readonly peer: string };
+
+const DEFAULT_SKETCH_CELLS = 4096;
+const DEFAULT_FIRST_SKETCH_CELLS = 32;
+const DEFAULT_ANTI_ENTROPY_MS = 1_000;
+const DEFAULT_MAX_PENDING = 10_000;
+const DEFAULT_REQUEST_RETRY_MS = 500;
+const DEFAULT_HELLO_RETRY_MS = 250;
+/** Facts per pushed frame: a frame holds at least this many facts of the largest shape within MAX_FRAME_BYTES. */
+const FACTS_PER_FRAME_BUDGET = MAX_FRAME_BYTES - 1024;
+/** Sketch cells per SketchCells frame, so a reply stays well inside the frame limit. */
+const CELLS_PER_FRAME = Math.floor((MAX_FRAME_BYTES - 64) / SKETCH_CELL_BYTES);
+
+const hexOf = (id: Uint8Array): string => Buffer.from(id.buffer, id.byteOffset, id.length).toString('hex');
+
+interface Pending {
+  readonly fact: WireFact;
+  readonly from: string;
+  readonly missing: Set<string>;
+}
+
+interface Peer {
+  /** Set once the peer's Hello arrived and checked out. */
+  ready: boolean;
+  /**
+   * Set once any other frame arrived from the peer, which it sends only after taking our Hello:
+   * until then our Hello may have been lost, so it is sent again every `helloRetryMs`.
+   */
+  confirmed: boolean;
+  helloSentAt: number;
+  incarnation: number;
+  /** The anti-entropy round in progress: the peer's cells received so far. */
+  round: { cells: Int32Array; received: number; asked: number } | undefined;
+  /** Facts to push, flushed on `tick`/`flush`. */
+  outbox: WireFact[];
+  outboxBytes: number;
+}
+
+export class ReplicaCore {
+  readonly nodeId: string;
+  private readonly options: Required<Omit<ReplicaOptions, 'nodeId' | 'clusterId' | 'incarnation' | 'sketchKey'>>;
+  private readonly clusterId: Uint8Array;
+  private readonly incarnation: number;
+  private readonly sketch: RatelessSketch;
+  private readonly source: FactSource;
+  private readonly peers = new Map<string, Peer>();
+  /** Ids admitted here (hex). */
+  private readonly known = new Set<string>();
+  /** Ids handed to the kernel and not answered yet. */
+  private readonly admitting = new Set<string>();
+  /** Ids the kernel refused: never asked for or handed over again. */
+  private readonly refused = new Set<string>();
+  private readonly pending = new Map<string, Pending>();
+  /** Dep (hex) → the pending facts waiting for it. */
+  private readonly waiting = new Map<string, Set<string>>();
+  /** Id (hex) → when it was last requested. */
+  private readonly requested = new Map<string, number>();
+  private actions: ReplicaAction[] = [];
+  private now = 0;
+  private nextRound = 0;
+
+  constructor(options: ReplicaOptions, source: FactSource) {
+    if (options === null || typeof options !== 'object') throw new InvalidArgumentError('ReplicaCore needs options');
+    const { nodeId, clusterId, incarnation, sketchKey } = options;
+    if (typeof nodeId !== 'string' || nodeId === '') throw new InvalidArgumentError('nodeId must be a non-empty string');
+    if (!(clusterId instanceof Uint8Array) || clusterId.length !== CLUSTER_ID_BYTES) throw new InvalidArgumentError(`clusterId must be ${CLUSTER_ID_BYTES} bytes`);
+    if (!Number.isSafeInteger(incarnation) || incarnation < 0) throw new InvalidArgumentError('incarnation must be a non-negative integer');
+    const positive = (v: number | undefined, d: number, what: string): number => {
+      const x = v ?? d;
+      if (!Number.isInteger(x) || x < 1) throw new InvalidArgumentError(`${what} must be a positive integer`);
+      return x;
+    };
+    this.options = {
+      sketchCells: positive(options.sketchCells, DEFAULT_SKETCH_CELLS, 'sketchCells'),
+      firstSketchCells: positive(options.firstSketchCells, DEFAULT_FIRST_SKETCH_CELLS, 'firstSketchCells'),
+      antiEntropyMs: positive(options.antiEntropyMs, DEFAULT_ANTI_ENTROPY_MS, 'antiEntropyMs'),
+      maxPending: positive(options.maxPending, DEFAULT_MAX_PENDING, 'maxPending'),
+      requestRetryMs: positive(options.requestRetryMs, DEFAULT_REQUEST_RETRY_MS, 'requestRetryMs'),
+      helloRetryMs: positive(options.helloRetryMs, DEFAULT_HELLO_RETRY_MS, 'helloRetryMs'),
+    };
+    this.nodeId = nodeId;
+    this.clusterId = clusterId.slice();
+    this.incarnation = incarnation;
+    this.sketch = new RatelessSketch(this.options.sketchCells, sketchKey);
+    this.source = source;
+  }
+
+  /** The actions produced since the last call. */
+  drain(): ReplicaAction[] {
+    const out = this.actions;
+    this.actions = [];
+    return out;
+  }
+
+  /** Facts admitted here, as the sketch counts them. */
+  get size(): number {
+    return this.sketch.size;
+  }
+
+  /** Facts waiting for deps. */
+  get pendingCount(): number {
+    return this.pending.size;
+  }
+
+  /**
+   * A summary of the admitted set (the sketch's cell 0: count, XOR of ids, XOR of hashes). Equal
+   * sets give equal summaries; different sets differ except with negligible probability.
+   */
+  setSummary(): Int32Array {
+    return this.sketch.prefix(1);
+  }
+
+  // ----------------------------------------------------------------------------------- inputs
+
+  /** A link to `peer` opened: introduce ourselves. */
+  linkUp(peer: string, now: number): void {
+    this.now = now;
+    const link: Peer = { ready: false, confirmed: false, helloSentAt: now, incarnation: -1, round: undefined, outbox: [], outboxBytes: 0 };
+    this.peers.set(peer, link);
+    this.sendHello(peer, link);
+  }
+
+  private sendHello(peer: string, link: Peer): void {
+    link.helloSentAt = this.now;
+    this.send(peer, encodeHello({ clusterId: this.clusterId, nodeId: this.nodeId, incarnation: this.incarnation }));
+  }
+
+  /** The link to `peer` closed: forget its link state (what it has is learnt again on the next link). */
+  linkDown(peer: string): void {
+    this.peers.delete(peer);
+  }
+
+  /** Time passed: flush pushes, retry requests, start anti-entropy rounds when due. */
+  tick(now: number): void {
+    this.now = now;
+    for (const [name, peer] of this.peers) {
+      if (!peer.confirmed && now - peer.helloSentAt >= this.options.helloRetryMs) this.sendHello(name, peer);
+      if (peer.ready) this.flushOutbox(name, peer);
+    }
+    if (now >= this.nextRound) {
+      this.nextRound = now + this.options.antiEntropyMs;
+      for (const [name, peer] of this.peers) if (peer.ready) this.startRound(name, peer);
+    }
+    this.retryRequests();
+  }
+
+  /** This node's writer admitted `fact` (the kernel's log has it): push it to every peer. */
+  admittedLocally(fact: WireFact): void {
+    const key = hexOf(fact.id);
+    if (this.known.has(key)) return;
+    this.markKnown(key, fact.id);
+    for (const [name, peer] of this.peers) if (peer.ready) this.queuePush(name, peer, fact);
+  }
+
+  /** The kernel's answer to an `admit` action. */
+  admitResult(fact: WireFact, from: string, code: number): void {
+    const key = hexOf(fact.id);
+    this.admitting.delete(key);
+    if (code === AdmitCode.Ok || code === AdmitCode.DuplicateFact) {
+      this.markKnown(key, fact.id);
+      return;
+    }
+    // A peer sent a fact this kernel will not take (a forged id, a payload the invariant refuses):
+    // remember it so neither pushes nor anti-entropy bring it back again.
+    this.refused.add(key);
+    this.emit({ type: 'factRefused', peer: from, id: fact.id, code });
+  }
+
+  /** Bytes received from `peer`: one whole frame (the host splits the stream with `decodeFrame`). */
+  receive(peer: string, bytes: Uint8Array, now: number): void {
+    this.now = now;
+    const link = this.peers.get(peer);
+    if (link === undefined) return;
+    const decoded = decodeFrame(bytes);
+    if (!decoded.ok) {
+      this.emit({ type: 'protocolError', peer, reason: decoded.fault === 'Incomplete' ? 'a partial frame' : `${decoded.fault}: ${decoded.detail}` });
+      return;
+    }
+    const frame = decoded.frame;
+    if (frame.type !== FrameType.Hello) link.confirmed = true;
+    if (!link.ready && frame.type !== FrameType.Hello) {
+      this.emit({ type: 'protocolError', peer, reason: `frame type ${frame.type} before Hello` });
+      return;
+    }
+    this.handle(peer, link, frame);
+  }
+
+  // --------------------------------------------------------------------------------- handling
+
+  private handle(peer: string, link: Peer, frame: Frame): void {
+    switch (frame.type) {
+      case FrameType.Hello:
+        return this.onHello(peer, link, frame);
+      case FrameType.Facts:
+        return this.onFacts(peer, frame.facts);
+      case FrameType.FactRequest:
+        return this.onFactRequest(peer, link, frame.ids);
+      case FrameType.SketchRequest:
+        return this.onSketchRequest(peer, frame.firstCell, frame.cellCount);
+      case FrameType.SketchCells:
+        return this.onSketchCells(peer, link, frame.firstCell, frame.cells);
+      case FrameType.Ping:
+        return this.send(peer, encodePing(frame.nonce, true));
+      case FrameType.Pong:
+      case FrameType.LogRequest:
+        return;
+    }
+  }
+
+  private onHello(peer: string, link: Peer, hello: Extract<Frame, { type: typeof FrameType.Hello }>): void {
+    if (!bytesEqual(hello.clusterId, this.clusterId)) {
+      this.emit({ type: 'protocolError', peer, reason: 'a node of another cluster' });
+      return;
+    }
+    if (hello.minVersion > PROTOCOL_VERSION || hello.maxVersion < PROTOCOL_VERSION) {
+      this.emit({ type: 'protocolError', peer, reason: `speaks versions ${hello.minVersion}..${hello.maxVersion}, not ${PROTOCOL_VERSION}` });
+      return;
+    }
+    // A repeated Hello of the same run (ours to it may have been lost; it keeps saying hello until
+    // it hears from us) needs no new round: answer with anything, which confirms our Hello.
+    if (link.ready && hello.incarnation === link.incarnation) {
+      this.send(peer, encodePing(0));
+      return;
+    }
+    const restarted = link.ready && hello.incarnation !== link.incarnation;
+    link.ready = true;
+    link.incarnation = hello.incarnation;
+    link.round = undefined;
+    this.emit({ type: restarted ? 'peerRestarted' : 'peerReady', peer, incarnation: hello.incarnation });
+    // Reconcile at once: whatever either side missed while apart is found now, not a period later.
+    this.startRound(peer, link);
+  }
+
+  private onFacts(peer: string, facts: readonly WireFact[]): void {
+    const wanted: Uint8Array[] = [];
+    let dropped = 0;
+    for (const fact of facts) {
+      const key = hexOf(fact.id);
+      this.requested.delete(key);
+      if (this.known.has(key) || this.admitting.has(key) || this.pending.has(key) || this.refused.has(key)) continue;
+      const missing = new Set<string>();
+      for (const dep of fact.deps) {
+        const d = hexOf(dep);
+        if (!this.known.has(d)) {
+          missing.add(d);
+          if (!this.admitting.has(d) && !this.pending.has(d) && !this.requested.has(d)) wanted.push(dep);
+        }
+      }
+      if (missing.size === 0) {
+        this.handOver(fact, peer, key);
+        continue;
+      }
+      if (this.pending.size >= this.options.maxPending) {
+        dropped++;
+        continue;
+      }
+      this.pending.set(key, { fact, from: peer, missing });
+      for (const d of missing) {
+        let set = this.waiting.get(d);
+        if (set === undefined) this.waiting.set(d, (set = new Set()));
+        set.add(key);
+      }
+    }
+    if (dropped > 0) this.emit({ type: 'pendingOverflow', peer, dropped });
+    this.request(peer, wanted);
+  }
+
+  private onFactRequest(peer: string, link: Peer, ids: readonly Uint8Array[]): void {
+    for (const id of ids) {
+      const fact = this.source.get(id);
+      if (fact !== undefined) this.queuePush(peer, link, fact);
+    }
+    this.flushOutbox(peer, link);
+  }
+
+  private onSketchRequest(peer: string, firstCell: number, cellCount: number): void {
+    const end = Math.min(this.sketch.cells, firstCell + Math.min(cellCount, this.sketch.cells));
+    for (let at = firstCell; at < end; at += CELLS_PER_FRAME) {
+      const upTo = Math.min(end, at + CELLS_PER_FRAME);
+      const cells = this.sketch.words.slice(at * SKETCH_CELL_WORDS, upTo * SKETCH_CELL_WORDS);
+      this.send(peer, encodeSketchCells(at, cells));
+    }
+    // A request past the end gets an empty answer, so the asker knows the sketch is exhausted.
+    if (firstCell >= end) this.send(peer, encodeSketchCells(firstCell, new Int32Array(0)));
+  }
+
+  private onSketchCells(peer: string, link: Peer, firstCell: number, cells: Int32Array): void {
+    const round = link.round;
+    if (round === undefined || firstCell !== round.received) return; // a stale or out-of-order answer
+    const count = cells.length / SKETCH_CELL_WORDS;
+    if (count === 0 || round.received + count > this.sketch.cells) {
+      link.round = undefined;
+      this.emit({ type: 'sketchExhausted', peer });
+      return;
+    }
+    round.cells.set(cells, round.received * SKETCH_CELL_WORDS);
+    round.received += count;
+    if (round.received < round.asked) return; // more frames of this answer are on their way
+    const diff = this.sketch.difference(round.cells.subarray(0, round.received * SKETCH_CELL_WORDS));
+    if (diff === null) {
+      if (round.received >= this.sketch.cells) {
+        link.round = undefined;
+        this.emit({ type: 'sketchExhausted', peer });
+        return;
+      }
+      // Not enough cells to decode: ask for a prefix twice as long, whole. Its cells must all be
+      // of one moment (the peer admits meanwhile), so the cells already here are not reused; the
+      // doubling keeps the total at most twice the prefix that decodes.
+      round.asked = Math.min(2 * round.received, this.sketch.cells);
+      round.received = 0;
+      this.send(peer, encodeSketchRequest(0, round.asked));
+      return;
+    }
+    link.round = undefined;
+    const wanted = diff.theirs.filter((id) => {
+      const key = hexOf(id);
+      return !this.known.has(key) && !this.admitting.has(key) && !this.pending.has(key) && !this.refused.has(key);
+    });
+    this.request(peer, wanted);
+    for (const id of diff.ours) {
+      const fact = this.source.get(id);
+      if (fact !== undefined) this.queuePush(peer, link, fact);
+    }
+    this.flushOutbox(peer, link);
+    this.emit({ type: 'reconciled', peer, theirs: diff.theirs.length, ours: diff.ours.length, cells: round.received });
+  }
+
+  // ---------------------------------------------------------------------------------- helpers
+
+  private startRound(peer: string, link: Peer): void {
+    const first = Math.min(this.options.firstSketchCells, this.sketch.cells);
+    link.round = { cells: new Int32Array(this.sketch.cells * SKETCH_CELL_WORDS), received: 0, asked: first };
+    this.send(peer, encodeSketchRequest(0, first));
+  }
+
+  /** Hands a fact whose deps are all admitted to the kernel. */
+  private handOver(fact: WireFact, from: string, key: string): void {
+    this.admitting.add(key);
+    this.actions.push({ kind: 'admit', fact, from });
+  }
+
+  private markKnown(key: string, id: Uint8Array): void {
+    if (this.known.has(key)) return;
+    this.known.add(key);
+    this.sketch.add(id);
+    this.requested.delete(key);
+    const waiters = this.waiting.get(key);
+    if (waiters === undefined) return;
+    this.waiting.delete(key);
+    for (const w of waiters) {
+      const p = this.pending.get(w);
+      if (p === undefined) continue;
+      p.missing.delete(key);
+      if (p.missing.size === 0) {
+        this.pending.delete(w);
+        this.handOver(p.fact, p.from, w);
+      }
+    }
+  }
+
+  private request(peer: string, ids: readonly Uint8Array[]): void {
+    const fresh: Uint8Array[] = [];
+    for (const id of ids) {
+      const key = hexOf(id);
+      if (this.requested.has(key)) continue;
+      this.requested.set(key, this.now);
+      fresh.push(id);
+    }
+    for (let i = 0; i < fresh.length; i += MAX_REQUESTED_IDS) this.send(peer, encodeFactRequest(fresh.slice(i, i + MAX_REQUESTED_IDS)));
+  }
+
+  /** Requests again what was asked for and never came, from the peer a waiting fact came from. */
+  private retryRequests(): void {
+    const again = new Map<string, Uint8Array[]>();
+    for (const [dep, at] of this.requested) {
+      if (this.now - at < this.options.requestRetryMs) continue;
+      this.requested.delete(dep);
+      const waiter = this.waiting.get(dep);
+      const from = waiter === undefined ? undefined : this.pending.get(waiter.values().next().value ?? '')?.from;
+      if (from === undefined || !this.peers.get(from)?.ready) continue;
+      let list = again.get(from);
+      if (list === undefined) again.set(from, (list = []));
+      list.push(Buffer.from(dep, 'hex'));
+    }
+    for (const [peer, ids] of again) this.request(peer, ids.map((b) => new Uint8Array(b)));
+  }
+
+  private queuePush(peer: string, link: Peer, fact: WireFact): void {
+    const bytes = 40 + 32 * fact.deps.length + fact.payload.length;
+    if (link.outboxBytes + bytes > FACTS_PER_FRAME_BUDGET) this.flushOutbox(peer, link);
+    link.outbox.push(fact);
+    link.outboxBytes += bytes;
+  }
+
+  private flushOutbox(peer: string, link: Peer): void {
+    if (link.outbox.length === 0) return;
+    this.send(peer, encodeFacts(link.outbox));
+    link.outbox = [];
+    link.outboxBytes = 0;
+  }
+
+  private send(peer: string, frame: Uint8Array): void {
+    this.actions.push({ kind: 'send', peer, frame });
+  }
+
+  private emit(event: ReplicaEvent): void {
+    this.actions.push({ kind: 'event', event });
+  }
+}

@@ -1,0 +1,322 @@
+/**
+ * A deterministic simulator of a replicated cluster: real kernels (GCounter, coordination-free)
+ * behind real ReplicaCores, a virtual clock, and a network that loses, duplicates, delays and
+ * reorders frames and can be partitioned; nodes crash (losing the unsynced tail of their log) and
+ * restart with a new incarnation. Everything random comes from one seeded PRNG, so a seed replays
+ * exactly.
+ *
+ * Checked after every step: the cores never hand the kernel a fact before its deps, nor one it
+ * already has (the kernel would answer CausalityViolation / DuplicateFact). Checked after healing:
+ * every node holds the same set of facts and the same state, and every fact some node had made
+ * durable is everywhere.
+ */
+import { AdmitCode, GCounterInvariant, Kernel, factId, u64le } from '../../src/index.js';
+import type { WireFact } from '../../src/replication/frames.js';
+import { ReplicaCore, type ReplicaAction } from '../../src/replication/replica-core.js';
+
+export interface SimulationOptions {
+  readonly seed: number;
+  readonly nodes: number;
+  /** Virtual ms of chaos (faults on), then the cluster is healed. */
+  readonly chaosMs?: number;
+  /** Probability that a frame is lost / duplicated while chaos is on. */
+  readonly loss?: number;
+  readonly duplication?: number;
+  /** Frame delay is uniform in [1, maxDelayMs] ms (reordering comes with it). */
+  readonly maxDelayMs?: number;
+  /** Mean ms between local admissions on the whole cluster. */
+  readonly admitEveryMs?: number;
+  /** Probability per ms that some node crashes / that the partition changes, while chaos is on. */
+  readonly crashRate?: number;
+  readonly partitionRate?: number;
+  readonly antiEntropyMs?: number;
+}
+
+interface SimNode {
+  readonly name: string;
+  core: ReplicaCore;
+  kernel: Kernel<GCounterInvariant>;
+  /** Admission order: the node's log; the first `synced` entries are durable. */
+  log: WireFact[];
+  byId: Map<string, WireFact>;
+  synced: number;
+  up: boolean;
+  incarnation: number;
+}
+
+interface InFlight {
+  readonly from: string;
+  readonly to: string;
+  readonly frame: Uint8Array;
+}
+
+const hex = (id: Uint8Array): string => Buffer.from(id).toString('hex');
+const CLUSTER = new Uint8Array(16).fill(0xc1);
+const SKETCH_KEY = new Uint8Array([9, 8, 7, 6, 5, 4, 3, 2]);
+/** A node fsyncs its log this often (virtual ms): what a crash can lose is at most this much. */
+const SYNC_EVERY_MS = 5;
+
+export interface SimulationReport {
+  readonly seed: number;
+  readonly facts: number;
+  readonly frames: number;
+  readonly bytes: number;
+  readonly crashes: number;
+  readonly partitions: number;
+  readonly convergedAfterHealMs: number;
+  readonly violations: string[];
+}
+
+export class Simulation {
+  private readonly o: Required<SimulationOptions>;
+  private readonly nodes: SimNode[] = [];
+  /** Frames in flight, by the virtual ms they arrive (in sending order within one ms). */
+  private queue = new Map<number, InFlight[]>();
+  private inFlight = 0;
+  private now = 0;
+  private rng: number;
+  private chaos = true;
+  /** Node index → partition group; frames cross only within a group. */
+  private group: number[];
+  private readonly durable = new Set<string>();
+  readonly violations: string[] = [];
+  private frames = 0;
+  private bytes = 0;
+  private crashes = 0;
+  private partitions = 0;
+  private created = 0;
+
+  constructor(options: SimulationOptions) {
+    this.o = {
+      chaosMs: 3_000,
+      loss: 0.1,
+      duplication: 0.05,
+      maxDelayMs: 20,
+      admitEveryMs: 4,
+      crashRate: 0.002,
+      partitionRate: 0.002,
+      antiEntropyMs: 200,
+      ...options,
+    };
+    this.rng = (options.seed >>> 0) || 1;
+    this.group = new Array<number>(options.nodes).fill(0);
+    for (let i = 0; i < options.nodes; i++) this.nodes.push(this.boot(`n${i}`, 1, []));
+    for (const a of this.nodes) for (const b of this.nodes) if (a !== b) a.core.linkUp(b.name, 0);
+    for (const n of this.nodes) this.run(n);
+  }
+
+  /** xorshift32 in [0, 1). */
+  private random(): number {
+    let x = this.rng;
+    x ^= x << 13;
+    x ^= x >>> 17;
+    x ^= x << 5;
+    this.rng = x >>> 0;
+    return this.rng / 2 ** 32;
+  }
+
+  private boot(name: string, incarnation: number, log: WireFact[]): SimNode {
+    const kernel = new Kernel(new GCounterInvariant(), { indexCapacity: 1 << 16 });
+    const core = new ReplicaCore(
+      { nodeId: name, clusterId: CLUSTER, incarnation, sketchKey: SKETCH_KEY, antiEntropyMs: this.o.antiEntropyMs, sketchCells: 2048, firstSketchCells: 16 },
+      { get: (id) => node.byId.get(hex(id)) },
+    );
+    const node: SimNode = { name, core, kernel, log: [], byId: new Map(), synced: 0, up: true, incarnation };
+    // Recovery: the durable log is replayed into a fresh kernel; the core learns it as known.
+    for (const f of log) {
+      const code = kernel.tryAdmitRaw(f.id, f.deps, f.payload);
+      if (code !== AdmitCode.Ok) this.violations.push(`${name} could not replay its own log: code ${code}`);
+      node.log.push(f);
+      node.byId.set(hex(f.id), f);
+      core.admittedLocally(f);
+    }
+    node.synced = node.log.length;
+    return node;
+  }
+
+  /** Performs a node's pending actions. */
+  private run(node: SimNode): void {
+    let actions: ReplicaAction[];
+    while ((actions = node.core.drain()).length > 0) {
+      for (const a of actions) {
+        if (a.kind === 'send') this.transmit(node.name, a.peer, a.frame);
+        else if (a.kind === 'admit') this.admit(node, a.fact, a.from);
+      }
+    }
+  }
+
+  private admit(node: SimNode, fact: WireFact, from: string): void {
+    const code = node.kernel.tryAdmitRaw(fact.id, fact.deps, fact.payload);
+    if (code === AdmitCode.CausalityViolation) this.violations.push(`${node.name} was handed ${hex(fact.id).slice(0, 8)} before its deps (t=${this.now})`);
+    if (code === AdmitCode.DuplicateFact) this.violations.push(`${node.name} was handed ${hex(fact.id).slice(0, 8)} twice (t=${this.now})`);
+    if (code === AdmitCode.Ok) this.append(node, fact);
+    node.core.admitResult(fact, from, code);
+  }
+
+  private append(node: SimNode, fact: WireFact): void {
+    node.log.push(fact);
+    node.byId.set(hex(fact.id), fact);
+  }
+
+  private transmit(from: string, to: string, frame: Uint8Array): void {
+    this.frames++;
+    this.bytes += frame.length;
+    if (this.chaos && this.random() < this.o.loss) return;
+    const copies = this.chaos && this.random() < this.o.duplication ? 2 : 1;
+    for (let c = 0; c < copies; c++) {
+      const at = this.now + 1 + Math.floor(this.random() * this.o.maxDelayMs);
+      let bucket = this.queue.get(at);
+      if (bucket === undefined) this.queue.set(at, (bucket = []));
+      bucket.push({ from, to, frame });
+      this.inFlight++;
+    }
+  }
+
+  private nodeNamed(name: string): SimNode {
+    return this.nodes[Number(name.slice(1))]!;
+  }
+
+  /** A local admission on a random live node: a GCounter increment depending on some of its heads. */
+  private localAdmission(): void {
+    const live = this.nodes.filter((n) => n.up);
+    if (live.length === 0) return;
+    const node = live[Math.floor(this.random() * live.length)]!;
+    const heads = node.kernel.frontier();
+    const deps = heads.filter(() => this.random() < 0.5).slice(0, 3);
+    const payload = u64le(BigInt(1 + Math.floor(this.random() * 1000)) * 1_000_000n + BigInt(this.created++));
+    const fact = { id: factId(deps, payload), deps, payload };
+    const code = node.kernel.tryAdmitRaw(fact.id, fact.deps, fact.payload);
+    if (code !== AdmitCode.Ok) {
+      this.violations.push(`${node.name} refused its own fact: code ${code}`);
+      return;
+    }
+    this.append(node, fact);
+    node.core.admittedLocally(fact);
+    this.run(node);
+  }
+
+  private crash(node: SimNode): void {
+    this.crashes++;
+    node.up = false;
+    const survivors = node.log.slice(0, node.synced);
+    for (const other of this.nodes) if (other !== node && other.up) other.core.linkDown(node.name);
+    for (const [at, bucket] of this.queue) {
+      const kept = bucket.filter((m) => m.to !== node.name && m.from !== node.name);
+      this.inFlight -= bucket.length - kept.length;
+      this.queue.set(at, kept);
+    }
+    // Restart a little later with the durable prefix and a new incarnation.
+    const restartAt = this.now + 20 + Math.floor(this.random() * 100);
+    this.restarts.push({ at: restartAt, index: this.nodes.indexOf(node), log: survivors, incarnation: node.incarnation + 1 });
+  }
+
+  private restarts: { at: number; index: number; log: WireFact[]; incarnation: number }[] = [];
+
+  private restart(r: { index: number; log: WireFact[]; incarnation: number }): void {
+    const node = this.boot(`n${r.index}`, r.incarnation, r.log);
+    this.nodes[r.index] = node;
+    for (const other of this.nodes) {
+      if (other === node || !other.up) continue;
+      other.core.linkUp(node.name, this.now);
+      node.core.linkUp(other.name, this.now);
+      this.run(other);
+    }
+    this.run(node);
+  }
+
+  private repartition(): void {
+    this.partitions++;
+    const groups = 1 + Math.floor(this.random() * 3);
+    this.group = this.nodes.map(() => Math.floor(this.random() * groups));
+  }
+
+  private step(): void {
+    this.now++;
+    if (this.chaos) {
+      if (this.random() < 1 / this.o.admitEveryMs) this.localAdmission();
+      if (this.random() < this.o.crashRate) {
+        const live = this.nodes.filter((n) => n.up);
+        if (live.length > 1) this.crash(live[Math.floor(this.random() * live.length)]!);
+      }
+      if (this.random() < this.o.partitionRate) this.repartition();
+    }
+    for (const r of this.restarts.filter((x) => x.at <= this.now)) this.restart(r);
+    this.restarts = this.restarts.filter((x) => x.at > this.now);
+    if (this.now % SYNC_EVERY_MS === 0) {
+      for (const n of this.nodes) {
+        if (!n.up) continue;
+        for (let i = n.synced; i < n.log.length; i++) this.durable.add(hex(n.log[i]!.id));
+        n.synced = n.log.length;
+      }
+    }
+    const due = this.queue.get(this.now) ?? [];
+    this.queue.delete(this.now);
+    this.inFlight -= due.length;
+    for (const m of due) {
+      const from = this.nodeNamed(m.from);
+      const to = this.nodeNamed(m.to);
+      if (!to.up || !from.up) continue;
+      const a = this.nodes.indexOf(from);
+      const b = this.nodes.indexOf(to);
+      if (this.chaos && this.group[a] !== this.group[b]) continue;
+      to.core.receive(m.from, m.frame, this.now);
+      this.run(to);
+    }
+    for (const n of this.nodes) {
+      if (!n.up) continue;
+      n.core.tick(this.now);
+      this.run(n);
+    }
+  }
+
+  /** Differences between nodes after healing, described; empty when they agree. */
+  private disagreement(): string[] {
+    const live = this.nodes.filter((n) => n.up);
+    const out: string[] = [];
+    const reference = live[0]!;
+    // Cheap first: sizes and the cores' set summaries.
+    const summary = hex(new Uint8Array(reference.core.setSummary().buffer));
+    if (live.some((n) => n.byId.size !== reference.byId.size || hex(new Uint8Array(n.core.setSummary().buffer)) !== summary)) {
+      const other = live.find((n) => n.byId.size !== reference.byId.size || hex(new Uint8Array(n.core.setSummary().buffer)) !== summary)!;
+      return [`${other.name} holds ${other.byId.size} facts, ${reference.name} ${reference.byId.size}`];
+    }
+    const ids = (n: SimNode): string => [...n.byId.keys()].sort().join();
+    for (const n of live.slice(1)) {
+      if (n.byId.size !== reference.byId.size || ids(n) !== ids(reference)) out.push(`${n.name} holds ${n.byId.size} facts, ${reference.name} ${reference.byId.size}`);
+      else if (hex(n.kernel.state.bytes) !== hex(reference.kernel.state.bytes)) out.push(`${n.name} and ${reference.name} hold the same facts but different states`);
+    }
+    for (const id of this.durable) for (const n of live) if (!n.byId.has(id)) out.push(`${n.name} lacks durable fact ${id.slice(0, 8)}`);
+    return out;
+  }
+
+  /** Runs the chaos phase, heals, and runs until every node agrees (or `maxHealMs` passes). */
+  run_(maxHealMs = 20_000): SimulationReport {
+    while (this.now < this.o.chaosMs) this.step();
+    this.chaos = false;
+    this.group = this.group.map(() => 0);
+    const healedAt = this.now;
+    // Restart whoever is down, at once.
+    for (const r of this.restarts) r.at = this.now;
+    let converged = -1;
+    while (this.now - healedAt < maxHealMs) {
+      this.step();
+      // Checked every 10 virtual ms: comparing whole sets every ms would dominate the run.
+      if (this.now % 10 === 0 && this.restarts.length === 0 && this.inFlight === 0 && this.disagreement().length === 0) {
+        converged = this.now - healedAt;
+        break;
+      }
+    }
+    if (converged < 0) this.violations.push(...this.disagreement().slice(0, 5).map((d) => `not converged ${maxHealMs} ms after healing: ${d}`));
+    for (const n of this.nodes) if (n.core.pendingCount > 0 && converged >= 0) this.violations.push(`${n.name} still holds ${n.core.pendingCount} pending facts`);
+    return {
+      seed: this.o.seed,
+      facts: this.nodes[0]!.byId.size,
+      frames: this.frames,
+      bytes: this.bytes,
+      crashes: this.crashes,
+      partitions: this.partitions,
+      convergedAfterHealMs: converged,
+      violations: this.violations,
+    };
+  }
+}
