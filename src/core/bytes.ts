@@ -87,6 +87,15 @@ function checkSpan(bytes: Uint8Array, offset: number, width: number): void {
   }
 }
 
+/**
+ * A copy of `bytes[from, to)` in a new plain Uint8Array. For whatever keeps a caller's bytes:
+ * `Buffer#slice` returns a view of the caller's memory, not a copy, and a subclass may override
+ * `slice`, so this never calls the argument's own methods.
+ */
+export function copyBytes(bytes: Uint8Array, from = 0, to = bytes.length): Uint8Array {
+  return new Uint8Array(Uint8Array.prototype.subarray.call(bytes, from, to));
+}
+
 /** Lower-case hex of `bytes`. */
 export function toHex(bytes: Uint8Array): string {
   let s = '';

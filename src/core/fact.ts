@@ -8,7 +8,7 @@
  */
 import { Hasher } from 'blake3-jit';
 import { FactIdMismatchError, InvalidArgumentError, MalformedFactError } from '../errors.js';
-import { bytesEqual, compareBytes } from './bytes.js';
+import { bytesEqual, compareBytes, copyBytes } from './bytes.js';
 
 /** A 32-byte fact id. */
 export type FactId = Uint8Array;
@@ -110,8 +110,8 @@ export function factId(deps: readonly FactId[], payload: Uint8Array): FactId {
 /** A new fact with canonical deps and its content-addressed id. The payload is copied. */
 export function createFact(deps: readonly FactId[], payload: Uint8Array): Fact {
   checkDepsAndPayload(deps, payload);
-  const canonical = canonicalDeps(deps).map((d) => d.slice());
-  const ownPayload = payload.slice();
+  const canonical = canonicalDeps(deps).map((d) => copyBytes(d));
+  const ownPayload = copyBytes(payload);
   return Object.freeze({ id: hashCanonical(canonical, ownPayload), deps: Object.freeze(canonical), payload: ownPayload });
 }
 
@@ -177,12 +177,12 @@ export function decodeFact(bytes: Uint8Array, options: DecodeFactOptions = {}): 
   if (bytes.length !== total) {
     throw new MalformedFactError(`fact header describes ${total} bytes but ${bytes.length} were given`);
   }
-  const id = bytes.slice(8, 8 + FACT_ID_BYTES);
+  const id = copyBytes(bytes, 8, 8 + FACT_ID_BYTES);
   const deps: FactId[] = [];
   let p = FACT_HEADER_BYTES;
-  for (let i = 0; i < depCount; i++, p += FACT_ID_BYTES) deps.push(bytes.slice(p, p + FACT_ID_BYTES));
+  for (let i = 0; i < depCount; i++, p += FACT_ID_BYTES) deps.push(copyBytes(bytes, p, p + FACT_ID_BYTES));
   if (!isCanonical(deps)) throw new MalformedFactError('deps are not in strictly ascending order');
-  const fact: Fact = Object.freeze({ id, deps: Object.freeze(deps), payload: bytes.slice(p) });
+  const fact: Fact = Object.freeze({ id, deps: Object.freeze(deps), payload: copyBytes(bytes, p) });
   if (options?.verifyId !== false && !bytesEqual(hashCanonical(deps, fact.payload), id)) {
     throw new FactIdMismatchError('fact id is not the BLAKE3 content address of its deps and payload');
   }

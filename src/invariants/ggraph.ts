@@ -18,11 +18,14 @@
  * `{ degreeLimits: true }`, which makes it `BoundedCommutative`.
  */
 import { InvalidArgumentError } from '../errors.js';
+import { copyBytes } from '../core/bytes.js';
 import { InvariantCode } from '../core/codes.js';
 import { STATE_CELL_BYTES, StateCell, cellBytes } from '../core/state-cell.js';
 import { AlgebraicClass, type Invariant } from './invariant.js';
 
 export const MAX_VERTICES = 16;
+/** The adjacency matrix: 16 × 16 bits. */
+const ADJACENCY_BYTES = 32;
 const VERTEX_COUNT = 32;
 const MAX_OUT = 33;
 const MAX_IN = 34;
@@ -131,7 +134,10 @@ export class GraphState {
     this.selfLoops = selfLoops;
     this.maxOutDegree = maxOutDegree;
     this.maxInDegree = maxInDegree;
-    this.adjacency = adjacency?.slice(0, 32) ?? new Uint8Array(32);
+    if (adjacency !== undefined && !(adjacency instanceof Uint8Array && adjacency.length >= ADJACENCY_BYTES)) {
+      throw new InvalidArgumentError(`an adjacency matrix is ${ADJACENCY_BYTES} bytes`);
+    }
+    this.adjacency = adjacency === undefined ? new Uint8Array(ADJACENCY_BYTES) : copyBytes(adjacency, 0, ADJACENCY_BYTES);
   }
 
   hasEdge(from: number, to: number): boolean {

@@ -19,6 +19,7 @@
  */
 import * as fs from 'node:fs';
 import { AdmitCode } from '../core/codes.js';
+import { copyBytes } from '../core/bytes.js';
 import type { Fact, FactId } from '../core/fact.js';
 import { cellBytes, type StateCell } from '../core/state-cell.js';
 import { ExactCausalIndex } from '../causal/exact-index.js';
@@ -123,7 +124,7 @@ export interface CheckpointInfo {
 export class DurableHandle {
   /** The fact's WAL sequence number. */
   readonly sequence: number;
-  /** The id the fact was admitted with (the caller's array). */
+  /** The id the fact was admitted with (a copy: the caller may reuse its array). */
   readonly factId: FactId;
   private readonly log: DurableLog;
 
@@ -287,7 +288,7 @@ export class DurableKernel<I extends Invariant = Invariant> extends KernelBase<I
   admitAsync(id: FactId, deps: readonly FactId[], payload: Uint8Array): DurableHandle {
     const code = this.domain.tryAdmitLogged(id, deps, payload, this.log);
     if (code !== AdmitCode.Ok) throw this.rejection(code, id);
-    return new DurableHandle(this.log, this.log.lastSequence, id);
+    return new DurableHandle(this.log, this.log.lastSequence, copyBytes(id));
   }
 
   /** `admitAsync` for a `Fact`. */
