@@ -449,6 +449,9 @@ describe('DurableHandle', () => {
     expect(h.poll()).toBe('pending');
     // A 1 ms wait on a 200 ms sync: false, neither a throw nor a hang.
     expect(h.spinWait(1)).toBe(false);
+    // A wait that could never end, or is no number, is refused before waiting.
+    for (const bad of [NaN, Infinity, -1, '5', 10n, Symbol()]) expect(thrown(() => h.spinWait(bad as number))).toBeInstanceOf(InvalidArgumentError);
+    for (const bad of [Symbol(), 10n, null, {}]) expect(thrown(() => k.isDurable(bad as number))).toBeInstanceOf(InvalidArgumentError);
     expect(h.poll()).toBe('pending');
     await h.durable();
     expect(h.isDurable()).toBe(true);
@@ -1043,6 +1046,8 @@ describe('misuse', () => {
       ['segmentBytes NaN', { segmentBytes: Number.NaN }],
       ['ackTimeoutMs negative', { ackTimeoutMs: -1 }],
       ['ackTimeoutMs NaN', { ackTimeoutMs: Number.NaN }],
+      ['ackTimeoutMs Infinity (a wait that never ends)', { ackTimeoutMs: Infinity }],
+      ['ackTimeoutMs a string', { ackTimeoutMs: '5' }],
       ['backend unknown', { backend: 'fast' }],
       ['indexCapacity 0', { indexCapacity: 0 }],
       ['indexSeed not a number', { indexSeed: 'x' }],

@@ -11,10 +11,11 @@ import { AdmitError } from '../errors.js';
 import type { ExactIndexOptions } from '../causal/exact-index.js';
 import type { CausalDomain } from './causal-domain.js';
 import type { KernelOptions } from './kernel-base.js';
+import { optionsObject } from '../core/options.js';
 
 /** @internal A kernel's options as the options of its exact index. */
 export function indexOptionsOf(options: KernelOptions | undefined): ExactIndexOptions {
-  const { indexCapacity, indexSeed } = options ?? {};
+  const { indexCapacity, indexSeed } = optionsObject(options);
   return { capacity: indexCapacity, seed: indexSeed };
 }
 

@@ -13,7 +13,7 @@ import { checkInvariant, isCoordinationFree, type Invariant } from '../invariant
 import { CausalDomain, type DomainImage, type SharedDomainMemory } from './causal-domain.js';
 import { DomainKernel, indexOptionsOf, rejectionError } from './domain-kernel.js';
 import type { Snapshot, View } from './view.js';
-import { recordAdmission, type LatencyHistogram } from '../metrics/latency-histogram.js';
+import { checkHistogram, recordAdmission, type LatencyHistogram } from '../metrics/latency-histogram.js';
 import { FactBatch, admitShared, type BatchResult } from '../core/fact-batch.js';
 import { historyDigest } from './history-digest.js';
 import { prefault } from '../persistence/native.js';
@@ -100,6 +100,7 @@ export abstract class KernelBase<I extends Invariant = Invariant> extends Domain
    * Prometheus `ctfs_admission_latency` and `ctfs_admissions_total`). Returns the code.
    */
   admitInstrumented(id: FactId, deps: readonly FactId[], payload: Uint8Array, histogram: LatencyHistogram): number {
+    checkHistogram(histogram);
     const started = performance.now();
     return recordAdmission(histogram, started, this.tryAdmitRaw(id, deps, payload));
   }

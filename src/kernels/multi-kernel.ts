@@ -16,7 +16,7 @@ import { checkInvariant, type AlgebraicClass, type Invariant } from '../invarian
 import { CausalDomain, MAX_CELLS } from './causal-domain.js';
 import { DomainKernel, indexOptionsOf, rejectionError } from './domain-kernel.js';
 import type { KernelOptions } from './kernel-base.js';
-import { recordAdmission, type LatencyHistogram } from '../metrics/latency-histogram.js';
+import { checkHistogram, recordAdmission, type LatencyHistogram } from '../metrics/latency-histogram.js';
 
 /** MultiKernel's invariant limit. */
 export const MAX_INVARIANTS = MAX_CELLS;
@@ -57,6 +57,7 @@ export class MultiKernel extends DomainKernel {
 
   /** `tryAdmit`, timed: records the latency (ns) and the outcome in `histogram`. */
   admitInstrumented(id: FactId, deps: readonly FactId[], payloads: readonly Uint8Array[], histogram: LatencyHistogram): number {
+    checkHistogram(histogram);
     const started = performance.now();
     return recordAdmission(histogram, started, this.tryAdmit(id, deps, payloads));
   }
@@ -114,6 +115,7 @@ export class DualKernel<I1 extends Invariant = Invariant, I2 extends Invariant =
 
   /** `tryAdmit`, timed: records the latency (ns) and the outcome in `histogram`. */
   admitInstrumented(id: FactId, deps: readonly FactId[], firstPayload: Uint8Array, secondPayload: Uint8Array, histogram: LatencyHistogram): number {
+    checkHistogram(histogram);
     const started = performance.now();
     return recordAdmission(histogram, started, this.tryAdmit(id, deps, firstPayload, secondPayload));
   }

@@ -4,8 +4,10 @@
  * persistence worker included) appears in one place, with no per-thread registry.
  */
 import { Registry } from 'prom-client';
-import { admitCodeName } from '../errors.js';
-import { HISTOGRAM_BUCKETS, OUTCOME_SLOTS, bucketUpperBound, type LatencyHistogram } from './latency-histogram.js';
+import { InvalidArgumentError, admitCodeName } from '../errors.js';
+import { optionsObject } from '../core/options.js';
+import { describeValue } from '../describe-value.js';
+import { HISTOGRAM_BUCKETS, LatencyHistogram, OUTCOME_SLOTS, bucketUpperBound } from './latency-histogram.js';
 
 /** What the collectors read from a kernel (any kernel has the first three; durable kernels the rest). */
 export interface MetricsKernel {
@@ -68,6 +70,20 @@ function safeName(code: number): string {
   }
 }
 
+/** `sources` (absent: nothing), checked before anything is registered; InvalidArgument otherwise. */
+function checkSources(sources: MetricsSources | null | undefined): MetricsSources {
+  const checked = optionsObject(sources, 'metrics sources');
+  for (const key of ['admission', 'persistence'] as const) {
+    const h = checked[key];
+    if (h !== undefined && !(h instanceof LatencyHistogram)) throw new InvalidArgumentError(`${key} must be a LatencyHistogram, got ${describeValue(h)}`);
+  }
+  const kernels = checked.kernels;
+  if (kernels !== undefined && (kernels === null || typeof kernels !== 'object')) {
+    throw new InvalidArgumentError(`kernels must be an object of kernels by name, got ${describeValue(kernels)}`);
+  }
+  return checked;
+}
+
 /**
  * A prom-client `Registry` exporting `sources`:
  * - `ctfs_admission_latency` (histogram, ns) and `ctfs_admissions_total{outcome}`;
@@ -79,6 +95,7 @@ function safeName(code: number): string {
  * Nothing is copied ahead of time: every scrape reads the shared memory.
  */
 export function createMetricsRegistry(sources: MetricsSources = {}): Registry {
+  sources = checkSources(sources);
   const registry = new Registry();
   const kernels = Object.entries(sources.kernels ?? {});
   const durable = kernels.filter(([, k]) => k.logStats !== undefined);
