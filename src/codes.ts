@@ -70,8 +70,8 @@ const INVARIANT_NAMES = namesByCode<InvariantCodeName>(InvariantCode);
 
 /**
  * The string name of a non-zero invariant code. Custom invariants may return other codes (6..254);
- * those are reported as `'Custom'`.
+ * those, and anything that is not a named code, are reported as `'Custom'`.
  */
 export function invariantCodeName(code: number): InvariantCodeName | 'Custom' {
-  return INVARIANT_NAMES[code] ?? 'Custom';
+  return (Number.isInteger(code) ? INVARIANT_NAMES[code] : undefined) ?? 'Custom';
 }

@@ -9,6 +9,7 @@ import {
   type AdmitCodeName,
   type InvariantCodeName,
 } from './codes.js';
+import { describeValue } from './describe-value.js';
 
 const BRAND = Symbol.for('ctfs.error');
 
@@ -54,12 +55,18 @@ export type EscrowErrorCode =
   | 'DuplicateRequest'
   | 'UnknownRequest';
 
+/** A string as it is; anything else described, so building a message never throws. */
+function asText(value: unknown): string {
+  return typeof value === 'string' ? value : describeValue(value);
+}
+
 /** Base class of every ctfs error. */
 export class CtfsError extends Error {
   readonly code: CtfsErrorCode;
 
+  /** `message` is used as given if it is a string, else described (an error never fails to build). */
   constructor(code: CtfsErrorCode, message: string, options?: ErrorOptions) {
-    super(message, options);
+    super(asText(message), options);
     this.code = code;
     Object.defineProperty(this, 'name', { value: new.target.name, enumerable: false });
   }
@@ -86,10 +93,10 @@ export class AdmitError extends CtfsError {
 
   constructor(admitCode: number, invariantCode = 0, detail?: string) {
     const code = lookupAdmitCodeName(admitCode);
-    if (code === undefined) throw new InvalidArgumentError(`${String(admitCode)} is not a rejection code`);
+    if (code === undefined) throw new InvalidArgumentError(`${describeValue(admitCode)} is not a rejection code`);
     const invariantError = invariantCode === 0 ? undefined : invariantCodeName(invariantCode);
     const reason = invariantError === undefined ? code : `${code} (${invariantError})`;
-    super(code, detail === undefined ? reason : `${reason}: ${detail}`);
+    super(code, detail === undefined ? reason : `${reason}: ${asText(detail)}`);
     this.admitCode = admitCode;
     this.invariantError = invariantError;
   }
@@ -147,7 +154,7 @@ export class TenantError extends CtfsError {
 export class UnknownTenantError extends CtfsError {
   declare readonly code: 'UnknownTenant';
   constructor(tenantId: unknown) {
-    super('UnknownTenant', `tenant ${String(tenantId)} is not registered`);
+    super('UnknownTenant', `tenant ${describeValue(tenantId)} is not registered`);
   }
 }
 
@@ -196,9 +203,10 @@ export class DurabilityError extends CtfsError {
   readonly sequence: number;
   readonly ioCode: string | undefined;
   constructor(code: DurabilityErrorCode, message: string, details: { sequence?: number; ioCode?: string; cause?: unknown } = {}) {
-    super(code, message, details.cause === undefined ? undefined : { cause: details.cause });
-    this.sequence = details.sequence ?? 0;
-    this.ioCode = details.ioCode;
+    const { sequence, ioCode, cause } = details ?? {};
+    super(code, message, cause === undefined ? undefined : { cause });
+    this.sequence = sequence ?? 0;
+    this.ioCode = ioCode;
   }
 }
 
@@ -223,7 +231,8 @@ export class WalCorruptionError extends CtfsError {
   /** The message without the position. */
   readonly detail: string;
   constructor(message: string, position: LogPosition, options?: ErrorOptions) {
-    super('WalCorrupted', `${message} (${position.file} at byte ${position.offset}, sequence ${position.sequence})`, options);
+    const where = position !== null && typeof position === 'object' ? `${asText(position.file)} at byte ${describeValue(position.offset)}, sequence ${describeValue(position.sequence)}` : describeValue(position);
+    super('WalCorrupted', `${asText(message)} (${where})`, options);
     this.position = position;
     this.detail = message;
   }
@@ -234,7 +243,7 @@ export class CheckpointError extends CtfsError {
   declare readonly code: 'CheckpointCorrupted';
   readonly file: string;
   constructor(file: string, message: string, options?: ErrorOptions) {
-    super('CheckpointCorrupted', `${file}: ${message}`, options);
+    super('CheckpointCorrupted', `${asText(file)}: ${asText(message)}`, options);
     this.file = file;
   }
 }
@@ -269,6 +278,6 @@ export class PoolError extends CtfsError {
 /** The string name of a non-zero admission code, e.g. `'DuplicateFact'`; InvalidArgument otherwise. */
 export function admitCodeName(code: number): AdmitCodeName {
   const name = lookupAdmitCodeName(code);
-  if (name === undefined) throw new InvalidArgumentError(`${String(code)} is not a rejection code`);
+  if (name === undefined) throw new InvalidArgumentError(`${describeValue(code)} is not a rejection code`);
   return name;
 }

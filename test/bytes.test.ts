@@ -8,6 +8,7 @@ import {
   ValueOutOfRangeError,
   bytesEqual,
   compareBytes,
+  crc32c,
   fromHex,
   i128le,
   readI128le,
@@ -257,5 +258,42 @@ describe('compareBytes / bytesEqual', () => {
     const backing = new Uint8Array([9, 1, 2, 3, 9]);
     expect(bytesEqual(backing.subarray(1, 4), new Uint8Array([1, 2, 3]))).toBe(true);
     expect(compareBytes(backing.subarray(1, 4), new Uint8Array([1, 2, 3]))).toBe(0);
+  });
+});
+
+describe('crc32c checks its range', () => {
+  const bytes = new TextEncoder().encode('123456789');
+
+  it('computes the standard value over any valid range, and chains', () => {
+    expect(crc32c(bytes)).toBe(0xe3069283);
+    expect(crc32c(bytes, 4, 9, crc32c(bytes, 0, 4))).toBe(0xe3069283);
+    expect(crc32c(bytes, 9, 9)).toBe(0);
+    expect(crc32c(Buffer.from(bytes))).toBe(0xe3069283);
+  });
+
+  it('refuses a range outside the bytes (never reads past the end as zeros, never loops forever)', () => {
+    for (const [from, to] of [
+      [0, bytes.length + 4],
+      [0, Infinity],
+      [-1, 4],
+      [5, 4],
+      [NaN, 4],
+      [0, NaN],
+      [0.5, 4],
+      [0, 2 ** 53],
+      ['0', 4],
+      [0, 4n],
+    ] as unknown as [number, number][]) {
+      expectError(() => crc32c(bytes, from, to), InvalidArgumentError, 'InvalidArgument');
+    }
+  });
+
+  it('refuses what is not bytes, and a running CRC that is not a u32', () => {
+    for (const bad of [null, undefined, 'abc', [1, 2, 3], new Uint32Array(4), {}]) {
+      expectError(() => crc32c(bad as unknown as Uint8Array), InvalidArgumentError, 'InvalidArgument');
+    }
+    for (const crc of [-1, 2 ** 32, 1.5, NaN, Infinity, 5n, '5']) {
+      expectError(() => crc32c(bytes, 0, 9, crc as number), InvalidArgumentError, 'InvalidArgument');
+    }
   });
 });

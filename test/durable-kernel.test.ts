@@ -440,12 +440,18 @@ describe('DurableHandle', () => {
     const h = k.admitAsync(a, [], ONE);
     expect(h).toBeInstanceOf(DurableHandle);
     expect(h.sequence).toBe(1);
-    expect(h.factId).toBe(a);
+    expect(h.factId).toEqual(a);
+    a.fill(0xee); // the caller reuses its array: the handle keeps the id it was admitted with
+    expect(h.factId).not.toEqual(a);
+    a.set(h.factId);
     expect(k.contains(a)).toBe(true);
     expect(h.isDurable()).toBe(false);
     expect(h.poll()).toBe('pending');
     // A 1 ms wait on a 200 ms sync: false, neither a throw nor a hang.
     expect(h.spinWait(1)).toBe(false);
+    // A wait that could never end, or is no number, is refused before waiting.
+    for (const bad of [NaN, Infinity, -1, '5', 10n, Symbol()]) expect(thrown(() => h.spinWait(bad as number))).toBeInstanceOf(InvalidArgumentError);
+    for (const bad of [Symbol(), 10n, null, {}]) expect(thrown(() => k.isDurable(bad as number))).toBeInstanceOf(InvalidArgumentError);
     expect(h.poll()).toBe('pending');
     await h.durable();
     expect(h.isDurable()).toBe(true);
@@ -503,7 +509,7 @@ describe('DurableHandle', () => {
     expect(k.lastSequence).toBe(N);
     handles.forEach((h, i) => {
       expect(h.sequence).toBe(i + 1);
-      expect(h.factId).toBe(ids[i]);
+      expect(h.factId).toEqual(ids[i]);
     });
     await Promise.all(waits);
     expect(resolved).toBe(N);
@@ -1054,6 +1060,8 @@ describe('misuse', () => {
       ['segmentBytes NaN', { segmentBytes: Number.NaN }],
       ['ackTimeoutMs negative', { ackTimeoutMs: -1 }],
       ['ackTimeoutMs NaN', { ackTimeoutMs: Number.NaN }],
+      ['ackTimeoutMs Infinity (a wait that never ends)', { ackTimeoutMs: Infinity }],
+      ['ackTimeoutMs a string', { ackTimeoutMs: '5' }],
       ['backend unknown', { backend: 'fast' }],
       ['indexCapacity 0', { indexCapacity: 0 }],
       ['indexSeed not a number', { indexSeed: 'x' }],

@@ -12,6 +12,7 @@
  * operation, let a node release more than it had used, and divided by zero on an empty node list.)
  */
 import { EscrowError } from '../errors.js';
+import { describeValue } from '../describe-value.js';
 
 export type NodeId = string;
 
@@ -156,7 +157,7 @@ export class EscrowManager {
     const s = this.shares.get(node);
     if (s === undefined) {
       if (this.shares.size === 0) throw new EscrowError('NotInitialized', 'the escrow has no nodes yet');
-      throw new EscrowError('UnknownNode', `node ${String(node)} holds no escrow`);
+      throw new EscrowError('UnknownNode', `node ${describeValue(node)} holds no escrow`);
     }
     return s;
   }
@@ -164,6 +165,6 @@ export class EscrowManager {
 
 function checkAmount(amount: bigint, what: string): void {
   if (typeof amount !== 'bigint' || amount <= 0n || amount > MAX_ESCROW_LIMIT) {
-    throw new EscrowError('InvalidAmount', `${what} must be a positive bigint up to 2^127 − 1, got ${String(amount)}`);
+    throw new EscrowError('InvalidAmount', `${what} must be a positive bigint up to 2^127 − 1, got ${describeValue(amount)}`);
   }
 }

@@ -5,6 +5,7 @@
  */
 import { InvalidArgumentError } from '../errors.js';
 import type { NodeId } from './escrow.js';
+import { describeValue } from '../describe-value.js';
 
 export interface JoinSemilattice<T> {
   join(a: T, b: T): T;
@@ -57,6 +58,7 @@ export class PNCounter {
   }
 
   join(other: PNCounter): PNCounter {
+    checkCounter(other);
     const out = new Map(this.counts);
     for (const [node, [p, n]] of other.counts) {
       const mine = out.get(node) ?? [0n, 0n];
@@ -66,6 +68,7 @@ export class PNCounter {
   }
 
   leq(other: PNCounter): boolean {
+    checkCounter(other);
     for (const [node, [p, n]] of this.counts) {
       const theirs = other.counts.get(node) ?? [0n, 0n];
       if (p > theirs[0] || n > theirs[1]) return false;
@@ -113,4 +116,8 @@ function lexLeq(a: LexPair, b: LexPair): boolean {
 
 function checkNat(v: bigint): void {
   if (typeof v !== 'bigint' || v < 0n) throw new InvalidArgumentError('lattice values are non-negative bigints');
+}
+
+function checkCounter(other: unknown): void {
+  if (!(other instanceof PNCounter)) throw new InvalidArgumentError(`expected a PNCounter, got ${describeValue(other)}`);
 }

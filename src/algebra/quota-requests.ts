@@ -19,6 +19,7 @@
  */
 import { EscrowError, InvalidArgumentError } from '../errors.js';
 import { MAX_ESCROW_LIMIT, type NodeId } from './escrow.js';
+import { optionsObject } from '../core/options.js';
 
 /** First backoff after a failed attempt. */
 export const INITIAL_BACKOFF_MS = 500;
@@ -58,6 +59,8 @@ export class QuotaRequest {
   readonly tried: NodeId[] = [];
 
   constructor(requestId: string, amount: bigint, now: number) {
+    checkRequest(requestId, amount);
+    checkTime(now);
     this.requestId = requestId;
     this.amount = amount;
     this.createdAt = now;
@@ -83,7 +86,7 @@ export class PendingQuotaRequests {
   private readonly finished = new Map<string, Finished>();
 
   constructor(policy: QuotaRequestPolicy = {}) {
-    const { timeoutMs = 500, maxRetries = 5, maxAgeMs = 30_000 } = policy ?? {};
+    const { timeoutMs = 500, maxRetries = 5, maxAgeMs = 30_000 } = optionsObject(policy, 'policy');
     for (const [name, v] of [['timeoutMs', timeoutMs], ['maxRetries', maxRetries], ['maxAgeMs', maxAgeMs]] as const) {
       if (!Number.isInteger(v) || v < 0) throw new InvalidArgumentError(`${name} must be a non-negative integer`);
     }
@@ -98,10 +101,7 @@ export class PendingQuotaRequests {
 
   /** Starts tracking a request for `amount` of quota. Request ids are unique while pending. */
   open(requestId: string, amount: bigint, now: number): QuotaRequest {
-    if (typeof requestId !== 'string' || requestId.length === 0) throw new InvalidArgumentError('a request id is a non-empty string');
-    if (typeof amount !== 'bigint' || amount <= 0n || amount > MAX_ESCROW_LIMIT) {
-      throw new EscrowError('InvalidAmount', 'a request is for a positive amount up to 2^127 − 1');
-    }
+    checkRequest(requestId, amount);
     checkTime(now);
     if (this.requests.has(requestId) || this.finished.has(requestId)) {
       throw new EscrowError('DuplicateRequest', `request ${requestId} is pending or was already used`);
@@ -188,6 +188,13 @@ export class PendingQuotaRequests {
   /** Requests in the order they were opened (a Map iterates in insertion order). */
   private sorted(): QuotaRequest[] {
     return [...this.requests.values()];
+  }
+}
+
+function checkRequest(requestId: string, amount: bigint): void {
+  if (typeof requestId !== 'string' || requestId.length === 0) throw new InvalidArgumentError('a request id is a non-empty string');
+  if (typeof amount !== 'bigint' || amount <= 0n || amount > MAX_ESCROW_LIMIT) {
+    throw new EscrowError('InvalidAmount', 'a request is for a positive amount up to 2^127 − 1');
   }
 }
 

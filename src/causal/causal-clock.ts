@@ -10,6 +10,7 @@
  */
 import { InvalidArgumentError } from '../errors.js';
 import { BLOOM_POSITION_MASK, bloomHashOf } from './id-hash.js';
+import { describeValue } from '../describe-value.js';
 
 export const CLOCK_BITS = 512;
 export const CLOCK_BYTES = 64;
@@ -41,7 +42,7 @@ export class CausalClock {
       throw new InvalidArgumentError('a clock is a view of an ArrayBuffer or SharedArrayBuffer (use fromBytes to copy bytes)');
     }
     if (!Number.isInteger(byteOffset) || byteOffset % 4 !== 0 || byteOffset < 0 || byteOffset + CLOCK_BYTES > buffer.byteLength) {
-      throw new InvalidArgumentError(`a 64-byte clock does not fit at offset ${byteOffset} of ${buffer.byteLength} bytes`);
+      throw new InvalidArgumentError(`a 64-byte clock does not fit at offset ${describeValue(byteOffset)} of ${buffer.byteLength} bytes`);
     }
     this.words = new Uint32Array(buffer, byteOffset, WORDS);
   }

@@ -23,6 +23,8 @@
 import { CausalHorizonExceededError, InvalidArgumentError, SharedMemoryError } from '../errors.js';
 import { IdHasher } from './id-hash.js';
 import { checkSharedHeader } from '../core/shared-header.js';
+import { describeValue } from '../describe-value.js';
+import { optionsObject } from '../core/options.js';
 
 /** "CTXI" little-endian: marks a buffer as an exact index. */
 const MAGIC = 0x49585443;
@@ -112,13 +114,12 @@ function layoutFor(capacity: number): Layout {
 
 /** @internal Throws InvalidArgumentError unless `options` are valid index options. */
 export function checkIndexOptions(options: ExactIndexOptions): { capacity: number; seed: number | undefined } {
-  const capacity = options.capacity ?? DEFAULT_INDEX_CAPACITY;
+  const { capacity = DEFAULT_INDEX_CAPACITY, seed } = optionsObject(options);
   if (!Number.isInteger(capacity) || capacity < 1 || capacity > MAX_INDEX_CAPACITY) {
-    throw new InvalidArgumentError(`index capacity must be an integer in [1, ${MAX_INDEX_CAPACITY}], got ${String(capacity)}`);
+    throw new InvalidArgumentError(`index capacity must be an integer in [1, ${MAX_INDEX_CAPACITY}], got ${describeValue(capacity)}`);
   }
-  const seed = options.seed;
   if (seed !== undefined && (!Number.isInteger(seed) || seed < 0 || seed > 0xffffffff)) {
-    throw new InvalidArgumentError(`index seed must be a u32, got ${String(seed)}`);
+    throw new InvalidArgumentError(`index seed must be a u32, got ${describeValue(seed)}`);
   }
   return { capacity, seed };
 }
@@ -297,7 +298,7 @@ export class ExactCausalIndex implements ReadonlyExactIndex {
   /** The id with key number `keyNumber`, as a new array. */
   idAt(keyNumber: number): Uint8Array {
     if (!Number.isInteger(keyNumber) || keyNumber < 0 || keyNumber >= this.visible) {
-      throw new InvalidArgumentError(`key number ${String(keyNumber)} is not in [0, ${this.visible})`);
+      throw new InvalidArgumentError(`key number ${describeValue(keyNumber)} is not in [0, ${this.visible})`);
     }
     const out = new Uint8Array(32);
     new Uint32Array(out.buffer).set(this.keys.subarray(8 * keyNumber, 8 * keyNumber + 8));

@@ -3,6 +3,7 @@
  * allocate; hot paths use the u32-limb routines in `int128.ts` instead.
  */
 import { InvalidArgumentError, ValueOutOfRangeError } from '../errors.js';
+import { describeValue } from '../describe-value.js';
 
 export const I128_MIN = -(1n << 127n);
 export const I128_MAX = (1n << 127n) - 1n;
@@ -81,14 +82,30 @@ function toU64(value: bigint | number): bigint {
 }
 
 function checkSpan(bytes: Uint8Array, offset: number, width: number): void {
-  if (!(bytes instanceof Uint8Array)) throw new InvalidArgumentError('expected a Uint8Array');
+  checkBytes(bytes, `a ${width}-byte field's bytes`);
   if (!Number.isInteger(offset) || offset < 0 || offset + width > bytes.length) {
-    throw new InvalidArgumentError(`a ${width}-byte field at offset ${offset} does not fit in ${bytes.length} bytes`);
+    throw new InvalidArgumentError(`a ${width}-byte field at offset ${describeValue(offset)} does not fit in ${bytes.length} bytes`);
   }
+}
+
+/**
+ * A copy of `bytes[from, to)` in a new plain Uint8Array. For whatever keeps a caller's bytes:
+ * `Buffer#slice` returns a view of the caller's memory, not a copy, and a subclass may override
+ * `slice`, so this never calls the argument's own methods.
+ */
+export function copyBytes(bytes: Uint8Array, from = 0, to = bytes.length): Uint8Array {
+  // An empty range needs no view, and a view of a detached buffer (length 0) cannot be made.
+  if (to <= from) return new Uint8Array(0);
+  return new Uint8Array(Uint8Array.prototype.subarray.call(bytes, from, to));
+}
+
+function checkBytes(value: unknown, what: string): asserts value is Uint8Array {
+  if (!(value instanceof Uint8Array)) throw new InvalidArgumentError(`${what} must be a Uint8Array, got ${describeValue(value)}`);
 }
 
 /** Lower-case hex of `bytes`. */
 export function toHex(bytes: Uint8Array): string {
+  checkBytes(bytes, 'toHex: bytes');
   let s = '';
   for (let i = 0; i < bytes.length; i++) s += bytes[i]!.toString(16).padStart(2, '0');
   return s;
@@ -106,6 +123,8 @@ export function fromHex(hex: string): Uint8Array {
 
 /** Bytewise unsigned comparison: negative if a < b, 0 if equal, positive if a > b. */
 export function compareBytes(a: Uint8Array, b: Uint8Array): number {
+  checkBytes(a, 'compareBytes: a');
+  checkBytes(b, 'compareBytes: b');
   const n = Math.min(a.length, b.length);
   for (let i = 0; i < n; i++) {
     const d = a[i]! - b[i]!;
@@ -116,5 +135,7 @@ export function compareBytes(a: Uint8Array, b: Uint8Array): number {
 
 /** True when both arrays hold the same bytes. */
 export function bytesEqual(a: Uint8Array, b: Uint8Array): boolean {
+  checkBytes(a, 'bytesEqual: a');
+  checkBytes(b, 'bytesEqual: b');
   return a.length === b.length && compareBytes(a, b) === 0;
 }

@@ -17,6 +17,7 @@
 import { MAX_DEPS, MAX_PAYLOAD_BYTES, type Fact, type FactId } from './fact.js';
 import { AdmitCode } from '../codes.js';
 import { InvalidArgumentError, SharedMemoryError } from '../errors.js';
+import { describeValue } from '../describe-value.js';
 
 /** Record header: payload length and dep count, one u32 each. */
 export const BATCH_RECORD_HEADER_BYTES = 8;
@@ -82,11 +83,11 @@ export class FactBatch {
    */
   constructor(facts: number = DEFAULT_BATCH_FACTS, bytes?: number) {
     if (!Number.isInteger(facts) || facts < 1 || facts > MAX_BATCH_FACTS) {
-      throw new InvalidArgumentError(`a batch is sized for 1..${MAX_BATCH_FACTS} facts, got ${String(facts)}`);
+      throw new InvalidArgumentError(`a batch is sized for 1..${MAX_BATCH_FACTS} facts, got ${describeValue(facts)}`);
     }
     const size = bytes ?? Math.min(facts * DEFAULT_BYTES_PER_FACT, MAX_BATCH_BYTES);
     if (!Number.isInteger(size) || size < BATCH_RECORD_HEADER_BYTES + 32 || size > MAX_BATCH_BYTES) {
-      throw new InvalidArgumentError(`a batch takes ${BATCH_RECORD_HEADER_BYTES + 32}..${MAX_BATCH_BYTES} bytes, got ${String(bytes)}`);
+      throw new InvalidArgumentError(`a batch takes ${BATCH_RECORD_HEADER_BYTES + 32}..${MAX_BATCH_BYTES} bytes, got ${describeValue(bytes)}`);
     }
     this.data = new SharedArrayBuffer(pad4(size));
     this.bytes = new Uint8Array(this.data);
@@ -97,8 +98,9 @@ export class FactBatch {
   /** A batch holding copies of `facts`, in order. */
   static from(facts: Iterable<Fact>): FactBatch {
     if (facts === null || typeof facts !== 'object' || typeof (facts as Iterable<Fact>)[Symbol.iterator] !== 'function') {
-      throw new InvalidArgumentError('FactBatch.from takes an array (or iterable) of facts');
+      throw new InvalidArgumentError(`FactBatch.from takes an array (or iterable) of facts, got ${describeValue(facts)}`);
     }
+    if (ArrayBuffer.isView(facts)) throw new InvalidArgumentError(`FactBatch.from takes facts, not bytes: got ${describeValue(facts)}`);
     const list = Array.isArray(facts) ? (facts as Fact[]) : [...facts];
     let size = 0;
     for (const f of list) size += FactBatch.recordBytes(f);
@@ -152,7 +154,8 @@ export class FactBatch {
     this.bytes.set(id, at);
     at += 32;
     for (let d = 0; d < deps.length; d++, at += 32) this.bytes.set(deps[d]!, at);
-    this.bytes.set(payload, at);
+    // `set` throws on a detached array even when it holds no bytes.
+    if (payload.length > 0) this.bytes.set(payload, at);
     // Padding stays zero: the buffer starts zeroed and `clear` re-zeroes what was used.
     this.used += record;
     this.count++;

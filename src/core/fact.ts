@@ -8,7 +8,9 @@
  */
 import { Hasher } from 'blake3-jit';
 import { FactIdMismatchError, InvalidArgumentError, MalformedFactError } from '../errors.js';
-import { bytesEqual, compareBytes } from './bytes.js';
+import { bytesEqual, compareBytes, copyBytes } from './bytes.js';
+import { optionsObject } from './options.js';
+import { describeValue } from '../describe-value.js';
 
 /** A 32-byte fact id. */
 export type FactId = Uint8Array;
@@ -54,7 +56,7 @@ export function isFactId(value: unknown): value is FactId {
 }
 
 function checkId(value: unknown, what: string): asserts value is FactId {
-  if (!isFactId(value)) throw new InvalidArgumentError(`${what} must be a 32-byte Uint8Array`);
+  if (!isFactId(value)) throw new InvalidArgumentError(`${what} must be a 32-byte Uint8Array, got ${describeValue(value)}`);
 }
 
 /** Checks shapes and limits; the dep limit applies to the canonical (deduplicated) deps. */
@@ -62,14 +64,18 @@ function checkFact(fact: Fact): void {
   if (fact === null || typeof fact !== 'object') throw new InvalidArgumentError('expected a fact { id, deps, payload }');
 }
 
-function checkDepsAndPayload(deps: readonly FactId[], payload: Uint8Array): void {
-  if (!Array.isArray(deps)) throw new InvalidArgumentError('deps must be an array of 32-byte ids');
+function checkDepIds(deps: readonly FactId[]): void {
+  if (!Array.isArray(deps)) throw new InvalidArgumentError(`deps must be an array of 32-byte ids, got ${describeValue(deps)}`);
   // An indexed loop, so holes in a sparse array are checked too.
   for (let i = 0; i < deps.length; i++) checkId(deps[i], `deps[${i}]`);
+}
+
+function checkDepsAndPayload(deps: readonly FactId[], payload: Uint8Array): void {
+  checkDepIds(deps);
   if (deps.length > MAX_DEPS && canonicalDeps(deps).length > MAX_DEPS) {
     throw new InvalidArgumentError(`a fact has at most ${MAX_DEPS} distinct deps, got ${canonicalDeps(deps).length}`);
   }
-  if (!(payload instanceof Uint8Array)) throw new InvalidArgumentError('payload must be a Uint8Array');
+  if (!(payload instanceof Uint8Array)) throw new InvalidArgumentError(`payload must be a Uint8Array, got ${describeValue(payload)}`);
   if (payload.length > MAX_PAYLOAD_BYTES) {
     throw new InvalidArgumentError(`payload is ${payload.length} bytes; the maximum is ${MAX_PAYLOAD_BYTES}`);
   }
@@ -77,6 +83,7 @@ function checkDepsAndPayload(deps: readonly FactId[], payload: Uint8Array): void
 
 /** Deps sorted ascending with duplicates removed (new array; ids are not copied). */
 export function canonicalDeps(deps: readonly FactId[]): FactId[] {
+  checkDepIds(deps);
   const sorted = [...deps].sort(compareBytes);
   return sorted.filter((d, i) => i === 0 || compareBytes(sorted[i - 1]!, d) !== 0);
 }
@@ -110,8 +117,8 @@ export function factId(deps: readonly FactId[], payload: Uint8Array): FactId {
 /** A new fact with canonical deps and its content-addressed id. The payload is copied. */
 export function createFact(deps: readonly FactId[], payload: Uint8Array): Fact {
   checkDepsAndPayload(deps, payload);
-  const canonical = canonicalDeps(deps).map((d) => d.slice());
-  const ownPayload = payload.slice();
+  const canonical = canonicalDeps(deps).map((d) => copyBytes(d));
+  const ownPayload = copyBytes(payload);
   return Object.freeze({ id: hashCanonical(canonical, ownPayload), deps: Object.freeze(canonical), payload: ownPayload });
 }
 
@@ -147,6 +154,12 @@ export function encodeFact(fact: Fact): Uint8Array {
 
 /** Length in bytes of an encoded fact with `depCount` deps and `payloadLength` payload bytes. */
 export function encodedFactLength(depCount: number, payloadLength: number): number {
+  if (!Number.isInteger(depCount) || depCount < 0 || depCount > MAX_DEPS) {
+    throw new InvalidArgumentError(`depCount is an integer in [0, ${MAX_DEPS}], got ${describeValue(depCount)}`);
+  }
+  if (!Number.isInteger(payloadLength) || payloadLength < 0 || payloadLength > MAX_PAYLOAD_BYTES) {
+    throw new InvalidArgumentError(`payloadLength is an integer in [0, ${MAX_PAYLOAD_BYTES}], got ${describeValue(payloadLength)}`);
+  }
   return FACT_HEADER_BYTES + FACT_ID_BYTES * depCount + payloadLength;
 }
 
@@ -177,13 +190,13 @@ export function decodeFact(bytes: Uint8Array, options: DecodeFactOptions = {}): 
   if (bytes.length !== total) {
     throw new MalformedFactError(`fact header describes ${total} bytes but ${bytes.length} were given`);
   }
-  const id = bytes.slice(8, 8 + FACT_ID_BYTES);
+  const id = copyBytes(bytes, 8, 8 + FACT_ID_BYTES);
   const deps: FactId[] = [];
   let p = FACT_HEADER_BYTES;
-  for (let i = 0; i < depCount; i++, p += FACT_ID_BYTES) deps.push(bytes.slice(p, p + FACT_ID_BYTES));
+  for (let i = 0; i < depCount; i++, p += FACT_ID_BYTES) deps.push(copyBytes(bytes, p, p + FACT_ID_BYTES));
   if (!isCanonical(deps)) throw new MalformedFactError('deps are not in strictly ascending order');
-  const fact: Fact = Object.freeze({ id, deps: Object.freeze(deps), payload: bytes.slice(p) });
-  if (options?.verifyId !== false && !bytesEqual(hashCanonical(deps, fact.payload), id)) {
+  const fact: Fact = Object.freeze({ id, deps: Object.freeze(deps), payload: copyBytes(bytes, p) });
+  if (optionsObject(options).verifyId !== false && !bytesEqual(hashCanonical(deps, fact.payload), id)) {
     throw new FactIdMismatchError('fact id is not the BLAKE3 content address of its deps and payload');
   }
   return fact;

@@ -25,6 +25,7 @@
  */
 import { InvalidArgumentError, SharedMemoryError } from '../errors.js';
 import { checkSharedHeader } from './shared-header.js';
+import { describeValue } from '../describe-value.js';
 
 /** "CTRG" little-endian. */
 const MAGIC = 0x47525443;
@@ -172,6 +173,7 @@ export class SpscRing {
    * follow the ring's framing (its first u32 is its length, a multiple of 8). Producer only.
    */
   tryPush(message: Uint8Array): boolean {
+    if (!(message instanceof Uint8Array)) throw new InvalidArgumentError(`a ring message is a Uint8Array, got ${describeValue(message)}`);
     const n = message.length;
     if (n < 8 || (n & 7) !== 0 || n > this.maxMessageBytes || (message[0]! | (message[1]! << 8) | (message[2]! << 16) | (message[3]! << 24)) !== n) {
       throw new InvalidArgumentError('a ring message is 8..capacity/2 bytes, a multiple of 8, and starts with its length (u32 LE)');
@@ -189,6 +191,7 @@ export class SpscRing {
    * true if the room is there. Producer only.
    */
   waitForSpace(bytes: number, timeoutMs: number, spins = DEFAULT_SPINS): boolean {
+    checkWait(timeoutMs, spins);
     const ctl = this.ctl;
     const deadline = Date.now() + timeoutMs;
     for (let i = 0; ; i++) {
@@ -268,6 +271,8 @@ export class SpscRing {
    * Consumer only.
    */
   waitForData(tail: number, timeoutMs: number, spins = DEFAULT_SPINS): boolean {
+    // Once per wait (a batch), before the spin: an infinite spin count would never end.
+    checkWait(timeoutMs, spins);
     const ctl = this.ctl;
     for (let i = 0; i < spins; i++) if (Atomics.load(ctl, W_HEAD) !== tail) return true;
     const deadline = Date.now() + timeoutMs;
@@ -306,4 +311,22 @@ export class SpscRing {
   get used(): number {
     return (Atomics.load(this.ctl, W_HEAD) - Atomics.load(this.ctl, W_TAIL)) >>> 0;
   }
+}
+
+/** The longest wait: 2^31 − 1 ms (~24.8 days), the longest delay Node's own timers honour. */
+export const MAX_WAIT_MS = 0x7fff_ffff;
+
+/** The most spins before parking: 2^20 loads, a few milliseconds; spinning longer only burns a core. */
+export const MAX_SPINS = 1 << 20;
+
+/**
+ * A wait's bounds: a timeout from 0 to {@link MAX_WAIT_MS} ms (NaN or Infinity would make
+ * `Atomics.wait` sleep forever, and a thread that never wakes is what these rings must not
+ * produce) and a spin count from 0 to {@link MAX_SPINS}.
+ */
+function checkWait(timeoutMs: number, spins: number): void {
+  if (typeof timeoutMs !== 'number' || !(timeoutMs >= 0 && timeoutMs <= MAX_WAIT_MS)) {
+    throw new InvalidArgumentError(`a wait's timeoutMs is a number from 0 to ${MAX_WAIT_MS}, got ${describeValue(timeoutMs)}`);
+  }
+  if (!Number.isInteger(spins) || spins < 0 || spins > MAX_SPINS) throw new InvalidArgumentError(`spins is an integer from 0 to ${MAX_SPINS}, got ${describeValue(spins)}`);
 }

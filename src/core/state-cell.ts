@@ -3,6 +3,7 @@
  * the invariant does. A cell is a view, so it may live inside a SharedArrayBuffer.
  */
 import { InvalidArgumentError } from '../errors.js';
+import { describeValue } from '../describe-value.js';
 
 export const STATE_CELL_BYTES = 64;
 
@@ -39,7 +40,7 @@ export class StateCell {
       throw new InvalidArgumentError('pass an ArrayBuffer or SharedArrayBuffer (or use StateCell.from to copy bytes)');
     }
     if (!Number.isInteger(byteOffset) || byteOffset < 0 || byteOffset + STATE_CELL_BYTES > buffer.byteLength) {
-      throw new InvalidArgumentError(`a 64-byte state cell does not fit at offset ${byteOffset} of ${buffer.byteLength} bytes`);
+      throw new InvalidArgumentError(`a 64-byte state cell does not fit at offset ${describeValue(byteOffset)} of ${buffer.byteLength} bytes`);
     }
     this.bytes = new Uint8Array(buffer, byteOffset, STATE_CELL_BYTES);
   }

@@ -18,11 +18,16 @@
  * `{ degreeLimits: true }`, which makes it `BoundedCommutative`.
  */
 import { InvalidArgumentError } from '../errors.js';
+import { copyBytes } from '../core/bytes.js';
 import { InvariantCode } from '../codes.js';
 import { STATE_CELL_BYTES, StateCell, cellBytes } from '../core/state-cell.js';
 import { AlgebraicClass, type Invariant } from './invariant.js';
+import { describeValue } from '../describe-value.js';
+import { optionsObject } from '../core/options.js';
 
 export const MAX_VERTICES = 16;
+/** The adjacency matrix: 16 × 16 bits. */
+const ADJACENCY_BYTES = 32;
 const VERTEX_COUNT = 32;
 const MAX_OUT = 33;
 const MAX_IN = 34;
@@ -43,7 +48,7 @@ export class GGraphInvariant implements Invariant {
   readonly degreeLimits: boolean;
 
   constructor(options: GGraphOptions = {}) {
-    this.degreeLimits = options?.degreeLimits === true;
+    this.degreeLimits = optionsObject(options).degreeLimits === true;
     this.algebraicClass = this.degreeLimits ? AlgebraicClass.BoundedCommutative : AlgebraicClass.Lattice;
   }
 
@@ -98,7 +103,7 @@ function inDegree(s: Uint8Array, t: number, n: number): number {
 }
 
 function checkVertex(v: number, n: number): void {
-  if (!Number.isInteger(v) || v < 0 || v >= n) throw new InvalidArgumentError(`vertex ${String(v)} is not in [0, ${n})`);
+  if (!Number.isInteger(v) || v < 0 || v >= n) throw new InvalidArgumentError(`vertex ${describeValue(v)} is not in [0, ${n})`);
 }
 
 export interface GraphOptions {
@@ -120,9 +125,9 @@ export class GraphState {
 
   constructor(vertexCount: number, options: GraphOptions = {}, adjacency?: Uint8Array) {
     if (!Number.isInteger(vertexCount) || vertexCount < 0 || vertexCount > MAX_VERTICES) {
-      throw new InvalidArgumentError(`a graph has at most ${MAX_VERTICES} vertices, got ${String(vertexCount)}`);
+      throw new InvalidArgumentError(`a graph has at most ${MAX_VERTICES} vertices, got ${describeValue(vertexCount)}`);
     }
-    const { directed = false, selfLoops = false, maxOutDegree = 0, maxInDegree = 0 } = options ?? {};
+    const { directed = false, selfLoops = false, maxOutDegree = 0, maxInDegree = 0 } = optionsObject(options);
     for (const d of [maxOutDegree, maxInDegree]) {
       if (!Number.isInteger(d) || d < 0 || d > 255) throw new InvalidArgumentError('degree limits are integers in [0, 255]');
     }
@@ -131,7 +136,10 @@ export class GraphState {
     this.selfLoops = selfLoops;
     this.maxOutDegree = maxOutDegree;
     this.maxInDegree = maxInDegree;
-    this.adjacency = adjacency?.slice(0, 32) ?? new Uint8Array(32);
+    if (adjacency !== undefined && !(adjacency instanceof Uint8Array && adjacency.length >= ADJACENCY_BYTES)) {
+      throw new InvalidArgumentError(`an adjacency matrix is ${ADJACENCY_BYTES} bytes`);
+    }
+    this.adjacency = adjacency === undefined ? new Uint8Array(ADJACENCY_BYTES) : copyBytes(adjacency, 0, ADJACENCY_BYTES);
   }
 
   hasEdge(from: number, to: number): boolean {

@@ -8,6 +8,7 @@
  */
 
 import { InvalidArgumentError } from '../errors.js';
+import { describeValue } from '../describe-value.js';
 
 /**
  * How an invariant's operations compose, judged by their *acceptance* semantics: an operation
@@ -39,7 +40,7 @@ export function isCoordinationFree(algebraicClass: AlgebraicClass): boolean {
 /** @internal Throws InvalidArgumentError unless `c` is an AlgebraicClass (an integer 0..5). */
 export function checkAlgebraicClass(c: unknown): asserts c is AlgebraicClass {
   if (typeof c !== 'number' || !Number.isInteger(c) || c < 0 || c > AlgebraicClass.Ordered) {
-    throw new InvalidArgumentError(`not an AlgebraicClass (0..5): ${String(c)}`);
+    throw new InvalidArgumentError(`not an AlgebraicClass (0..5): ${describeValue(c)}`);
   }
 }
 

@@ -9,7 +9,7 @@
  * winner whatever the order (upstream kept whichever came first). Never rejects: class `Lattice`.
  */
 import { InvalidArgumentError, ValueOutOfRangeError } from '../errors.js';
-import { U64_MAX, readU64le, writeU64le } from '../core/bytes.js';
+import { U64_MAX, copyBytes, readU64le, writeU64le } from '../core/bytes.js';
 import { InvariantCode } from '../codes.js';
 import { STATE_CELL_BYTES, StateCell, cellBytes } from '../core/state-cell.js';
 import { AlgebraicClass, type Invariant } from './invariant.js';
@@ -65,14 +65,18 @@ function newer(payload: Uint8Array, state: Uint8Array, s: Uint32Array): boolean 
 
 /** The state of an {@link LWWInvariant}. */
 export class LWWState {
+  /** The register's 32 bytes (a copy of what the constructor was given). */
+  readonly value: Uint8Array;
+
   constructor(
-    readonly value: Uint8Array = new Uint8Array(32),
+    value: Uint8Array = new Uint8Array(32),
     readonly timestamp: bigint = 0n,
     readonly nodeId: bigint = 0n,
   ) {
     if (!(value instanceof Uint8Array) || value.length !== 32) throw new InvalidArgumentError('an LWW value is 32 bytes');
     if (typeof timestamp !== 'bigint' || typeof nodeId !== 'bigint') throw new InvalidArgumentError('timestamp and nodeId must be bigints');
     if (timestamp < 0n || timestamp > U64_MAX || nodeId < 0n || nodeId > U64_MAX) throw new ValueOutOfRangeError('timestamp and nodeId are u64');
+    this.value = copyBytes(value);
   }
 
   toBytes(): Uint8Array {
@@ -89,6 +93,6 @@ export class LWWState {
 
   static fromCell(cell: StateCell | Uint8Array): LWWState {
     const bytes = cellBytes(cell);
-    return new LWWState(bytes.slice(0, 32), readU64le(bytes, 32), readU64le(bytes, 40));
+    return new LWWState(bytes.subarray(0, 32), readU64le(bytes, 32), readU64le(bytes, 40));
   }
 }

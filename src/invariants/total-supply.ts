@@ -76,7 +76,8 @@ export class TotalSupplyInvariant implements Invariant {
     if (!(appData instanceof Uint8Array)) throw new InvalidArgumentError('appData must be a Uint8Array');
     const out = new Uint8Array(TOTAL_SUPPLY_PAYLOAD_BYTES + appData.length);
     writeI128le(out, 0, delta);
-    out.set(appData, TOTAL_SUPPLY_PAYLOAD_BYTES);
+    // `set` throws on a detached array even when it holds no bytes.
+    if (appData.length > 0) out.set(appData, TOTAL_SUPPLY_PAYLOAD_BYTES);
     return out;
   }
 }

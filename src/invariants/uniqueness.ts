@@ -13,6 +13,7 @@ import { InvariantCode } from '../codes.js';
 import { STATE_CELL_BYTES, StateCell, cellBytes } from '../core/state-cell.js';
 import { AlgebraicClass, type Invariant } from './invariant.js';
 import { StateWords } from './state-words.js';
+import { describeValue } from '../describe-value.js';
 
 /** Elements are 0..511: one bit each in the 64-byte cell. */
 export const UNIQUENESS_ELEMENTS = 512;
@@ -44,7 +45,7 @@ export class UniquenessInvariant implements Invariant {
 
 function checkElement(element: number): void {
   if (!Number.isInteger(element) || element < 0 || element >= UNIQUENESS_ELEMENTS) {
-    throw new InvalidArgumentError(`an element is an integer in [0, ${UNIQUENESS_ELEMENTS}), got ${String(element)}`);
+    throw new InvalidArgumentError(`an element is an integer in [0, ${UNIQUENESS_ELEMENTS}), got ${describeValue(element)}`);
   }
 }
 
@@ -53,8 +54,13 @@ export class UniquenessState {
   readonly elements: readonly number[];
 
   constructor(elements: Iterable<number> = []) {
+    if (elements === null || typeof (elements as Partial<Iterable<number>>)?.[Symbol.iterator] !== 'function') {
+      throw new InvalidArgumentError(`elements must be an iterable of numbers, got ${describeValue(elements)}`);
+    }
+    // A typed array is read by index: iterating a detached one throws a TypeError.
+    const list = ArrayBuffer.isView(elements) ? Array.prototype.slice.call(elements) : elements;
     const set = new Set<number>();
-    for (const e of elements) {
+    for (const e of list) {
       checkElement(e);
       set.add(e);
     }

@@ -20,6 +20,7 @@
 import * as fs from 'node:fs';
 import { debuglog } from 'node:util';
 import { AdmitCode } from '../codes.js';
+import { copyBytes } from '../core/bytes.js';
 import type { Fact, FactId } from '../core/fact.js';
 import { cellBytes, type StateCell } from '../core/state-cell.js';
 import { ExactCausalIndex } from '../causal/exact-index.js';
@@ -33,7 +34,9 @@ import { DurableLog } from '../persistence/durable-log.js';
 import { Stat } from '../persistence/durability-control.js';
 import type { BackendChoice } from '../persistence/io-backend.js';
 import { checkCompatible, compactLog, openAppendSegment, recoverDomain, type CompactionResult, type RecoveryReport } from '../persistence/recovery.js';
-import { MAX_RING_CAPACITY } from '../core/spsc-ring.js';
+import { MAX_RING_CAPACITY, MAX_WAIT_MS } from '../core/spsc-ring.js';
+import { optionsObject } from '../core/options.js';
+import { describeValue } from '../describe-value.js';
 import { MAX_WAL_RECORD_BYTES } from '../persistence/wal-record.js';
 import type { FaultPlan } from '../persistence/protocol.js';
 import type { LatencyHistogram } from '../metrics/latency-histogram.js';
@@ -129,7 +132,7 @@ export interface CheckpointInfo {
 export class DurableHandle {
   /** The fact's WAL sequence number. */
   readonly sequence: number;
-  /** The id the fact was admitted with (the caller's array). */
+  /** The id the fact was admitted with (a copy: the caller may reuse its array). */
   readonly factId: FactId;
   private readonly log: DurableLog;
 
@@ -155,6 +158,7 @@ export class DurableHandle {
    * briefly, then sleeps in `Atomics.wait`. Throws `DurabilityError` if it can never be durable.
    */
   spinWait(timeoutMs = DEFAULT_ACK_TIMEOUT_MS): boolean {
+    checkTimeout(timeoutMs, 'spinWait timeoutMs');
     for (let i = 0; i < HANDLE_SPINS; i++) if (this.log.isDurable(this.sequence)) return true;
     const error = this.log.waitFor(this.sequence, false, timeoutMs);
     if (error === undefined) return true;
@@ -179,6 +183,16 @@ function checkAnchor(anchor: Checkpoint, domain: CausalDomain, file: string): vo
   }
 }
 
+/**
+ * A blocking wait's bound: 0 to 2^31 − 1 ms. NaN or Infinity would let a thread sleep in
+ * `Atomics.wait` forever, which a durable kernel promises never to do.
+ */
+function checkTimeout(ms: number, what: string): void {
+  if (typeof ms !== 'number' || !(ms >= 0 && ms <= MAX_WAIT_MS)) {
+    throw new InvalidArgumentError(`${what} must be a number from 0 to ${MAX_WAIT_MS}, got ${describeValue(ms)}`);
+  }
+}
+
 function checkOptions(options: DurableKernelOptions): { arenaBytes: number; segmentBytes: number; ackTimeoutMs: number } {
   const arenaBytes = options.arenaBytes ?? DEFAULT_ARENA_BYTES;
   if (!Number.isInteger(arenaBytes) || arenaBytes < MIN_ARENA_BYTES || arenaBytes > MAX_RING_CAPACITY || (arenaBytes & (arenaBytes - 1)) !== 0) {
@@ -190,7 +204,7 @@ function checkOptions(options: DurableKernelOptions): { arenaBytes: number; segm
     throw new InvalidArgumentError('segmentBytes must be an integer from 4096 to 2^40');
   }
   const ackTimeoutMs = options.ackTimeoutMs ?? DEFAULT_ACK_TIMEOUT_MS;
-  if (!(ackTimeoutMs >= 0)) throw new InvalidArgumentError('ackTimeoutMs must be a non-negative number');
+  checkTimeout(ackTimeoutMs, 'ackTimeoutMs');
   const backend = options.backend ?? 'auto';
   if (backend !== 'auto' && backend !== 'uring' && backend !== 'portable') {
     throw new InvalidArgumentError("backend must be 'auto', 'uring' or 'portable'");
@@ -305,7 +319,7 @@ export class DurableKernel<I extends Invariant = Invariant> extends KernelBase<I
   admitRawWithHandle(id: FactId, deps: readonly FactId[], payload: Uint8Array): DurableHandle {
     const code = this.domain.tryAdmit(id, deps, payload);
     if (code !== AdmitCode.Ok) throw this.rejection(code, id);
-    return new DurableHandle(this.log, this.log.lastSequence, id);
+    return new DurableHandle(this.log, this.log.lastSequence, copyBytes(id));
   }
 
   /** `admitRawWithHandle` for a `Fact`. */
@@ -341,6 +355,7 @@ export class DurableKernel<I extends Invariant = Invariant> extends KernelBase<I
 
   /** True if the fact with this sequence is durable (zero-allocation alternative to handles). */
   isDurable(sequence: number): boolean {
+    if (typeof sequence !== 'number') throw new InvalidArgumentError(`sequence must be a number, got ${describeValue(sequence)}`);
     return this.log.isDurable(sequence);
   }
 
@@ -518,7 +533,7 @@ async function openDurable<I extends Invariant, K extends DurableKernel<I>>(
   construct: (invariant: I, options: KernelOptions) => K,
 ): Promise<K> {
   if (typeof dir !== 'string' || dir === '') throw new InvalidArgumentError('dir must be a directory path');
-  options ??= {};
+  options = optionsObject(options);
   const { arenaBytes, segmentBytes, ackTimeoutMs } = checkOptions(options);
   fs.mkdirSync(dir, { recursive: true });
   const prefaultMemory = prefaultOf(options);

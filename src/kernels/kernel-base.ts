@@ -5,7 +5,7 @@
  */
 import { AdmitCode } from '../codes.js';
 import { MAX_DEPS, MAX_PAYLOAD_BYTES, factId, isFactId, type Fact, type FactId } from '../core/fact.js';
-import { bytesEqual } from '../core/bytes.js';
+import { bytesEqual, copyBytes } from '../core/bytes.js';
 import { STATE_CELL_BYTES, StateCell, cellBytes } from '../core/state-cell.js';
 import { CLOCK_BITS } from '../causal/causal-clock.js';
 import { AdmitError, InvalidArgumentError } from '../errors.js';
@@ -15,7 +15,7 @@ import { DomainKernel, rejectionError } from './domain-kernel.js';
 import { indexOptionsOf, prefaultOf, type KernelOptions } from './kernel-options.js';
 import { ATTACH_MEMORY, SET_INITIAL_STATE } from './internal.js';
 import type { Snapshot, View } from './view.js';
-import { recordAdmission, type LatencyHistogram } from '../metrics/latency-histogram.js';
+import { checkHistogram, recordAdmission, type LatencyHistogram } from '../metrics/latency-histogram.js';
 import { FactBatch, admitShared, type BatchResult } from '../core/fact-batch.js';
 import { historyDigest } from '../domain/history-digest.js';
 import { prefault } from '../native/shim.js';
@@ -104,6 +104,7 @@ export abstract class KernelBase<I extends Invariant = Invariant> extends Domain
    * Prometheus `ctfs_admission_latency` and `ctfs_admissions_total`). Returns the code.
    */
   tryAdmitRawInstrumented(id: FactId, deps: readonly FactId[], payload: Uint8Array, histogram: LatencyHistogram): number {
+    checkHistogram(histogram);
     const started = performance.now();
     return recordAdmission(histogram, started, this.tryAdmitRaw(id, deps, payload));
   }
@@ -153,9 +154,9 @@ export abstract class KernelBase<I extends Invariant = Invariant> extends Domain
     if (deps.length > MAX_DEPS) return AdmitCode.MalformedFact;
     for (let i = 0; i < deps.length; i++) if (!isFactId(deps[i])) return AdmitCode.MalformedFact;
     // Verify and admit the same bytes: copies, so nothing can change between the two.
-    const ownId = id.slice();
-    const ownDeps = deps.map((d) => d.slice());
-    const ownPayload = payload.slice();
+    const ownId = copyBytes(id);
+    const ownDeps = deps.map((d) => copyBytes(d));
+    const ownPayload = copyBytes(payload);
     // The content address does not depend on the order in which deps are listed.
     if (!bytesEqual(factId(ownDeps, ownPayload), ownId)) return AdmitCode.FactIdMismatch;
     return this.tryAdmitRaw(ownId, ownDeps, ownPayload);

@@ -3,6 +3,7 @@
  * place, so `prefault` and the index settings mean the same on every kernel that takes them.
  */
 import { InvalidArgumentError } from '../errors.js';
+import { optionsObject } from '../core/options.js';
 import type { ExactIndexOptions } from '../causal/exact-index.js';
 
 export interface KernelOptions {
@@ -22,13 +23,13 @@ export interface KernelOptions {
 
 /** @internal A kernel's options as the options of its exact index. */
 export function indexOptionsOf(options: KernelOptions | undefined): ExactIndexOptions {
-  const { indexCapacity, indexSeed } = options ?? {};
+  const { indexCapacity, indexSeed } = optionsObject(options);
   return { capacity: indexCapacity, seed: indexSeed };
 }
 
 /** @internal The `prefault` option, checked (absent means false). */
 export function prefaultOf(options: KernelOptions | undefined): boolean {
-  const value = options?.prefault;
+  const value = optionsObject(options).prefault;
   if (value !== undefined && typeof value !== 'boolean') throw new InvalidArgumentError('prefault must be a boolean');
   return value === true;
 }

@@ -17,7 +17,7 @@ import { CausalDomain, MAX_CELLS } from '../domain/causal-domain.js';
 import { DomainKernel, rejectionError } from './domain-kernel.js';
 import { indexOptionsOf, prefaultOf, type KernelOptions } from './kernel-options.js';
 import { prefault } from '../native/shim.js';
-import { recordAdmission, type LatencyHistogram } from '../metrics/latency-histogram.js';
+import { checkHistogram, recordAdmission, type LatencyHistogram } from '../metrics/latency-histogram.js';
 
 /** MultiKernel's invariant limit. */
 export const MAX_INVARIANTS = MAX_CELLS;
@@ -59,6 +59,7 @@ export class MultiKernel extends DomainKernel {
 
   /** `tryAdmitRaw`, timed: records the latency (ns) and the outcome in `histogram`. */
   tryAdmitRawInstrumented(id: FactId, deps: readonly FactId[], payloads: readonly Uint8Array[], histogram: LatencyHistogram): number {
+    checkHistogram(histogram);
     const started = performance.now();
     return recordAdmission(histogram, started, this.tryAdmitRaw(id, deps, payloads));
   }
@@ -144,6 +145,7 @@ export class DualKernel<I1 extends Invariant = Invariant, I2 extends Invariant =
 
   /** `tryAdmitRaw`, timed: records the latency (ns) and the outcome in `histogram`. */
   tryAdmitRawInstrumented(id: FactId, deps: readonly FactId[], firstPayload: Uint8Array, secondPayload: Uint8Array, histogram: LatencyHistogram): number {
+    checkHistogram(histogram);
     const started = performance.now();
     return recordAdmission(histogram, started, this.tryAdmitRaw(id, deps, firstPayload, secondPayload));
   }

@@ -21,7 +21,9 @@ import { checkInvariant, type Invariant } from '../invariants/invariant.js';
 import { CausalDomain } from '../domain/causal-domain.js';
 import { rejectionError } from './domain-kernel.js';
 import type { View } from './view.js';
-import { recordAdmission, type LatencyHistogram } from '../metrics/latency-histogram.js';
+import { checkHistogram, recordAdmission, type LatencyHistogram } from '../metrics/latency-histogram.js';
+import { describeValue } from '../describe-value.js';
+import { optionsObject } from '../core/options.js';
 
 export const MAX_TENANT_ID = 0xffff;
 export const DEFAULT_MAX_TENANTS = 64;
@@ -50,7 +52,7 @@ export class TenantKernel<I extends Invariant = Invariant> {
 
   constructor(invariant: I, options: TenantKernelOptions = {}) {
     checkInvariant(invariant);
-    const { maxTenants = DEFAULT_MAX_TENANTS, indexCapacity = DEFAULT_TENANT_INDEX_CAPACITY, indexSeed } = options ?? {};
+    const { maxTenants = DEFAULT_MAX_TENANTS, indexCapacity = DEFAULT_TENANT_INDEX_CAPACITY, indexSeed } = optionsObject(options);
     if (!Number.isInteger(maxTenants) || maxTenants < 1 || maxTenants > MAX_TENANT_ID + 1) {
       throw new InvalidArgumentError(`maxTenants must be an integer in [1, ${MAX_TENANT_ID + 1}]`);
     }
@@ -96,6 +98,7 @@ export class TenantKernel<I extends Invariant = Invariant> {
 
   /** `tryAdmitRaw`, timed: records the latency (ns) and the outcome in `histogram`. */
   tryAdmitRawInstrumented(tenantId: number, id: FactId, deps: readonly FactId[], payload: Uint8Array, histogram: LatencyHistogram): number {
+    checkHistogram(histogram);
     const started = performance.now();
     return recordAdmission(histogram, started, this.tryAdmitRaw(tenantId, id, deps, payload));
   }
@@ -103,7 +106,7 @@ export class TenantKernel<I extends Invariant = Invariant> {
   /** Admits a fact into one tenant; throws `AdmitError` if it is rejected. */
   admitRaw(tenantId: number, id: FactId, deps: readonly FactId[], payload: Uint8Array): void {
     const slot = isTenantId(tenantId) ? this.slotOf[tenantId]! : 0;
-    if (slot === 0) throw new AdmitError(AdmitCode.UnknownTenant, 0, `tenant ${String(tenantId)} is not registered`);
+    if (slot === 0) throw new AdmitError(AdmitCode.UnknownTenant, 0, `tenant ${describeValue(tenantId)} is not registered`);
     const domain = this.domains[slot - 1]!;
     const code = domain.tryAdmit(id, deps, payload);
     if (code !== AdmitCode.Ok) throw rejectionError(domain, code, id, `tenant ${tenantId}`);

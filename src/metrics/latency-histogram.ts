@@ -13,6 +13,8 @@
  */
 import { InvalidArgumentError, SharedMemoryError } from '../errors.js';
 import { checkSharedHeader } from '../core/shared-header.js';
+import { optionsObject } from '../core/options.js';
+import { describeValue } from '../describe-value.js';
 
 /** "CTLH" little-endian. */
 const MAGIC = 0x484c5443;
@@ -65,8 +67,27 @@ export function recordAdmission(histogram: LatencyHistogram, started: number, co
   return code;
 }
 
+/**
+ * @internal Throws InvalidArgumentError unless `histogram` is a LatencyHistogram. The
+ * `admitInstrumented` methods call it before admitting, so a bad histogram never follows an
+ * admission that already happened.
+ */
+export function checkHistogram(histogram: unknown): asserts histogram is LatencyHistogram {
+  if (!(histogram instanceof LatencyHistogram)) throw new InvalidArgumentError(`expected a LatencyHistogram, got ${describeValue(histogram)}`);
+}
+
+/**
+ * A latency to record: a number below +Infinity (which would make the sum Infinity for good).
+ * NaN and negatives are recorded as 0; anything that is not a number would throw a TypeError
+ * half-way through a record.
+ */
+function checkLatency(ns: number): void {
+  if (typeof ns !== 'number' || ns === Infinity) throw new InvalidArgumentError(`a latency is a number of nanoseconds below Infinity, got ${describeValue(ns)}`);
+}
+
 /** The bucket of `ns`: ⌊log2 ns⌋ clamped to 0..63 (NaN and negatives count as 0). */
 export function bucketOf(ns: number): number {
+  if (typeof ns !== 'number') throw new InvalidArgumentError(`bucketOf takes a number, got ${describeValue(ns)}`);
   if (!(ns >= 2)) return 0;
   if (ns < TWO_POW_32) return 31 - Math.clz32(ns);
   if (ns >= 2 ** 63) return HISTOGRAM_BUCKETS - 1;
@@ -76,6 +97,9 @@ export function bucketOf(ns: number): number {
 
 /** The largest integer in bucket `b`: its inclusive upper bound, the `le` of Prometheus. */
 export function bucketUpperBound(b: number): number {
+  if (!Number.isInteger(b) || b < 0 || b >= HISTOGRAM_BUCKETS) {
+    throw new InvalidArgumentError(`a bucket is an integer in [0, ${HISTOGRAM_BUCKETS}), got ${describeValue(b)}`);
+  }
   return 2 ** (b + 1) - 1;
 }
 
@@ -88,7 +112,7 @@ export class LatencyHistogram {
 
   /** A new histogram with room for `lanes` recording instances (threads). */
   constructor(options: { lanes?: number } = {}) {
-    const lanes = options?.lanes ?? DEFAULT_LANES;
+    const { lanes = DEFAULT_LANES } = optionsObject(options);
     if (!Number.isInteger(lanes) || lanes < 1 || lanes > MAX_LANES) {
       throw new InvalidArgumentError(`lanes must be an integer from 1 to ${MAX_LANES}`);
     }
@@ -131,18 +155,34 @@ export class LatencyHistogram {
     return this.all.subarray(index * LANE_WORDS, (index + 1) * LANE_WORDS);
   }
 
-  /** Records one latency in nanoseconds. Lock-free, allocation-free, single writer per instance. */
+  /**
+   * Records one latency in nanoseconds (NaN and negatives, e.g. from a clock stepping back, as
+   * 0). Lock-free, allocation-free, single writer per instance. +Infinity and non-numbers throw
+   * InvalidArgumentError and record nothing.
+   */
   record(ns: number): void {
+    checkLatency(ns);
+    this.add(ns);
+  }
+
+  /** `record` without the check, for values this module computed. */
+  private add(ns: number): void {
     const lane = this.lane;
     const v = ns > 0 ? ns : 0;
     lane[v < 2 ? 0 : v < TWO_POW_32 ? 31 - Math.clz32(v) : bucketOf(v)]! += 1;
     lane[SUM]! += v;
   }
 
-  /** Records a latency and the admission code it ended with (codes above 15 count as 15). */
+  /**
+   * Records a latency and the admission code it ended with (codes above 15, negative or not
+   * integers count as 15). A code that is not a number, or a latency `record` refuses, throws
+   * InvalidArgumentError and records nothing.
+   */
   recordOutcome(code: number, ns: number): void {
-    this.record(ns);
-    this.lane[OUTCOMES + (code >= 0 && code < OUTCOME_SLOTS ? code | 0 : OUTCOME_SLOTS - 1)]! += 1;
+    if (typeof code !== 'number') throw new InvalidArgumentError(`an admission code is a number, got ${describeValue(code)}`);
+    checkLatency(ns);
+    this.add(ns);
+    this.lane[OUTCOMES + (Number.isInteger(code) && code >= 0 && code < OUTCOME_SLOTS ? code : OUTCOME_SLOTS - 1)]! += 1;
   }
 
   /** All lanes added up. */

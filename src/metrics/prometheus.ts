@@ -5,8 +5,10 @@
  */
 import { createRequire } from 'node:module';
 import type { Registry } from 'prom-client';
-import { admitCodeName } from '../errors.js';
-import { HISTOGRAM_BUCKETS, OUTCOME_SLOTS, bucketUpperBound, type LatencyHistogram } from './latency-histogram.js';
+import { InvalidArgumentError, admitCodeName } from '../errors.js';
+import { optionsObject } from '../core/options.js';
+import { describeValue } from '../describe-value.js';
+import { HISTOGRAM_BUCKETS, LatencyHistogram, OUTCOME_SLOTS, bucketUpperBound } from './latency-histogram.js';
 
 /**
  * prom-client, loaded on the first registry: it takes ~70 ms to load here, so importing `ctfs`
@@ -80,6 +82,20 @@ function safeName(code: number): string {
   }
 }
 
+/** `sources` (absent: nothing), checked before anything is registered; InvalidArgument otherwise. */
+function checkSources(sources: MetricsSources | null | undefined): MetricsSources {
+  const checked = optionsObject(sources, 'metrics sources');
+  for (const key of ['admission', 'persistence'] as const) {
+    const h = checked[key];
+    if (h !== undefined && !(h instanceof LatencyHistogram)) throw new InvalidArgumentError(`${key} must be a LatencyHistogram, got ${describeValue(h)}`);
+  }
+  const kernels = checked.kernels;
+  if (kernels !== undefined && (kernels === null || typeof kernels !== 'object')) {
+    throw new InvalidArgumentError(`kernels must be an object of kernels by name, got ${describeValue(kernels)}`);
+  }
+  return checked;
+}
+
 /**
  * A prom-client `Registry` exporting `sources`:
  * - `ctfs_admission_latency` (histogram, ns) and `ctfs_admissions_total{outcome}`;
@@ -91,6 +107,7 @@ function safeName(code: number): string {
  * Nothing is copied ahead of time: every scrape reads the shared memory.
  */
 export function createMetricsRegistry(sources: MetricsSources = {}): Registry {
+  sources = checkSources(sources);
   const registry = new (loadPromClient().Registry)();
   const kernels = Object.entries(sources.kernels ?? {});
   const durable = kernels.filter(([, k]) => k.logStats !== undefined);

@@ -12,6 +12,8 @@
  * 0xE3069283, and chain: `crc32c(b, crc32c(a)) === crc32c(a ‖ b)`.
  */
 
+import { InvalidArgumentError } from '../errors.js';
+
 /** The reflected Castagnoli polynomial. */
 const POLY = 0x82f63b78;
 
@@ -61,8 +63,17 @@ export function crc32cWords(words: Uint32Array, from: number, to: number, crc = 
   return ~c >>> 0;
 }
 
-/** CRC-32C of `bytes[from, to)`, continuing from `crc` (0 to start). Any alignment. */
-export function crc32c(bytes: Uint8Array, from = 0, to = bytes.length, crc = 0): number {
+/**
+ * CRC-32C of `bytes[from, to)`, continuing from `crc` (0 to start). Any alignment. The range must
+ * lie within the bytes (integers, 0 ≤ from ≤ to ≤ length) and `crc` must be a u32, else
+ * `InvalidArgumentError`: nothing past the end is read as zeros.
+ */
+export function crc32c(bytes: Uint8Array, from = 0, to = bytes?.length, crc = 0): number {
+  if (!(bytes instanceof Uint8Array)) throw new InvalidArgumentError('crc32c takes a Uint8Array');
+  if (!Number.isInteger(from) || !Number.isInteger(to) || from < 0 || from > to || to > bytes.length) {
+    throw new InvalidArgumentError(`crc32c range must satisfy 0 <= from <= to <= ${bytes.length} in integers`);
+  }
+  if (!Number.isInteger(crc) || crc < 0 || crc > 0xffffffff) throw new InvalidArgumentError('crc32c continues from a u32 CRC');
   const t = TABLES;
   let c = ~crc;
   for (let i = from; i < to; i++) c = t[(c ^ bytes[i]!) & 0xff]! ^ (c >>> 8);
