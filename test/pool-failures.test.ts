@@ -25,6 +25,7 @@ import {
   ShardLocks,
   WalCorruptionError,
   DurabilityError,
+  ForeignError,
   u64le,
   verifyLog,
 } from '../dist/index.js';
@@ -206,6 +207,30 @@ describe('DurableKernel checkpoints and a closing kernel', () => {
     const report = verifyLog(dir);
     expect(report.checkpoints[0]!.sequence).toBe(20);
     expect(report.checkpoints[0]!.problem).toBeUndefined();
+  }, 30_000);
+});
+
+describe('errors thrown in a pool thread arrive typed (the error wire form)', () => {
+  it('a system error is PoolTaskFailed whose cause is a ForeignError with the errno code and the thread\'s stack', async () => {
+    const dir = tempDir();
+    const pool = await KernelPool.create({ shards: 1, threads: 1, invariant: { builtin: 'GCounter' }, indexCapacity: 16 });
+    cleanup.push(() => pool.close());
+    const k = await DurableKernel.open(dir, new GCounterInvariant(), { indexCapacity: 1024, announce: false });
+    cleanup.push(() => k.close().catch(() => undefined));
+    for (let i = 0; i < 5; i++) expect(k.tryAdmitRaw(id(i + 1), [], u64le(1n))).toBe(0);
+    await k.flush();
+    // The directory vanishes under the kernel: the pool thread cannot create the checkpoint file.
+    fs.rmSync(dir, { recursive: true, force: true });
+    const error = await k.checkpoint({ pool }).then(
+      () => undefined,
+      (e: unknown) => e,
+    );
+    expect(error).toBeInstanceOf(PoolError);
+    expect((error as PoolError).code).toBe('PoolTaskFailed');
+    const cause = (error as PoolError).cause;
+    expect(cause).toBeInstanceOf(ForeignError);
+    expect(cause).toMatchObject({ code: 'ForeignError', originalCode: 'ENOENT' });
+    expect((cause as ForeignError).stack).toMatch(/checkpoint/);
   }, 30_000);
 });
 

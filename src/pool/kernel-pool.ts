@@ -22,7 +22,8 @@ import { Piscina } from 'piscina';
 import { FactBatch, admitShared, type BatchResult } from '../core/fact-batch.js';
 import type { Fact } from '../core/fact.js';
 import { cellBytes, type StateCell } from '../core/state-cell.js';
-import { CheckpointError, CtfsError, InvalidArgumentError, PoolError, SharedMemoryError, WalCorruptionError } from '../errors.js';
+import { fromWire } from '../error-wire.js';
+import { CtfsError, ForeignError, InvalidArgumentError, PoolError } from '../errors.js';
 import type { Invariant } from '../invariants/invariant.js';
 import { Kernel } from '../kernels/kernel.js';
 import type { Snapshot } from '../kernels/view.js';
@@ -96,25 +97,14 @@ function workerFile(): string {
   return fileURLToPath(new URL('./pool-worker.js', import.meta.url));
 }
 
-/** The typed error for a failed task result. */
-function resultError(result: Extract<PoolResult<unknown>, { ok: false }>, shard?: number): CtfsError {
-  switch (result.code) {
-    case 'WalCorrupted':
-      return new WalCorruptionError(result.message, result.position!);
-    case 'CheckpointCorrupted':
-      return new CheckpointError('checkpoint', result.message);
-    case 'InvalidArgument':
-      return new InvalidArgumentError(result.message);
-    case 'InvalidSharedMemory':
-      return new SharedMemoryError(result.message);
-    case 'ShardPoisoned':
-    case 'PoolClosed':
-    case 'DurableShardsUnsupported':
-    case 'PoolTaskFailed':
-      return new PoolError(result.code, result.message, shard);
-    default:
-      return new PoolError('PoolTaskFailed', result.message, shard);
-  }
+/**
+ * The typed error for a failed task result: the error the task threw, rebuilt from its wire form;
+ * what was not a ctfs error becomes `PoolTaskFailed` with it as the cause.
+ */
+function resultError(result: Extract<PoolResult<unknown>, { ok: false }>, op: PoolTask['op'], shard?: number): CtfsError {
+  const error = fromWire(result.error);
+  if (error instanceof ForeignError) return new PoolError('PoolTaskFailed', `pool task ${op} failed: ${error.message}`, shard, { cause: error });
+  return error;
 }
 
 /** A FactBatch as given, or an array of facts packed into one (shapes become refused records). */
@@ -453,7 +443,7 @@ export class KernelPool implements CheckpointOffload {
       } catch (cause) {
         throw new PoolError('PoolTaskFailed', `pool task ${task.op} failed: ${cause instanceof Error ? cause.message : String(cause)}`, shard, { cause });
       }
-      if (!result.ok) throw resultError(result, shard);
+      if (!result.ok) throw resultError(result, task.op, shard);
       return result.value;
     } finally {
       this.inFlight--;
@@ -472,9 +462,10 @@ export class KernelPool implements CheckpointOffload {
       queue.shift();
       this.piscina.run({ op: 'digest', shard } satisfies PoolTask).then(
         (result: PoolResult<{ digest: Uint8Array; size: number }>) => {
-          if (result.ok) head.resolve(result.value);
-          else head.reject(resultError(result, shard));
-          this.finish(shard, result.ok ? undefined : result.code);
+          const error = result.ok ? undefined : resultError(result, 'digest', shard);
+          if (error === undefined) head.resolve((result as Extract<typeof result, { ok: true }>).value);
+          else head.reject(error);
+          this.finish(shard, error?.code);
         },
         (cause: unknown) => {
           head.reject(this.taskFailure(shard, cause));
@@ -495,13 +486,14 @@ export class KernelPool implements CheckpointOffload {
     const task: PoolTask = { op: 'admit', shard, batches: taken.map((q) => q.batch.shared) };
     this.piscina.run(task).then(
       (result: PoolResult<number[]>) => {
+        const error = result.ok ? undefined : resultError(result, 'admit', shard);
         for (let i = 0; i < taken.length; i++) {
           const { batch, resolve, reject } = taken[i]!;
           batch.unseal();
           if (result.ok) resolve({ codes: batch.codes.slice(), admitted: result.value[i]! });
-          else reject(resultError(result, shard));
+          else reject(error);
         }
-        this.finish(shard, result.ok ? undefined : result.code);
+        this.finish(shard, error?.code);
       },
       (cause: unknown) => {
         const error = this.taskFailure(shard, cause);

@@ -5,7 +5,8 @@
  */
 import { parentPort, threadId, workerData } from 'node:worker_threads';
 import { admitShared } from '../core/fact-batch.js';
-import { CtfsError, WalCorruptionError } from '../errors.js';
+import { toWire } from '../error-wire.js';
+import { InvalidArgumentError, PoolError } from '../errors.js';
 import { Kernel } from '../kernels/kernel.js';
 import { historyDigest } from '../kernels/history-digest.js';
 import { statSync } from 'node:fs';
@@ -39,7 +40,7 @@ const admitters = kernels.map((kernel, shard) => (kernel === undefined ? undefin
 parentPort?.postMessage({ [POOL_READY]: threadId });
 
 function poisoned(shard: number): PoolResult<never> {
-  return { ok: false, code: 'ShardPoisoned', message: `shard ${shard} is poisoned: a pool thread died while admitting into it` };
+  return failure(new PoolError('ShardPoisoned', `shard ${shard} is poisoned: a pool thread died while admitting into it`, shard));
 }
 
 /** Admits each batch in order under the shard's lock, publishes once, returns the admitted counts. */
@@ -79,12 +80,7 @@ function writeAndCompact(job: CheckpointJob): { file: string; bytes: number; com
 }
 
 function failure(error: unknown): PoolResult<never> {
-  if (error instanceof WalCorruptionError) return { ok: false, code: 'WalCorrupted', message: error.detail, position: error.position };
-  if (error instanceof CtfsError) {
-    const code = error.code === 'CheckpointCorrupted' || error.code === 'InvalidArgument' || error.code === 'InvalidSharedMemory' ? error.code : 'Error';
-    return { ok: false, code, message: error.message };
-  }
-  return { ok: false, code: 'Error', message: error instanceof Error ? error.message : String(error) };
+  return { ok: false, error: toWire(error) };
 }
 
 export default function run(task: PoolTask): PoolResult<unknown> {
@@ -101,7 +97,7 @@ export default function run(task: PoolTask): PoolResult<unknown> {
       case 'writeCheckpoint':
         return { ok: true, value: writeAndCompact(task) };
       default:
-        return { ok: false, code: 'Error', message: `unknown pool task ${String((task as { op?: unknown }).op)}` };
+        return failure(new InvalidArgumentError(`unknown pool task ${String((task as { op?: unknown }).op)}`));
     }
   } catch (error) {
     return failure(error);

@@ -5,7 +5,7 @@
  */
 import type { SharedBatch } from '../core/fact-batch.js';
 import type { SharedKernelMemory } from '../kernels/kernel-base.js';
-import type { PoolErrorCode } from '../errors.js';
+import type { WireError } from '../error-wire.js';
 import type { PortableInvariantSpec } from './invariant-spec.js';
 import type { CheckpointJob } from '../kernels/durable-kernel.js';
 
@@ -31,14 +31,7 @@ export type PoolTask =
   | ({ readonly op: 'writeCheckpoint' } & CheckpointJob);
 
 /**
- * A task's outcome. Failures travel as data (a code and a message), because an Error crossing a
- * thread keeps only its message; the main thread rebuilds the typed error.
+ * A task's outcome. A failure travels in the error wire form (`error-wire.ts`), because an Error
+ * crossing a thread keeps only its message; the main thread rebuilds the typed error.
  */
-export type PoolResult<T> =
-  | { readonly ok: true; readonly value: T }
-  | {
-      readonly ok: false;
-      readonly code: PoolErrorCode | 'WalCorrupted' | 'CheckpointCorrupted' | 'InvalidArgument' | 'InvalidSharedMemory' | 'Error';
-      readonly message: string;
-      readonly position?: { readonly file: string; readonly offset: number; readonly sequence: number };
-    };
+export type PoolResult<T> = { readonly ok: true; readonly value: T } | { readonly ok: false; readonly error: WireError };

@@ -15,7 +15,8 @@ import { parentPort, workerData } from 'node:worker_threads';
 import { SpscRing } from '../core/spsc-ring.js';
 import { LatencyHistogram } from '../metrics/latency-histogram.js';
 import { DurabilityControl, LogStatus, Stat } from '../persistence/durability-control.js';
-import { IoFailure, openBackend, type BackendChoice, type WalBackend } from '../persistence/io-backend.js';
+import { toWire, type WireError } from '../error-wire.js';
+import { IoFailure, logFailure, openBackend, type BackendChoice, type WalBackend } from '../persistence/io-backend.js';
 import { fsyncDirectory } from '../persistence/data-dir.js';
 import { SEGMENT_HEADER_BYTES, encodeSegmentHeader, segmentFileName } from '../persistence/segment.js';
 import { recordSequence, sealWalRecord } from '../persistence/wal-record.js';
@@ -44,7 +45,7 @@ export interface PersistenceWorkerData {
 
 export type WorkerMessage =
   | { type: 'ready'; backend: 'io_uring' | 'portable'; note: string }
-  | { type: 'failed'; code: string; message: string }
+  | { type: 'failed'; error: WireError }
   | { type: 'closed' };
 
 /** The worker checks for close this often while idle. */
@@ -74,6 +75,13 @@ function withFaults(backend: WalBackend, plan: FaultPlan | undefined): WalBacken
   };
 }
 
+/** Poisons the log with the typed error for `error` and tells the kernel. */
+function fail(control: DurabilityControl, error: unknown): void {
+  const failure = logFailure(error);
+  control.fail(failure);
+  post({ type: 'failed', error: toWire(failure) });
+}
+
 function run(data: PersistenceWorkerData): void {
   const control = new DurabilityControl(data.control);
   const ring = SpscRing.attach(data.ring);
@@ -82,9 +90,7 @@ function run(data: PersistenceWorkerData): void {
   try {
     opened = openBackend(data.backend);
   } catch (error) {
-    const failure = error as IoFailure;
-    control.fail(failure.code, failure.message);
-    post({ type: 'failed', code: failure.code, message: failure.message });
+    fail(control, error);
     return;
   }
   const backend = withFaults(opened.backend, data.faults);
@@ -167,10 +173,7 @@ function run(data: PersistenceWorkerData): void {
     control.setStatus(LogStatus.Closed);
     post({ type: 'closed' });
   } catch (error) {
-    const code = error instanceof IoFailure ? error.code : ((error as NodeJS.ErrnoException)?.code ?? 'EWORKER');
-    const message = (error as Error)?.message ?? String(error);
-    control.fail(code, message);
-    post({ type: 'failed', code, message });
+    fail(control, error);
     try {
       fs.closeSync(fd);
     } catch {
