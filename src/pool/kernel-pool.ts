@@ -22,7 +22,7 @@ import { Piscina } from 'piscina';
 import { FactBatch, admitShared, type BatchResult } from '../core/fact-batch.js';
 import type { Fact } from '../core/fact.js';
 import { cellBytes, type StateCell } from '../core/state-cell.js';
-import { fromWire } from '../error-wire.js';
+import { fromWire, type WireError } from '../error-wire.js';
 import { CtfsError, ForeignError, InvalidArgumentError, PoolError } from '../errors.js';
 import type { Invariant } from '../invariants/invariant.js';
 import { Kernel } from '../kernels/kernel.js';
@@ -31,7 +31,7 @@ import type { CompactionResult } from '../persistence/recovery.js';
 import { WRITE_CHECKPOINT, type CheckpointJob, type CheckpointOffload } from '../kernels/durable-kernel.js';
 import type { LogVerification } from '../persistence/verify.js';
 import { buildInvariant, portableSpec, type InvariantSpec } from './invariant-spec.js';
-import { POOL_PROTOCOL, POOL_READY, type PoolResult, type PoolTask, type PoolWorkerData } from './protocol.js';
+import { POOL_PROTOCOL, POOL_READY, type AdmitOutcome, type PoolResult, type PoolTask, type PoolWorkerData } from './protocol.js';
 import { routeKey, routeTenant } from './routing.js';
 import { ShardAdmitter } from './shard-admitter.js';
 import { LOCK_ACQUIRED, LOCK_POISONED, MAX_SHARDS, ShardLocks, type LockStats } from './shard-locks.js';
@@ -102,7 +102,11 @@ function workerFile(): string {
  * what was not a ctfs error becomes `PoolTaskFailed` with it as the cause.
  */
 function resultError(result: Extract<PoolResult<unknown>, { ok: false }>, op: PoolTask['op'], shard?: number): CtfsError {
-  const error = fromWire(result.error);
+  return taskError(result.error, op, shard);
+}
+
+function taskError(wire: WireError, op: PoolTask['op'], shard?: number): CtfsError {
+  const error = fromWire(wire);
   if (error instanceof ForeignError) return new PoolError('PoolTaskFailed', `pool task ${op} failed: ${error.message}`, shard, { cause: error });
   return error;
 }
@@ -485,13 +489,18 @@ export class KernelPool implements CheckpointOffload {
     }
     const task: PoolTask = { op: 'admit', shard, batches: taken.map((q) => q.batch.shared) };
     this.piscina.run(task).then(
-      (result: PoolResult<number[]>) => {
+      (result: PoolResult<AdmitOutcome[]>) => {
+        // A task fails as a whole only if it never ran (the shard is poisoned); otherwise each
+        // batch settles by its own outcome.
         const error = result.ok ? undefined : resultError(result, 'admit', shard);
         for (let i = 0; i < taken.length; i++) {
           const { batch, resolve, reject } = taken[i]!;
           batch.unseal();
-          if (result.ok) resolve({ codes: batch.codes.slice(), admitted: result.value[i]! });
-          else reject(error);
+          const outcome = result.ok ? result.value[i] : undefined;
+          if (error !== undefined) reject(error);
+          else if (typeof outcome === 'number') resolve({ codes: batch.codes.slice(), admitted: outcome });
+          else if (outcome !== undefined) reject(taskError(outcome, 'admit', shard));
+          else reject(new PoolError('PoolTaskFailed', `pool task admit for shard ${shard} returned no outcome for batch ${i}`, shard));
         }
         this.finish(shard, error?.code);
       },

@@ -15,7 +15,7 @@ import { writeCheckpoint } from '../persistence/checkpoint.js';
 import { compactLog, type CompactionResult } from '../persistence/recovery.js';
 import { verifyLog } from '../persistence/verify.js';
 import { buildInvariant } from './invariant-spec.js';
-import { POOL_PROTOCOL, POOL_READY, type PoolResult, type PoolTask, type PoolWorkerData } from './protocol.js';
+import { POOL_PROTOCOL, POOL_READY, type AdmitOutcome, type PoolResult, type PoolTask, type PoolWorkerData } from './protocol.js';
 import { ShardAdmitter } from './shard-admitter.js';
 import { LOCK_ACQUIRED, ShardLocks } from './shard-locks.js';
 
@@ -43,15 +43,25 @@ function poisoned(shard: number): PoolResult<never> {
   return failure(new PoolError('ShardPoisoned', `shard ${shard} is poisoned: a pool thread died while admitting into it`, shard));
 }
 
-/** Admits each batch in order under the shard's lock, publishes once, returns the admitted counts. */
-function admit(task: Extract<PoolTask, { op: 'admit' }>): PoolResult<number[]> {
+/**
+ * Admits each batch in order under the shard's lock, publishes once, returns each batch's outcome.
+ * A batch that fails (its buffers do not hold a batch) fails alone: the batches after it are still
+ * admitted, as they would be had each been its own task, and every caller learns its own outcome.
+ */
+function admit(task: Extract<PoolTask, { op: 'admit' }>): PoolResult<AdmitOutcome[]> {
   const { shard, batches } = task;
   const admitter = admitters[shard];
   if (admitter === undefined || locks.acquire(shard) !== LOCK_ACQUIRED) return poisoned(shard);
   try {
-    const admitted = batches.map((batch) => admitShared(batch, admitter));
+    const outcomes = batches.map((batch): AdmitOutcome => {
+      try {
+        return admitShared(batch, admitter);
+      } catch (error) {
+        return toWire(error);
+      }
+    });
     admitter.kernel.publish();
-    return { ok: true, value: admitted };
+    return { ok: true, value: outcomes };
   } finally {
     locks.release(shard);
   }

@@ -34,4 +34,7 @@ export type PoolTask =
  * A task's outcome. A failure travels in the error wire form (`error-wire.ts`), because an Error
  * crossing a thread keeps only its message; the main thread rebuilds the typed error.
  */
+/** One batch's outcome in an admit task: the number of facts admitted, or why the batch failed. */
+export type AdmitOutcome = number | WireError;
+
 export type PoolResult<T> = { readonly ok: true; readonly value: T } | { readonly ok: false; readonly error: WireError };
