@@ -546,7 +546,7 @@ describe('admitBatch', () => {
     const c = gc(3, [a.id]);
     const broken = FactBatch.from([gc(2)]);
     // Buffers that do not hold what the batch claims: the pool thread refuses this batch alone.
-    const real = broken.shared;
+    const real = (broken as unknown as { shared: { codes: SharedArrayBuffer } }).shared;
     Object.defineProperty(broken, 'shared', { get: () => ({ ...real, count: real.codes.byteLength + 1 }) });
     const acquired = pool.lockStats(0).acquired;
     // Submitted in one turn: they leave as one task.
