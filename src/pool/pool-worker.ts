@@ -15,7 +15,16 @@ import { writeCheckpoint } from '../persistence/checkpoint.js';
 import { compactLog, type CompactionResult } from '../persistence/recovery.js';
 import { verifyLog } from '../persistence/verify.js';
 import { buildInvariant } from './invariant-spec.js';
-import { POOL_PROTOCOL, POOL_READY, type AdmitOutcome, type PoolResult, type PoolTask, type PoolWorkerData } from './protocol.js';
+import {
+  POOL_PROTOCOL,
+  POOL_READY,
+  markTaskFinished,
+  markTaskStarted,
+  type AdmitOutcome,
+  type PoolResult,
+  type PoolTask,
+  type PoolWorkerData,
+} from './protocol.js';
 import { ShardAdmitter } from './shard-admitter.js';
 import { LOCK_ACQUIRED, ShardLocks } from './shard-locks.js';
 
@@ -93,7 +102,25 @@ function failure(error: unknown): PoolResult<never> {
   return { ok: false, error: toWire(error) };
 }
 
+const taskClock = new BigInt64Array(data.taskClock);
+
+/** Where `task`'s clock is: its own buffer, or its shard's entry of the shared one. */
+function clockOf(task: PoolTask): { words: BigInt64Array; at: number } {
+  if (task.clock !== undefined) return { words: new BigInt64Array(task.clock), at: 0 };
+  return { words: taskClock, at: 2 * (task as { shard: number }).shard };
+}
+
 export default function run(task: PoolTask): PoolResult<unknown> {
+  const clock = clockOf(task);
+  markTaskStarted(clock.words, clock.at, task.seq);
+  try {
+    return perform(task);
+  } finally {
+    markTaskFinished(clock.words, clock.at, task.seq);
+  }
+}
+
+function perform(task: PoolTask): PoolResult<unknown> {
   try {
     switch (task.op) {
       case 'admit':

@@ -21,14 +21,42 @@ export interface PoolWorkerData {
   readonly invariant: PortableInvariantSpec;
   /** For each shard, the shards it shares causality with (empty: none). */
   readonly peers: readonly (readonly number[])[];
+  /**
+   * The task clock of shard tasks: a BigInt64Array with two words per shard — the mark (2·seq
+   * once the task numbered `seq` started, 2·seq + 1 once it finished) and the start time
+   * (`process.hrtime.bigint()`, one monotonic clock for every thread of the process). The pool
+   * times a task from its start, not from its submission, so time spent queued never counts.
+   */
+  readonly taskClock: SharedArrayBuffer;
 }
 
-export type PoolTask =
+/** The work of a task. */
+export type PoolTaskBody =
   | { readonly op: 'admit'; readonly shard: number; readonly batches: readonly SharedBatch[] }
   | { readonly op: 'digest'; readonly shard: number }
   | { readonly op: 'verifyLog'; readonly dir: string }
   | { readonly op: 'compactLog'; readonly dir: string; readonly keep: number }
   | ({ readonly op: 'writeCheckpoint' } & CheckpointJob);
+
+/**
+ * A task: its work, its number, and for tasks without a shard a clock of their own (two words,
+ * laid out like one shard's in `taskClock`).
+ */
+export type PoolTask = PoolTaskBody & { readonly seq: number; readonly clock?: SharedArrayBuffer };
+
+/** Bytes of one task clock entry: the mark and the start time, 8 bytes each. */
+export const TASK_CLOCK_BYTES = 16;
+
+/** Records in `words` at `at` that task `seq` started (its start time first, then the mark). */
+export function markTaskStarted(words: BigInt64Array, at: number, seq: number): void {
+  Atomics.store(words, at + 1, process.hrtime.bigint());
+  Atomics.store(words, at, BigInt(seq) * 2n);
+}
+
+/** Records that task `seq` finished: its result is on its way to the pool. */
+export function markTaskFinished(words: BigInt64Array, at: number, seq: number): void {
+  Atomics.store(words, at, BigInt(seq) * 2n + 1n);
+}
 
 /**
  * A task's outcome. A failure travels in the error wire form (`error-wire.ts`), because an Error
