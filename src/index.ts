@@ -152,4 +152,4 @@ export type { HistogramSnapshot, Percentiles } from './metrics/latency-histogram
 export { createMetricsRegistry } from './metrics/prometheus.js';
 export type { MetricsKernel, MetricsSources } from './metrics/prometheus.js';
 export { MetricsServer } from './metrics/metrics-server.js';
-export type { MetricsAddress } from './metrics/metrics-server.js';
+export type { MetricsAddress, MetricsServerOptions } from './metrics/metrics-server.js';
