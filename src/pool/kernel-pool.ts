@@ -513,7 +513,7 @@ export class KernelPool implements CheckpointOffload {
   }
 
   private poisonedError(shard: number): PoolError {
-    return new PoolError('ShardPoisoned', `shard ${shard} is poisoned: a pool thread died while admitting into it`, shard);
+    return new PoolError('ShardPoisoned', `shard ${shard} is poisoned: a pool thread died or was stopped while admitting into it`, shard);
   }
 
   private checkDrained(): void {

@@ -49,7 +49,7 @@ const admitters = kernels.map((kernel, shard) => (kernel === undefined ? undefin
 parentPort?.postMessage({ [POOL_READY]: threadId });
 
 function poisoned(shard: number): PoolResult<never> {
-  return failure(new PoolError('ShardPoisoned', `shard ${shard} is poisoned: a pool thread died while admitting into it`, shard));
+  return failure(new PoolError('ShardPoisoned', `shard ${shard} is poisoned: a pool thread died or was stopped while admitting into it`, shard));
 }
 
 /**
