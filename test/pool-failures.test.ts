@@ -125,7 +125,7 @@ describe('a pool task that never returns', () => {
 
   it('rejects with PoolTaskTimeout; its thread is replaced, its shard poisoned (later batches, digest: ShardPoisoned), the other shard goes on', async () => {
     // One thread: the work on shard 1 afterwards can only run on the replacement.
-    const pool = await KernelPool.create({ shards: 2, threads: 1, invariant: { module: FIXTURE, export: 'Stuck' }, indexCapacity: 1024, taskTimeoutMs: 500 });
+    const pool = await KernelPool.create({ shards: 2, threads: 1, invariant: { module: FIXTURE, export: 'Stuck' }, indexCapacity: 1024, taskTimeoutMs: 1_000 });
     cleanup.push(() => pool.close());
     const first = settle(pool.admitBatch(0, [{ id: id(1), deps: [], payload: u64le(1n) }, stuck(2)]));
     const started = Date.now();
@@ -136,7 +136,7 @@ describe('a pool task that never returns', () => {
     const error = await first;
     expect(error).toBeInstanceOf(PoolTimeoutError);
     expect(error).toBeInstanceOf(PoolError);
-    expect(error).toMatchObject({ code: 'PoolTaskTimeout', timeoutMs: 500, shard: 0 });
+    expect(error).toMatchObject({ code: 'PoolTaskTimeout', timeoutMs: 1_000, shard: 0 });
     expect(pool.isPoisoned(0)).toBe(true);
     expect(await later).toMatchObject({ code: 'ShardPoisoned' });
     expect(await digest).toMatchObject({ code: 'ShardPoisoned' });
@@ -181,7 +181,8 @@ describe('a pool task that never returns', () => {
       invariant: { module: FIXTURE, export: 'StuckAfterStarts', args: [starts, 1] },
       indexCapacity: 64,
       taskTimeoutMs: 300,
-      startTimeoutMs: 500,
+      // Room for the first thread to start on a busy machine; the replacement never does.
+      startTimeoutMs: 5_000,
     });
     cleanup.push(() => pool.close());
     const outcome = settle(pool.admitBatch(0, [stuck(1)]));

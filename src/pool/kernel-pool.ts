@@ -35,6 +35,7 @@ import {
   POOL_PROTOCOL,
   POOL_READY,
   TASK_CLOCK_BYTES,
+  TASK_CLOCK_WORDS,
   type AdmitOutcome,
   type PoolResult,
   type PoolTask,
@@ -133,6 +134,25 @@ function within<T>(promise: Promise<T>, ms: number, error: () => Error): Promise
   return Promise.race([promise, expired]).finally(() => clearTimeout(timer));
 }
 
+/**
+ * Checks per `taskTimeoutMs` of the watchdog: a task is stopped between `taskTimeoutMs` and
+ * 1.25 times it after its start, and the check costs nothing per task.
+ */
+const CHECKS_PER_TIMEOUT = 4;
+
+/** A task in flight, as the watchdog sees it. */
+interface WatchedTask {
+  /** Its clock: the shared shard entries, or its own. */
+  readonly words: BigInt64Array;
+  readonly at: number;
+  /** The mark its thread writes when it starts it. */
+  readonly started: bigint;
+  readonly op: PoolTaskBody['op'];
+  readonly shard: number | undefined;
+  /** Set once the watchdog stops it. */
+  stopping: Promise<PoolTimeoutError> | undefined;
+}
+
 interface QueuedBatch {
   readonly kind: 'admit';
   readonly batch: FactBatch;
@@ -209,6 +229,9 @@ export class KernelPool implements CheckpointOffload {
   /** The threadIds of threads that have reported ready, and replacements still awaited (see `stopStuck`). */
   private readonly readyThreads = new Set<number>();
   private readonly awaitedThreads: { readonly fresh: readonly number[]; readonly timer: NodeJS.Timeout }[] = [];
+  /** Tasks in flight, and the timer that checks them while there are any (see `checkTasks`). */
+  private readonly watched = new Set<WatchedTask>();
+  private watchdog: NodeJS.Timeout | undefined;
   private inFlight = 0;
   private failure: PoolError | undefined;
   /** After a failure: settles once piscina has terminated every thread. */
@@ -542,59 +565,65 @@ export class KernelPool implements CheckpointOffload {
 
   /**
    * Runs `body` on a pool thread (a shard task when `shard` is given: its clock is the shard's
-   * entry). Once the task has run for `taskTimeoutMs` since a thread started it, the thread is
-   * stopped (see `stopStuck`) and the task rejects with `PoolTimeoutError`. Until it starts, the
-   * check comes back every `taskTimeoutMs` (a queued task holds nothing); once it has finished,
-   * its result is on its way and is never cut off.
+   * entry), watched by `checkTasks`: once it has run `taskTimeoutMs` since a thread started it,
+   * its thread is stopped (see `stopStuck`) and it rejects with `PoolTimeoutError`.
    */
   private run<T>(body: PoolTaskBody, shard: number | undefined): Promise<PoolResult<T>> {
     const seq = ++this.taskSeq;
     const own = shard === undefined ? new SharedArrayBuffer(TASK_CLOCK_BYTES) : undefined;
-    const words = own === undefined ? this.taskClock : new BigInt64Array(own);
-    const at = own === undefined ? 2 * shard! : 0;
-    const started = BigInt(seq) * 2n;
-    const limitNs = BigInt(this.taskTimeoutMs) * 1_000_000n;
-    const controller = new AbortController();
-    let stopping: Promise<PoolTimeoutError> | undefined;
-    let timer: NodeJS.Timeout;
-    const check = (): void => {
-      const mark = Atomics.load(words, at);
-      if (mark === started + 1n) return;
-      if (mark !== started) {
-        timer = setTimeout(check, this.taskTimeoutMs);
-        return;
-      }
-      const ran = process.hrtime.bigint() - Atomics.load(words, at + 1);
-      if (ran < limitNs) {
-        // Rounded up, so the next check is never early.
-        timer = setTimeout(check, Number((limitNs - ran + 999_999n) / 1_000_000n));
-        return;
-      }
-      stopping = this.stopStuck(controller, body.op, shard);
+    const watched: WatchedTask = {
+      words: own === undefined ? this.taskClock : new BigInt64Array(own),
+      at: own === undefined ? TASK_CLOCK_WORDS * shard! : 0,
+      started: BigInt(seq) * 2n,
+      op: body.op,
+      shard,
+      stopping: undefined,
     };
-    timer = setTimeout(check, this.taskTimeoutMs);
+    this.watched.add(watched);
+    this.watchdog ??= setInterval(() => this.checkTasks(), Math.max(1, Math.floor(this.taskTimeoutMs / CHECKS_PER_TIMEOUT))).unref();
     const task: PoolTask = own === undefined ? { ...body, seq } : { ...body, seq, clock: own };
-    return (this.piscina.run(task, { signal: controller.signal }) as Promise<PoolResult<T>>).then(
+    return (this.piscina.run(task) as Promise<PoolResult<T>>).then(
       (result) => {
-        clearTimeout(timer);
+        this.watched.delete(watched);
         return result;
       },
       async (cause: unknown) => {
-        clearTimeout(timer);
-        if (stopping !== undefined) throw await stopping;
+        this.watched.delete(watched);
+        if (watched.stopping !== undefined) throw await watched.stopping;
         throw cause;
       },
     );
   }
 
   /**
-   * Stops the thread running a task that ran past `taskTimeoutMs`: piscina terminates it (which
-   * interrupts running JavaScript) and starts another in its place. Resolves once the thread has
-   * exited — nobody may reuse a batch it still reads — after poisoning the shard of an admission
-   * (the thread may have stopped mid-batch, holding the lock) or of any task still holding the
-   * lock. If the replacement does not start within `startTimeoutMs`, the pool stops.
+   * The watchdog's round: stops every task that has run `taskTimeoutMs` since its start. A task
+   * not started yet (queued behind others) holds nothing and is left alone, and so is one that has
+   * finished (its result is on its way). Ends itself once nothing is in flight.
    */
-  private stopStuck(controller: AbortController, op: PoolTaskBody['op'], shard: number | undefined): Promise<PoolTimeoutError> {
+  private checkTasks(): void {
+    if (this.watched.size === 0) {
+      clearInterval(this.watchdog);
+      this.watchdog = undefined;
+      return;
+    }
+    const now = process.hrtime.bigint();
+    const limitNs = BigInt(this.taskTimeoutMs) * 1_000_000n;
+    for (const watched of this.watched) {
+      if (watched.stopping !== undefined || Atomics.load(watched.words, watched.at) !== watched.started) continue;
+      if (now - Atomics.load(watched.words, watched.at + 1) >= limitNs) watched.stopping = this.stopStuck(watched);
+    }
+  }
+
+  /**
+   * Stops the thread running a task that ran past `taskTimeoutMs` (its threadId is in the task's
+   * clock): termination interrupts running JavaScript, piscina fails the task and starts another
+   * thread in its place. Resolves once the thread has exited — nobody may reuse a batch it still
+   * reads — after poisoning the shard of an admission (the thread may have stopped mid-batch,
+   * holding the lock) or of any task still holding the lock. If the replacement does not start
+   * within `startTimeoutMs`, the pool stops.
+   */
+  private async stopStuck(watched: WatchedTask): Promise<PoolTimeoutError> {
+    const { op, shard } = watched;
     const limit = this.taskTimeoutMs;
     const where = shard === undefined ? '' : ` for shard ${shard}`;
     const error = new PoolTimeoutError(
@@ -603,16 +632,17 @@ export class KernelPool implements CheckpointOffload {
       limit,
       shard,
     );
+    const id = Number(Atomics.load(watched.words, watched.at + 2));
     const before = this.piscina.threads;
-    controller.abort(error);
-    // piscina has removed the thread and started its replacement, synchronously, in abort().
-    const after = this.piscina.threads;
-    const gone = before.filter((worker) => !after.includes(worker));
-    this.awaitThreads(after.filter((worker) => !before.includes(worker)).map((worker) => worker.threadId));
-    return Promise.all(gone.map((worker) => worker.terminate().catch(() => undefined))).then(() => {
-      if (shard !== undefined && (op === 'admit' || this.locks.isBusy(shard)) && !this.locks.isPoisoned(shard)) this.locks.poison(shard);
-      return error;
-    });
+    const stuck = before.find((worker) => worker.threadId === id);
+    if (stuck !== undefined) {
+      await stuck.terminate().catch(() => undefined);
+      // piscina's own exit handler ran first: the task is failed and the replacement started.
+      const after = this.piscina.threads;
+      this.awaitThreads(after.filter((worker) => !before.includes(worker)).map((worker) => worker.threadId));
+    }
+    if (shard !== undefined && (op === 'admit' || this.locks.isBusy(shard)) && !this.locks.isPoisoned(shard)) this.locks.poison(shard);
+    return error;
   }
 
   /**

@@ -20,6 +20,7 @@ import {
   POOL_READY,
   markTaskFinished,
   markTaskStarted,
+  TASK_CLOCK_WORDS,
   type AdmitOutcome,
   type PoolResult,
   type PoolTask,
@@ -107,12 +108,12 @@ const taskClock = new BigInt64Array(data.taskClock);
 /** Where `task`'s clock is: its own buffer, or its shard's entry of the shared one. */
 function clockOf(task: PoolTask): { words: BigInt64Array; at: number } {
   if (task.clock !== undefined) return { words: new BigInt64Array(task.clock), at: 0 };
-  return { words: taskClock, at: 2 * (task as { shard: number }).shard };
+  return { words: taskClock, at: TASK_CLOCK_WORDS * (task as { shard: number }).shard };
 }
 
 export default function run(task: PoolTask): PoolResult<unknown> {
   const clock = clockOf(task);
-  markTaskStarted(clock.words, clock.at, task.seq);
+  markTaskStarted(clock.words, clock.at, task.seq, threadId);
   try {
     return perform(task);
   } finally {

@@ -22,10 +22,11 @@ export interface PoolWorkerData {
   /** For each shard, the shards it shares causality with (empty: none). */
   readonly peers: readonly (readonly number[])[];
   /**
-   * The task clock of shard tasks: a BigInt64Array with two words per shard — the mark (2·seq
-   * once the task numbered `seq` started, 2·seq + 1 once it finished) and the start time
-   * (`process.hrtime.bigint()`, one monotonic clock for every thread of the process). The pool
-   * times a task from its start, not from its submission, so time spent queued never counts.
+   * The task clock of shard tasks: a BigInt64Array with three words per shard — the mark (2·seq
+   * once the task numbered `seq` started, 2·seq + 1 once it finished), the start time
+   * (`process.hrtime.bigint()`, one monotonic clock for every thread of the process) and the
+   * threadId running it. The pool times a task from its start, not from its submission, so time
+   * spent queued never counts, and knows which thread to stop.
    */
   readonly taskClock: SharedArrayBuffer;
 }
@@ -39,17 +40,19 @@ export type PoolTaskBody =
   | ({ readonly op: 'writeCheckpoint' } & CheckpointJob);
 
 /**
- * A task: its work, its number, and for tasks without a shard a clock of their own (two words,
- * laid out like one shard's in `taskClock`).
+ * A task: its work, its number, and for tasks without a shard a clock of their own (laid out like
+ * one shard's entry in `taskClock`).
  */
 export type PoolTask = PoolTaskBody & { readonly seq: number; readonly clock?: SharedArrayBuffer };
 
-/** Bytes of one task clock entry: the mark and the start time, 8 bytes each. */
-export const TASK_CLOCK_BYTES = 16;
+/** Words of one task clock entry: the mark, the start time and the thread. */
+export const TASK_CLOCK_WORDS = 3;
+export const TASK_CLOCK_BYTES = 8 * TASK_CLOCK_WORDS;
 
-/** Records in `words` at `at` that task `seq` started (its start time first, then the mark). */
-export function markTaskStarted(words: BigInt64Array, at: number, seq: number): void {
+/** Records in `words` at `at` that thread `thread` started task `seq` (the mark last). */
+export function markTaskStarted(words: BigInt64Array, at: number, seq: number, thread: number): void {
   Atomics.store(words, at + 1, process.hrtime.bigint());
+  Atomics.store(words, at + 2, BigInt(thread));
   Atomics.store(words, at, BigInt(seq) * 2n);
 }
 
