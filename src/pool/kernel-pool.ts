@@ -84,7 +84,8 @@ export interface KernelPoolOptions {
    * How long one pool task may run, from the moment a thread starts it (time queued does not
    * count), before its thread is stopped and replaced and the task rejects with
    * `PoolTimeoutError` (`PoolTaskTimeout`); an admission's shard is then poisoned, since the thread
-   * may have stopped mid-batch. An integer of milliseconds in [1, 2^31 − 1] (default 60,000).
+   * may have stopped mid-batch. Checked every quarter of it, so a task is stopped between the
+   * limit and 1.25 times it. An integer of milliseconds in [1, 2^31 − 1] (default 60,000).
    */
   readonly taskTimeoutMs?: number;
   /**
