@@ -1,7 +1,9 @@
 /**
  * Every error ctfs throws. Each class has a stable string `code` (safe to switch on and to log).
- * A `Symbol.for` brand makes `instanceof CtfsError` hold across duplicate package copies and
- * realms; subclasses use ordinary `instanceof`, so across copies switch on `code`.
+ * Every class is branded with a `Symbol.for` key (`ctfs.error` for the base, `ctfs.error.<Name>`
+ * for each subclass), and `instanceof` checks that brand: `x instanceof DurabilityError` holds
+ * across duplicate package copies and realms, and so does every other class. How errors cross
+ * threads is in `error-wire.ts`.
  */
 import {
   invariantCodeName,
@@ -11,7 +13,26 @@ import {
 } from './codes.js';
 import { describeValue } from './describe-value.js';
 
-const BRAND = Symbol.for('ctfs.error');
+/** Static own property of each ctfs class: the brand symbol its instances carry. Local on purpose:
+ * `instanceof` asks the class of the checking copy, which reads its own property. */
+const CLASS_BRAND = Symbol('ctfs.error.classBrand');
+/**
+ * Prototype property of each ctfs class: its name as the wire form knows it. `Symbol.for`, so a
+ * copy of the package reads the name off another copy's error (the most derived ctfs class wins
+ * through the prototype chain; a user's subclass encodes as its nearest ctfs ancestor).
+ */
+export const WIRE_NAME: unique symbol = Symbol.for('ctfs.error.wireName') as never;
+
+/**
+ * Brands `cls`: its prototype carries `Symbol.for('ctfs.error.<name>')` (the base keeps the plain
+ * `ctfs.error` it always had, so older copies still recognise it). `name` is spelled out rather
+ * than read from `cls.name`, which a minifier may rename.
+ */
+function brand(cls: abstract new (...args: never[]) => unknown, name: string, symbol = Symbol.for(`ctfs.error.${name}`)): void {
+  Object.defineProperty(cls, CLASS_BRAND, { value: symbol });
+  Object.defineProperty(cls.prototype, symbol, { value: true });
+  Object.defineProperty(cls.prototype, WIRE_NAME, { value: name });
+}
 
 export type CtfsErrorCode =
   | AdmitCodeName
@@ -27,14 +48,26 @@ export type CtfsErrorCode =
   | 'CheckpointCorrupted'
   | 'LogLocked'
   | 'NativeUnavailable'
+  | 'ForeignError'
   | PoolErrorCode;
 
 /**
- * Worker pool conditions: the pool is closed; a shard was poisoned (a pool thread died while it
- * held the shard, so its state may be half-written); `admitBatchSync` gave up waiting for a busy
- * shard; a pool task failed for another reason; or durable shards were asked for (not supported yet).
+ * Worker pool conditions: the pool is closed; a shard was poisoned (a pool thread died or was
+ * stopped while it held the shard, so its state may be half-written); `admitBatchSync` gave up
+ * waiting for a busy shard; a pool task failed for another reason; durable shards were asked for
+ * (not supported yet); a task ran past `taskTimeoutMs`, or the threads did not start within
+ * `startTimeoutMs` ({@link PoolTimeoutError}).
  */
-export type PoolErrorCode = 'PoolClosed' | 'ShardPoisoned' | 'ShardLockTimeout' | 'PoolTaskFailed' | 'DurableShardsUnsupported';
+export type PoolErrorCode =
+  | 'PoolClosed'
+  | 'ShardPoisoned'
+  | 'ShardLockTimeout'
+  | 'PoolTaskFailed'
+  | 'DurableShardsUnsupported'
+  | PoolTimeoutCode;
+
+/** A pool task ran too long, or the pool's threads did not start in time. */
+export type PoolTimeoutCode = 'PoolTaskTimeout' | 'PoolStartTimeout';
 
 /**
  * Why a fact could not be confirmed durable: the log failed (a write or fsync error, which
@@ -71,13 +104,18 @@ export class CtfsError extends Error {
     Object.defineProperty(this, 'name', { value: new.target.name, enumerable: false });
   }
 
-  get [BRAND](): true {
-    return true;
+  static {
+    brand(this, 'CtfsError', Symbol.for('ctfs.error'));
   }
 
+  /**
+   * A ctfs class matches any value carrying its brand, whichever copy of the package made it; a
+   * class that is not branded (a user's subclass) falls back to the prototype chain.
+   */
   static override [Symbol.hasInstance](value: unknown): boolean {
-    if (this !== CtfsError) return Function.prototype[Symbol.hasInstance].call(this, value);
-    return typeof value === 'object' && value !== null && (value as Record<symbol, unknown>)[BRAND] === true;
+    const symbol = Object.hasOwn(this, CLASS_BRAND) ? (this as unknown as Record<symbol, symbol>)[CLASS_BRAND] : undefined;
+    if (symbol === undefined) return Function.prototype[Symbol.hasInstance].call(this, value);
+    return typeof value === 'object' && value !== null && (value as Record<symbol, unknown>)[symbol] === true;
   }
 }
 
@@ -86,6 +124,9 @@ export class CtfsError extends Error {
  * names the invariant's own reason (`'Underflow'`, `'Overflow'`, …).
  */
 export class AdmitError extends CtfsError {
+  static {
+    brand(this, 'AdmitError');
+  }
   declare readonly code: AdmitCodeName;
   /** The numeric {@link AdmitCode} that the `tryAdmit…` variant returns. */
   readonly admitCode: number;
@@ -104,6 +145,9 @@ export class AdmitError extends CtfsError {
 
 /** Bytes that are not a well-formed fact encoding (short, oversized, garbage, non-canonical). */
 export class MalformedFactError extends CtfsError {
+  static {
+    brand(this, 'MalformedFactError');
+  }
   declare readonly code: 'MalformedFact';
   constructor(message: string, options?: ErrorOptions) {
     super('MalformedFact', message, options);
@@ -112,6 +156,9 @@ export class MalformedFactError extends CtfsError {
 
 /** A fact's id is not the BLAKE3 content address of its deps and payload. */
 export class FactIdMismatchError extends CtfsError {
+  static {
+    brand(this, 'FactIdMismatchError');
+  }
   declare readonly code: 'FactIdMismatch';
   constructor(message: string) {
     super('FactIdMismatch', message);
@@ -120,6 +167,9 @@ export class FactIdMismatchError extends CtfsError {
 
 /** An argument has the wrong type, size or shape. */
 export class InvalidArgumentError extends CtfsError {
+  static {
+    brand(this, 'InvalidArgumentError');
+  }
   declare readonly code: 'InvalidArgument';
   constructor(message: string, options?: ErrorOptions) {
     super('InvalidArgument', message, options);
@@ -128,6 +178,9 @@ export class InvalidArgumentError extends CtfsError {
 
 /** A number does not fit the fixed-width field it is written to (i128, u64, …). */
 export class ValueOutOfRangeError extends CtfsError {
+  static {
+    brand(this, 'ValueOutOfRangeError');
+  }
   declare readonly code: 'ValueOutOfRange';
   constructor(message: string) {
     super('ValueOutOfRange', message);
@@ -136,6 +189,9 @@ export class ValueOutOfRangeError extends CtfsError {
 
 /** The exact causal index is full: tracking another fact would put it behind the horizon. */
 export class CausalHorizonExceededError extends CtfsError {
+  static {
+    brand(this, 'CausalHorizonExceededError');
+  }
   declare readonly code: 'CausalHorizonExceeded';
   constructor(message: string) {
     super('CausalHorizonExceeded', message);
@@ -144,6 +200,9 @@ export class CausalHorizonExceededError extends CtfsError {
 
 /** Tenant registration failed: the cap is reached, or the id is already registered. */
 export class TenantError extends CtfsError {
+  static {
+    brand(this, 'TenantError');
+  }
   declare readonly code: 'TenantLimitExceeded' | 'TenantAlreadyRegistered';
   constructor(code: 'TenantLimitExceeded' | 'TenantAlreadyRegistered', message: string) {
     super(code, message);
@@ -152,6 +211,9 @@ export class TenantError extends CtfsError {
 
 /** A tenant id that was never registered. */
 export class UnknownTenantError extends CtfsError {
+  static {
+    brand(this, 'UnknownTenantError');
+  }
   declare readonly code: 'UnknownTenant';
   constructor(tenantId: unknown) {
     super('UnknownTenant', `tenant ${describeValue(tenantId)} is not registered`);
@@ -163,6 +225,9 @@ export class UnknownTenantError extends CtfsError {
  * much.
  */
 export class EscrowError extends CtfsError {
+  static {
+    brand(this, 'EscrowError');
+  }
   declare readonly code: EscrowErrorCode;
   readonly requested: bigint | undefined;
   readonly available: bigint | undefined;
@@ -176,6 +241,9 @@ export class EscrowError extends CtfsError {
 
 /** An invariant broke a promise of its algebraic class; `counterexample` shows how. */
 export class AlgebraicPropertyError extends CtfsError {
+  static {
+    brand(this, 'AlgebraicPropertyError');
+  }
   declare readonly code: 'AlgebraicPropertyViolated';
   readonly counterexample: unknown;
   constructor(message: string, counterexample: unknown) {
@@ -186,6 +254,9 @@ export class AlgebraicPropertyError extends CtfsError {
 
 /** A SharedArrayBuffer handed to `attach` does not hold the structure it claims to. */
 export class SharedMemoryError extends CtfsError {
+  static {
+    brand(this, 'SharedMemoryError');
+  }
   declare readonly code: 'InvalidSharedMemory';
   constructor(message: string) {
     super('InvalidSharedMemory', message);
@@ -199,6 +270,9 @@ export class SharedMemoryError extends CtfsError {
  * it are in doubt.
  */
 export class DurabilityError extends CtfsError {
+  static {
+    brand(this, 'DurabilityError');
+  }
   declare readonly code: DurabilityErrorCode;
   readonly sequence: number;
   readonly ioCode: string | undefined;
@@ -226,6 +300,9 @@ export interface LogPosition {
  * facts may be missing, so recovery stops instead of guessing; `position` says where.
  */
 export class WalCorruptionError extends CtfsError {
+  static {
+    brand(this, 'WalCorruptionError');
+  }
   declare readonly code: 'WalCorrupted';
   readonly position: LogPosition;
   /** The message without the position. */
@@ -240,6 +317,9 @@ export class WalCorruptionError extends CtfsError {
 
 /** A checkpoint file failed verification (hash, magic, version, sizes) or does not fit the kernel. */
 export class CheckpointError extends CtfsError {
+  static {
+    brand(this, 'CheckpointError');
+  }
   declare readonly code: 'CheckpointCorrupted';
   readonly file: string;
   constructor(file: string, message: string, options?: ErrorOptions) {
@@ -250,6 +330,9 @@ export class CheckpointError extends CtfsError {
 
 /** Another live process holds the data directory. */
 export class LogLockedError extends CtfsError {
+  static {
+    brand(this, 'LogLockedError');
+  }
   declare readonly code: 'LogLocked';
   constructor(message: string) {
     super('LogLocked', message);
@@ -258,6 +341,9 @@ export class LogLockedError extends CtfsError {
 
 /** The io_uring backend was forced (`CTFS_IO=uring`) but the native shim is not built or io_uring is refused. */
 export class NativeUnavailableError extends CtfsError {
+  static {
+    brand(this, 'NativeUnavailableError');
+  }
   declare readonly code: 'NativeUnavailable';
   constructor(message: string, options?: ErrorOptions) {
     super('NativeUnavailable', message, options);
@@ -266,12 +352,56 @@ export class NativeUnavailableError extends CtfsError {
 
 /** A worker pool could not do what was asked; `code` says why (see {@link PoolErrorCode}). */
 export class PoolError extends CtfsError {
+  static {
+    brand(this, 'PoolError');
+  }
   declare readonly code: PoolErrorCode;
   /** The shard concerned, if one is. */
   readonly shard: number | undefined;
   constructor(code: PoolErrorCode, message: string, shard?: number, options?: ErrorOptions) {
     super(code, message, options);
     this.shard = shard;
+  }
+}
+
+/**
+ * A pool task ran past `taskTimeoutMs` (`PoolTaskTimeout`: its thread was stopped and replaced, and
+ * an admission's shard poisoned, since the thread may have stopped mid-batch), or the pool's
+ * threads did not all start within `startTimeoutMs` (`PoolStartTimeout`).
+ */
+export class PoolTimeoutError extends PoolError {
+  static {
+    brand(this, 'PoolTimeoutError');
+  }
+  declare readonly code: PoolTimeoutCode;
+  /** The limit that was exceeded, in milliseconds. */
+  readonly timeoutMs: number;
+  constructor(code: PoolTimeoutCode, message: string, timeoutMs: number, shard?: number, options?: ErrorOptions) {
+    super(code, message, shard, options);
+    this.timeoutMs = timeoutMs;
+  }
+}
+
+/**
+ * Something that is not a ctfs error (a `TypeError`, a system error, a thrown string), as it
+ * arrives from another thread: `fromWire` gives this, keeping the original's `message`, its name
+ * (`originalName`: `'TypeError'`, or `typeof` for a thrown non-object) and its `code` property if
+ * it had a string or numeric one (`originalCode`: `'ENOENT'`, …). A wire form that cannot be read
+ * at all arrives as one too, with `originalName` `'MalformedWire'`.
+ */
+export class ForeignError extends CtfsError {
+  static {
+    brand(this, 'ForeignError');
+  }
+  declare readonly code: 'ForeignError';
+  readonly originalName: string;
+  readonly originalCode: string | undefined;
+  constructor(message: string, original: { name: string; code?: string | undefined }, options?: ErrorOptions) {
+    super('ForeignError', message, options);
+    // Whatever was thrown elsewhere is described, never trusted: a name and code only if strings.
+    const o = (typeof original === 'object' && original !== null ? original : {}) as { name?: unknown; code?: unknown };
+    this.originalName = typeof o.name === 'string' ? o.name : 'Error';
+    this.originalCode = typeof o.code === 'string' ? o.code : undefined;
   }
 }
 

@@ -15,18 +15,22 @@ export {
   DurabilityError,
   EscrowError,
   FactIdMismatchError,
+  ForeignError,
   InvalidArgumentError,
   LogLockedError,
   MalformedFactError,
   NativeUnavailableError,
   PoolError,
+  PoolTimeoutError,
   SharedMemoryError,
   TenantError,
   UnknownTenantError,
   ValueOutOfRangeError,
   WalCorruptionError,
 } from './errors.js';
-export type { CtfsErrorCode, PoolErrorCode, DurabilityErrorCode, EscrowErrorCode, LogPosition } from './errors.js';
+export type { CtfsErrorCode, PoolErrorCode, PoolTimeoutCode, DurabilityErrorCode, EscrowErrorCode, LogPosition } from './errors.js';
+export { ERROR_WIRE_VERSION, MAX_CAUSE_DEPTH, decodeWire, encodeWire, fromWire, isWireError, toWire } from './error-wire.js';
+export type { WireError } from './error-wire.js';
 
 export {
   I128_MAX,

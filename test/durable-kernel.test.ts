@@ -631,6 +631,9 @@ describe('DurableHandle', () => {
     expect((error as DurabilityError).code).toBe('DurabilityFailed');
     expect((error as DurabilityError).sequence).toBe(1);
     expect((error as DurabilityError).ioCode).toBe('EIO');
+    // The worker's own error crossed as its wire form: typed, with the system code.
+    expect((error as DurabilityError).cause).toBeInstanceOf(DurabilityError);
+    expect((error as DurabilityError).cause).toMatchObject({ code: 'DurabilityFailed', ioCode: 'EIO', message: 'fdatasync failed (injected at batch 1)' });
     expect(h.poll()).toBe('failed');
     expect(h.isDurable()).toBe(false);
     for (const timeout of [undefined, 1, 0]) {

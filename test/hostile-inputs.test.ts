@@ -201,6 +201,16 @@ const ROWS: Record<string, Call[]> = {
       return [name, [{ name: `new ${name}`, args: () => [...valid], run: (_: unknown, a: unknown[]) => make(a), accepts: all }]];
     }),
   ),
+  ForeignError: [{ name: 'new ForeignError', args: () => ['m', { name: 'Error' }], run: (_, a) => new api.ForeignError(...(a as [string, { name: string }])), accepts: { 0: LABELS, 1: LABELS } }],
+  PoolTimeoutError: [
+    { name: 'new PoolTimeoutError', args: () => ['PoolTaskTimeout', 'm', 10], run: (_, a) => new api.PoolTimeoutError(...(a as [never, string, number])), accepts: { 0: LABELS, 1: LABELS, 2: LABELS } },
+  ],
+  // --- errors across threads: total over any value (what is not an error or a wire form becomes a ForeignError)
+  toWire: [{ name: 'toWire', args: () => [new api.InvalidArgumentError('x'), {}], run: (_, a) => api.toWire(a[0], a[1] as never), accepts: { 0: LABELS, 1: OPTIONS } }],
+  fromWire: [{ name: 'fromWire', args: () => [api.toWire(new api.InvalidArgumentError('x'))], run: (_, a) => api.fromWire(a[0]), accepts: { 0: LABELS } }],
+  isWireError: [{ name: 'isWireError', args: () => [api.toWire(new api.InvalidArgumentError('x'))], run: (_, a) => api.isWireError(a[0]), accepts: { 0: LABELS } }],
+  encodeWire: [{ name: 'encodeWire', args: () => [api.toWire(new api.InvalidArgumentError('x')), 4096], run: (_, a) => api.encodeWire(a[0] as never, a[1] as number) }],
+  decodeWire: [{ name: 'decodeWire', args: () => [api.encodeWire(api.toWire(new api.InvalidArgumentError('x')), 4096)], run: (_, a) => api.decodeWire(a[0] as Uint8Array), accepts: { 0: LABELS } }],
   AdmitError: [{ name: 'new AdmitError', args: () => [AdmitCode.DuplicateFact, 0, 'detail'], run: (_, a) => new api.AdmitError(...(a as [number, number, string])), accepts: { 1: [...LABELS], 2: [...LABELS] } }],
   admitCodeName: [{ name: 'admitCodeName', args: () => [10], run: (_, a) => api.admitCodeName(a[0] as number) }],
   invariantCodeName: [

@@ -1026,6 +1026,90 @@ describe('MetricsServer on loopback', () => {
   });
 });
 
+describe('MetricsServer connection limits (real sockets on loopback)', () => {
+  /** A client socket that is connected, and a promise of its close. */
+  async function connect(port: number): Promise<{ socket: net.Socket; closed: Promise<unknown> }> {
+    const socket = net.connect(port, '127.0.0.1');
+    socket.on('error', () => undefined);
+    socket.on('data', () => undefined);
+    await once(socket, 'connect');
+    return { socket, closed: once(socket, 'close') };
+  }
+  // Every limit not under test is far beyond the test's deadline, so only the one under test can close.
+  const FAR = 600_000;
+
+  it('a slowloris client (headers dripped in, never finished) is closed after headersTimeoutMs', async () => {
+    const server = await spawnServer(0, new LatencyHistogram(), undefined, { headersTimeoutMs: 300, requestTimeoutMs: FAR, idleTimeoutMs: FAR, keepAliveTimeoutMs: FAR });
+    const { socket, closed } = await connect(server.address.port);
+    let open = true;
+    void closed.then(() => (open = false));
+    socket.write('GET /metrics HTTP/1.1\r\nHost: localhost\r\n');
+    // A header line every 50 ms: never silent, never done.
+    const drip = (async () => {
+      for (let i = 0; open && i < 400; i++) {
+        socket.write(`X-Drip-${i}: 1\r\n`);
+        await sleep(50);
+      }
+    })();
+    try {
+      await within(closed, 15_000, 'the slowloris connection is still open');
+    } finally {
+      socket.destroy();
+      await drip;
+    }
+  });
+
+  it('a connection that stays silent (nothing sent, or a request cut short) is closed after idleTimeoutMs', async () => {
+    const server = await spawnServer(0, new LatencyHistogram(), undefined, { headersTimeoutMs: FAR, requestTimeoutMs: FAR, idleTimeoutMs: 300, keepAliveTimeoutMs: FAR });
+    const silent = await connect(server.address.port);
+    const partial = await connect(server.address.port);
+    partial.socket.write('GET /metr');
+    try {
+      await within(Promise.all([silent.closed, partial.closed]), 15_000, 'a silent connection is still open');
+    } finally {
+      silent.socket.destroy();
+      partial.socket.destroy();
+    }
+  });
+
+  it('an idle keep-alive connection is closed after keepAliveTimeoutMs; with a long one it stays open', async () => {
+    const short = await spawnServer(0, new LatencyHistogram(), undefined, { headersTimeoutMs: FAR, requestTimeoutMs: FAR, idleTimeoutMs: FAR, keepAliveTimeoutMs: 300 });
+    const long = await spawnServer(0, new LatencyHistogram(), undefined, { headersTimeoutMs: FAR, requestTimeoutMs: FAR, idleTimeoutMs: FAR, keepAliveTimeoutMs: FAR });
+    const a = await connect(short.address.port);
+    const b = await connect(long.address.port);
+    let bOpen = true;
+    void b.closed.then(() => (bOpen = false));
+    for (const { socket } of [a, b]) {
+      const reply = once(socket, 'data');
+      socket.write('GET /metrics HTTP/1.1\r\nHost: localhost\r\n\r\n');
+      const [chunk] = (await reply) as [Buffer];
+      expect(chunk.toString('latin1')).toMatch(/^HTTP\/1\.1 200 /);
+    }
+    try {
+      await within(a.closed, 15_000, 'the idle keep-alive connection is still open');
+      // Past Node's own 5 s keep-alive: the long limit is the one in force.
+      await sleep(6_000);
+      expect(bOpen).toBe(true);
+    } finally {
+      a.socket.destroy();
+      b.socket.destroy();
+    }
+  });
+
+  it('limits are integers of milliseconds in [1, 2^31 − 1], headers within request (InvalidArgumentError)', async () => {
+    for (const bad of [0, -1, 1.5, Number.NaN, Number.POSITIVE_INFINITY, 2 ** 31, '100']) {
+      for (const key of ['headersTimeoutMs', 'requestTimeoutMs', 'keepAliveTimeoutMs', 'idleTimeoutMs']) {
+        const outcome = await MetricsServer.spawn(0, new LatencyHistogram(), undefined, { [key]: bad }).then(
+          (server) => server.close().then(() => 'listening'),
+          (error: unknown) => error,
+        );
+        expect(outcome, `${key}: ${String(bad)}`).toBeInstanceOf(InvalidArgumentError);
+      }
+    }
+    await expect(MetricsServer.spawn(0, new LatencyHistogram(), undefined, { headersTimeoutMs: 2_000, requestTimeoutMs: 1_000 })).rejects.toBeInstanceOf(InvalidArgumentError);
+  });
+});
+
 // ========================================================================= 5. a real Prometheus
 
 interface PromPoint {

@@ -22,9 +22,11 @@ import {
   LOCK_POISONED,
   LOCK_TIMED_OUT,
   PoolError,
+  PoolTimeoutError,
   ShardLocks,
   WalCorruptionError,
   DurabilityError,
+  ForeignError,
   u64le,
   verifyLog,
 } from '../dist/index.js';
@@ -106,6 +108,105 @@ describe('a pool thread that dies holding a shard while this thread waits for it
     expect(Array.from(pool.admitBatchSync(0, [{ id: id(2), deps: [], payload: u64le(1n) }]).codes)).toEqual([0]);
     expect((await pool.admitBatch(0, [{ id: id(3), deps: [], payload: u64le(1n) }])).admitted).toBe(1);
   }, 30_000);
+});
+
+describe('a pool task that never returns', () => {
+  const stuck = (n: number): { id: Uint8Array; deps: Uint8Array[]; payload: Uint8Array } => {
+    const payload = new Uint8Array(8);
+    payload[0] = 0xcc;
+    return { id: id(n), deps: [], payload };
+  };
+  const slow = (n: number): { id: Uint8Array; deps: Uint8Array[]; payload: Uint8Array } => {
+    const payload = new Uint8Array(8);
+    payload[0] = 0xaa;
+    return { id: id(n), deps: [], payload };
+  };
+  const settle = <T>(p: Promise<T>): Promise<T | unknown> => p.then((v) => v, (e: unknown) => e);
+
+  it('rejects with PoolTaskTimeout; its thread is replaced, its shard poisoned (later batches, digest: ShardPoisoned), the other shard goes on', async () => {
+    // One thread: the work on shard 1 afterwards can only run on the replacement.
+    const pool = await KernelPool.create({ shards: 2, threads: 1, invariant: { module: FIXTURE, export: 'Stuck' }, indexCapacity: 1024, taskTimeoutMs: 1_000 });
+    cleanup.push(() => pool.close());
+    const first = settle(pool.admitBatch(0, [{ id: id(1), deps: [], payload: u64le(1n) }, stuck(2)]));
+    const started = Date.now();
+    while (!pool.lockStats(0).acquired && Date.now() - started < 10_000) await new Promise((r) => setTimeout(r, 5));
+    // Queued behind the stuck task: they must settle too.
+    const later = settle(pool.admitBatch(0, [{ id: id(3), deps: [], payload: u64le(1n) }]));
+    const digest = settle(pool.digest(0));
+    const error = await first;
+    expect(error).toBeInstanceOf(PoolTimeoutError);
+    expect(error).toBeInstanceOf(PoolError);
+    expect(error).toMatchObject({ code: 'PoolTaskTimeout', timeoutMs: 1_000, shard: 0 });
+    expect(pool.isPoisoned(0)).toBe(true);
+    expect(await later).toMatchObject({ code: 'ShardPoisoned' });
+    expect(await digest).toMatchObject({ code: 'ShardPoisoned' });
+    expect(await settle(pool.admitBatch(0, [{ id: id(4), deps: [], payload: u64le(1n) }]))).toMatchObject({ code: 'ShardPoisoned' });
+    const other = await pool.admitBatch(1, [{ id: id(5), deps: [], payload: u64le(5n) }]);
+    expect(Array.from(other.codes)).toEqual([AdmitCode.Ok]);
+    expect((await pool.digest(1)).size).toBe(1);
+    await pool.close();
+  }, 60_000);
+
+  it('close() settles while a task is stuck: the task rejects with PoolTaskTimeout and the threads stop', async () => {
+    const pool = await KernelPool.create({ shards: 1, threads: 1, invariant: { module: FIXTURE, export: 'Stuck' }, indexCapacity: 64, taskTimeoutMs: 300 });
+    const outcome = settle(pool.admitBatch(0, [stuck(1)]));
+    const started = Date.now();
+    while (!pool.lockStats(0).acquired && Date.now() - started < 10_000) await new Promise((r) => setTimeout(r, 5));
+    await pool.close();
+    expect(await outcome).toMatchObject({ code: 'PoolTaskTimeout' });
+    expect(await settle(pool.admitBatch(0, [{ id: id(2), deps: [], payload: u64le(1n) }]))).toMatchObject({ code: 'PoolClosed' });
+  }, 60_000);
+
+  it('time queued behind other tasks does not count: slow tasks that each finish within the limit all resolve', async () => {
+    // Eight shards, one thread, each batch spins 150 ms: the last one waits ~1 s for the thread,
+    // longer than taskTimeoutMs, but runs far less than it.
+    const pool = await KernelPool.create({ shards: 8, threads: 1, invariant: { module: FIXTURE, export: 'Stuck', args: [150] }, indexCapacity: 64, taskTimeoutMs: 1_000 });
+    cleanup.push(() => pool.close());
+    const results = await Promise.all(Array.from({ length: 8 }, (_, s) => pool.admitBatch(s, [slow(10 + s)])));
+    for (const r of results) expect(Array.from(r.codes)).toEqual([AdmitCode.Ok]);
+    for (let s = 0; s < 8; s++) expect(pool.isPoisoned(s)).toBe(false);
+  }, 60_000);
+
+  it('create() rejects with PoolStartTimeout when the pool threads never finish building the invariant', async () => {
+    const error = await settle(KernelPool.create({ shards: 1, threads: 2, invariant: { module: FIXTURE, export: 'StuckInPoolThreads' }, indexCapacity: 64, startTimeoutMs: 500 }));
+    expect(error).toBeInstanceOf(PoolTimeoutError);
+    expect(error).toMatchObject({ code: 'PoolStartTimeout', timeoutMs: 500 });
+  }, 60_000);
+
+  it('a replacement thread that does not start within startTimeoutMs stops the pool: everything settles', async () => {
+    const starts = new SharedArrayBuffer(4);
+    const pool = await KernelPool.create({
+      shards: 2,
+      threads: 1,
+      invariant: { module: FIXTURE, export: 'StuckAfterStarts', args: [starts, 1] },
+      indexCapacity: 64,
+      taskTimeoutMs: 300,
+      // Room for the first thread to start on a busy machine; the replacement never does.
+      startTimeoutMs: 5_000,
+    });
+    cleanup.push(() => pool.close());
+    const outcome = settle(pool.admitBatch(0, [stuck(1)]));
+    expect(await outcome).toMatchObject({ code: 'PoolTaskTimeout' });
+    // Shard 1's batch waits for a thread that never comes, until the pool gives up on it.
+    const waiting = await settle(pool.admitBatch(1, [{ id: id(2), deps: [], payload: u64le(1n) }]));
+    expect(waiting).toBeInstanceOf(PoolError);
+    expect(waiting).toMatchObject({ code: 'PoolTaskFailed' });
+    expect((waiting as PoolError).cause).toMatchObject({ code: 'PoolStartTimeout' });
+    await pool.close();
+  }, 60_000);
+
+  it('taskTimeoutMs and startTimeoutMs must be integers of milliseconds in [1, 2^31 − 1]', async () => {
+    for (const bad of [0, -1, 1.5, Number.NaN, Number.POSITIVE_INFINITY, 2 ** 31, '100', {}]) {
+      for (const key of ['taskTimeoutMs', 'startTimeoutMs']) {
+        const error = await settle(KernelPool.create({ shards: 1, threads: 1, invariant: { builtin: 'GCounter' }, indexCapacity: 64, [key]: bad }));
+        if (error instanceof KernelPool) cleanup.push(() => error.close());
+        expect(error, `${key}: ${String(bad)}`).toBeInstanceOf(InvalidArgumentError);
+      }
+    }
+    // The extremes are accepted.
+    const pool = await KernelPool.create({ shards: 1, threads: 1, invariant: { builtin: 'GCounter' }, indexCapacity: 64, taskTimeoutMs: 1, startTimeoutMs: 2 ** 31 - 1 });
+    await pool.close();
+  }, 60_000);
 });
 
 describe('ShardLocks', () => {
@@ -206,6 +307,30 @@ describe('DurableKernel checkpoints and a closing kernel', () => {
     const report = verifyLog(dir);
     expect(report.checkpoints[0]!.sequence).toBe(20);
     expect(report.checkpoints[0]!.problem).toBeUndefined();
+  }, 30_000);
+});
+
+describe('errors thrown in a pool thread arrive typed (the error wire form)', () => {
+  it('a system error is PoolTaskFailed whose cause is a ForeignError with the errno code and the thread\'s stack', async () => {
+    const dir = tempDir();
+    const pool = await KernelPool.create({ shards: 1, threads: 1, invariant: { builtin: 'GCounter' }, indexCapacity: 16 });
+    cleanup.push(() => pool.close());
+    const k = await DurableKernel.open(dir, new GCounterInvariant(), { indexCapacity: 1024, announce: false });
+    cleanup.push(() => k.close().catch(() => undefined));
+    for (let i = 0; i < 5; i++) expect(k.tryAdmitRaw(id(i + 1), [], u64le(1n))).toBe(0);
+    await k.flush();
+    // The directory vanishes under the kernel: the pool thread cannot create the checkpoint file.
+    fs.rmSync(dir, { recursive: true, force: true });
+    const error = await k.checkpoint({ pool }).then(
+      () => undefined,
+      (e: unknown) => e,
+    );
+    expect(error).toBeInstanceOf(PoolError);
+    expect((error as PoolError).code).toBe('PoolTaskFailed');
+    const cause = (error as PoolError).cause;
+    expect(cause).toBeInstanceOf(ForeignError);
+    expect(cause).toMatchObject({ code: 'ForeignError', originalCode: 'ENOENT' });
+    expect((cause as ForeignError).stack).toMatch(/checkpoint/);
   }, 30_000);
 });
 

@@ -540,6 +540,30 @@ describe('admitBatch', () => {
     expect(pool.lockStats(0).acquired).toBe(1 + 160 / 16 + 1); // + the digest's
   });
 
+  it('coalesced batches settle by their own outcome: one that fails does not take the others with it', async () => {
+    const pool = await makePool({ shards: 1, threads: 1, invariant: { builtin: 'GCounter' } });
+    const a = gc(1);
+    const c = gc(3, [a.id]);
+    const broken = FactBatch.from([gc(2)]);
+    // Buffers that do not hold what the batch claims: the pool thread refuses this batch alone.
+    const real = (broken as unknown as { shared: { codes: SharedArrayBuffer } }).shared;
+    Object.defineProperty(broken, 'shared', { get: () => ({ ...real, count: real.codes.byteLength + 1 }) });
+    const acquired = pool.lockStats(0).acquired;
+    // Submitted in one turn: they leave as one task.
+    const settled = await Promise.allSettled([pool.admitBatch(0, [a]), pool.admitBatch(0, broken), pool.admitBatch(0, [c])]);
+    expect(pool.lockStats(0).acquired - acquired).toBe(1);
+    expect(settled[0]).toMatchObject({ status: 'fulfilled', value: { admitted: 1 } });
+    expect(settled[2]).toMatchObject({ status: 'fulfilled', value: { admitted: 1 } });
+    expect(codesOf((settled[2] as PromiseFulfilledResult<BatchResult>).value)).toEqual([AdmitCode.Ok]);
+    expect(settled[1]!.status).toBe('rejected');
+    expectCtfs((settled[1] as PromiseRejectedResult).reason, CtfsError, 'InvalidSharedMemory');
+    expect(pool.stateOf(0).size).toBe(2);
+    expect(counterOf(pool, 0)).toBe(4n);
+    // The failed batch is released like the others, and the shard goes on.
+    expect(broken.inFlight).toBe(false);
+    expect((await pool.admitBatch(0, [gc(5)])).admitted).toBe(1);
+  });
+
   it('does not coalesce past the per-task fact limit', async () => {
     const pool = await makePool({ shards: 1, threads: 1, invariant: { builtin: 'GCounter' }, indexCapacity: 1 << 15 });
     const big = (n: number): FactBatch => {

@@ -2,6 +2,11 @@
  * MetricsServer: the Prometheus scrape endpoint. Serves exactly `GET /metrics` (also `HEAD`),
  * 404 for every other path, 405 for other methods on /metrics; binds 127.0.0.1 unless told
  * otherwise; `close()` stops it and ends open connections.
+ *
+ * A scrape is one small request sent at once, so the server holds no connection for long: a
+ * client that sends its headers slowly (slowloris), a request that never completes, a silent
+ * connection and an idle keep-alive are all closed within seconds (see {@link MetricsServerOptions}),
+ * where Node's defaults would keep them a minute or more.
  */
 import * as http from 'node:http';
 import type { AddressInfo } from 'node:net';
@@ -9,6 +14,45 @@ import type { Registry } from 'prom-client';
 import { InvalidArgumentError } from '../errors.js';
 import type { LatencyHistogram } from './latency-histogram.js';
 import { createMetricsRegistry, type MetricsKernel } from './prometheus.js';
+
+/** Connection limits of a MetricsServer, in milliseconds (integers in [1, 2^31 − 1]). */
+export interface MetricsServerOptions {
+  /** Time to receive a request's headers from the first byte (default 5,000). */
+  readonly headersTimeoutMs?: number;
+  /** Time to receive a whole request (default 10,000; at least `headersTimeoutMs`). */
+  readonly requestTimeoutMs?: number;
+  /** How long a connection may wait for its next request after a response (default 5,000). */
+  readonly keepAliveTimeoutMs?: number;
+  /** How long a connection may stay silent, in any state, before it is closed (default 10,000). */
+  readonly idleTimeoutMs?: number;
+}
+
+/**
+ * Prometheus sends a scrape's few hundred bytes of headers at once; 5 s is ample on any network
+ * that can scrape at all, and a twelfth of Node's 60 s.
+ */
+const DEFAULT_HEADERS_TIMEOUT_MS = 5_000;
+/** A scrape is a GET without a body; 10 s is also Prometheus's default scrape timeout. */
+const DEFAULT_REQUEST_TIMEOUT_MS = 10_000;
+/** Node's own keep-alive default: Prometheus scrapes every 15 s or more, so it reconnects anyway. */
+const DEFAULT_KEEP_ALIVE_TIMEOUT_MS = 5_000;
+/** A silent connection (opened, nothing sent, or the peer gone without a FIN) goes after 10 s. */
+const DEFAULT_IDLE_TIMEOUT_MS = 10_000;
+/**
+ * Node checks the headers and request timeouts on a timer (every 30 s by default, which would
+ * stretch a 5 s limit to 35 s); checking every quarter of the shorter limit closes a connection
+ * within 1.25 times it.
+ */
+const CHECKS_PER_TIMEOUT = 4;
+/** The largest delay Node's timers honour. */
+const MAX_TIMEOUT_MS = 2 ** 31 - 1;
+
+function checkTimeout(name: string, value: unknown): number {
+  if (typeof value !== 'number' || !Number.isInteger(value) || value < 1 || value > MAX_TIMEOUT_MS) {
+    throw new InvalidArgumentError(`${name} must be an integer number of milliseconds in [1, ${MAX_TIMEOUT_MS}], got ${String(value)}`);
+  }
+  return value;
+}
 
 /** Where to listen: "host:port", a port number (127.0.0.1), or { host, port }. Port 0 picks a free one. */
 export type MetricsAddress = string | number | { readonly host?: string; readonly port?: number };
@@ -44,17 +88,29 @@ export class MetricsServer {
 
   /**
    * Starts serving `admission` (and `persistence`, and any `kernels`) on `addr`; resolves once
-   * listening. Rejects if the address cannot be bound.
+   * listening. Rejects if the address cannot be bound, or an option is invalid (InvalidArgument).
    */
   static async spawn(
     addr: MetricsAddress,
     admission: LatencyHistogram,
     persistence?: LatencyHistogram,
-    options: { kernels?: Readonly<Record<string, MetricsKernel>> } = {},
+    options: { kernels?: Readonly<Record<string, MetricsKernel>> } & MetricsServerOptions = {},
   ): Promise<MetricsServer> {
     const { host, port } = parseAddress(addr);
+    const headersTimeout = checkTimeout('headersTimeoutMs', options.headersTimeoutMs ?? DEFAULT_HEADERS_TIMEOUT_MS);
+    const requestTimeout = checkTimeout('requestTimeoutMs', options.requestTimeoutMs ?? DEFAULT_REQUEST_TIMEOUT_MS);
+    const keepAliveTimeout = checkTimeout('keepAliveTimeoutMs', options.keepAliveTimeoutMs ?? DEFAULT_KEEP_ALIVE_TIMEOUT_MS);
+    const idleTimeout = checkTimeout('idleTimeoutMs', options.idleTimeoutMs ?? DEFAULT_IDLE_TIMEOUT_MS);
+    // Node refuses a headers limit beyond the request limit (the request includes its headers).
+    if (headersTimeout > requestTimeout) throw new InvalidArgumentError(`headersTimeoutMs (${headersTimeout}) must not exceed requestTimeoutMs (${requestTimeout})`);
     const registry = createMetricsRegistry({ admission, persistence, kernels: options.kernels });
-    const server = http.createServer((req, res) => {
+    const serverOptions: http.ServerOptions = {
+      headersTimeout,
+      requestTimeout,
+      keepAliveTimeout,
+      connectionsCheckingInterval: Math.max(1, Math.floor(headersTimeout / CHECKS_PER_TIMEOUT)),
+    };
+    const server = http.createServer(serverOptions, (req, res) => {
       const path = (req.url ?? '').split('?')[0];
       if (path !== '/metrics') {
         res.writeHead(404, { 'content-type': 'text/plain; charset=utf-8' }).end('not found\n');
@@ -74,6 +130,9 @@ export class MetricsServer {
         },
       );
     });
+    // Silence in any state (no request yet, half-sent, the peer gone): Node destroys the socket
+    // when it times out and nobody listens for 'timeout'.
+    server.setTimeout(idleTimeout);
     await new Promise<void>((resolve, reject) => {
       server.once('error', reject);
       server.listen(port, host, () => {

@@ -7,12 +7,14 @@
  * readers retry until they read the same high word on both sides of the low word. Waiters sleep on
  * the low word of the durable watermark, which the worker notifies after every batch.
  */
-import { SharedMemoryError } from '../errors.js';
+import { decodeWire, encodeWire, fromWire, toWire } from '../error-wire.js';
+import { SharedMemoryError, type CtfsError } from '../errors.js';
 import { checkSharedHeader } from '../core/shared-header.js';
 
 /** "CTDC" little-endian. */
 const MAGIC = 0x43445443;
-const LAYOUT_VERSION = 1;
+/** 2: the failure is an error's wire form (version 1 held `code|message`). */
+const LAYOUT_VERSION = 2;
 /** Int32 word indices; each group on its own 128-byte block (separate cache lines for writers and pollers). */
 const W_MAGIC = 0;
 const W_VERSION = 1;
@@ -25,7 +27,7 @@ const W_BACKEND = W_STATUS + 1;
 const W_STATS = 512 / 4;
 const STAT_COUNT = 5;
 const W_LAST_SYNC_MICROS = W_STATS + 2 * STAT_COUNT;
-/** The failure: a code and a message, UTF-8. */
+/** The failure: the error's wire form (`error-wire.ts`) as UTF-8 JSON, stacks left out. */
 const W_ERROR_LENGTH = 640 / 4;
 const OFF_ERROR_TEXT = 640 + 8;
 const ERROR_TEXT_BYTES = 384;
@@ -111,14 +113,20 @@ export class DurabilityControl {
     return Atomics.load(this.ctl, W_LAST_SYNC_MICROS) >>> 0;
   }
 
-  /** The failure recorded by `fail`: `code` (e.g. `EIO`) and message; undefined if none. */
-  get failure(): { code: string; message: string } | undefined {
+  /**
+   * The error recorded by `fail` (a `DurabilityError` with its `ioCode`, a
+   * `NativeUnavailableError`, …), rebuilt in this thread; undefined if none. The first failure
+   * is never overwritten, so it is decoded once.
+   */
+  get failure(): CtfsError | undefined {
+    if (this.recorded !== undefined) return this.recorded;
     const n = Atomics.load(this.ctl, W_ERROR_LENGTH);
     if (n <= 0) return undefined;
-    const text = new TextDecoder().decode(new Uint8Array(this.buffer, OFF_ERROR_TEXT, n).slice());
-    const bar = text.indexOf('|');
-    return { code: text.slice(0, bar), message: text.slice(bar + 1) };
+    this.recorded = fromWire(decodeWire(new Uint8Array(this.buffer, OFF_ERROR_TEXT, n).slice()));
+    return this.recorded;
   }
+
+  private recorded: CtfsError | undefined;
 
   // ------------------------------------------------------------- writer (the worker)
 
@@ -155,10 +163,13 @@ export class DurabilityControl {
     Atomics.store(this.ctl, W_LAST_SYNC_MICROS, Math.min(micros, 0xffffffff) | 0);
   }
 
-  /** Records a failure (first one wins), poisons the log and wakes every waiter. */
-  fail(code: string, message: string): void {
+  /**
+   * Records a failure (first one wins; shortened to fit, see `encodeWire`), poisons the log and
+   * wakes every waiter.
+   */
+  fail(error: CtfsError): void {
     if (Atomics.load(this.ctl, W_ERROR_LENGTH) === 0) {
-      const text = new TextEncoder().encode(`${code}|${message}`).subarray(0, ERROR_TEXT_BYTES);
+      const text = encodeWire(toWire(error, { stack: false }), ERROR_TEXT_BYTES);
       new Uint8Array(this.buffer, OFF_ERROR_TEXT, ERROR_TEXT_BYTES).set(text);
       Atomics.store(this.ctl, W_ERROR_LENGTH, text.length);
     }

@@ -7,7 +7,7 @@
 import { Worker } from 'node:worker_threads';
 import { AdmitCode } from '../codes.js';
 import { SpscRing } from '../core/spsc-ring.js';
-import { DurabilityError, NativeUnavailableError } from '../errors.js';
+import { DurabilityError, NativeUnavailableError, type CtfsError } from '../errors.js';
 import type { RecordLog } from '../domain/causal-domain.js';
 import type { PersistenceWorkerData, WorkerMessage } from './protocol.js';
 import { BackendId, DurabilityControl, LogStatus } from './durability-control.js';
@@ -51,6 +51,12 @@ export type LogOptions = Omit<PersistenceWorkerData, 'ring' | 'control' | 'laten
  * it is dropped, and if the remaining list is refused (flags such as `--expose-gc` are accepted
  * only when inherited, not when listed) the worker starts with none.
  */
+/** The system code behind a recorded failure (`EIO`, `ENOSPC`, `EWORKER`, …), or its ctfs code. */
+function ioCodeOf(failure: CtfsError | undefined): string | undefined {
+  if (failure === undefined) return undefined;
+  return failure instanceof DurabilityError && failure.ioCode !== undefined ? failure.ioCode : failure.code;
+}
+
 function startWorker(url: URL, workerData: PersistenceWorkerData): Worker {
   if (!process.execArgv.some((arg) => arg.startsWith('--input-type'))) return new Worker(url, { workerData });
   try {
@@ -98,12 +104,14 @@ export class DurableLog implements RecordLog {
         this.exited = true;
         // A worker that dies without saying so (crash, out of memory) must not leave waiters hanging.
         const status = this.control.status;
-        if (status !== LogStatus.Closed && status !== LogStatus.Failed) this.control.fail('EWORKER', 'the persistence worker exited unexpectedly');
+        if (status !== LogStatus.Closed && status !== LogStatus.Failed) {
+          this.control.fail(new DurabilityError('DurabilityFailed', 'the persistence worker exited unexpectedly', { ioCode: 'EWORKER' }));
+        }
         this.settle();
         resolve();
       });
     });
-    this.worker.on('error', (error) => this.control.fail('EWORKER', `persistence worker error: ${error.message}`));
+    this.worker.on('error', (error) => this.control.fail(new DurabilityError('DurabilityFailed', `persistence worker error: ${error.message}`, { ioCode: 'EWORKER', cause: error })));
   }
 
   /** Starts the worker and waits until it has opened its backend. */
@@ -124,8 +132,11 @@ export class DurableLog implements RecordLog {
     }
     await log.exitPromise;
     const failure = log.control.failure;
-    if (failure?.code === 'NativeUnavailable') throw new NativeUnavailableError(failure.message);
-    throw new DurabilityError('DurabilityFailed', `the persistence worker did not start: ${failure?.message ?? 'no reason given'}`, { ioCode: failure?.code });
+    if (failure instanceof NativeUnavailableError) throw failure;
+    throw new DurabilityError('DurabilityFailed', `the persistence worker did not start: ${failure?.message ?? 'no reason given'}`, {
+      ioCode: ioCodeOf(failure),
+      cause: failure,
+    });
   }
 
   // ------------------------------------------------------------------ staging (RecordLog)
@@ -203,9 +214,11 @@ export class DurableLog implements RecordLog {
     const status = this.control.status;
     if (status === LogStatus.Failed) {
       const failure = this.control.failure;
-      return new DurabilityError('DurabilityFailed', `fact ${sequence} is not durable: the log failed (${failure?.code ?? 'unknown'}: ${failure?.message ?? ''}); reopen the kernel to recover`, {
+      const ioCode = ioCodeOf(failure);
+      return new DurabilityError('DurabilityFailed', `fact ${sequence} is not durable: the log failed (${ioCode ?? 'unknown'}: ${failure?.message ?? ''}); reopen the kernel to recover`, {
         sequence,
-        ioCode: failure?.code,
+        ioCode,
+        cause: failure,
       });
     }
     if (status === LogStatus.Closed || this.exited) {

@@ -12,6 +12,7 @@
  * within noise at small batches.
  */
 import * as fs from 'node:fs';
+import { CtfsError, DurabilityError, NativeUnavailableError } from '../errors.js';
 import { BackendId } from './durability-control.js';
 import { loadNative, type NativeShim } from '../native/shim.js';
 
@@ -38,6 +39,20 @@ export interface WalBackend {
   /** Writes `bytes` at `fileOffset` and syncs (segment headers). */
   writeSmall(fd: number, bytes: Uint8Array, fileOffset: number): void;
   close(): void;
+}
+
+/**
+ * The typed error a log fails with, for anything the worker caught: `NativeUnavailableError` when
+ * io_uring was insisted on and is missing, a ctfs error as it is, and otherwise `DurabilityFailed`
+ * with the system code as `ioCode` (`EWORKER` when there is none: a bug or a crash, not the disk).
+ */
+export function logFailure(error: unknown): CtfsError {
+  if (error instanceof IoFailure && error.code === 'NativeUnavailable') return new NativeUnavailableError(error.message, { cause: error.cause });
+  if (error instanceof CtfsError) return error;
+  const code = (error as NodeJS.ErrnoException | null)?.code;
+  const message = error instanceof Error ? error.message : String(error);
+  const cause = error instanceof IoFailure ? error.cause : error;
+  return new DurabilityError('DurabilityFailed', message, { ioCode: typeof code === 'string' ? code : 'EWORKER', cause });
 }
 
 const asIoFailure = (error: unknown, what: string): IoFailure => {

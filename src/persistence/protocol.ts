@@ -3,6 +3,7 @@
  * data (shared buffers and settings) and the messages it posts back. Everything per record goes
  * through the shared buffers, never through messages.
  */
+import type { WireError } from '../error-wire.js';
 import type { BackendChoice } from './io-backend.js';
 
 /** Test hooks: make the n-th batch's write or sync fail (1-based), or slow every sync down. */
@@ -29,5 +30,5 @@ export interface PersistenceWorkerData {
 
 export type WorkerMessage =
   | { type: 'ready'; backend: 'io_uring' | 'portable'; note: string }
-  | { type: 'failed'; code: string; message: string }
+  | { type: 'failed'; error: WireError }
   | { type: 'closed' };

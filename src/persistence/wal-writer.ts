@@ -15,7 +15,8 @@ import * as path from 'node:path';
 import { SpscRing } from '../core/spsc-ring.js';
 import { LatencyHistogram } from '../metrics/latency-histogram.js';
 import { DurabilityControl, LogStatus, Stat } from './durability-control.js';
-import { IoFailure, openBackend, type WalBackend } from './io-backend.js';
+import { toWire } from '../error-wire.js';
+import { IoFailure, logFailure, openBackend, type WalBackend } from './io-backend.js';
 import { fsyncDirectory } from './data-dir.js';
 import { SEGMENT_HEADER_BYTES, encodeSegmentHeader, segmentFileName } from './segment.js';
 import { recordSequence, sealWalRecord } from './wal-record.js';
@@ -44,6 +45,13 @@ function withFaults(backend: WalBackend, plan: FaultPlan | undefined): WalBacken
   };
 }
 
+/** Poisons the log with the typed error for `error` and tells the kernel. */
+function fail(control: DurabilityControl, error: unknown, post: (message: WorkerMessage) => void): void {
+  const failure = logFailure(error);
+  control.fail(failure);
+  post({ type: 'failed', error: toWire(failure) });
+}
+
 /** Runs the writer until the ring closes or the log fails; `post` tells the kernel's thread. */
 export function runWalWriter(data: PersistenceWorkerData, post: (message: WorkerMessage) => void): void {
   const control = new DurabilityControl(data.control);
@@ -53,9 +61,7 @@ export function runWalWriter(data: PersistenceWorkerData, post: (message: Worker
   try {
     opened = openBackend(data.backend);
   } catch (error) {
-    const failure = error as IoFailure;
-    control.fail(failure.code, failure.message);
-    post({ type: 'failed', code: failure.code, message: failure.message });
+    fail(control, error, post);
     return;
   }
   const backend = withFaults(opened.backend, data.faults);
@@ -138,10 +144,7 @@ export function runWalWriter(data: PersistenceWorkerData, post: (message: Worker
     control.setStatus(LogStatus.Closed);
     post({ type: 'closed' });
   } catch (error) {
-    const code = error instanceof IoFailure ? error.code : ((error as NodeJS.ErrnoException)?.code ?? 'EWORKER');
-    const message = (error as Error)?.message ?? String(error);
-    control.fail(code, message);
-    post({ type: 'failed', code, message });
+    fail(control, error, post);
     try {
       fs.closeSync(fd);
     } catch {

@@ -22,7 +22,8 @@ import type { Piscina } from 'piscina';
 import { FactBatch, admitShared, type BatchResult } from '../core/fact-batch.js';
 import type { Fact } from '../core/fact.js';
 import { cellBytes, type StateCell } from '../core/state-cell.js';
-import { CheckpointError, CtfsError, InvalidArgumentError, PoolError, SharedMemoryError, WalCorruptionError } from '../errors.js';
+import { fromWire, type WireError } from '../error-wire.js';
+import { CtfsError, ForeignError, InvalidArgumentError, PoolError, PoolTimeoutError } from '../errors.js';
 import type { Invariant } from '../invariants/invariant.js';
 import { Kernel } from '../kernels/kernel.js';
 import type { Snapshot } from '../kernels/view.js';
@@ -30,7 +31,17 @@ import type { CompactionResult } from '../persistence/recovery.js';
 import { WRITE_CHECKPOINT, type CheckpointJob, type CheckpointOffload } from '../kernels/durable-kernel.js';
 import type { LogVerification } from '../persistence/verify.js';
 import { buildInvariant, portableSpec, type InvariantSpec } from './invariant-spec.js';
-import { POOL_PROTOCOL, POOL_READY, type PoolResult, type PoolTask, type PoolWorkerData } from './protocol.js';
+import {
+  POOL_PROTOCOL,
+  POOL_READY,
+  TASK_CLOCK_BYTES,
+  TASK_CLOCK_WORDS,
+  type AdmitOutcome,
+  type PoolResult,
+  type PoolTask,
+  type PoolTaskBody,
+  type PoolWorkerData,
+} from './protocol.js';
 import { routeKey, routeTenant } from './routing.js';
 import { ShardAdmitter } from './shard-admitter.js';
 import { LOCK_ACQUIRED, LOCK_POISONED, MAX_SHARDS, ShardLocks, type LockStats } from './shard-locks.js';
@@ -69,6 +80,22 @@ export interface KernelPoolOptions {
    * by the event loop, which a waiting `admitBatchSync` blocks.
    */
   readonly syncLockTimeoutMs?: number;
+  /**
+   * How long one pool task may run, from the moment a thread starts it (time queued does not
+   * count), before its thread is stopped and replaced and the task rejects with
+   * `PoolTimeoutError` (`PoolTaskTimeout`); an admission's shard is then poisoned, since the thread
+   * may have stopped mid-batch. Checked every quarter of it, so a task is stopped between the
+   * limit and 1.25 times it. An integer of milliseconds in [1, 2^31 − 1] (default 60,000).
+   */
+  readonly taskTimeoutMs?: number;
+  /**
+   * How long the pool threads may take to start (attach the shards, build the invariant) before
+   * `create()` rejects with `PoolTimeoutError` (`PoolStartTimeout`); also the limit for a thread
+   * started in place of a stopped one, after which the pool stops. Building the invariant in the
+   * calling thread, if it is asynchronous, is bounded by it too. Integer ms in [1, 2^31 − 1]
+   * (default 30,000).
+   */
+  readonly startTimeoutMs?: number;
 }
 
 /** Facts one coalesced task may carry: keeps one task's lock hold in the low milliseconds. */
@@ -76,6 +103,56 @@ const MAX_FACTS_PER_TASK = 16_384;
 const DEFAULT_MAX_BATCHES_PER_TASK = 64;
 /** admitBatchSync's wait for a busy shard: far beyond any batch (16,384 facts take milliseconds). */
 const DEFAULT_SYNC_LOCK_TIMEOUT_MS = 10_000;
+/**
+ * A task's limit. A task is at most 16,384 facts (milliseconds with the built-in invariants; a
+ * custom one at a millisecond per fact still finishes in 17 s), one digest, or one pass over a log
+ * directory: a minute is far past any of these on a loaded machine, and still stops a thread that
+ * will never return before it holds its shard, later batches and `close()` for long.
+ */
+const DEFAULT_TASK_TIMEOUT_MS = 60_000;
+/**
+ * The threads' start-up limit. A thread starts in tens of milliseconds (load the module, attach
+ * the shards, build the invariant); 30 s leaves room for a cold disk and a loaded machine.
+ */
+const DEFAULT_START_TIMEOUT_MS = 30_000;
+/** The largest delay `setTimeout` honours (a larger one fires at once). */
+const MAX_TIMER_MS = 2 ** 31 - 1;
+
+/** A timeout option: an integer of milliseconds in [1, MAX_TIMER_MS]. */
+function checkTimeout(name: string, value: unknown): number {
+  if (typeof value !== 'number' || !Number.isInteger(value) || value < 1 || value > MAX_TIMER_MS) {
+    throw new InvalidArgumentError(`${name} must be an integer number of milliseconds in [1, ${MAX_TIMER_MS}], got ${String(value)}`);
+  }
+  return value;
+}
+
+/** `promise`, or a rejection with `error()` if it has not settled after `ms`. */
+function within<T>(promise: Promise<T>, ms: number, error: () => Error): Promise<T> {
+  let timer: NodeJS.Timeout | undefined;
+  const expired = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => reject(error()), ms);
+  });
+  return Promise.race([promise, expired]).finally(() => clearTimeout(timer));
+}
+
+/**
+ * Checks per `taskTimeoutMs` of the watchdog: a task is stopped between `taskTimeoutMs` and
+ * 1.25 times it after its start, and the check costs nothing per task.
+ */
+const CHECKS_PER_TIMEOUT = 4;
+
+/** A task in flight, as the watchdog sees it. */
+interface WatchedTask {
+  /** Its clock: the shared shard entries, or its own. */
+  readonly words: BigInt64Array;
+  readonly at: number;
+  /** The mark its thread writes when it starts it. */
+  readonly started: bigint;
+  readonly op: PoolTaskBody['op'];
+  readonly shard: number | undefined;
+  /** Set once the watchdog stops it. */
+  stopping: Promise<PoolTimeoutError> | undefined;
+}
 
 interface QueuedBatch {
   readonly kind: 'admit';
@@ -96,25 +173,18 @@ function workerFile(): string {
   return fileURLToPath(new URL('./pool-worker.js', import.meta.url));
 }
 
-/** The typed error for a failed task result. */
-function resultError(result: Extract<PoolResult<unknown>, { ok: false }>, shard?: number): CtfsError {
-  switch (result.code) {
-    case 'WalCorrupted':
-      return new WalCorruptionError(result.message, result.position!);
-    case 'CheckpointCorrupted':
-      return new CheckpointError('checkpoint', result.message);
-    case 'InvalidArgument':
-      return new InvalidArgumentError(result.message);
-    case 'InvalidSharedMemory':
-      return new SharedMemoryError(result.message);
-    case 'ShardPoisoned':
-    case 'PoolClosed':
-    case 'DurableShardsUnsupported':
-    case 'PoolTaskFailed':
-      return new PoolError(result.code, result.message, shard);
-    default:
-      return new PoolError('PoolTaskFailed', result.message, shard);
-  }
+/**
+ * The typed error for a failed task result: the error the task threw, rebuilt from its wire form;
+ * what was not a ctfs error becomes `PoolTaskFailed` with it as the cause.
+ */
+function resultError(result: Extract<PoolResult<unknown>, { ok: false }>, op: PoolTaskBody['op'], shard?: number): CtfsError {
+  return taskError(result.error, op, shard);
+}
+
+function taskError(wire: WireError, op: PoolTaskBody['op'], shard?: number): CtfsError {
+  const error = fromWire(wire);
+  if (error instanceof ForeignError) return new PoolError('PoolTaskFailed', `pool task ${op} failed: ${error.message}`, shard, { cause: error });
+  return error;
 }
 
 /** A FactBatch as given, or an array of facts packed into one (shapes become refused records). */
@@ -152,6 +222,17 @@ export class KernelPool implements CheckpointOffload {
   private readonly pumpScheduled: boolean[];
   private readonly maxBatchesPerTask: number;
   private readonly syncLockTimeoutMs: number;
+  private readonly taskTimeoutMs: number;
+  private readonly startTimeoutMs: number;
+  /** Shard tasks' clocks (see `PoolWorkerData.taskClock`). */
+  private readonly taskClock: BigInt64Array;
+  private taskSeq = 0;
+  /** The threadIds of threads that have reported ready, and replacements still awaited (see `stopStuck`). */
+  private readonly readyThreads = new Set<number>();
+  private readonly awaitedThreads: { readonly fresh: readonly number[]; readonly timer: NodeJS.Timeout }[] = [];
+  /** Tasks in flight, and the timer that checks them while there are any (see `checkTasks`). */
+  private readonly watched = new Set<WatchedTask>();
+  private watchdog: NodeJS.Timeout | undefined;
   private inFlight = 0;
   private failure: PoolError | undefined;
   /** After a failure: settles once piscina has terminated every thread. */
@@ -159,13 +240,16 @@ export class KernelPool implements CheckpointOffload {
   private closing: Promise<void> | undefined;
   private drained: (() => void) | undefined;
 
-  private constructor(options: KernelPoolOptions, invariant: Invariant, threads: number, maxBatchesPerTask: number, PiscinaClass: typeof Piscina) {
+  private constructor(options: KernelPoolOptions, invariant: Invariant, threads: number, maxBatchesPerTask: number, timeouts: { task: number; start: number }, PiscinaClass: typeof Piscina) {
     const { shards } = options;
     this.shardCount = shards;
     this.threads = threads;
     this.invariant = invariant;
     this.maxBatchesPerTask = maxBatchesPerTask;
     this.syncLockTimeoutMs = options.syncLockTimeoutMs ?? DEFAULT_SYNC_LOCK_TIMEOUT_MS;
+    this.taskTimeoutMs = timeouts.task;
+    this.startTimeoutMs = timeouts.start;
+    this.taskClock = new BigInt64Array(new SharedArrayBuffer(TASK_CLOCK_BYTES * shards));
     this.locks = new ShardLocks(shards);
     const kernelOptions = { indexCapacity: options.indexCapacity, indexSeed: options.indexSeed, prefault: options.prefault === true };
     this.kernels = [];
@@ -184,6 +268,7 @@ export class KernelPool implements CheckpointOffload {
       locks: this.locks.buffer,
       invariant: portableSpec(options.invariant),
       peers,
+      taskClock: this.taskClock.buffer as SharedArrayBuffer,
     };
     this.piscina = new PiscinaClass({
       filename: workerFile(),
@@ -194,13 +279,15 @@ export class KernelPool implements CheckpointOffload {
       idleTimeout: Number.POSITIVE_INFINITY,
       workerData,
     });
-    let ready = 0;
     let startup!: { resolve: () => void; reject: (error: unknown) => void };
     this.started = new Promise<void>((resolve, reject) => {
       startup = { resolve, reject };
     });
     this.piscina.on('message', (message: unknown) => {
-      if (typeof message === 'object' && message !== null && POOL_READY in message && ++ready === threads) startup.resolve();
+      if (typeof message !== 'object' || message === null || !(POOL_READY in message)) return;
+      this.readyThreads.add((message as Record<typeof POOL_READY, number>)[POOL_READY]);
+      if (this.readyThreads.size === threads) startup.resolve();
+      this.checkAwaitedThreads();
     });
     // piscina reports here what fails outside any task: a thread that could not start (all it
     // does at start is attach the shards and build the invariant, so the spec is at fault), or
@@ -229,6 +316,7 @@ export class KernelPool implements CheckpointOffload {
     }
     // Rejects the tasks still in flight; their handlers settle their callers only once the
     // threads are gone (`stopped`), so no caller reuses a batch a dying thread still reads.
+    this.clearAwaitedThreads();
     this.stopped = this.piscina.destroy().catch(() => undefined);
     this.checkDrained();
     return error;
@@ -260,12 +348,22 @@ export class KernelPool implements CheckpointOffload {
     if (typeof lockTimeout !== 'number' || !(lockTimeout >= 0) || !Number.isFinite(lockTimeout)) {
       throw new InvalidArgumentError('syncLockTimeoutMs must be a finite number of milliseconds ≥ 0');
     }
-    const invariant = await buildInvariant(portableSpec(options.invariant));
+    const task = checkTimeout('taskTimeoutMs', options.taskTimeoutMs ?? DEFAULT_TASK_TIMEOUT_MS);
+    const start = checkTimeout('startTimeoutMs', options.startTimeoutMs ?? DEFAULT_START_TIMEOUT_MS);
+    const startTimeout = (what: string) => () => new PoolTimeoutError('PoolStartTimeout', `${what} did not finish within startTimeoutMs (${start} ms)`, start);
+    const invariant = await within(buildInvariant(portableSpec(options.invariant)), start, startTimeout('building the invariant in this thread'));
     // Loaded here rather than imported: piscina takes ~30 ms to load, which importing `ctfs` (or
     // `ctfs/pool`) should not cost a process that never starts a pool.
     const { Piscina: PiscinaClass } = await import('piscina');
-    const pool = new KernelPool(options, invariant, threads, maxBatches, PiscinaClass);
-    await pool.started;
+    const pool = new KernelPool(options, invariant, threads, maxBatches, { task, start }, PiscinaClass);
+    try {
+      await within(pool.started, start, startTimeout(`starting ${threads} pool thread(s)`));
+    } catch (error) {
+      // Stops the threads, stuck ones included (termination interrupts running JavaScript).
+      pool.fail(error);
+      await pool.stopped;
+      throw error;
+    }
     return pool;
   }
 
@@ -446,7 +544,7 @@ export class KernelPool implements CheckpointOffload {
 
   /**
    * Stops taking work, lets everything already submitted finish, then stops the threads.
-   * Idempotent.
+   * Always settles: a task that never returns is stopped after `taskTimeoutMs`. Idempotent.
    */
   close(): Promise<void> {
     if (this.closing === undefined) {
@@ -454,7 +552,10 @@ export class KernelPool implements CheckpointOffload {
         this.drained = resolve;
         this.checkDrained();
       });
-      this.closing = drained.then(() => this.piscina.destroy().catch(() => undefined));
+      this.closing = drained.then(async () => {
+        this.clearAwaitedThreads();
+        await this.piscina.destroy().catch(() => undefined);
+      });
     }
     return this.closing;
   }
@@ -471,29 +572,140 @@ export class KernelPool implements CheckpointOffload {
   }
 
   private poisonedError(shard: number): PoolError {
-    return new PoolError('ShardPoisoned', `shard ${shard} is poisoned: a pool thread died while admitting into it`, shard);
+    return new PoolError('ShardPoisoned', `shard ${shard} is poisoned: a pool thread died or was stopped while admitting into it`, shard);
   }
 
   private checkDrained(): void {
     if (this.drained !== undefined && this.inFlight === 0 && this.queues.every((q) => q.length === 0)) this.drained();
   }
 
-  private async runTask<T>(task: PoolTask, shard?: number): Promise<T> {
+  private async runTask<T>(task: PoolTaskBody, shard?: number): Promise<T> {
     this.checkOpen();
     this.inFlight++;
     try {
       let result: PoolResult<T>;
       try {
-        result = (await this.piscina.run(task)) as PoolResult<T>;
+        result = await this.run<T>(task, shard);
       } catch (cause) {
+        if (cause instanceof PoolTimeoutError) throw cause;
+        if (this.failure !== undefined) throw this.failure;
         throw new PoolError('PoolTaskFailed', `pool task ${task.op} failed: ${cause instanceof Error ? cause.message : String(cause)}`, shard, { cause });
       }
-      if (!result.ok) throw resultError(result, shard);
+      if (!result.ok) throw resultError(result, task.op, shard);
       return result.value;
     } finally {
       this.inFlight--;
       this.checkDrained();
     }
+  }
+
+  /**
+   * Runs `body` on a pool thread (a shard task when `shard` is given: its clock is the shard's
+   * entry), watched by `checkTasks`: once it has run `taskTimeoutMs` since a thread started it,
+   * its thread is stopped (see `stopStuck`) and it rejects with `PoolTimeoutError`.
+   */
+  private run<T>(body: PoolTaskBody, shard: number | undefined): Promise<PoolResult<T>> {
+    const seq = ++this.taskSeq;
+    const own = shard === undefined ? new SharedArrayBuffer(TASK_CLOCK_BYTES) : undefined;
+    const watched: WatchedTask = {
+      words: own === undefined ? this.taskClock : new BigInt64Array(own),
+      at: own === undefined ? TASK_CLOCK_WORDS * shard! : 0,
+      started: BigInt(seq) * 2n,
+      op: body.op,
+      shard,
+      stopping: undefined,
+    };
+    this.watched.add(watched);
+    this.watchdog ??= setInterval(() => this.checkTasks(), Math.max(1, Math.floor(this.taskTimeoutMs / CHECKS_PER_TIMEOUT))).unref();
+    const task: PoolTask = own === undefined ? { ...body, seq } : { ...body, seq, clock: own };
+    return (this.piscina.run(task) as Promise<PoolResult<T>>).then(
+      (result) => {
+        this.watched.delete(watched);
+        return result;
+      },
+      async (cause: unknown) => {
+        this.watched.delete(watched);
+        if (watched.stopping !== undefined) throw await watched.stopping;
+        throw cause;
+      },
+    );
+  }
+
+  /**
+   * The watchdog's round: stops every task that has run `taskTimeoutMs` since its start. A task
+   * not started yet (queued behind others) holds nothing and is left alone, and so is one that has
+   * finished (its result is on its way). Ends itself once nothing is in flight.
+   */
+  private checkTasks(): void {
+    if (this.watched.size === 0) {
+      clearInterval(this.watchdog);
+      this.watchdog = undefined;
+      return;
+    }
+    const now = process.hrtime.bigint();
+    const limitNs = BigInt(this.taskTimeoutMs) * 1_000_000n;
+    for (const watched of this.watched) {
+      if (watched.stopping !== undefined || Atomics.load(watched.words, watched.at) !== watched.started) continue;
+      if (now - Atomics.load(watched.words, watched.at + 1) >= limitNs) watched.stopping = this.stopStuck(watched);
+    }
+  }
+
+  /**
+   * Stops the thread running a task that ran past `taskTimeoutMs` (its threadId is in the task's
+   * clock): termination interrupts running JavaScript, piscina fails the task and starts another
+   * thread in its place. Resolves once the thread has exited — nobody may reuse a batch it still
+   * reads — after poisoning the shard of an admission (the thread may have stopped mid-batch,
+   * holding the lock) or of any task still holding the lock. If the replacement does not start
+   * within `startTimeoutMs`, the pool stops.
+   */
+  private async stopStuck(watched: WatchedTask): Promise<PoolTimeoutError> {
+    const { op, shard } = watched;
+    const limit = this.taskTimeoutMs;
+    const where = shard === undefined ? '' : ` for shard ${shard}`;
+    const error = new PoolTimeoutError(
+      'PoolTaskTimeout',
+      `pool task ${op}${where} ran longer than taskTimeoutMs (${limit} ms); its thread was stopped${op === 'admit' ? ' and the shard poisoned (the batches of the task may be partly admitted)' : ''}`,
+      limit,
+      shard,
+    );
+    const id = Number(Atomics.load(watched.words, watched.at + 2));
+    const before = this.piscina.threads;
+    const stuck = before.find((worker) => worker.threadId === id);
+    if (stuck !== undefined) {
+      await stuck.terminate().catch(() => undefined);
+      // piscina's own exit handler ran first: the task is failed and the replacement started.
+      const after = this.piscina.threads;
+      this.awaitThreads(after.filter((worker) => !before.includes(worker)).map((worker) => worker.threadId));
+    }
+    if (shard !== undefined && (op === 'admit' || this.locks.isBusy(shard)) && !this.locks.isPoisoned(shard)) this.locks.poison(shard);
+    return error;
+  }
+
+  /**
+   * Expects the threads `fresh` (by threadId) to report ready within `startTimeoutMs`; else the
+   * pool stops: tasks would wait for them forever.
+   */
+  private awaitThreads(fresh: readonly number[]): void {
+    if (fresh.length === 0 || this.failure !== undefined) return;
+    const timer = setTimeout(() => {
+      if (fresh.every((id) => this.readyThreads.has(id))) return;
+      this.fail(new PoolTimeoutError('PoolStartTimeout', `a pool thread started in place of a stopped one did not start within startTimeoutMs (${this.startTimeoutMs} ms)`, this.startTimeoutMs));
+    }, this.startTimeoutMs);
+    this.awaitedThreads.push({ fresh, timer });
+  }
+
+  /** Drops the watches of threads that have all reported ready. */
+  private checkAwaitedThreads(): void {
+    const waiting = this.awaitedThreads.filter((entry) => {
+      if (!entry.fresh.every((id) => this.readyThreads.has(id))) return true;
+      clearTimeout(entry.timer);
+      return false;
+    });
+    this.awaitedThreads.splice(0, this.awaitedThreads.length, ...waiting);
+  }
+
+  private clearAwaitedThreads(): void {
+    for (const entry of this.awaitedThreads.splice(0)) clearTimeout(entry.timer);
   }
 
   /** Starts the next task of `shard` unless one is running: a digest alone, or a run of batches. */
@@ -505,11 +717,12 @@ export class KernelPool implements CheckpointOffload {
     const head = queue[0]!;
     if (head.kind === 'digest') {
       queue.shift();
-      this.piscina.run({ op: 'digest', shard } satisfies PoolTask).then(
+      this.run<{ digest: Uint8Array; size: number }>({ op: 'digest', shard }, shard).then(
         (result: PoolResult<{ digest: Uint8Array; size: number }>) => {
-          if (result.ok) head.resolve(result.value);
-          else head.reject(resultError(result, shard));
-          this.finish(shard, result.ok ? undefined : result.code);
+          const error = result.ok ? undefined : resultError(result, 'digest', shard);
+          if (error === undefined) head.resolve((result as Extract<typeof result, { ok: true }>).value);
+          else head.reject(error);
+          this.finish(shard, error?.code);
         },
         (cause: unknown) => {
           head.reject(this.taskFailure(shard, cause));
@@ -527,16 +740,21 @@ export class KernelPool implements CheckpointOffload {
       taken.push(next);
       facts += next.batch.length;
     }
-    const task: PoolTask = { op: 'admit', shard, batches: taken.map((q) => q.batch.shared) };
-    this.piscina.run(task).then(
-      (result: PoolResult<number[]>) => {
+    this.run<AdmitOutcome[]>({ op: 'admit', shard, batches: taken.map((q) => q.batch.shared) }, shard).then(
+      (result: PoolResult<AdmitOutcome[]>) => {
+        // A task fails as a whole only if it never ran (the shard is poisoned); otherwise each
+        // batch settles by its own outcome.
+        const error = result.ok ? undefined : resultError(result, 'admit', shard);
         for (let i = 0; i < taken.length; i++) {
           const { batch, resolve, reject } = taken[i]!;
           batch.unseal();
-          if (result.ok) resolve({ codes: batch.codes.slice(), admitted: result.value[i]! });
-          else reject(resultError(result, shard));
+          const outcome = result.ok ? result.value[i] : undefined;
+          if (error !== undefined) reject(error);
+          else if (typeof outcome === 'number') resolve({ codes: batch.codes.slice(), admitted: outcome });
+          else if (outcome !== undefined) reject(taskError(outcome, 'admit', shard));
+          else reject(new PoolError('PoolTaskFailed', `pool task admit for shard ${shard} returned no outcome for batch ${i}`, shard));
         }
-        this.finish(shard, result.ok ? undefined : result.code);
+        this.finish(shard, error?.code);
       },
       (cause: unknown) => {
         const error = this.taskFailure(shard, cause);
@@ -559,8 +777,11 @@ export class KernelPool implements CheckpointOffload {
    * `admitBatchSync`, so nobody else can hold it), the shard may be half-written: poison it.
    */
   private taskFailure(shard: number, cause: unknown): PoolError {
+    if (cause instanceof PoolTimeoutError) return cause;
     if (this.locks.isBusy(shard) && !this.locks.isPoisoned(shard)) this.locks.poison(shard);
     if (this.locks.isPoisoned(shard)) return new PoolError('ShardPoisoned', `shard ${shard} is poisoned: its pool thread died mid-batch`, shard, { cause });
+    // The pool stopped (and piscina dropped the task): the reason is the pool's.
+    if (this.failure !== undefined) return this.failure;
     return new PoolError('PoolTaskFailed', `pool task for shard ${shard} failed: ${cause instanceof Error ? cause.message : String(cause)}`, shard, { cause });
   }
 

@@ -5,7 +5,8 @@
  */
 import { parentPort, threadId, workerData } from 'node:worker_threads';
 import { admitShared } from '../core/fact-batch.js';
-import { CtfsError, WalCorruptionError } from '../errors.js';
+import { toWire } from '../error-wire.js';
+import { InvalidArgumentError, PoolError } from '../errors.js';
 import { Kernel } from '../kernels/kernel.js';
 import { historyDigest } from '../domain/history-digest.js';
 import { statSync } from 'node:fs';
@@ -14,7 +15,17 @@ import { writeCheckpoint } from '../persistence/checkpoint.js';
 import { compactLog, type CompactionResult } from '../persistence/recovery.js';
 import { verifyLog } from '../persistence/verify.js';
 import { buildInvariant } from './invariant-spec.js';
-import { POOL_PROTOCOL, POOL_READY, type PoolResult, type PoolTask, type PoolWorkerData } from './protocol.js';
+import {
+  POOL_PROTOCOL,
+  POOL_READY,
+  markTaskFinished,
+  markTaskStarted,
+  TASK_CLOCK_WORDS,
+  type AdmitOutcome,
+  type PoolResult,
+  type PoolTask,
+  type PoolWorkerData,
+} from './protocol.js';
 import { ShardAdmitter } from './shard-admitter.js';
 import { LOCK_ACQUIRED, ShardLocks } from './shard-locks.js';
 
@@ -39,18 +50,28 @@ const admitters = kernels.map((kernel, shard) => (kernel === undefined ? undefin
 parentPort?.postMessage({ [POOL_READY]: threadId });
 
 function poisoned(shard: number): PoolResult<never> {
-  return { ok: false, code: 'ShardPoisoned', message: `shard ${shard} is poisoned: a pool thread died while admitting into it` };
+  return failure(new PoolError('ShardPoisoned', `shard ${shard} is poisoned: a pool thread died or was stopped while admitting into it`, shard));
 }
 
-/** Admits each batch in order under the shard's lock, publishes once, returns the admitted counts. */
-function admit(task: Extract<PoolTask, { op: 'admit' }>): PoolResult<number[]> {
+/**
+ * Admits each batch in order under the shard's lock, publishes once, returns each batch's outcome.
+ * A batch that fails (its buffers do not hold a batch) fails alone: the batches after it are still
+ * admitted, as they would be had each been its own task, and every caller learns its own outcome.
+ */
+function admit(task: Extract<PoolTask, { op: 'admit' }>): PoolResult<AdmitOutcome[]> {
   const { shard, batches } = task;
   const admitter = admitters[shard];
   if (admitter === undefined || locks.acquire(shard) !== LOCK_ACQUIRED) return poisoned(shard);
   try {
-    const admitted = batches.map((batch) => admitShared(batch, admitter));
+    const outcomes = batches.map((batch): AdmitOutcome => {
+      try {
+        return admitShared(batch, admitter);
+      } catch (error) {
+        return toWire(error);
+      }
+    });
     admitter.kernel.publish();
-    return { ok: true, value: admitted };
+    return { ok: true, value: outcomes };
   } finally {
     locks.release(shard);
   }
@@ -79,15 +100,28 @@ function writeAndCompact(job: CheckpointJob): { file: string; bytes: number; com
 }
 
 function failure(error: unknown): PoolResult<never> {
-  if (error instanceof WalCorruptionError) return { ok: false, code: 'WalCorrupted', message: error.detail, position: error.position };
-  if (error instanceof CtfsError) {
-    const code = error.code === 'CheckpointCorrupted' || error.code === 'InvalidArgument' || error.code === 'InvalidSharedMemory' ? error.code : 'Error';
-    return { ok: false, code, message: error.message };
-  }
-  return { ok: false, code: 'Error', message: error instanceof Error ? error.message : String(error) };
+  return { ok: false, error: toWire(error) };
+}
+
+const taskClock = new BigInt64Array(data.taskClock);
+
+/** Where `task`'s clock is: its own buffer, or its shard's entry of the shared one. */
+function clockOf(task: PoolTask): { words: BigInt64Array; at: number } {
+  if (task.clock !== undefined) return { words: new BigInt64Array(task.clock), at: 0 };
+  return { words: taskClock, at: TASK_CLOCK_WORDS * (task as { shard: number }).shard };
 }
 
 export default function run(task: PoolTask): PoolResult<unknown> {
+  const clock = clockOf(task);
+  markTaskStarted(clock.words, clock.at, task.seq, threadId);
+  try {
+    return perform(task);
+  } finally {
+    markTaskFinished(clock.words, clock.at, task.seq);
+  }
+}
+
+function perform(task: PoolTask): PoolResult<unknown> {
   try {
     switch (task.op) {
       case 'admit':
@@ -101,7 +135,7 @@ export default function run(task: PoolTask): PoolResult<unknown> {
       case 'writeCheckpoint':
         return { ok: true, value: writeAndCompact(task) };
       default:
-        return { ok: false, code: 'Error', message: `unknown pool task ${String((task as { op?: unknown }).op)}` };
+        return failure(new InvalidArgumentError(`unknown pool task ${String((task as { op?: unknown }).op)}`));
     }
   } catch (error) {
     return failure(error);
