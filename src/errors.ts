@@ -23,6 +23,11 @@ export type CtfsErrorCode =
   | EscrowErrorCode
   | DurabilityErrorCode
   | 'WalCorrupted'
+  | 'DurableDataLost'
+  | 'ManifestInvalid'
+  | 'InvariantMismatch'
+  | 'UnsupportedLogFormat'
+  | 'StorageFailed'
   | 'CheckpointCorrupted'
   | 'LogLocked'
   | 'NativeUnavailable'
@@ -227,6 +232,89 @@ export class WalCorruptionError extends CtfsError {
     this.position = position;
     this.detail = message;
   }
+}
+
+/**
+ * Records the log's manifest says were fsynced (and so may have been acknowledged) cannot be read:
+ * after a clean close, anything of the log; after a crash, anything up to the last segment start.
+ * Recovery refuses rather than come back with less; `DurableKernel.open(…, { salvage: true })`
+ * recovers what is readable instead. `file` and `offset` say where the readable records end,
+ * `fromSequence`..`toSequence` which sequences are missing.
+ */
+export class DurableDataLostError extends CtfsError {
+  declare readonly code: 'DurableDataLost';
+  readonly file: string;
+  readonly offset: number;
+  readonly fromSequence: number;
+  /** The last missing sequence; undefined when nothing records how far the log went. */
+  readonly toSequence: number | undefined;
+  constructor(message: string, details: { file: string; offset: number; fromSequence: number; toSequence: number | undefined }, options?: ErrorOptions) {
+    const range = details.toSequence === undefined ? `sequences from ${details.fromSequence} on (how many is unknown)` : `sequences ${details.fromSequence}..${details.toSequence}`;
+    super('DurableDataLost', `${message}: ${range} were fsynced but cannot be read (${details.file} at byte ${details.offset}); open with { salvage: true } to recover what is readable`, options);
+    this.file = details.file;
+    this.offset = details.offset;
+    this.fromSequence = details.fromSequence;
+    this.toSequence = details.toSequence;
+  }
+}
+
+/**
+ * The log's manifest (what recovery knows was made durable, the initial state, the invariant's
+ * identity) is missing, damaged, or disagrees with the log's files. `file` names it.
+ */
+export class ManifestError extends CtfsError {
+  declare readonly code: 'ManifestInvalid';
+  readonly file: string;
+  constructor(file: string, message: string, options?: ErrorOptions) {
+    super('ManifestInvalid', `${file}: ${message}`, options);
+    this.file = file;
+  }
+}
+
+/** A log was opened with another invariant (or another number of state cells) than it was created with. */
+export class InvariantMismatchError extends CtfsError {
+  declare readonly code: 'InvariantMismatch';
+  constructor(message: string) {
+    super('InvariantMismatch', message);
+  }
+}
+
+/** A data directory written by a format this version does not read (`file` names the evidence). */
+export class LogFormatError extends CtfsError {
+  declare readonly code: 'UnsupportedLogFormat';
+  readonly file: string;
+  constructor(file: string, message: string) {
+    super('UnsupportedLogFormat', `${file}: ${message}`);
+    this.file = file;
+  }
+}
+
+/**
+ * The file system refused an operation on the data directory: no space (`ENOSPC`), read-only
+ * (`EROFS`), permission denied (`EACCES`, `EPERM`), or another I/O error. `ioCode` is the system
+ * code, `path` the file concerned, `cause` the system error.
+ */
+export class StorageError extends CtfsError {
+  declare readonly code: 'StorageFailed';
+  readonly ioCode: string;
+  readonly path: string | undefined;
+  constructor(message: string, details: { ioCode: string; path?: string | undefined }, options?: ErrorOptions) {
+    super('StorageFailed', message, options);
+    this.ioCode = details.ioCode;
+    this.path = details.path;
+  }
+}
+
+/**
+ * `error` as a `StorageError` if it is a system error (it has an errno-style `code` and is not a
+ * CtfsError), else unchanged: file operations of the data directory report through this.
+ */
+export function asStorageError(error: unknown, what: string): unknown {
+  if (error instanceof CtfsError || error === null || typeof error !== 'object') return error;
+  const code = (error as NodeJS.ErrnoException).code;
+  if (typeof code !== 'string' || !/^E[A-Z0-9]+$/.test(code)) return error;
+  const file = (error as NodeJS.ErrnoException).path;
+  return new StorageError(`${what}: ${code}${file === undefined ? '' : ` on ${file}`} (${(error as Error).message})`, { ioCode: code, path: file }, { cause: error });
 }
 
 /** A checkpoint file failed verification (hash, magic, version, sizes) or does not fit the kernel. */

@@ -15,9 +15,10 @@ import {
   AdmitCode,
   CheckpointError,
   CtfsError,
+  DurableDataLostError,
+  ManifestError,
   DurabilityError,
   DurableKernel,
-  WalCorruptionError,
   toHex,
 } from '../dist/index.js';
 
@@ -324,7 +325,7 @@ describe('damaged checkpoints', () => {
     }
   });
 
-  it('with every checkpoint rejected the whole WAL is replayed; with no WAL either, CheckpointError', async () => {
+  it('with every checkpoint rejected the whole WAL is replayed; with the WAL deleted too, DurableDataLostError', async () => {
     const dir = copyDir(base);
     for (const name of checkpointFiles(dir)) flipBit(path.join(dir, name), 200, 0);
     const kernel = await open(dir);
@@ -339,11 +340,13 @@ describe('damaged checkpoints', () => {
     await closeKernel(await open(empty));
     for (const s of segmentList(empty)) fs.rmSync(s.file);
     flipBit(path.join(empty, ckptName(0)), 130, 0);
+    // The manifest names the segment the log was appending to: its deletion is detected.
     const error = await rejection(open(empty));
-    expect(error).toBeInstanceOf(CheckpointError);
+    expect(error).toBeInstanceOf(DurableDataLostError);
     expect(error).toBeInstanceOf(CtfsError);
-    expect((error as CheckpointError).code).toBe('CheckpointCorrupted');
-    expect((error as CheckpointError).file).toBe(path.join(empty, ckptName(0)));
+    expect((error as DurableDataLostError).code).toBe('DurableDataLost');
+    expect((error as DurableDataLostError).file).toBe(path.join(empty, 'wal-0000000000000001.log'));
+    expect((error as DurableDataLostError).fromSequence).toBe(1);
     expect(fs.existsSync(path.join(empty, 'LOCK'))).toBe(false);
   });
 });
@@ -466,21 +469,12 @@ describe('a checkpoint from another log', () => {
     expect(parseCheckpoint(path.join(a, ckptName(10))).logId).not.toBe(parseCheckpoint(path.join(b, ckptName(20))).logId);
   });
 
-  it('under its own (consistent) name it verifies, so the WAL check refuses the mix: WalCorruptionError, nothing changed', async () => {
+  it('under its own (consistent) name it verifies, but not as part of this log (the manifest names another log id): rejected, recovery falls back', async () => {
     const dir = copyDir(a);
     const foreign = path.join(dir, ckptName(bSequence));
     fs.copyFileSync(path.join(b, ckptName(bSequence)), foreign);
-    const listing = fs.readdirSync(dir).sort();
-    const error = await rejection(open(dir));
-    expect(error).toBeInstanceOf(WalCorruptionError);
-    expect((error as WalCorruptionError).code).toBe('WalCorrupted');
-    expect((error as WalCorruptionError).message).toMatch(/another log/);
-    expect((error as WalCorruptionError).position.file).toBe(segmentList(dir)[0]!.file);
-    // The refused open wrote nothing: no segment, no lock.
-    expect(fs.readdirSync(dir).sort()).toEqual(listing);
-    // Without the foreign file the log opens as before.
-    fs.rmSync(foreign);
     const kernel = await open(dir);
+    expect(kernel.recovery.rejectedCheckpoints).toEqual([{ file: foreign, reason: expect.stringMatching(/another log/) }]);
     expect(kernel.recovery.checkpoint?.sequence).toBe(10);
     expect(snap(kernel)).toEqual(replay(aFacts));
   });
@@ -533,12 +527,12 @@ describe('incompatible checkpoints', () => {
     expect(snap(k)).toEqual(replay(history.facts));
     await closeKernel(k);
 
-    // As the only history: a typed error, not a silently empty kernel.
+    // As the only history (no manifest either): a typed error, not a silently empty kernel.
     const only = tmpDir();
     fs.writeFileSync(path.join(only, ckptName(5)), forged);
     const error = await rejection(open(only));
-    expect(error).toBeInstanceOf(CheckpointError);
-    expect((error as Error).message).toMatch(/no checkpoint verifies/);
+    expect(error).toBeInstanceOf(ManifestError);
+    expect((error as ManifestError).code).toBe('ManifestInvalid');
   });
 
   it('the independent tiered hash accepts the forged file format (sanity: the forgery is well formed)', async () => {

@@ -22,11 +22,12 @@ import { AdmitCode } from '../core/codes.js';
 import type { Fact, FactId } from '../core/fact.js';
 import { cellBytes, type StateCell } from '../core/state-cell.js';
 import { ExactCausalIndex } from '../causal/exact-index.js';
-import { AdmitError, CheckpointError, DurabilityError, InvalidArgumentError } from '../errors.js';
+import { AdmitError, asStorageError, CheckpointError, DurabilityError, InvalidArgumentError } from '../errors.js';
 import type { ReadonlyExactIndex } from '../causal/exact-index.js';
 import type { Invariant } from '../invariants/invariant.js';
 import { readCheckpoint, writeCheckpoint, type Checkpoint } from '../persistence/checkpoint.js';
 import { lockDirectory } from '../persistence/data-dir.js';
+import { invariantIdentity, writeManifest, type Manifest } from '../persistence/manifest.js';
 import { prefault } from '../persistence/native.js';
 import { DurableLog } from '../persistence/durable-log.js';
 import { Stat } from '../persistence/durability-control.js';
@@ -76,6 +77,14 @@ export interface DurableKernelOptions extends KernelOptions {
   readonly ackTimeoutMs?: number;
   /** The state of a new log (ignored when the directory already holds one). Default: the invariant's `initialState()`. */
   readonly initialState?: StateCell | Uint8Array;
+  /**
+   * Recover what is readable instead of refusing a log that lost records it had made durable
+   * (`DurableDataLostError`), holds corruption (`WalCorruptionError`) or lost its manifest
+   * (`ManifestError`): the log is cut after the last record that can be replayed, later segments
+   * are renamed aside (`.salvaged-<ms>`), and `recovery.salvage` says what was lost. Default false.
+   * Never overrides `InvariantMismatchError` or `LogFormatError`.
+   */
+  readonly salvage?: boolean;
   /** Log one line naming the backend in use (default true). */
   readonly announce?: boolean;
   /**
@@ -231,10 +240,10 @@ export class DurableKernel<I extends Invariant = Invariant> extends KernelBase<I
   }
 
   /** @internal Recovers the directory's history into this (fresh) kernel. */
-  recoverHistory(initialState: StateCell | Uint8Array | undefined, prefaultMemory: boolean): { report: RecoveryReport; logId: Uint8Array } {
+  recoverHistory(initialState: StateCell | Uint8Array | undefined, prefaultMemory: boolean, salvage: boolean): { report: RecoveryReport; logId: Uint8Array; manifest: Manifest } {
     if (initialState !== undefined) this.domain.setInitialState(cellBytes(initialState));
     if (prefaultMemory) prefault(this.domain.index.buffer);
-    return recoverDomain(this.dir, this.domain);
+    return recoverDomain(this.dir, this.domain, { identity: invariantIdentity([this.invariant]), salvage });
   }
 
   /** @internal Gives the kernel its running log. */
@@ -439,8 +448,14 @@ export class DurableKernel<I extends Invariant = Invariant> extends KernelBase<I
 
   /** Writes `image` as this log's checkpoint at `sequence`, then compacts down to `keep` checkpoints. */
   private installCheckpoint(sequence: number, image: DomainImage, keep: number, started: number): CheckpointInfo {
-    const file = writeCheckpoint(this.dir, sequence, this.logId, image);
-    const compaction = compactLog(this.dir, keep);
+    let file: string;
+    let compaction: CompactionResult;
+    try {
+      file = writeCheckpoint(this.dir, sequence, this.logId, image);
+      compaction = compactLog(this.dir, keep);
+    } catch (error) {
+      throw asStorageError(error, `checkpoint of ${this.dir} at sequence ${sequence} failed`);
+    }
     return {
       file,
       sequence,
@@ -492,8 +507,13 @@ async function openDurable<I extends Invariant, K extends DurableKernel<I>>(
   if (typeof dir !== 'string' || dir === '') throw new InvalidArgumentError('dir must be a directory path');
   options ??= {};
   const { arenaBytes, segmentBytes, ackTimeoutMs } = checkOptions(options);
-  fs.mkdirSync(dir, { recursive: true });
-  const unlock = lockDirectory(dir);
+  let unlock: () => void;
+  try {
+    fs.mkdirSync(dir, { recursive: true });
+    unlock = lockDirectory(dir);
+  } catch (error) {
+    throw asStorageError(error, `cannot open ${dir}`);
+  }
   try {
     opening = { dir, unlock, ackTimeoutMs };
     let kernel: K;
@@ -503,8 +523,11 @@ async function openDurable<I extends Invariant, K extends DurableKernel<I>>(
       opening = undefined;
     }
     const prefaultMemory = options.prefault !== false;
-    const { report, logId } = kernel.recoverHistory(options.initialState, prefaultMemory);
+    const { report, logId, manifest: recovered } = kernel.recoverHistory(options.initialState, prefaultMemory, options.salvage === true);
     const segmentFile = openAppendSegment(dir, report.lastSequence + 1, logId, arenaBytes);
+    // Only now, with the append segment in place, may the manifest name it.
+    const manifest: Manifest = { ...recovered, generation: recovered.generation + 1 };
+    writeManifest(dir, manifest);
     const log = await DurableLog.start({
       arenaBytes,
       lastSequence: report.lastSequence,
@@ -515,6 +538,7 @@ async function openDurable<I extends Invariant, K extends DurableKernel<I>>(
       backend: options.backend ?? 'auto',
       faults: options.faults,
       prefault: prefaultMemory,
+      manifest,
     });
     kernel.bindLog(log, report, logId);
     if (options.announce !== false) {
@@ -524,6 +548,6 @@ async function openDurable<I extends Invariant, K extends DurableKernel<I>>(
     return kernel;
   } catch (error) {
     unlock();
-    throw error;
+    throw asStorageError(error, `cannot open ${dir}`);
   }
 }

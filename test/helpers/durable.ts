@@ -183,3 +183,15 @@ export async function rejection(promise: Promise<unknown>): Promise<unknown> {
   }
   throw new Error('expected a rejection, got success');
 }
+
+/**
+ * The directory as a crash of the kernel's process would leave it right now: everything admitted
+ * is flushed (fsynced), then the files are copied while the kernel still runs — so the manifest
+ * says what the open and the segment starts recorded, not a clean close — except the LOCK (its
+ * owner, this process, is alive). Returns the copy (`into`, or a new temp dir).
+ */
+export async function crashImage(kernel: DurableKernel, into: string = tmpDir()): Promise<string> {
+  await kernel.flush();
+  fs.cpSync(kernel.dir, into, { recursive: true, filter: (src) => path.basename(src) !== 'LOCK' });
+  return into;
+}
