@@ -20,6 +20,7 @@ import {
   DurabilityError,
   DurableKernel,
   toHex,
+  verifyLog,
 } from '../dist/index.js';
 
 import {
@@ -507,6 +508,58 @@ function forgeTwoCells(bytes: Uint8Array): Uint8Array {
   out.set(tieredHash(out), 64);
   return out;
 }
+
+// ---------------------------------------------------------------- crafted, correctly hashed
+
+/** `bytes` changed by `edit` (a view of the copy) and re-hashed: a forgery the hash accepts. */
+function forge(bytes: Uint8Array, edit: (v: DataView, out: Uint8Array) => void): Uint8Array {
+  const out = bytes.slice();
+  edit(new DataView(out.buffer), out);
+  out.set(tieredHash(out), 64);
+  return out;
+}
+
+describe('crafted checkpoints with a valid hash are cross-checked', () => {
+  const cases: [string, (v: DataView, out: Uint8Array) => void, RegExp][] = [
+    ['a Bloom popcount above 512 (saturation > 1)', (v) => v.setUint32(40, 600, true), /popcount 600/],
+    ['a Bloom popcount that is not the clock’s bit count', (v) => v.setUint32(40, v.getUint32(40, true) + 1, true), /popcount/],
+    [
+      'an empty clock (every id missing from it)',
+      (v, out) => {
+        v.setUint32(40, 0, true);
+        out.fill(0, CKPT_HEADER + 64, CKPT_HEADER + 128);
+      },
+      /id 0 is not in the causal clock/,
+    ],
+    [
+      'a frontier naming one fact twice',
+      (v) => {
+        const start = v.getUint32(44, true);
+        const ring = CKPT_HEADER + 64 + 64;
+        v.setUint32(48, 2, true);
+        v.setUint32(ring + 4 * ((start + 1) % 8), v.getUint32(ring + 4 * start, true), true);
+      },
+      /frontier names a fact twice/,
+    ],
+    ['more frontier heads than ids', (v) => v.setUint32(48, 8, true), /frontier/],
+  ];
+
+  it.for(cases)('%s: rejected by open and by verifyLog, recovery falls back with the exact history', async ([, edit, reason]) => {
+    const dir = tmpDir();
+    const history = new History(30);
+    const kernel = await open(dir);
+    await admitMany(kernel, history, 5, { deps: 0 });
+    const info = await kernel.checkpoint();
+    await admitMany(kernel, history, 2);
+    await closeKernel(kernel);
+    fs.writeFileSync(info.file, forge(new Uint8Array(fs.readFileSync(info.file)), edit));
+    expect(verifyLog(dir).checkpoints[0]).toEqual({ file: info.file, sequence: 5, problem: expect.stringMatching(reason) });
+    const k = await open(dir);
+    expect(k.recovery.rejectedCheckpoints).toEqual([{ file: info.file, reason: expect.stringMatching(reason) }]);
+    expect(k.recovery.checkpoint?.sequence).toBe(0);
+    expect(snap(k)).toEqual(replay(history.facts));
+  });
+});
 
 describe('incompatible checkpoints', () => {
   it('a well-formed checkpoint with another number of state cells is refused: CheckpointError when nothing else can be recovered', async () => {

@@ -25,6 +25,7 @@ export const SMALL = { indexCapacity: 1 << 14, arenaBytes: 1 << 18, announce: fa
 export interface FaultPlan {
   readonly failWriteAt?: number;
   readonly failSyncAt?: number;
+  readonly ioCode?: string;
   readonly syncDelayMs?: number;
 }
 export type OpenOptions = DurableKernelOptions & { faults?: FaultPlan };
@@ -192,6 +193,11 @@ export async function rejection(promise: Promise<unknown>): Promise<unknown> {
  */
 export async function crashImage(kernel: DurableKernel, into: string = tmpDir()): Promise<string> {
   await kernel.flush();
-  fs.cpSync(kernel.dir, into, { recursive: true, filter: (src) => path.basename(src) !== 'LOCK' });
+  // The manifest first: the worker may be starting a segment meanwhile, and it names a segment
+  // only after creating it, so a manifest copied before the segments never names a missing one.
+  const manifests = ['MANIFEST.1', 'MANIFEST.2'];
+  fs.mkdirSync(into, { recursive: true });
+  for (const name of manifests) fs.copyFileSync(path.join(kernel.dir, name), path.join(into, name));
+  fs.cpSync(kernel.dir, into, { recursive: true, filter: (src) => src === kernel.dir || !['LOCK', ...manifests].includes(path.basename(src)) });
   return into;
 }
