@@ -248,6 +248,8 @@ export class DurableDataLostError extends CtfsError {
   readonly fromSequence: number;
   /** The last missing sequence; undefined when nothing records how far the log went. */
   readonly toSequence: number | undefined;
+  /** The message without the position and range. */
+  readonly detail: string;
   constructor(message: string, details: { file: string; offset: number; fromSequence: number; toSequence: number | undefined }, options?: ErrorOptions) {
     const range = details.toSequence === undefined ? `sequences from ${details.fromSequence} on (how many is unknown)` : `sequences ${details.fromSequence}..${details.toSequence}`;
     super('DurableDataLost', `${message}: ${range} were fsynced but cannot be read (${details.file} at byte ${details.offset}); open with { salvage: true } to recover what is readable`, options);
@@ -255,6 +257,7 @@ export class DurableDataLostError extends CtfsError {
     this.offset = details.offset;
     this.fromSequence = details.fromSequence;
     this.toSequence = details.toSequence;
+    this.detail = message;
   }
 }
 
@@ -265,9 +268,12 @@ export class DurableDataLostError extends CtfsError {
 export class ManifestError extends CtfsError {
   declare readonly code: 'ManifestInvalid';
   readonly file: string;
+  /** The message without the file. */
+  readonly detail: string;
   constructor(file: string, message: string, options?: ErrorOptions) {
     super('ManifestInvalid', `${file}: ${message}`, options);
     this.file = file;
+    this.detail = message;
   }
 }
 
@@ -283,9 +289,12 @@ export class InvariantMismatchError extends CtfsError {
 export class LogFormatError extends CtfsError {
   declare readonly code: 'UnsupportedLogFormat';
   readonly file: string;
+  /** The message without the file. */
+  readonly detail: string;
   constructor(file: string, message: string) {
     super('UnsupportedLogFormat', `${file}: ${message}`);
     this.file = file;
+    this.detail = message;
   }
 }
 

@@ -29,6 +29,7 @@ import {
   DurableKernel,
   GCounterInvariant,
   GGraphInvariant,
+  KernelPool,
   InvariantMismatchError,
   LogFormatError,
   ManifestError,
@@ -179,6 +180,23 @@ describe('after a clean close, damage to the end of the log is DurableDataLostEr
     flipBit(file, last.offset + 70, 3);
     await expectLost(dir, { file, offset: last.offset, from: 30, to: 30 });
     await expectSalvage(dir, facts, 29, { from: 30, to: 30 });
+  });
+
+  it('a pool thread verifying the log refuses the same way, with the same typed error', async () => {
+    const { dir } = await closedLog();
+    const file = path.join(dir, SEGMENT_1);
+    const last = records(file).at(-1)!;
+    fs.truncateSync(file, last.offset);
+    const pool = await KernelPool.create({ shards: 1, threads: 1, indexCapacity: 1 << 10, invariant: { builtin: 'TotalSupply' } });
+    try {
+      const error = await pool.verifyLog(dir).then(() => undefined, (e: unknown) => e);
+      expect(error).toBeInstanceOf(DurableDataLostError);
+      const e = error as DurableDataLostError;
+      expect({ file: e.file, offset: e.offset, from: e.fromSequence, to: e.toSequence }).toEqual({ file, offset: last.offset, from: 30, to: 30 });
+      expect(e.message).toBe((thrown(() => verifyLog(dir)) as Error).message);
+    } finally {
+      await pool.close();
+    }
   });
 
   it('a clean log opens with the manifest reported, and verifyLog agrees', async () => {
@@ -383,6 +401,23 @@ describe('disks that refuse', () => {
     expect(kernel.recovery.created).toBe(true);
   });
 
+  it('ENOSPC (real) while a pool thread writes the checkpoint: StorageError with the system code', async () => {
+    const dir = tmpDir();
+    const kernel = await open(dir);
+    await admitMany(kernel, new History(76), 4);
+    await kernel.flush();
+    fs.symlinkSync('/dev/full', path.join(dir, `${ckptName(4)}.tmp`));
+    const pool = await KernelPool.create({ shards: 1, threads: 1, indexCapacity: 1 << 10, invariant: { builtin: 'TotalSupply' } });
+    try {
+      const error = await kernel.checkpoint({ pool }).then(() => undefined, (e: unknown) => e);
+      expect(error).toBeInstanceOf(StorageError);
+      expect((error as StorageError).ioCode).toBe('ENOSPC');
+      expect(tmpFiles(dir)).toEqual([]);
+    } finally {
+      await pool.close();
+    }
+  });
+
   it('EACCES taking the lock, EROFS writing the manifest at open: StorageError, nothing left locked', async () => {
     const dir = tmpDir();
     storageFaults.before = (op, file) => {
@@ -392,12 +427,16 @@ describe('disks that refuse', () => {
     storageFaults.before = (op, file) => {
       if (op === 'write' && file.includes('MANIFEST')) throw systemError('EROFS', file);
     };
-    const e = expectStorage(await rejection(open(dir)), 'EROFS');
+    const e = expectStorage(await rejection(open(dir, { initialState: new ConservationState(455n).toBytes() })), 'EROFS');
     expect(e.path).toContain('MANIFEST.1.tmp');
     expect(tmpFiles(dir)).toEqual([]);
     expect(fs.existsSync(path.join(dir, 'LOCK'))).toBe(false);
+    // The failed open left checkpoint 0 (balance 455) and an empty segment, no manifest: the next
+    // open recovers that initial state, not the one it passes.
     storageFaults.before = undefined;
-    await closeKernel(await open(dir));
+    const kernel = await open(dir, { initialState: new ConservationState(7n).toBytes() });
+    expect(kernel.recovery.created).toBe(false);
+    expect(ConservationState.fromCell(kernel.state).balance).toBe(455n);
   });
 
   it('EROFS while writing a checkpoint later: StorageError, no temporary file left', async () => {

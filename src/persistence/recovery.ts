@@ -133,12 +133,12 @@ export function inspectLog(dir: string, options: InspectOptions): Inspection {
   const segments = listSegments(dir);
   let refused: Inspection['refused'];
 
+  // A crash while creating a log, before its manifest, leaves at most checkpoint 0 and a segment
+  // without records: nothing was ever admitted. With no checkpoint the log is started again;
+  // with checkpoint 0 it is recovered from it (it holds the initial state), and only from it.
+  const unfinished = manifest === undefined && read.present === 0 && checkpoints.every((c) => c.sequence === 0) && noRecords(dir);
   if (manifest === undefined) {
-    const nothing = checkpoints.length === 0 && segments.length === 0;
-    // A crash while creating a log (before its manifest) leaves at most checkpoint 0 and an
-    // empty segment: nothing was ever admitted, so it is started again.
-    const unfinished = read.present === 0 && checkpoints.every((c) => c.sequence === 0) && noRecords(dir);
-    if (nothing || unfinished) {
+    if ((checkpoints.length === 0 && segments.length === 0) || (unfinished && checkpoints.length === 0)) {
       return { empty: true, manifest: undefined, damagedManifests, checkpoint: undefined, checkpointFile: undefined, rejectedCheckpoints: [], scan: undefined, logId: undefined, refused: undefined };
     }
     // A log written before manifests existed: its segments say so.
@@ -148,9 +148,11 @@ export function inspectLog(dir: string, options: InspectOptions): Inspection {
       const version = otherSegmentVersion(head);
       if (version !== undefined) throw new LogFormatError(first.file, `segment version ${version} and no manifest: a log of an earlier ctfs format, which this version does not read (docs/FORMATS.md §6)`);
     }
-    const error = manifestUnusable(dir, read);
-    if (!salvage) throw error;
-    refused = { error, lostFrom: 1, lostTo: undefined };
+    if (!unfinished) {
+      const error = manifestUnusable(dir, read);
+      if (!salvage) throw error;
+      refused = { error, lostFrom: 1, lostTo: undefined };
+    }
   } else {
     if (options.identity !== undefined && !bytesEqual(options.identity, manifest.identity)) {
       throw new InvariantMismatchError(`${dir} was created with another invariant (or one configured differently) than this kernel's; open it with the invariant it was created with`);
@@ -179,7 +181,7 @@ export function inspectLog(dir: string, options: InspectOptions): Inspection {
     }
   }
   if (checkpoint === undefined) {
-    if (manifest === undefined && segments.length === 0 && rejectedCheckpoints.length > 0 && !salvage) {
+    if (manifest === undefined && (segments.length === 0 || unfinished) && rejectedCheckpoints.length > 0 && !salvage) {
       throw new CheckpointError(rejectedCheckpoints[0]!.file, 'no checkpoint verifies and there is no WAL to recover from');
     }
     // The manifest holds the initial state too: a lost or damaged checkpoint 0 costs nothing.

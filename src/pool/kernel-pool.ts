@@ -22,7 +22,18 @@ import { Piscina } from 'piscina';
 import { FactBatch, admitShared, type BatchResult } from '../core/fact-batch.js';
 import type { Fact } from '../core/fact.js';
 import { cellBytes, type StateCell } from '../core/state-cell.js';
-import { CheckpointError, CtfsError, InvalidArgumentError, PoolError, SharedMemoryError, WalCorruptionError } from '../errors.js';
+import {
+  CheckpointError,
+  CtfsError,
+  DurableDataLostError,
+  InvalidArgumentError,
+  LogFormatError,
+  ManifestError,
+  PoolError,
+  SharedMemoryError,
+  StorageError,
+  WalCorruptionError,
+} from '../errors.js';
 import type { Invariant } from '../invariants/invariant.js';
 import { Kernel } from '../kernels/kernel.js';
 import type { Snapshot } from '../kernels/view.js';
@@ -103,6 +114,17 @@ function resultError(result: Extract<PoolResult<unknown>, { ok: false }>, shard?
       return new WalCorruptionError(result.message, result.position!);
     case 'CheckpointCorrupted':
       return new CheckpointError('checkpoint', result.message);
+    case 'DurableDataLost': {
+      const d = result.details!;
+      return new DurableDataLostError(result.message, { file: d.file!, offset: d.offset!, fromSequence: d.fromSequence!, toSequence: d.toSequence });
+    }
+    case 'ManifestInvalid':
+      return new ManifestError(result.details!.file!, result.message);
+    case 'UnsupportedLogFormat':
+      return new LogFormatError(result.details!.file!, result.message);
+    case 'StorageFailed':
+      // The system error itself stays in the pool thread; its code and path come across.
+      return new StorageError(result.message, { ioCode: result.details!.ioCode!, path: result.details!.path });
     case 'InvalidArgument':
       return new InvalidArgumentError(result.message);
     case 'InvalidSharedMemory':

@@ -5,7 +5,7 @@
  */
 import { parentPort, threadId, workerData } from 'node:worker_threads';
 import { admitShared } from '../core/fact-batch.js';
-import { CtfsError, WalCorruptionError } from '../errors.js';
+import { asStorageError, CtfsError, DurableDataLostError, LogFormatError, ManifestError, StorageError, WalCorruptionError } from '../errors.js';
 import { Kernel } from '../kernels/kernel.js';
 import { historyDigest } from '../kernels/history-digest.js';
 import { statSync } from 'node:fs';
@@ -78,8 +78,16 @@ function writeAndCompact(job: CheckpointJob): { file: string; bytes: number; com
   return { file, bytes: statSync(file).size, compaction };
 }
 
-function failure(error: unknown): PoolResult<never> {
+function failure(thrown: unknown): PoolResult<never> {
+  const error = asStorageError(thrown, 'pool task');
   if (error instanceof WalCorruptionError) return { ok: false, code: 'WalCorrupted', message: error.detail, position: error.position };
+  if (error instanceof DurableDataLostError) {
+    const { file, offset, fromSequence, toSequence } = error;
+    return { ok: false, code: 'DurableDataLost', message: error.detail, details: { file, offset, fromSequence, toSequence } };
+  }
+  if (error instanceof ManifestError) return { ok: false, code: 'ManifestInvalid', message: error.detail, details: { file: error.file } };
+  if (error instanceof LogFormatError) return { ok: false, code: 'UnsupportedLogFormat', message: error.detail, details: { file: error.file } };
+  if (error instanceof StorageError) return { ok: false, code: 'StorageFailed', message: error.message, details: { ioCode: error.ioCode, path: error.path } };
   if (error instanceof CtfsError) {
     const code = error.code === 'CheckpointCorrupted' || error.code === 'InvalidArgument' || error.code === 'InvalidSharedMemory' ? error.code : 'Error';
     return { ok: false, code, message: error.message };

@@ -38,7 +38,19 @@ export type PoolResult<T> =
   | { readonly ok: true; readonly value: T }
   | {
       readonly ok: false;
-      readonly code: PoolErrorCode | 'WalCorrupted' | 'CheckpointCorrupted' | 'InvalidArgument' | 'InvalidSharedMemory' | 'Error';
+      readonly code:
+        | PoolErrorCode
+        | 'WalCorrupted'
+        | 'CheckpointCorrupted'
+        | 'InvalidArgument'
+        | 'InvalidSharedMemory'
+        | 'DurableDataLost'
+        | 'ManifestInvalid'
+        | 'UnsupportedLogFormat'
+        | 'StorageFailed'
+        | 'Error';
       readonly message: string;
       readonly position?: { readonly file: string; readonly offset: number; readonly sequence: number };
+      /** The fields of a log or storage error, to rebuild it on the pool's side. */
+      readonly details?: { readonly file?: string; readonly offset?: number; readonly fromSequence?: number; readonly toSequence?: number | undefined; readonly ioCode?: string; readonly path?: string | undefined };
     };
