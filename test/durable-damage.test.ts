@@ -35,6 +35,7 @@ import {
   ManifestError,
   StorageError,
   TotalSupplyInvariant,
+  WalCorruptionError,
   factId,
   verifyLog,
 } from '../dist/index.js';
@@ -236,6 +237,53 @@ describe('after a crash, the segment being written is accounted for', () => {
     const kernel = await open(dir);
     expect(kernel.recovery.manifest).toEqual({ durable: 0, closed: false, damagedCopies: [] });
     expect(snap(kernel)).toEqual(replay(facts));
+  });
+});
+
+describe('whole segments deleted or emptied', () => {
+  const segmentFiles = (dir: string): string[] => fs.readdirSync(dir).filter((n) => /^wal-[0-9a-f]{16}\.log$/.test(n)).sort();
+
+  /** A log in 4 KiB segments: several of them. */
+  async function rolledKernel() {
+    const history = new History(77);
+    const kernel = await open(tmpDir(), { segmentBytes: 4096 });
+    for (let g = 0; g < 8; g++) {
+      await admitMany(kernel, history, 5, { payloadBytes: 300 });
+      await kernel.flush();
+    }
+    return { kernel, history };
+  }
+
+  it('a segment in the middle, deleted or emptied: WalCorruptionError (a gap, a segment without header)', async () => {
+    const { kernel } = await rolledKernel();
+    await closeKernel(kernel);
+    const names = segmentFiles(kernel.dir);
+    expect(names.length).toBeGreaterThanOrEqual(4);
+    const deleted = copyDir(kernel.dir);
+    fs.rmSync(path.join(deleted, names[1]!));
+    const e1 = await rejection(open(deleted));
+    expect(e1).toBeInstanceOf(WalCorruptionError);
+    expect((e1 as WalCorruptionError).code).toBe('WalCorrupted');
+    expect(thrown(() => verifyLog(deleted))).toBeInstanceOf(WalCorruptionError);
+    const emptied = copyDir(kernel.dir);
+    fs.truncateSync(path.join(emptied, names[1]!), 0);
+    const e2 = await rejection(open(emptied));
+    expect(e2).toBeInstanceOf(WalCorruptionError);
+    expect((e2 as WalCorruptionError).position.file).toBe(path.join(emptied, names[1]!));
+  });
+
+  it('after a crash, the segment the manifest names (and any after it) deleted: DurableDataLostError from its first sequence', async () => {
+    const { kernel, history } = await rolledKernel();
+    const dir = await crashImage(kernel);
+    await closeKernel(kernel);
+    // The newest manifest copy says which segment was being written.
+    const [newest] = ['MANIFEST.1', 'MANIFEST.2'].map((n) => fs.readFileSync(path.join(dir, n))).sort((a, b) => b.readUInt32LE(8) - a.readUInt32LE(8));
+    const named = newest!.readUInt32LE(48);
+    expect(named).toBeGreaterThan(1);
+    for (const name of segmentFiles(dir)) if (Number.parseInt(name.slice(4, 20), 16) >= named) fs.rmSync(path.join(dir, name));
+    const name = `wal-${named.toString(16).padStart(16, '0')}.log`;
+    await expectLost(dir, { file: path.join(dir, name), offset: 0, from: named, to: undefined });
+    await expectSalvage(dir, history.facts, named - 1, { from: named, to: undefined });
   });
 });
 
