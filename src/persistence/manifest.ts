@@ -145,12 +145,8 @@ export function readManifest(dir: string): ManifestRead {
     const file = path.join(dir, name);
     if (!fs.existsSync(file)) continue;
     present++;
-    let decoded: Manifest | string;
-    try {
-      decoded = decodeManifest(readFileAligned(file));
-    } catch (error) {
-      decoded = `cannot be read: ${(error as Error).message}`;
-    }
+    // A file that cannot be read at all (EACCES, EIO) is the disk's error, not damage: it propagates.
+    const decoded = decodeManifest(readFileAligned(file));
     if (typeof decoded === 'string') problems.push({ file, reason: decoded });
     else if (manifest === undefined || decoded.generation > manifest.generation) manifest = decoded;
   }
