@@ -128,7 +128,7 @@ export function inspectLog(dir: string, options: InspectOptions): Inspection {
   const { salvage } = options;
   const read = readManifest(dir);
   const damagedManifests = read.problems.map((p) => p.file);
-  let manifest = read.manifest;
+  const manifest = read.manifest;
   const checkpoints = listCheckpoints(dir);
   const segments = listSegments(dir);
   let refused: Inspection['refused'];

@@ -195,9 +195,13 @@ export async function crashImage(kernel: DurableKernel, into: string = tmpDir())
   await kernel.flush();
   // The manifest first: the worker may be starting a segment meanwhile, and it names a segment
   // only after creating it, so a manifest copied before the segments never names a missing one.
+  // Temporary files come and go meanwhile (open deletes the ones a crash leaves anyway).
   const manifests = ['MANIFEST.1', 'MANIFEST.2'];
   fs.mkdirSync(into, { recursive: true });
   for (const name of manifests) fs.copyFileSync(path.join(kernel.dir, name), path.join(into, name));
-  fs.cpSync(kernel.dir, into, { recursive: true, filter: (src) => src === kernel.dir || !['LOCK', ...manifests].includes(path.basename(src)) });
+  for (const name of fs.readdirSync(kernel.dir)) {
+    if (name === 'LOCK' || manifests.includes(name) || name.endsWith('.tmp')) continue;
+    fs.copyFileSync(path.join(kernel.dir, name), path.join(into, name));
+  }
   return into;
 }
