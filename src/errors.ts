@@ -45,6 +45,11 @@ export type CtfsErrorCode =
   | EscrowErrorCode
   | DurabilityErrorCode
   | 'WalCorrupted'
+  | 'DurableDataLost'
+  | 'ManifestInvalid'
+  | 'InvariantMismatch'
+  | 'UnsupportedLogFormat'
+  | 'StorageFailed'
   | 'CheckpointCorrupted'
   | 'LogLocked'
   | 'NativeUnavailable'
@@ -313,6 +318,120 @@ export class WalCorruptionError extends CtfsError {
     this.position = position;
     this.detail = message;
   }
+}
+
+/**
+ * Records the log's manifest says were fsynced (and so may have been acknowledged) cannot be read:
+ * after a clean close, anything of the log; after a crash, anything up to the last segment start.
+ * Recovery refuses rather than come back with less; `DurableKernel.open(…, { salvage: true })`
+ * recovers what is readable instead. `file` and `offset` say where the readable records end,
+ * `fromSequence`..`toSequence` which sequences are missing.
+ */
+export class DurableDataLostError extends CtfsError {
+  static {
+    brand(this, 'DurableDataLostError');
+  }
+  declare readonly code: 'DurableDataLost';
+  readonly file: string;
+  readonly offset: number;
+  readonly fromSequence: number;
+  /** The last missing sequence; undefined when nothing records how far the log went. */
+  readonly toSequence: number | undefined;
+  /** The message without the position and range. */
+  readonly detail: string;
+  constructor(message: string, details: { file: string; offset: number; fromSequence: number; toSequence: number | undefined }, options?: ErrorOptions) {
+    const d = (typeof details === 'object' && details !== null ? details : {}) as Partial<typeof details>;
+    const range =
+      d.toSequence === undefined ? `sequences from ${describeValue(d.fromSequence)} on (how many is unknown)` : `sequences ${describeValue(d.fromSequence)}..${describeValue(d.toSequence)}`;
+    super(
+      'DurableDataLost',
+      `${asText(message)}: ${range} were fsynced but cannot be read (${asText(d.file)} at byte ${describeValue(d.offset)}); open with { salvage: true } to recover what is readable`,
+      options,
+    );
+    this.file = d.file as string;
+    this.offset = d.offset as number;
+    this.fromSequence = d.fromSequence as number;
+    this.toSequence = d.toSequence;
+    this.detail = message;
+  }
+}
+
+/**
+ * The log's manifest (what recovery knows was made durable, the initial state, the invariant's
+ * identity) is missing, damaged, or disagrees with the log's files. `file` names it.
+ */
+export class ManifestError extends CtfsError {
+  static {
+    brand(this, 'ManifestError');
+  }
+  declare readonly code: 'ManifestInvalid';
+  readonly file: string;
+  /** The message without the file. */
+  readonly detail: string;
+  constructor(file: string, message: string, options?: ErrorOptions) {
+    super('ManifestInvalid', `${asText(file)}: ${asText(message)}`, options);
+    this.file = file;
+    this.detail = message;
+  }
+}
+
+/** A log was opened with another invariant (or another number of state cells) than it was created with. */
+export class InvariantMismatchError extends CtfsError {
+  static {
+    brand(this, 'InvariantMismatchError');
+  }
+  declare readonly code: 'InvariantMismatch';
+  constructor(message: string) {
+    super('InvariantMismatch', asText(message));
+  }
+}
+
+/** A data directory written by a format this version does not read (`file` names the evidence). */
+export class LogFormatError extends CtfsError {
+  static {
+    brand(this, 'LogFormatError');
+  }
+  declare readonly code: 'UnsupportedLogFormat';
+  readonly file: string;
+  /** The message without the file. */
+  readonly detail: string;
+  constructor(file: string, message: string) {
+    super('UnsupportedLogFormat', `${asText(file)}: ${asText(message)}`);
+    this.file = file;
+    this.detail = message;
+  }
+}
+
+/**
+ * The file system refused an operation on the data directory: no space (`ENOSPC`), read-only
+ * (`EROFS`), permission denied (`EACCES`, `EPERM`), or another I/O error. `ioCode` is the system
+ * code, `path` the file concerned, `cause` the system error.
+ */
+export class StorageError extends CtfsError {
+  static {
+    brand(this, 'StorageError');
+  }
+  declare readonly code: 'StorageFailed';
+  readonly ioCode: string;
+  readonly path: string | undefined;
+  constructor(message: string, details: { ioCode: string; path?: string | undefined }, options?: ErrorOptions) {
+    super('StorageFailed', message, options);
+    const d = (typeof details === 'object' && details !== null ? details : {}) as Partial<typeof details>;
+    this.ioCode = typeof d.ioCode === 'string' ? d.ioCode : 'EIO';
+    this.path = typeof d.path === 'string' ? d.path : undefined;
+  }
+}
+
+/**
+ * `error` as a `StorageError` if it is a system error (it has an errno-style `code` and is not a
+ * CtfsError), else unchanged: file operations of the data directory report through this.
+ */
+export function asStorageError(error: unknown, what: string): unknown {
+  if (error instanceof CtfsError || error === null || typeof error !== 'object') return error;
+  const code = (error as NodeJS.ErrnoException).code;
+  if (typeof code !== 'string' || !/^E[A-Z0-9]+$/.test(code)) return error;
+  const file = (error as NodeJS.ErrnoException).path;
+  return new StorageError(`${what}: ${code}${file === undefined ? '' : ` on ${file}`} (${(error as Error).message})`, { ioCode: code, path: file }, { cause: error });
 }
 
 /** A checkpoint file failed verification (hash, magic, version, sizes) or does not fit the kernel. */

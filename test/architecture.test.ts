@@ -24,7 +24,7 @@ const ALLOWED: Readonly<Record<string, readonly string[]>> = {
   invariants: ['base', 'core'],
   algebra: ['base', 'core', 'invariants'],
   domain: ['base', 'core', 'causal', 'invariants'],
-  persistence: ['base', 'core', 'native', 'metrics', 'causal', 'domain'],
+  persistence: ['base', 'core', 'native', 'metrics', 'causal', 'invariants', 'domain'],
   replication: ['base', 'core'],
   kernels: ['base', 'core', 'native', 'metrics', 'causal', 'invariants', 'algebra', 'domain', 'persistence'],
   pool: ['base', 'core', 'native', 'metrics', 'causal', 'invariants', 'algebra', 'domain', 'persistence', 'kernels'],

@@ -15,10 +15,12 @@ import {
   AdmitCode,
   CheckpointError,
   CtfsError,
+  DurableDataLostError,
+  ManifestError,
   DurabilityError,
   DurableKernel,
-  WalCorruptionError,
   toHex,
+  verifyLog,
 } from '../dist/index.js';
 
 import {
@@ -324,7 +326,7 @@ describe('damaged checkpoints', () => {
     }
   });
 
-  it('with every checkpoint rejected the whole WAL is replayed; with no WAL either, CheckpointError', async () => {
+  it('with every checkpoint rejected the whole WAL is replayed; with the WAL deleted too, DurableDataLostError', async () => {
     const dir = copyDir(base);
     for (const name of checkpointFiles(dir)) flipBit(path.join(dir, name), 200, 0);
     const kernel = await open(dir);
@@ -339,11 +341,13 @@ describe('damaged checkpoints', () => {
     await closeKernel(await open(empty));
     for (const s of segmentList(empty)) fs.rmSync(s.file);
     flipBit(path.join(empty, ckptName(0)), 130, 0);
+    // The manifest names the segment the log was appending to: its deletion is detected.
     const error = await rejection(open(empty));
-    expect(error).toBeInstanceOf(CheckpointError);
+    expect(error).toBeInstanceOf(DurableDataLostError);
     expect(error).toBeInstanceOf(CtfsError);
-    expect((error as CheckpointError).code).toBe('CheckpointCorrupted');
-    expect((error as CheckpointError).file).toBe(path.join(empty, ckptName(0)));
+    expect((error as DurableDataLostError).code).toBe('DurableDataLost');
+    expect((error as DurableDataLostError).file).toBe(path.join(empty, 'wal-0000000000000001.log'));
+    expect((error as DurableDataLostError).fromSequence).toBe(1);
     expect(fs.existsSync(path.join(empty, 'LOCK'))).toBe(false);
   });
 });
@@ -466,21 +470,12 @@ describe('a checkpoint from another log', () => {
     expect(parseCheckpoint(path.join(a, ckptName(10))).logId).not.toBe(parseCheckpoint(path.join(b, ckptName(20))).logId);
   });
 
-  it('under its own (consistent) name it verifies, so the WAL check refuses the mix: WalCorruptionError, nothing changed', async () => {
+  it('under its own (consistent) name it verifies, but not as part of this log (the manifest names another log id): rejected, recovery falls back', async () => {
     const dir = copyDir(a);
     const foreign = path.join(dir, ckptName(bSequence));
     fs.copyFileSync(path.join(b, ckptName(bSequence)), foreign);
-    const listing = fs.readdirSync(dir).sort();
-    const error = await rejection(open(dir));
-    expect(error).toBeInstanceOf(WalCorruptionError);
-    expect((error as WalCorruptionError).code).toBe('WalCorrupted');
-    expect((error as WalCorruptionError).message).toMatch(/another log/);
-    expect((error as WalCorruptionError).position.file).toBe(segmentList(dir)[0]!.file);
-    // The refused open wrote nothing: no segment, no lock.
-    expect(fs.readdirSync(dir).sort()).toEqual(listing);
-    // Without the foreign file the log opens as before.
-    fs.rmSync(foreign);
     const kernel = await open(dir);
+    expect(kernel.recovery.rejectedCheckpoints).toEqual([{ file: foreign, reason: expect.stringMatching(/another log/) }]);
     expect(kernel.recovery.checkpoint?.sequence).toBe(10);
     expect(snap(kernel)).toEqual(replay(aFacts));
   });
@@ -514,6 +509,58 @@ function forgeTwoCells(bytes: Uint8Array): Uint8Array {
   return out;
 }
 
+// ---------------------------------------------------------------- crafted, correctly hashed
+
+/** `bytes` changed by `edit` (a view of the copy) and re-hashed: a forgery the hash accepts. */
+function forge(bytes: Uint8Array, edit: (v: DataView, out: Uint8Array) => void): Uint8Array {
+  const out = bytes.slice();
+  edit(new DataView(out.buffer), out);
+  out.set(tieredHash(out), 64);
+  return out;
+}
+
+describe('crafted checkpoints with a valid hash are cross-checked', () => {
+  const cases: [string, (v: DataView, out: Uint8Array) => void, RegExp][] = [
+    ['a Bloom popcount above 512 (saturation > 1)', (v) => v.setUint32(40, 600, true), /popcount 600/],
+    ['a Bloom popcount that is not the clock’s bit count', (v) => v.setUint32(40, v.getUint32(40, true) + 1, true), /popcount/],
+    [
+      'an empty clock (every id missing from it)',
+      (v, out) => {
+        v.setUint32(40, 0, true);
+        out.fill(0, CKPT_HEADER + 64, CKPT_HEADER + 128);
+      },
+      /id 0 is not in the causal clock/,
+    ],
+    [
+      'a frontier naming one fact twice',
+      (v) => {
+        const start = v.getUint32(44, true);
+        const ring = CKPT_HEADER + 64 + 64;
+        v.setUint32(48, 2, true);
+        v.setUint32(ring + 4 * ((start + 1) % 8), v.getUint32(ring + 4 * start, true), true);
+      },
+      /frontier names a fact twice/,
+    ],
+    ['more frontier heads than ids', (v) => v.setUint32(48, 8, true), /frontier/],
+  ];
+
+  it.for(cases)('%s: rejected by open and by verifyLog, recovery falls back with the exact history', async ([, edit, reason]) => {
+    const dir = tmpDir();
+    const history = new History(30);
+    const kernel = await open(dir);
+    await admitMany(kernel, history, 5, { deps: 0 });
+    const info = await kernel.checkpoint();
+    await admitMany(kernel, history, 2);
+    await closeKernel(kernel);
+    fs.writeFileSync(info.file, forge(new Uint8Array(fs.readFileSync(info.file)), edit));
+    expect(verifyLog(dir).checkpoints[0]).toEqual({ file: info.file, sequence: 5, problem: expect.stringMatching(reason) });
+    const k = await open(dir);
+    expect(k.recovery.rejectedCheckpoints).toEqual([{ file: info.file, reason: expect.stringMatching(reason) }]);
+    expect(k.recovery.checkpoint?.sequence).toBe(0);
+    expect(snap(k)).toEqual(replay(history.facts));
+  });
+});
+
 describe('incompatible checkpoints', () => {
   it('a well-formed checkpoint with another number of state cells is refused: CheckpointError when nothing else can be recovered', async () => {
     const dir = tmpDir();
@@ -533,12 +580,12 @@ describe('incompatible checkpoints', () => {
     expect(snap(k)).toEqual(replay(history.facts));
     await closeKernel(k);
 
-    // As the only history: a typed error, not a silently empty kernel.
+    // As the only history (no manifest either): a typed error, not a silently empty kernel.
     const only = tmpDir();
     fs.writeFileSync(path.join(only, ckptName(5)), forged);
     const error = await rejection(open(only));
-    expect(error).toBeInstanceOf(CheckpointError);
-    expect((error as Error).message).toMatch(/no checkpoint verifies/);
+    expect(error).toBeInstanceOf(ManifestError);
+    expect((error as ManifestError).code).toBe('ManifestInvalid');
   });
 
   it('the independent tiered hash accepts the forged file format (sanity: the forgery is well formed)', async () => {

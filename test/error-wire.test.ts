@@ -71,6 +71,15 @@ function arbitraries(m: ErrorsModule, cause: fc.Arbitrary<unknown>): Record<stri
       .map(([c, msg, sequence, ioCode, o]) => new m.DurabilityError(c, msg, { sequence, ioCode, cause: o?.cause })),
     WalCorruptionError: fc.tuple(text, position, opts).map(([msg, p, o]) => new m.WalCorruptionError(msg, p, o)),
     CheckpointError: fc.tuple(text, text, opts).map(([f, msg, o]) => new m.CheckpointError(f, msg, o)),
+    DurableDataLostError: fc
+      .tuple(text, text, fc.nat(), fc.nat(), fc.option(fc.nat(), { nil: undefined }), opts)
+      .map(([msg, file, offset, fromSequence, toSequence, o]) => new m.DurableDataLostError(msg, { file, offset, fromSequence, toSequence }, o)),
+    ManifestError: fc.tuple(text, text, opts).map(([f, msg, o]) => new m.ManifestError(f, msg, o)),
+    InvariantMismatchError: text.map((msg) => new m.InvariantMismatchError(msg)),
+    LogFormatError: fc.tuple(text, text).map(([f, msg]) => new m.LogFormatError(f, msg)),
+    StorageError: fc
+      .tuple(text, fc.constantFrom('ENOSPC', 'EROFS', 'EACCES'), fc.option(text, { nil: undefined }), opts)
+      .map(([msg, ioCode, path, o]) => new m.StorageError(msg, { ioCode, path }, o)),
     LogLockedError: text.map((msg) => new m.LogLockedError(msg)),
     NativeUnavailableError: fc.tuple(text, opts).map(([msg, o]) => new m.NativeUnavailableError(msg, o)),
     PoolError: fc.tuple(fc.constantFrom(...poolCodes), text, fc.option(fc.nat(4095), { nil: undefined }), opts).map(([c, msg, s, o]) => new m.PoolError(c, msg, s, o)),

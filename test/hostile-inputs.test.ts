@@ -211,6 +211,18 @@ const ROWS: Record<string, Call[]> = {
   isWireError: [{ name: 'isWireError', args: () => [api.toWire(new api.InvalidArgumentError('x'))], run: (_, a) => api.isWireError(a[0]), accepts: { 0: LABELS } }],
   encodeWire: [{ name: 'encodeWire', args: () => [api.toWire(new api.InvalidArgumentError('x')), 4096], run: (_, a) => api.encodeWire(a[0] as never, a[1] as number) }],
   decodeWire: [{ name: 'decodeWire', args: () => [api.encodeWire(api.toWire(new api.InvalidArgumentError('x')), 4096)], run: (_, a) => api.decodeWire(a[0] as Uint8Array), accepts: { 0: LABELS } }],
+  DurableDataLostError: [
+    {
+      name: 'new DurableDataLostError',
+      args: () => ['m', { file: 'f', offset: 0, fromSequence: 1, toSequence: 2 }],
+      run: (_, a) => new api.DurableDataLostError(...(a as [string, never])),
+      accepts: { 0: LABELS, 1: LABELS },
+    },
+  ],
+  ManifestError: [{ name: 'new ManifestError', args: () => ['f', 'm'], run: (_, a) => new api.ManifestError(...(a as [string, string])), accepts: { 0: LABELS, 1: LABELS } }],
+  InvariantMismatchError: [{ name: 'new InvariantMismatchError', args: () => ['m'], run: (_, a) => new api.InvariantMismatchError(a[0] as string), accepts: { 0: LABELS } }],
+  LogFormatError: [{ name: 'new LogFormatError', args: () => ['f', 'm'], run: (_, a) => new api.LogFormatError(...(a as [string, string])), accepts: { 0: LABELS, 1: LABELS } }],
+  StorageError: [{ name: 'new StorageError', args: () => ['m', { ioCode: 'EIO' }], run: (_, a) => new api.StorageError(...(a as [string, never])), accepts: { 0: LABELS, 1: LABELS } }],
   AdmitError: [{ name: 'new AdmitError', args: () => [AdmitCode.DuplicateFact, 0, 'detail'], run: (_, a) => new api.AdmitError(...(a as [number, number, string])), accepts: { 1: [...LABELS], 2: [...LABELS] } }],
   admitCodeName: [{ name: 'admitCodeName', args: () => [10], run: (_, a) => api.admitCodeName(a[0] as number) }],
   invariantCodeName: [

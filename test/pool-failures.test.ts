@@ -24,6 +24,7 @@ import {
   PoolError,
   PoolTimeoutError,
   ShardLocks,
+  StorageError,
   WalCorruptionError,
   DurabilityError,
   ForeignError,
@@ -311,7 +312,7 @@ describe('DurableKernel checkpoints and a closing kernel', () => {
 });
 
 describe('errors thrown in a pool thread arrive typed (the error wire form)', () => {
-  it('a system error is PoolTaskFailed whose cause is a ForeignError with the errno code and the thread\'s stack', async () => {
+  it('a system error in a pool thread arrives as the StorageError it means, its system code and the thread\'s stack kept', async () => {
     const dir = tempDir();
     const pool = await KernelPool.create({ shards: 1, threads: 1, invariant: { builtin: 'GCounter' }, indexCapacity: 16 });
     cleanup.push(() => pool.close());
@@ -325,12 +326,12 @@ describe('errors thrown in a pool thread arrive typed (the error wire form)', ()
       () => undefined,
       (e: unknown) => e,
     );
-    expect(error).toBeInstanceOf(PoolError);
-    expect((error as PoolError).code).toBe('PoolTaskFailed');
-    const cause = (error as PoolError).cause;
-    expect(cause).toBeInstanceOf(ForeignError);
-    expect(cause).toMatchObject({ code: 'ForeignError', originalCode: 'ENOENT' });
-    expect((cause as ForeignError).stack).toMatch(/checkpoint/);
+    expect(error).toBeInstanceOf(StorageError);
+    expect(error).toMatchObject({ code: 'StorageFailed', ioCode: 'ENOENT' });
+    expect((error as StorageError).stack).toMatch(/checkpoint/);
+    // The system error itself crossed too, as the cause.
+    expect((error as StorageError).cause).toBeInstanceOf(ForeignError);
+    expect((error as StorageError).cause).toMatchObject({ originalCode: 'ENOENT' });
   }, 30_000);
 });
 

@@ -37,6 +37,7 @@ import {
   admitMany,
   cleanup,
   closeKernel,
+  crashImage,
   open,
   pool,
   rejection,
@@ -353,6 +354,7 @@ describe('large segments', () => {
     const history = new History(17);
     const kernel = await open(dir);
     await admitMany(kernel, history, 700, { payloadBytes: 2000, deps: 1 }); // ~1.47 MB in one segment
+    const crashed = await crashImage(kernel);
     await closeKernel(kernel);
     const seg = segments(dir)[0]!;
     expect(seg.size).toBeGreaterThan(1.3 * (1 << 20));
@@ -376,7 +378,7 @@ describe('large segments', () => {
 
     // Records straddling the window's end are read whole; a cut in the last record is a torn tail.
     const last = seg.records.at(-1)!;
-    const torn = copyDir(dir);
+    const torn = copyDir(crashed);
     const tornFile = path.join(torn, path.basename(seg.file));
     fs.truncateSync(tornFile, last.offset + 1000);
     const k = await open(torn);
@@ -399,15 +401,18 @@ describe('torn writes', () => {
 
   beforeAll(async () => {
     base = fs.mkdtempSync(path.join(os.tmpdir(), 'ctfs-wal-'));
-    baseDirs.push(base);
+    const scratch = fs.mkdtempSync(path.join(os.tmpdir(), 'ctfs-wal-'));
+    baseDirs.push(base, scratch);
     history = new History(4);
-    const kernel = await open(base);
+    // The base is a crash image: the last batch is the one a crash may tear.
+    const kernel = await open(scratch);
     for (let g = 0; g < 4; g++) {
       await admitMany(kernel, history, 5);
       await kernel.flush();
     }
     await admitMany(kernel, history, 3, { payloadBytes: 300 });
     await admitMany(kernel, history, 1, { payloadBytes: 16, deps: 0 }); // the last record: 80 bytes
+    await crashImage(kernel, base);
     await closeKernel(kernel);
     facts = history.facts.slice();
     const segs = segments(base);
@@ -456,11 +461,11 @@ describe('torn writes', () => {
   });
 
   it('a cut inside a large last record (2000-byte payload) is a torn tail too', async () => {
-    const dir0 = copyDir(base);
     const h = new History(40);
     h.facts.push(...facts);
-    const kernel = await open(dir0);
+    const kernel = await open(copyDir(base));
     await admitMany(kernel, h, 1, { payloadBytes: 2000, deps: 3 });
+    const dir0 = await crashImage(kernel);
     await closeKernel(kernel);
     const seg = segments(dir0).at(-1)!;
     const rec = seg.records.at(-1)!;
@@ -479,12 +484,12 @@ describe('torn writes', () => {
   });
 
   it('a segment whose only record is torn is set aside (renamed, never overwritten) and the sequence is reused', async () => {
-    const dir = copyDir(base);
     const n = facts.length;
-    const kernel = await open(dir);
+    const kernel = await open(copyDir(base));
     const h = new History(41);
     h.facts.push(...facts);
     await admitMany(kernel, h, 1, { payloadBytes: 500 });
+    const dir = await crashImage(kernel);
     await closeKernel(kernel);
     const name = `wal-${(n + 1).toString(16).padStart(16, '0')}.log`;
     const file = path.join(dir, name);
@@ -517,11 +522,13 @@ describe('torn writes', () => {
 async function buildLog(dir: string, seed: number, groups: number, perGroup: number, options: OpenOptions & { payloadBytes?: number } = {}): Promise<Fact[]> {
   const history = new History(seed);
   const { payloadBytes, ...openOptions } = options;
-  const kernel = await open(dir, openOptions);
+  // Built elsewhere; `dir` gets a crash image of it, so its last batch is one a crash may tear.
+  const kernel = await open(tmpDir(), openOptions);
   for (let g = 0; g < groups; g++) {
     await admitMany(kernel, history, perGroup, payloadBytes === undefined ? {} : { payloadBytes: 16 + Math.floor(((g + 1) * 7919) % payloadBytes) });
     await kernel.flush();
   }
+  await crashImage(kernel, dir);
   await closeKernel(kernel);
   return history.facts;
 }
@@ -580,7 +587,7 @@ describe('bit flips', () => {
     // Batched: 4 groups, each flushed; then one fact the worker takes alone and sleeps on, and 5
     // staged meanwhile, which become the last batch.
     const history = new History(5);
-    const kernel = await open(batched, { faults: { syncDelayMs: 150 } } as OpenOptions);
+    const kernel = await open(tmpDir(), { faults: { syncDelayMs: 150 } } as OpenOptions);
     for (let g = 0; g < 4; g++) {
       await admitMany(kernel, history, 4, { payloadBytes: 16 + g * 50 });
       await kernel.flush();
@@ -588,6 +595,7 @@ describe('bit flips', () => {
     await admitMany(kernel, history, 1, { payloadBytes: 64 });
     await new Promise((r) => setTimeout(r, 50));
     await admitMany(kernel, history, 5, { payloadBytes: 120 });
+    await crashImage(kernel, batched);
     await closeKernel(kernel);
     batchedFacts = history.facts;
     rolledFacts = await buildLog(rolled, 6, 8, 4, { segmentBytes: 4096, payloadBytes: 900 });
@@ -1052,12 +1060,13 @@ describe('misuse', () => {
     await admitMany(kernel, history, 1, { payloadBytes: 2000 });
     await new Promise((r) => setTimeout(r, 30));
     await admitMany(kernel, history, 400, { payloadBytes: 2000 }); // one batch of ~830 KB, staged while the worker sleeps
+    const crashed = await crashImage(kernel);
     await closeKernel(kernel);
-    const recs = allRecords(dir);
+    const recs = allRecords(crashed);
     expect(recs[0]!.batchEnd).toBe(true);
     expect(recs.slice(1, -1).some((r) => r.batchEnd)).toBe(false);
     flipBit(recs[1]!.file, recs[1]!.offset + 100, 0);
-    const again = await open(dir, { arenaBytes: 1 << 22 });
+    const again = await open(crashed, { arenaBytes: 1 << 22 });
     expect(again.recovery.lastSequence).toBe(1);
     expect(again.recovery.tornTail?.offset).toBe(recs[1]!.offset);
   });

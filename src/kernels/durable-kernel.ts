@@ -24,11 +24,12 @@ import { copyBytes } from '../core/bytes.js';
 import type { Fact, FactId } from '../core/fact.js';
 import { cellBytes, type StateCell } from '../core/state-cell.js';
 import { ExactCausalIndex } from '../causal/exact-index.js';
-import { AdmitError, CheckpointError, DurabilityError, InvalidArgumentError } from '../errors.js';
+import { AdmitError, asStorageError, CheckpointError, DurabilityError, InvalidArgumentError } from '../errors.js';
 import type { ReadonlyExactIndex } from '../causal/exact-index.js';
 import type { Invariant } from '../invariants/invariant.js';
 import { readCheckpoint, writeCheckpoint, type Checkpoint } from '../persistence/checkpoint.js';
 import { lockDirectory } from '../persistence/data-dir.js';
+import { invariantIdentity, writeManifest, type Manifest } from '../persistence/manifest.js';
 import { prefault } from '../native/shim.js';
 import { DurableLog } from '../persistence/durable-log.js';
 import { Stat } from '../persistence/durability-control.js';
@@ -81,6 +82,14 @@ export interface DurableKernelOptions extends KernelOptions {
   readonly ackTimeoutMs?: number;
   /** The state of a new log (ignored when the directory already holds one). Default: the invariant's `initialState()`. */
   readonly initialState?: StateCell | Uint8Array;
+  /**
+   * Recover what is readable instead of refusing a log that lost records it had made durable
+   * (`DurableDataLostError`), holds corruption (`WalCorruptionError`) or lost its manifest
+   * (`ManifestError`): the log is cut after the last record that can be replayed, later segments
+   * are renamed aside (`.salvaged-<ms>`), and `recovery.salvage` says what was lost. Default false.
+   * Never overrides `InvariantMismatchError` or `LogFormatError`.
+   */
+  readonly salvage?: boolean;
   /**
    * Log one line naming the backend in use and what was recovered (default true), through
    * `util.debuglog('ctfs')`: printed on stderr only when `NODE_DEBUG=ctfs` is set. The library
@@ -262,10 +271,10 @@ export class DurableKernel<I extends Invariant = Invariant> extends KernelBase<I
   }
 
   /** @internal Recovers the directory's history into this (fresh) kernel. */
-  [RECOVER_HISTORY](initialState: StateCell | Uint8Array | undefined, prefaultMemory: boolean): { report: RecoveryReport; logId: Uint8Array } {
+  [RECOVER_HISTORY](initialState: StateCell | Uint8Array | undefined, prefaultMemory: boolean, salvage: boolean): { report: RecoveryReport; logId: Uint8Array; manifest: Manifest } {
     if (initialState !== undefined) this.domain.setInitialState(cellBytes(initialState));
     if (prefaultMemory) prefault(this.domain.index.buffer);
-    return recoverDomain(this.dir, this.domain);
+    return recoverDomain(this.dir, this.domain, { identity: invariantIdentity([this.invariant]), salvage });
   }
 
   /** @internal Gives the kernel its running log: from now on every admission is logged. */
@@ -482,8 +491,14 @@ export class DurableKernel<I extends Invariant = Invariant> extends KernelBase<I
 
   /** Writes `image` as this log's checkpoint at `sequence`, then compacts down to `keep` checkpoints. */
   private installCheckpoint(sequence: number, image: DomainImage, keep: number, started: number): CheckpointInfo {
-    const file = writeCheckpoint(this.dir, sequence, this.logId, image);
-    const compaction = compactLog(this.dir, keep);
+    let file: string;
+    let compaction: CompactionResult;
+    try {
+      file = writeCheckpoint(this.dir, sequence, this.logId, image);
+      compaction = compactLog(this.dir, keep);
+    } catch (error) {
+      throw asStorageError(error, `checkpoint of ${this.dir} at sequence ${sequence} failed`);
+    }
     return {
       file,
       sequence,
@@ -535,14 +550,22 @@ async function openDurable<I extends Invariant, K extends DurableKernel<I>>(
   if (typeof dir !== 'string' || dir === '') throw new InvalidArgumentError('dir must be a directory path');
   options = optionsObject(options);
   const { arenaBytes, segmentBytes, ackTimeoutMs } = checkOptions(options);
-  fs.mkdirSync(dir, { recursive: true });
   const prefaultMemory = prefaultOf(options);
-  const unlock = lockDirectory(dir);
+  let unlock: () => void;
+  try {
+    fs.mkdirSync(dir, { recursive: true });
+    unlock = lockDirectory(dir);
+  } catch (error) {
+    throw asStorageError(error, `cannot open ${dir}`);
+  }
   try {
     const opening: OpeningOptions = { indexCapacity: options.indexCapacity, indexSeed: options.indexSeed, [OPENING]: { dir, unlock, ackTimeoutMs } };
     const kernel = construct(invariant, opening);
-    const { report, logId } = kernel[RECOVER_HISTORY](options.initialState, prefaultMemory);
+    const { report, logId, manifest: recovered } = kernel[RECOVER_HISTORY](options.initialState, prefaultMemory, options.salvage === true);
     const segmentFile = openAppendSegment(dir, report.lastSequence + 1, logId, arenaBytes);
+    // Only now, with the append segment in place, may the manifest name it.
+    const manifest: Manifest = { ...recovered, generation: recovered.generation + 1 };
+    writeManifest(dir, manifest);
     const log = await DurableLog.start({
       arenaBytes,
       lastSequence: report.lastSequence,
@@ -553,6 +576,7 @@ async function openDurable<I extends Invariant, K extends DurableKernel<I>>(
       backend: options.backend ?? 'auto',
       faults: options.faults,
       prefault: prefaultMemory,
+      manifest,
     });
     kernel[BIND_LOG](log, report, logId);
     if (options.announce !== false) {
@@ -562,6 +586,6 @@ async function openDurable<I extends Invariant, K extends DurableKernel<I>>(
     return kernel;
   } catch (error) {
     unlock();
-    throw error;
+    throw asStorageError(error, `cannot open ${dir}`);
   }
 }

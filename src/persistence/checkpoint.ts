@@ -14,6 +14,7 @@ import { bytesEqual } from '../core/bytes.js';
 import { STATE_CELL_BYTES } from '../core/state-cell.js';
 import { CLOCK_BYTES, FRONTIER_WIDTH, MAX_CELLS } from '../domain/control-block.js';
 import { HEADS_BYTES, hashParts, type DomainImage } from '../domain/image.js';
+import { BLOOM_POSITION_MASK, bloomHashOf } from '../causal/id-hash.js';
 import { readFileAligned, writeFileAtomic } from './data-dir.js';
 import { LOG_ID_BYTES } from './segment.js';
 
@@ -101,6 +102,35 @@ export function writeCheckpoint(dir: string, sequence: number, logId: Uint8Array
   return file;
 }
 
+/**
+ * What a valid hash cannot prove — it only says the bytes are the writer's — checked against the
+ * image itself: the Bloom popcount is the clock's bit count (so at most 512, a saturation of at
+ * most 1), every id's three Bloom bits are set in the clock (each admitted id was observed), the
+ * frontier holds at most as many heads as there are ids, each a distinct known id.
+ */
+function checkConsistent(image: DomainImage, fail: (why: string) => never): void {
+  const { clock, heads, headStart, headCount, popcount, ids } = image;
+  let bits = 0;
+  for (let i = 0; i < CLOCK_BYTES; i++) {
+    for (let b = clock[i]!; b !== 0; b &= b - 1) bits++;
+  }
+  if (popcount !== bits) fail(`Bloom popcount ${popcount} but the clock has ${bits} bits set`);
+  const idCount = ids.length / 32;
+  if (headCount > idCount) fail(`frontier holds ${headCount} heads but there are ${idCount} ids`);
+  for (let i = 0; i < headCount; i++) {
+    const head = heads[(headStart + i) % FRONTIER_WIDTH]!;
+    if (head >= idCount) fail('frontier refers to an unknown fact');
+    for (let j = 0; j < i; j++) if (heads[(headStart + j) % FRONTIER_WIDTH] === head) fail('frontier names a fact twice');
+  }
+  const bit = (p: number): number => clock[p >>> 3]! & (1 << (p & 7));
+  for (let k = 0; k < idCount; k++) {
+    const h = bloomHashOf(ids.subarray(32 * k, 32 * k + 32));
+    if (bit(h & BLOOM_POSITION_MASK) === 0 || bit((h >>> 9) & BLOOM_POSITION_MASK) === 0 || bit((h >>> 18) & BLOOM_POSITION_MASK) === 0) {
+      fail(`id ${k} is not in the causal clock`);
+    }
+  }
+}
+
 /** Reads and verifies a checkpoint file; `CheckpointError` if anything is off. */
 export function readCheckpoint(file: string): Checkpoint {
   let bytes: Uint8Array;
@@ -151,9 +181,7 @@ export function decodeCheckpoint(bytes: Uint8Array, name = 'checkpoint'): Checkp
   const image: DomainImage = { cells, clock, heads, headStart, headCount, popcount: v.getUint32(40, true), ids };
   const stored = header.slice(OFF_HASH, OFF_HASH + HASH_BYTES);
   if (!bytesEqual(tieredHash(header, image), stored)) fail('hash mismatch: the checkpoint is damaged');
-  for (let i = 0; i < headCount; i++) {
-    if (heads[(headStart + i) % FRONTIER_WIDTH]! >= idCount) fail('frontier refers to an unknown fact');
-  }
+  checkConsistent(image, fail);
   return {
     sequence,
     logId: header.slice(16, 16 + LOG_ID_BYTES),

@@ -9,6 +9,47 @@ import { parseSegmentFileName } from './segment.js';
 
 const LOCK_FILE = 'LOCK';
 
+/** A file operation of the data directory, as named to `storageFaults`. */
+export type StorageOp = 'lock' | 'write' | 'create';
+
+/**
+ * @internal Test seam: when set, called before each file operation on the main thread's side of
+ * the data directory (taking the lock, writing a file atomically, creating a segment); it may
+ * throw an error shaped like the system's (`code` = `ENOSPC`, `EROFS`, …) to simulate a disk
+ * that refuses. The persistence worker has its own (`FaultPlan`).
+ */
+export const storageFaults: { before?: ((op: StorageOp, file: string) => void) | undefined } = {};
+
+/** @internal Runs the test seam, if set. */
+export function faultPoint(op: StorageOp, file: string): void {
+  storageFaults.before?.(op, file);
+}
+
+/**
+ * Files this library leaves behind only when a process dies or an atomic write fails: a
+ * checkpoint or manifest temporary file (written, fsynced, then renamed; never read), and a
+ * segment renamed aside because a crash left torn bytes under the name a new segment needed
+ * (recovery never reads them: every record in them is past the recovered end of the log).
+ */
+const STALE_FILES = [/^checkpoint-[0-9a-f]{16}\.ckpt\.tmp$/, /^MANIFEST\.[12]\.tmp$/, /^wal-[0-9a-f]{16}\.log\.torn-[0-9]+$/];
+
+/**
+ * Deletes the stale files of `dir` (see STALE_FILES) — only regular files with exactly those
+ * names, and only by a caller that holds the directory's lock, so no other kernel can be writing
+ * them. Segments set aside by a salvage (`.salvaged-…`) are evidence and are kept. Returns the
+ * names removed.
+ */
+export function removeStaleFiles(dir: string): string[] {
+  const removed: string[] = [];
+  for (const entry of fs.readdirSync(dir, { withFileTypes: true })) {
+    if (!entry.isFile() || !STALE_FILES.some((re) => re.test(entry.name))) continue;
+    fs.rmSync(path.join(dir, entry.name), { force: true });
+    removed.push(entry.name);
+  }
+  if (removed.length > 0) fsyncDirectory(dir);
+  return removed;
+}
+
 /** Makes a directory's entries (created, renamed, deleted files) durable. */
 export function fsyncDirectory(dir: string): void {
   const fd = fs.openSync(dir, 'r');
@@ -27,15 +68,26 @@ export function writeFileAtomic(file: string, chunks: readonly Uint8Array[]): vo
   const tmp = `${file}.tmp`;
   const fd = fs.openSync(tmp, 'w');
   try {
-    for (const chunk of chunks) {
-      let done = 0;
-      while (done < chunk.length) done += fs.writeSync(fd, chunk, done, chunk.length - done);
+    try {
+      faultPoint('write', tmp);
+      for (const chunk of chunks) {
+        let done = 0;
+        while (done < chunk.length) done += fs.writeSync(fd, chunk, done, chunk.length - done);
+      }
+      fs.fsyncSync(fd);
+    } finally {
+      fs.closeSync(fd);
     }
-    fs.fsyncSync(fd);
-  } finally {
-    fs.closeSync(fd);
+    fs.renameSync(tmp, file);
+  } catch (error) {
+    // A full disk must not also keep the partial copy (checkpoints can be hundreds of MB).
+    try {
+      fs.rmSync(tmp, { force: true });
+    } catch {
+      // a read-only or vanished directory: the original error is the one to report
+    }
+    throw error;
   }
-  fs.renameSync(tmp, file);
   fsyncDirectory(path.dirname(file));
 }
 
@@ -95,6 +147,7 @@ export function lockDirectory(dir: string): () => void {
   const file = path.join(dir, LOCK_FILE);
   for (let attempt = 0; attempt < 3; attempt++) {
     try {
+      faultPoint('lock', file);
       const fd = fs.openSync(file, 'wx');
       fs.writeSync(fd, `${process.pid}\n`);
       fs.closeSync(fd);

@@ -5,11 +5,16 @@
  */
 import type { WireError } from '../error-wire.js';
 import type { BackendChoice } from './io-backend.js';
+import type { Manifest } from './manifest.js';
 
-/** Test hooks: make the n-th batch's write or sync fail (1-based), or slow every sync down. */
+/**
+ * Test hooks: make the n-th batch's write or sync fail (1-based) with `ioCode` (default `EIO`),
+ * or slow every sync down.
+ */
 export interface FaultPlan {
   readonly failWriteAt?: number;
   readonly failSyncAt?: number;
+  readonly ioCode?: string;
   readonly syncDelayMs?: number;
 }
 
@@ -26,6 +31,8 @@ export interface PersistenceWorkerData {
   readonly segmentBytes: number;
   readonly backend: BackendChoice;
   readonly faults?: FaultPlan;
+  /** The manifest the kernel wrote at open (naming `segmentFile`); the worker writes its successors. */
+  readonly manifest: Manifest;
 }
 
 export type WorkerMessage =

@@ -6,7 +6,7 @@
  * files. Layout in docs/FORMATS.md §6.
  *
  *   0  u32  magic "CTWS"
- *   4  u32  version 1
+ *   4  u32  version 2 (version 1: a log from before the manifest, see manifest.ts)
  *   8  u64  first sequence number in this segment
  *  16  16B  log id (random, the same in every segment and checkpoint of one log)
  *  32  u32  header length (64)
@@ -17,7 +17,8 @@
 import { crc32c } from './crc32c.js';
 
 export const SEGMENT_MAGIC = 0x53575443; // "CTWS"
-export const SEGMENT_VERSION = 1;
+/** 2: the log has a manifest (manifest.ts). Version 1 segments are refused with `LogFormatError`. */
+export const SEGMENT_VERSION = 2;
 export const SEGMENT_HEADER_BYTES = 64;
 export const LOG_ID_BYTES = 16;
 const TWO_POW_32 = 0x1_0000_0000;
@@ -51,6 +52,15 @@ export function encodeSegmentHeader(header: SegmentHeader): Uint8Array {
   view.setUint32(36, header.maxBatchBytes, true);
   view.setUint32(60, crc32c(bytes, 0, 60), true);
   return bytes;
+}
+
+/** The version of an intact segment header of another version than this one reads, else undefined. */
+export function otherSegmentVersion(bytes: Uint8Array): number | undefined {
+  if (bytes.length < SEGMENT_HEADER_BYTES) return undefined;
+  const view = new DataView(bytes.buffer, bytes.byteOffset, SEGMENT_HEADER_BYTES);
+  if (view.getUint32(0, true) !== SEGMENT_MAGIC || view.getUint32(60, true) !== crc32c(bytes, 0, 60)) return undefined;
+  const version = view.getUint32(4, true);
+  return version === SEGMENT_VERSION ? undefined : version;
 }
 
 /** The header at the start of `bytes`, or a reason it is not a valid one. */

@@ -15,11 +15,11 @@
  * Damage in a segment that is not the last is always corruption, and so is a gap in the
  * sequence, a segment of another log, or a record that cannot be replayed.
  */
-import { WalCorruptionError } from '../errors.js';
+import { LogFormatError, WalCorruptionError } from '../errors.js';
 import { bytesEqual } from '../core/bytes.js';
 import { listSegments } from './data-dir.js';
 import { SegmentReader } from './segment-reader.js';
-import { SEGMENT_HEADER_BYTES, decodeSegmentHeader } from './segment.js';
+import { SEGMENT_HEADER_BYTES, decodeSegmentHeader, otherSegmentVersion } from './segment.js';
 import {
   MAX_WAL_RECORD_BYTES,
   RecordCheck,
@@ -60,6 +60,10 @@ export interface ScanResult {
   readonly tornSegment: string | undefined;
   /** The last segment, if it holds no valid record (it can be replaced). */
   readonly emptyLastSegment: string | undefined;
+  /** Where the valid records end: the last segment read and the byte after its last valid record (undefined: no segment read). */
+  readonly end: { readonly file: string; readonly offset: number } | undefined;
+  /** With `salvage`: the damage the scan stopped at instead of throwing. */
+  readonly damage: WalCorruptionError | undefined;
 }
 
 export interface ScanOptions {
@@ -68,6 +72,8 @@ export interface ScanOptions {
   /** The log id the segments must carry (from a checkpoint); any single id if undefined. */
   readonly logId?: Uint8Array | undefined;
   readonly visit?: RecordVisitor;
+  /** Stop at corruption (reported as `damage`, records before it kept) instead of throwing. */
+  readonly salvage?: boolean;
 }
 
 /** Scans the log in `dir`; throws `WalCorruptionError` on corruption. */
@@ -80,6 +86,8 @@ export function scanLog(dir: string, options: ScanOptions): ScanResult {
   let tornTail: TornTail | undefined;
   let tornSegment: string | undefined;
   let emptyLastSegment: string | undefined;
+  let end: { file: string; offset: number } | undefined;
+  let damage: WalCorruptionError | undefined;
 
   const reader = new SegmentReader();
   try {
@@ -91,9 +99,16 @@ export function scanLog(dir: string, options: ScanOptions): ScanResult {
       if (!last && segments[i + 1]!.firstSequence <= fromSequence) continue;
       reader.open(file);
       const size = reader.size;
+      const segmentEnd = { file, offset: 0 };
+      end = segmentEnd;
       const at = reader.window(0, SEGMENT_HEADER_BYTES);
-      const header = decodeSegmentHeader(reader.bytes.subarray(at, at + Math.min(size, SEGMENT_HEADER_BYTES)));
+      const headerBytes = reader.bytes.subarray(at, at + Math.min(size, SEGMENT_HEADER_BYTES));
+      const header = decodeSegmentHeader(headerBytes);
       if (typeof header === 'string') {
+        const version = otherSegmentVersion(headerBytes);
+        if (version !== undefined) {
+          throw new LogFormatError(file, `segment version ${version}; this version of ctfs reads version 2 logs only (see docs/FORMATS.md §6)`);
+        }
         // A crash between creating a segment and fsyncing its header leaves a short or zeroed file.
         if (last && size <= SEGMENT_HEADER_BYTES) {
           tornSegment = file;
@@ -122,6 +137,7 @@ export function scanLog(dir: string, options: ScanOptions): ScanResult {
       const limit = last ? Number.MAX_SAFE_INTEGER : segments[i + 1]!.firstSequence - 1;
       const { bytes, words } = reader;
       let offset = SEGMENT_HEADER_BYTES;
+      segmentEnd.offset = offset;
       const firstInSegment = expected;
       while (expected <= limit) {
         const local = reader.window(offset, MAX_WAL_RECORD_BYTES);
@@ -137,6 +153,7 @@ export function scanLog(dir: string, options: ScanOptions): ScanResult {
           }
           expected++;
           offset += recordLength(words, local >>> 2);
+          segmentEnd.offset = offset;
           continue;
         }
         if (!last) {
@@ -152,6 +169,11 @@ export function scanLog(dir: string, options: ScanOptions): ScanResult {
       }
       if (last && expected === firstInSegment && tornTail === undefined) emptyLastSegment = file;
     }
+  } catch (error) {
+    // Every record before the damage was visited, none after: the log up to `expected` - 1 stands.
+    if (!(options.salvage === true && error instanceof WalCorruptionError)) throw error;
+    damage = error;
+    tornTail = undefined;
   } finally {
     reader.close();
   }
@@ -163,6 +185,8 @@ export function scanLog(dir: string, options: ScanOptions): ScanResult {
     tornTail,
     tornSegment,
     emptyLastSegment,
+    end,
+    damage,
   };
 }
 

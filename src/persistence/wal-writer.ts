@@ -3,7 +3,8 @@
  * from `src/workers/persistence-worker.ts`). It drains the WAL arena (an
  * SpscRing the kernel stages records into), seals each record with its CRC, writes everything
  * available as one batch straight from the arena, fdatasyncs, advances the durable watermark,
- * and only then frees the arena space. It starts a new segment when one grows past its limit.
+ * and only then frees the arena space. It starts a new segment when one grows past its limit,
+ * and records each segment start and a clean close in the log's manifest (manifest.ts).
  *
  * Any write or sync error poisons the log: the worker records it in the control block (waking
  * every waiter), stops consuming and exits. It never reports a sequence durable that a sync did
@@ -18,6 +19,7 @@ import { DurabilityControl, LogStatus, Stat } from './durability-control.js';
 import { toWire } from '../error-wire.js';
 import { IoFailure, logFailure, openBackend, type WalBackend } from './io-backend.js';
 import { fsyncDirectory } from './data-dir.js';
+import { writeManifest } from './manifest.js';
 import { SEGMENT_HEADER_BYTES, encodeSegmentHeader, segmentFileName } from './segment.js';
 import { recordSequence, sealWalRecord } from './wal-record.js';
 import type { FaultPlan, PersistenceWorkerData, WorkerMessage } from './protocol.js';
@@ -36,10 +38,10 @@ function withFaults(backend: WalBackend, plan: FaultPlan | undefined): WalBacken
     close: () => backend.close(),
     writeAndSync(fd, data, ranges, n, at, onWritten) {
       batch++;
-      if (batch === plan.failWriteAt) throw new IoFailure('EIO', `write failed (injected at batch ${batch})`);
+      if (batch === plan.failWriteAt) throw new IoFailure(plan.ioCode ?? 'EIO', `write failed (injected at batch ${batch})`);
       const written = backend.writeAndSync(fd, data, ranges, n, at, onWritten);
       if (plan.syncDelayMs !== undefined) Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, plan.syncDelayMs);
-      if (batch === plan.failSyncAt) throw new IoFailure('EIO', `fdatasync failed (injected at batch ${batch})`);
+      if (batch === plan.failSyncAt) throw new IoFailure(plan.ioCode ?? 'EIO', `fdatasync failed (injected at batch ${batch})`);
       return written;
     },
   };
@@ -78,6 +80,7 @@ export function runWalWriter(data: PersistenceWorkerData, post: (message: Worker
   let fd = fs.openSync(data.segmentFile, 'r+');
   let fileOffset = Math.max(fs.fstatSync(fd).size, SEGMENT_HEADER_BYTES);
   let tail = ring.tail();
+  let manifest = data.manifest;
   try {
     for (;;) {
       if (!ring.waitForData(tail, IDLE_WAIT_MS)) {
@@ -137,8 +140,13 @@ export function runWalWriter(data: PersistenceWorkerData, post: (message: Worker
         fd = startSegment(data, backend, fd, lastSequence + 1, capacity);
         fileOffset = SEGMENT_HEADER_BYTES;
         control.add(Stat.Segments, 1);
+        // Everything before the new segment is fsynced; from now on recovery insists on it.
+        manifest = { ...manifest, generation: manifest.generation + 1, durable: lastSequence, segment: lastSequence + 1 };
+        writeManifest(data.dir, manifest);
       }
     }
+    // Closed cleanly: every staged record is durable, and recovery may insist on all of them.
+    writeManifest(data.dir, { ...manifest, generation: manifest.generation + 1, closed: true, durable: control.durable });
     fs.closeSync(fd);
     backend.close();
     control.setStatus(LogStatus.Closed);

@@ -6,7 +6,7 @@
 import { parentPort, threadId, workerData } from 'node:worker_threads';
 import { admitShared } from '../core/fact-batch.js';
 import { toWire } from '../error-wire.js';
-import { InvalidArgumentError, PoolError } from '../errors.js';
+import { asStorageError, InvalidArgumentError, PoolError } from '../errors.js';
 import { Kernel } from '../kernels/kernel.js';
 import { historyDigest } from '../domain/history-digest.js';
 import { statSync } from 'node:fs';
@@ -100,7 +100,8 @@ function writeAndCompact(job: CheckpointJob): { file: string; bytes: number; com
 }
 
 function failure(error: unknown): PoolResult<never> {
-  return { ok: false, error: toWire(error) };
+  // A system error (ENOSPC, EROFS…) becomes the StorageError it means before it crosses.
+  return { ok: false, error: toWire(asStorageError(error, 'pool task')) };
 }
 
 const taskClock = new BigInt64Array(data.taskClock);

@@ -25,6 +25,7 @@ export const SMALL = { indexCapacity: 1 << 14, arenaBytes: 1 << 18, announce: fa
 export interface FaultPlan {
   readonly failWriteAt?: number;
   readonly failSyncAt?: number;
+  readonly ioCode?: string;
   readonly syncDelayMs?: number;
 }
 export type OpenOptions = DurableKernelOptions & { faults?: FaultPlan };
@@ -182,4 +183,25 @@ export async function rejection(promise: Promise<unknown>): Promise<unknown> {
     return error;
   }
   throw new Error('expected a rejection, got success');
+}
+
+/**
+ * The directory as a crash of the kernel's process would leave it right now: everything admitted
+ * is flushed (fsynced), then the files are copied while the kernel still runs — so the manifest
+ * says what the open and the segment starts recorded, not a clean close — except the LOCK (its
+ * owner, this process, is alive). Returns the copy (`into`, or a new temp dir).
+ */
+export async function crashImage(kernel: DurableKernel, into: string = tmpDir()): Promise<string> {
+  await kernel.flush();
+  // The manifest first: the worker may be starting a segment meanwhile, and it names a segment
+  // only after creating it, so a manifest copied before the segments never names a missing one.
+  // Temporary files come and go meanwhile (open deletes the ones a crash leaves anyway).
+  const manifests = ['MANIFEST.1', 'MANIFEST.2'];
+  fs.mkdirSync(into, { recursive: true });
+  for (const name of manifests) fs.copyFileSync(path.join(kernel.dir, name), path.join(into, name));
+  for (const name of fs.readdirSync(kernel.dir)) {
+    if (name === 'LOCK' || manifests.includes(name) || name.endsWith('.tmp')) continue;
+    fs.copyFileSync(path.join(kernel.dir, name), path.join(into, name));
+  }
+  return into;
 }
