@@ -1,6 +1,8 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import {
+  BLOOM_MULTIPLIERS,
+  BLOOM_OFFSET,
   CLOCK_BITS,
   CLOCK_BYTES,
   CausalClock,
@@ -10,10 +12,9 @@ import {
   PreciseClock,
   bloomPositions,
   toHex,
-} from '../src/index.js';
+} from './helpers/lib.js';
 import { fill, seq } from './helpers/ids.js';
 import { expectInvalid } from './helpers/errors.js';
-import { BLOOM_MULTIPLIERS, BLOOM_OFFSET } from '../src/causal/id-hash.js';
 
 
 /** Bit b of a clock encoding, by the documented rule: byte b >> 3, mask 1 << (b & 7). */

@@ -26,7 +26,7 @@ import {
   type EscrowErrorCode,
   type GrantOutcome,
   type NodeId,
-} from '../src/index.js';
+} from './helpers/lib.js';
 import { expectError, expectInvalid } from './helpers/errors.js';
 
 // ---------------------------------------------------------------------------------------------

@@ -18,7 +18,7 @@ import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import fc from 'fast-check';
-import { afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { afterEach, describe, expect, it } from 'vitest';
 import {
   AdmitCode,
   ConservationState,
@@ -34,21 +34,16 @@ import {
   SharedMemoryError,
   TotalSupplyInvariant,
   TwoLaneKernel,
+  admitShared,
   createFact,
   factId,
   toHex,
   u64le,
   verifyLog,
   type Fact,
-} from '../dist/index.js';
-import { admitShared } from '../dist/core/fact-batch.js';
-import { ensureDist } from './helpers/dist.js';
+} from './helpers/lib.js';
 import { expectError } from './helpers/errors.js';
 import { xorshift32 } from './helpers/kernels.js';
-
-beforeAll(() => {
-  ensureDist();
-}, 120_000);
 
 const tmpDirs: string[] = [];
 afterEach(() => {

@@ -37,7 +37,7 @@ import {
   u64le,
   type Fact,
   type Invariant,
-} from '../src/index.js';
+} from './helpers/lib.js';
 import { fill, seq } from './helpers/ids.js';
 import {
   CounterInvariant,

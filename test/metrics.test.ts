@@ -5,9 +5,9 @@
  * counters), MetricsServer on loopback (routes, methods, addresses, close), and a real Prometheus
  * scraping a MetricsServer end to end.
  *
- * Everything comes from `dist/` (run `npm run build` first): DurableKernel starts its persistence
- * worker from compiled JS, the histogram worker fixture imports dist, and error classes must be
- * the same copies the tests check with `instanceof`.
+ * A `threads` file: lib.ts is loaded from `dist/` here, as DurableKernel starts its persistence
+ * worker from compiled JS and the histogram worker fixture imports dist; shared histograms cross
+ * to the worker as SharedArrayBuffers.
  *
  * `promtool` and `prometheus` are looked up on PATH. Tests that need them are skipped when they
  * are missing, except under CI (`process.env.CI` set), where a missing binary fails the test.
@@ -48,7 +48,7 @@ import {
   type HistogramSnapshot,
   type Invariant,
   type MetricsAddress,
-} from '../dist/index.js';
+} from './helpers/lib.js';
 import { thrown } from './helpers/errors.js';
 import { freshIdSource } from './helpers/ids.js';
 

@@ -5,7 +5,7 @@
  * segments belong to another log than its checkpoint, checkpoints asked for while closing, and an
  * invariant class whose apply is an instance field.
  *
- * Everything comes from dist/ (pool threads run compiled JS).
+ * The library comes from dist/ in this `threads` file (pool threads run compiled JS).
  */
 import * as fs from 'node:fs';
 import * as os from 'node:os';
@@ -27,8 +27,8 @@ import {
   DurabilityError,
   u64le,
   verifyLog,
-} from '../dist/index.js';
-import { ensureDist } from './helpers/dist.js';
+} from './helpers/lib.js';
+import { DIST_URL, ensureDist } from './helpers/dist.js';
 
 const FIXTURE = new URL('./fixtures/pool-slow-poison.mjs', import.meta.url);
 const cleanup: (() => Promise<unknown> | unknown)[] = [];
@@ -153,7 +153,7 @@ describe('ShardLocks', () => {
          parentPort.postMessage('waiting');
          parentPort.postMessage(locks.acquire(0));
        });`,
-      { eval: true, workerData: { buffer: locks.buffer, dist: new URL('../dist/index.js', import.meta.url).href } },
+      { eval: true, workerData: { buffer: locks.buffer, dist: DIST_URL } },
     );
     cleanup.push(() => worker.terminate());
     const messages: unknown[] = [];

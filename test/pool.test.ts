@@ -7,9 +7,9 @@
  * idempotence), verifyLog / compactLog on a real durable data directory, and a shard poisoned by a
  * pool thread that dies mid-batch.
  *
- * Pool threads run compiled JS, so everything ctfs comes from `dist/` (run `npm run build` first;
- * `ensureDist()` builds it if it is missing or stale) — error classes included, so `instanceof`
- * holds for errors rebuilt from pool results. Pools are small (2 threads, 2^14 ids per shard) and
+ * Pool threads run compiled JS, so this `threads` file gets the library (test/helpers/lib.ts) from
+ * `dist/` too (built if missing or stale): errors rebuilt from pool results are of the classes the
+ * tests check with `instanceof`. Pools are small (2 threads, 2^14 ids per shard) and
  * every pool a test creates is closed after it.
  */
 import { spawnSync } from 'node:child_process';
@@ -44,7 +44,7 @@ import {
   type Fact,
   type Invariant,
   type KernelPoolOptions,
-} from '../dist/index.js';
+} from './helpers/lib.js';
 import { DIST_INDEX, ensureDist } from './helpers/dist.js';
 import { thrown } from './helpers/errors.js';
 import { freshIdSource } from './helpers/ids.js';

@@ -17,7 +17,7 @@ import {
   bloomPositions,
   createFact,
   u64le,
-} from '../src/index.js';
+} from './helpers/lib.js';
 import { fill, seq } from './helpers/ids.js';
 import {
   CounterInvariant,

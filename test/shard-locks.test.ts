@@ -26,7 +26,7 @@ import {
   MAX_SHARDS,
   SharedMemoryError,
   ShardLocks,
-} from '../dist/index.js';
+} from './helpers/lib.js';
 import { ensureDist } from './helpers/dist.js';
 import { expectError } from './helpers/errors.js';
 

@@ -16,7 +16,7 @@ import {
   fromHex,
   toHex,
   type SharedKernelMemory,
-} from '../src/index.js';
+} from './helpers/lib.js';
 import { fill, seq } from './helpers/ids.js';
 import {
   SINGLE_KINDS,

@@ -1,8 +1,8 @@
 /**
  * Shared by the durable-kernel test files: temp directories and kernels cleaned up after each
  * test, a seeded history of TotalSupply facts, and the in-memory reference a recovered kernel is
- * compared with. Everything comes from ../../dist (DurableKernel starts its worker from compiled
- * JS, and error classes must be the same copies the tests check with `instanceof`).
+ * compared with. The library comes through lib.ts, which the `threads` project these files run in
+ * loads from dist/ (DurableKernel starts its worker from compiled JS).
  */
 import * as fs from 'node:fs';
 import * as os from 'node:os';
@@ -17,7 +17,7 @@ import {
   factId,
   toHex,
   type DurableKernelOptions,
-} from '../../dist/index.js';
+} from './lib.js';
 
 export const SMALL = { indexCapacity: 1 << 14, arenaBytes: 1 << 18, announce: false } as const;
 

@@ -1,6 +1,6 @@
 /** Assertions for ctfs's typed errors. */
 import { expect } from 'vitest';
-import { CtfsError, InvalidArgumentError } from '../../src/index.js';
+import { CtfsError, InvalidArgumentError } from './lib.js';
 
 /** `fn` throws an instance of `cls` that is also a CtfsError with the stable `code`. */
 export function expectError(fn: () => unknown, cls: abstract new (...args: never[]) => Error, code: string): void {

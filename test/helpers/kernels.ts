@@ -23,7 +23,7 @@ import {
   type Invariant,
   type StateCell,
   type View,
-} from '../../src/index.js';
+} from './lib.js';
 
 export type KernelKind = 'Kernel' | 'TwoLaneKernel' | 'EscalatingKernel' | 'TenantKernel';
 export const KERNEL_KINDS: readonly KernelKind[] = ['Kernel', 'TwoLaneKernel', 'EscalatingKernel', 'TenantKernel'];
