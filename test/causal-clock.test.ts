@@ -15,6 +15,7 @@ import {
 } from './helpers/lib.js';
 import { fill, seq } from './helpers/ids.js';
 import { expectInvalid } from './helpers/errors.js';
+import { xorshift32 } from './helpers/random.js';
 
 
 /** Bit b of a clock encoding, by the documented rule: byte b >> 3, mask 1 << (b & 7). */
@@ -31,15 +32,8 @@ function setBits(bytes: Uint8Array): number[] {
 
 /** Deterministic pseudo-random bytes (xorshift32), so counts below are reproducible. */
 function prng(seed: number): () => number {
-  let s = seed >>> 0 || 1;
-  return () => {
-    s ^= s << 13;
-    s >>>= 0;
-    s ^= s >>> 17;
-    s ^= s << 5;
-    s >>>= 0;
-    return s & 0xff;
-  };
+  const next = xorshift32(seed);
+  return () => next() & 0xff;
 }
 
 const idArb = fc.uint8Array({ minLength: 32, maxLength: 32 });

@@ -26,12 +26,10 @@ import {
   EscalatingKernel,
   FactBatch,
   HISTORY_DIGEST_BYTES,
-  InvalidArgumentError,
   Kernel,
   MAX_BATCH_FACTS,
   MAX_DEPS,
   MAX_PAYLOAD_BYTES,
-  SharedMemoryError,
   TotalSupplyInvariant,
   TwoLaneKernel,
   admitShared,
@@ -42,7 +40,7 @@ import {
   verifyLog,
   type Fact,
 } from './helpers/lib.js';
-import { expectError } from './helpers/errors.js';
+import { expectBadMemory, expectInvalid } from './helpers/errors.js';
 import { xorshift32 } from './helpers/kernels.js';
 
 const tmpDirs: string[] = [];
@@ -70,10 +68,6 @@ interface RawFact {
 const pad4 = (n: number): number => (n + 3) & ~3;
 const recordBytes = (f: RawFact): number => 8 + 32 + 32 * f.deps.length + pad4(f.payload.length);
 
-/** Typed-error assertion shared by the test suite (the brand makes dist's classes pass). */
-const expectTyped = expectError;
-const expectInvalid = (fn: () => unknown): void => expectTyped(fn, InvalidArgumentError, 'InvalidArgument');
-const expectBadMemory = (fn: () => unknown): void => expectTyped(fn, SharedMemoryError, 'InvalidSharedMemory');
 
 /** Deterministic u32s (xorshift32). */
 const prng = xorshift32;

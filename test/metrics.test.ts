@@ -28,7 +28,6 @@ import {
   AdmitCode,
   AlgebraicClass,
   ConservationState,
-  CtfsError,
   DEFAULT_LANES,
   HISTOGRAM_BUCKETS,
   InvalidArgumentError,
@@ -49,7 +48,7 @@ import {
   type Invariant,
   type MetricsAddress,
 } from './helpers/lib.js';
-import { thrown } from './helpers/errors.js';
+import { expectCtfsError, thrown } from './helpers/errors.js';
 import { freshIdSource } from './helpers/ids.js';
 
 // ------------------------------------------------------------------------------------------ setup
@@ -113,12 +112,6 @@ afterAll(async () => {
   }
 });
 
-
-function expectCtfsError(e: unknown, cls: abstract new (...args: never[]) => CtfsError, code: string): void {
-  expect(e).toBeInstanceOf(cls);
-  expect(e).toBeInstanceOf(CtfsError);
-  expect((e as CtfsError).code).toBe(code);
-}
 
 /** The reference bucket: the bit length of ⌊v⌋ minus one (integer arithmetic, no logarithms); 0 below 2, NaN, negative. */
 function refBucket(v: number): number {

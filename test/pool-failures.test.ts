@@ -11,7 +11,7 @@ import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { Worker } from 'node:worker_threads';
-import { afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { afterEach, describe, expect, it } from 'vitest';
 import {
   AdmitCode,
   DurableKernel,
@@ -28,12 +28,11 @@ import {
   u64le,
   verifyLog,
 } from './helpers/lib.js';
-import { DIST_URL, ensureDist } from './helpers/dist.js';
+import { DIST_URL } from './helpers/dist.js';
 
 const FIXTURE = new URL('./fixtures/pool-slow-poison.mjs', import.meta.url);
 const cleanup: (() => Promise<unknown> | unknown)[] = [];
 
-beforeAll(() => ensureDist());
 afterEach(async () => {
   for (const fn of cleanup.splice(0).reverse()) await fn();
 });

@@ -18,6 +18,8 @@ import {
   toHex,
   type DurableKernelOptions,
 } from './lib.js';
+import { rejectionOf } from './errors.js';
+import { prng } from './random.js';
 
 export const SMALL = { indexCapacity: 1 << 14, arenaBytes: 1 << 18, announce: false } as const;
 
@@ -75,17 +77,6 @@ export async function pool<T>(items: readonly T[], n: number, fn: (item: T) => P
   if (errors.length > 0) throw errors[0];
 }
 
-export function mulberry32(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
-
 export interface Fact {
   readonly id: Uint8Array;
   readonly deps: Uint8Array[];
@@ -99,7 +90,7 @@ export class History {
   private counter = 0;
 
   constructor(seed: number) {
-    this.rand = mulberry32(seed);
+    this.rand = prng(seed);
   }
 
   make(options: { payloadBytes?: number; deps?: number } = {}): Fact {
@@ -171,15 +162,15 @@ export function replay(facts: readonly Fact[]): Snap {
   return snap(kernel);
 }
 
-export async function rejection(promise: Promise<unknown>): Promise<unknown> {
-  try {
-    const value = await promise;
-    if (value instanceof DurableKernel) {
-      openKernels.add(value);
-      await closeKernel(value);
-    }
-  } catch (error) {
-    return error;
-  }
-  throw new Error('expected a rejection, got success');
+/** What `promise` rejected with; a kernel it opened instead is closed, and the test fails. */
+export function rejection(promise: Promise<unknown>): Promise<unknown> {
+  return rejectionOf(
+    promise.then(async (value) => {
+      if (value instanceof DurableKernel) {
+        openKernels.add(value);
+        await closeKernel(value);
+      }
+      return value;
+    }),
+  );
 }
