@@ -49,4 +49,10 @@ export {
   walRecordBytes,
   writeWalRecord,
 } from '../../src/persistence/wal-record.js';
-export { CHECKPOINT_HEADER_BYTES, checkpointFileName, parseCheckpointFileName } from '../../src/persistence/checkpoint.js';
+export {
+  CHECKPOINT_HEADER_BYTES,
+  checkpointFileName,
+  encodeCheckpoint,
+  parseCheckpointFileName,
+} from '../../src/persistence/checkpoint.js';
+export { FRONTIER_WIDTH, type DomainImage } from '../../src/kernels/causal-domain.js';
