@@ -15,7 +15,7 @@ import {
 } from './helpers/lib.js';
 import { fill, seq } from './helpers/ids.js';
 import { expectInvalid } from './helpers/errors.js';
-import { xorshift32 } from './helpers/random.js';
+import { xorshift32 } from './helpers/random.mjs';
 
 
 /** Bit b of a clock encoding, by the documented rule: byte b >> 3, mask 1 << (b & 7). */

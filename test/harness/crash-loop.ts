@@ -37,7 +37,7 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type * as Lib from '../helpers/lib.js';
-import { prng } from '../helpers/random.js';
+import { prng } from '../helpers/random.mjs';
 import { LAYOUT, scanCheckpoints, scanSegments, type ScannedSegment } from './wal-scan.js';
 
 /** What the harness uses of the library: public API only, so any compiled copy will do. */

@@ -19,7 +19,7 @@ import {
   type DurableKernelOptions,
 } from './lib.js';
 import { rejectionOf } from './errors.js';
-import { prng } from './random.js';
+import { prng } from './random.mjs';
 
 export const SMALL = { indexCapacity: 1 << 14, arenaBytes: 1 << 18, announce: false } as const;
 

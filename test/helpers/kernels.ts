@@ -215,7 +215,7 @@ export class ScribblingInvariant implements Invariant {
 // ---------------------------------------------------------------------------------------------
 // randomness
 
-export { prng, xorshift32 } from './random.js';
+export { prng, xorshift32 } from './random.mjs';
 
 export function randInt(rng: () => number, n: number): number {
   return Math.floor(rng() * n);
