@@ -25,7 +25,7 @@ import {
   MAX_SHARDS,
   ShardLocks,
 } from './helpers/lib.js';
-import { firstMessage, startWorker, terminateWorkers } from './helpers/workers.js';
+import { firstMessage, startWorker, terminateWorkers, until } from './helpers/workers.js';
 import { countLoop } from './fixtures/count-loop.mjs';
 import { expectBadMemory, expectInvalid } from './helpers/errors.js';
 
@@ -77,14 +77,6 @@ function withBoundedWaits<T>(fn: () => T): { value: T; parks: number } {
 }
 
 const delay = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
-
-async function until(cond: () => boolean, what: string, timeoutMs = 10_000): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!cond()) {
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await delay(1);
-  }
-}
 
 /** The raw words of `shard`'s lock. */
 function raw(locks: ShardLocks, shard: number): { next: number; serving: number; sleepers: number } {

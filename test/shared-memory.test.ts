@@ -30,7 +30,7 @@ import {
   totalSupply,
 } from './helpers/kernels.js';
 import { thrown } from './helpers/errors.js';
-import { runWorker as runFixture, terminateWorkers } from './helpers/workers.js';
+import { runWorker as runFixture, terminateWorkers, until } from './helpers/workers.js';
 
 const WORKER = fileURLToPath(new URL('./fixtures/attach-worker.mjs', import.meta.url));
 const WORKER_TIMEOUT_MS = 20_000;
@@ -53,14 +53,6 @@ function runWorker(workerData: Record<string, unknown>): Promise<WorkerReport> {
     timeoutMs: WORKER_TIMEOUT_MS,
     failed: (m) => (m.error !== undefined ? `worker failed: ${m.error}` : undefined),
   });
-}
-
-async function until(cond: () => boolean, what: string, timeoutMs = WORKER_TIMEOUT_MS): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!cond()) {
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 2));
-  }
 }
 
 afterEach(async () => {
@@ -110,7 +102,7 @@ describe('a worker attached to a kernel created here', () => {
       ids: [ids[0]!, ids[999]!, fill(1)].map(toHex),
     });
     // Wait (bounded) until the worker has attached and read the empty kernel.
-    await until(() => Atomics.load(flag, 1) === 1, 'the worker to attach');
+    await until(() => Atomics.load(flag, 1) === 1, 'the worker to attach', WORKER_TIMEOUT_MS);
     ids.forEach((id, i) => k.admitRaw(id, i > 0 ? [ids[i - 1]!] : [], delta(2)));
     k.publish();
     Atomics.store(flag, 0, 1);

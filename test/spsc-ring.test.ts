@@ -19,7 +19,7 @@ import { MAX_RING_CAPACITY, MIN_RING_CAPACITY, SharedMemoryError, SpscRing, crc3
 import { expectError, expectInvalid } from './helpers/errors.js';
 import { xorshift32 } from './helpers/kernels.js';
 import { consumeStream, produceStream, type ConsumeResult, type ProduceResult, type SideOptions } from './fixtures/ring-stream.mjs';
-import { runWorker as runFixture, terminateWorkers } from './helpers/workers.js';
+import { runWorker as runFixture, terminateWorkers, until } from './helpers/workers.js';
 
 const WORKER = fileURLToPath(new URL('./fixtures/ring-worker.mjs', import.meta.url));
 
@@ -61,14 +61,6 @@ function withWaits<T>(onWait: (result: WaitResult) => void, fn: () => T, beforeP
 const sleeper = new Int32Array(new SharedArrayBuffer(4));
 const sleepSync = (ms: number): void => void realWait(sleeper, 0, 0, ms);
 const delay = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
-
-async function until(cond: () => boolean, what: string, timeoutMs = 10_000): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!cond()) {
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await delay(2);
-  }
-}
 
 /** Deterministic u32s (xorshift32). */
 const prng = xorshift32;

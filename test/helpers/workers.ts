@@ -2,7 +2,7 @@
  * Worker threads started by tests (threads project only): started through here, they are
  * terminated by `terminateWorkers()` after each test, and a worker's first message (its report,
  * or its "ready") is awaited with a timeout, failing on an error, an exit or a failure report
- * instead of hanging.
+ * instead of hanging; `until` waits for what a worker signals through shared memory.
  */
 import { Worker } from 'node:worker_threads';
 
@@ -59,6 +59,15 @@ export function firstMessage<T>(worker: Worker, { timeoutMs, what = 'worker', fa
     worker.once('error', onError);
     worker.once('exit', onExit);
   });
+}
+
+/** Resolves once `cond()` holds (polled every millisecond); throws after `timeoutMs`. */
+export async function until(cond: () => boolean, what: string, timeoutMs = 10_000): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (!cond()) {
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 1));
+  }
 }
 
 /** Starts `file` and resolves with its one report (see `firstMessage`). */
