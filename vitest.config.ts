@@ -43,7 +43,7 @@ function libFromDist(): Plugin {
 
 export default defineConfig({
   test: {
-    include: ['test/**/*.test.ts'],
+    // No `include` here: a project extending this config would add its own to it, not replace it.
     testTimeout: 60_000,
     hookTimeout: 60_000,
     // Two cores: keep suites from fighting over them (several spawn worker threads).
@@ -51,7 +51,7 @@ export default defineConfig({
     projects: [
       {
         extends: true,
-        test: { name: 'unit', exclude: THREADS_FILES },
+        test: { name: 'unit', include: ['test/**/*.test.ts'], exclude: THREADS_FILES },
       },
       {
         extends: true,

@@ -12,7 +12,8 @@
  *    workers from the `.js` files next to their own module, which exist only in dist/, and worker
  *    threads and child processes (test/fixtures/*.mjs) load dist/ themselves. So in that project
  *    the test process runs dist/ too, and what crosses to a worker or child is SharedArrayBuffers
- *    and structured clones, never objects of another copy.
+ *    and structured clones, never objects of another copy. (A fixture a test imports in-process,
+ *    such as pool.test.ts's invariant module, also loads dist/: the same module as this one.)
  * Either way the names below are the same; the types are those of src/.
  */
 export * from '../../src/index.js';
