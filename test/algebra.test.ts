@@ -32,6 +32,8 @@ import {
   U64_MAX,
   UniquenessInvariant,
   UniquenessState,
+  assertAlgebraicClass,
+  checkAlgebraicClass,
   composeAll,
   composeClasses,
   convergesWithoutCoordination,
@@ -42,16 +44,12 @@ import {
   isIdempotent,
   toHex,
   u64le,
-  type Invariant,
-  type LexPair,
-} from '../src/index.js';
-import {
-  assertAlgebraicClass,
-  checkAlgebraicClass,
   type AlgebraReport,
   type AlgebraicProperty,
+  type Invariant,
+  type LexPair,
   type PropertyResult,
-} from '../src/properties.js';
+} from './helpers/lib.js';
 import { expectError, expectInvalid } from './helpers/errors.js';
 
 const RUNS = 150;

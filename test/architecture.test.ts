@@ -5,11 +5,10 @@
  */
 import { readFileSync, readdirSync } from 'node:fs';
 import { dirname, join, relative, resolve } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import ts from 'typescript';
 import { describe, expect, it } from 'vitest';
 
-const SRC = fileURLToPath(new URL('../src', import.meta.url));
+const SRC = join(import.meta.dirname, '..', 'src');
 
 /**
  * Which layers each layer may import (besides itself). `base` is the files directly in src/ that

@@ -17,18 +17,8 @@ import {
   TotalSupplyInvariant,
   factId,
   i128le,
-} from '../src/index.js';
-import { CausalDomain } from '../src/domain/causal-domain.js';
-import {
-  FRONTIER_WIDTH,
-  SNAP_META,
-  W_HEAD_COUNT,
-  W_HEAD_START,
-  W_MODE,
-  W_SNAP,
-} from '../src/domain/control-block.js';
-import { teeRecordLogs, type RecordLog } from '../src/domain/record-log.js';
-import { DurabilityControl } from '../src/persistence/durability-control.js';
+} from './helpers/lib.js';
+import { CausalDomain, DurabilityControl, FRONTIER_WIDTH, SNAP_META, W_HEAD_COUNT, W_HEAD_START, W_MODE, W_SNAP, teeRecordLogs, type RecordLog } from './helpers/lib.js';
 import { thrown } from './helpers/errors.js';
 
 /** Exact-index header words (docs/FORMATS.md §4): live count, published count, pending slot writes. */

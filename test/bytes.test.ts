@@ -17,7 +17,7 @@ import {
   u64le,
   writeI128le,
   writeU64le,
-} from '../src/index.js';
+} from './helpers/lib.js';
 import { expectError } from './helpers/errors.js';
 
 const I128_EDGES = [I128_MIN, I128_MIN + 1n, -(1n << 64n), -(1n << 63n), -1n, 0n, 1n, (1n << 63n), (1n << 64n) - 1n, 1n << 64n, I128_MAX - 1n, I128_MAX];

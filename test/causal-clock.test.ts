@@ -1,6 +1,8 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import {
+  BLOOM_MULTIPLIERS,
+  BLOOM_OFFSET,
   CLOCK_BITS,
   CLOCK_BYTES,
   CausalClock,
@@ -10,10 +12,10 @@ import {
   PreciseClock,
   bloomPositions,
   toHex,
-} from '../src/index.js';
+} from './helpers/lib.js';
 import { fill, seq } from './helpers/ids.js';
 import { expectInvalid } from './helpers/errors.js';
-import { BLOOM_MULTIPLIERS, BLOOM_OFFSET } from '../src/causal/id-hash.js';
+import { xorshift32 } from './helpers/random.mjs';
 
 
 /** Bit b of a clock encoding, by the documented rule: byte b >> 3, mask 1 << (b & 7). */
@@ -30,15 +32,8 @@ function setBits(bytes: Uint8Array): number[] {
 
 /** Deterministic pseudo-random bytes (xorshift32), so counts below are reproducible. */
 function prng(seed: number): () => number {
-  let s = seed >>> 0 || 1;
-  return () => {
-    s ^= s << 13;
-    s >>>= 0;
-    s ^= s >>> 17;
-    s ^= s << 5;
-    s >>>= 0;
-    return s & 0xff;
-  };
+  const next = xorshift32(seed);
+  return () => next() & 0xff;
 }
 
 const idArb = fc.uint8Array({ minLength: 32, maxLength: 32 });

@@ -3,8 +3,8 @@
  * newest one that verifies with fallback to the one before, compaction, stale temporary files,
  * foreign checkpoints and incompatible ones.
  *
- * DurableKernel starts its persistence worker from compiled JS, so everything (error classes
- * included, for `instanceof`) comes from ../dist: run `npm run build` first.
+ * DurableKernel starts its persistence worker from compiled JS, so this `threads` file gets the
+ * library (test/helpers/lib.ts) from dist/.
  */
 import * as fs from 'node:fs';
 import * as os from 'node:os';
@@ -21,7 +21,7 @@ import {
   DurableKernel,
   toHex,
   verifyLog,
-} from '../dist/index.js';
+} from './helpers/lib.js';
 
 import {
   History,

@@ -3,7 +3,7 @@
  * compiled library in dist/) admits facts into a DurableKernel — admitAsync with durable() or
  * isDurable() polling, blocking AckMode.Durable admissions, checkpoints — and is SIGKILLed at a
  * random moment. The directory is then checked against everything the child printed (the harness
- * in scripts/crash-loop.mjs: acknowledged facts recovered exactly once, nothing unsubmitted,
+ * in test/harness/crash-loop.ts: acknowledged facts recovered exactly once, nothing unsubmitted,
  * the state equal to a fresh kernel fed the recovered facts, sequences without gaps), and the next
  * child recovers the same directory and goes on, so later cycles crash logs that already hold
  * several segments, checkpoints and torn tails. On the portable backend each kill is also a
@@ -16,41 +16,16 @@
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { pathToFileURL } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { ROOT, ensureDist } from './helpers/dist.js';
+import { CrashHarness, probeUring, type Backend, type CycleResult, type UringProbe } from './harness/crash-loop.js';
+import * as lib from './helpers/lib.js';
 
-const HARNESS = pathToFileURL(join(ROOT, 'scripts', 'crash-loop.mjs')).href;
 const SEED = Number(process.env['CTFS_CRASH_SEED'] ?? Date.now()) >>> 0;
 const CYCLES = 4;
 /** Extra cycles allowed while no fact has been acknowledged yet (so no test passes vacuously). */
 const MAX_EXTRA_CYCLES = 8;
 
-type Backend = 'portable' | 'uring' | 'auto';
-
-interface CycleResult {
-  cycle: number;
-  violations: string[];
-  backend: string | undefined;
-  submitted: number;
-  acked: number;
-  ackedTotal: number;
-  recovered: number;
-  torn: boolean;
-  lines: string[];
-  stderr: string;
-}
-
-interface Harness {
-  CrashHarness: new (options: { dir: string; backend: Backend; seed: number }) => {
-    cycle(options?: { mode?: 'random' | 'block'; backend?: Backend }): Promise<CycleResult>;
-    readonly history: { order: string[] | undefined; acked: Set<string>; facts: Map<string, unknown> };
-  };
-  probeUring(): Promise<{ available: boolean; reason: string }>;
-}
-
-let harness: Harness;
-let uring: { available: boolean; reason: string };
+let uring: UringProbe;
 const dirs: string[] = [];
 
 function tempDir(tag: string): string {
@@ -65,9 +40,7 @@ function evidence(r: CycleResult): string {
 }
 
 beforeAll(async () => {
-  ensureDist();
-  harness = (await import(HARNESS)) as Harness;
-  uring = await harness.probeUring();
+  uring = await probeUring(lib);
 }, 240_000);
 
 afterAll(() => {
@@ -76,7 +49,7 @@ afterAll(() => {
 
 /** Runs `CYCLES` crash cycles (more while nothing was acknowledged) on one directory. */
 async function crashCycles(backend: Backend, seed: number): Promise<CycleResult[]> {
-  const h = new harness.CrashHarness({ dir: tempDir(backend), backend, seed });
+  const h = new CrashHarness({ lib, dir: tempDir(backend), backend, seed });
   const results: CycleResult[] = [];
   for (let i = 0; i < CYCLES || (h.history.acked.size === 0 && i < CYCLES + MAX_EXTRA_CYCLES); i++) {
     const r = await h.cycle();
@@ -110,7 +83,7 @@ describe('a kill while blocked in an AckMode.Durable admission', () => {
       if (process.env['CI']) throw new Error(`CI is set but io_uring is unavailable: ${uring.reason}`);
       ctx.skip();
     }
-    const h = new harness.CrashHarness({ dir: tempDir(`block-${backend}`), backend, seed: SEED + 2 });
+    const h = new CrashHarness({ lib, dir: tempDir(`block-${backend}`), backend, seed: SEED + 2 });
     // Some history first, so the blocked run starts from a recovered log.
     const before = await h.cycle();
     expect(before.violations, evidence(before)).toEqual([]);

@@ -3,8 +3,8 @@
  * build, and never itself the cause of an exception.
  */
 import { describe, expect, it } from 'vitest';
-import { AdmitError, CheckpointError, CtfsError, DurabilityError, InvalidArgumentError, UnknownTenantError, WalCorruptionError, admitCodeName } from '../src/index.js';
-import { MAX_DESCRIPTION_CHARS, describeValue } from '../src/describe-value.js';
+import { AdmitError, CheckpointError, CtfsError, DurabilityError, InvalidArgumentError, UnknownTenantError, WalCorruptionError, admitCodeName } from './helpers/lib.js';
+import { MAX_DESCRIPTION_CHARS, describeValue } from './helpers/lib.js';
 
 const HUGE = new Array<number>(1_000_000).fill(1);
 

@@ -38,7 +38,8 @@ import {
   WalCorruptionError,
   factId,
   verifyLog,
-} from '../dist/index.js';
+  storageFaults as libStorageFaults,
+} from './helpers/lib.js';
 import {
   History,
   SMALL,
@@ -322,7 +323,7 @@ describe('the manifest', () => {
     const file = path.join(dir, SEGMENT_1);
     const bytes = fs.readFileSync(file);
     bytes.writeUInt32LE(1, 4);
-    const { crc32c } = await import('../dist/index.js');
+    const { crc32c } = await import('./helpers/lib.js');
     bytes.writeUInt32LE(crc32c(new Uint8Array(bytes.buffer, bytes.byteOffset, 60)), 60);
     fs.writeFileSync(file, bytes);
     for (const options of [{}, { salvage: true }] as OpenOptions[]) {
@@ -396,7 +397,7 @@ describe('the initial state and the invariant are recorded redundantly', () => {
 
 type Seam = { before?: ((op: string, file: string) => void) | undefined };
 /** The data directory's test seam, from the same compiled module the kernel uses. */
-const storageFaults = ((await import(new URL('../dist/persistence/data-dir.js', import.meta.url).href)) as { storageFaults: Seam }).storageFaults;
+const storageFaults = libStorageFaults as unknown as Seam;
 
 function systemError(code: string, file: string): Error {
   return Object.assign(new Error(`${code}: injected, open '${file}'`), { code, path: file, syscall: 'open' });

@@ -5,8 +5,8 @@
  * after a failed sync), a lock-step property against an in-memory TwoLaneKernel with a reopen at
  * the end, the I/O backends and their overrides, the log's statistics, and misuse.
  *
- * A durable kernel starts its persistence worker from compiled JS, so everything here comes from
- * `dist/` (run `npm run build` first) — error classes included, so `instanceof` holds. Only the
+ * A durable kernel starts its persistence worker from compiled JS, so in this `threads` file the
+ * library (test/helpers/lib.ts) comes from `dist/`, error classes included. Only the
  * @internal `faults` option (test hooks of the worker) is reached through a cast.
  */
 import { execFile } from 'node:child_process';
@@ -40,14 +40,14 @@ import {
   type DurableKernelOptions,
   type Fact,
   type Invariant,
-} from '../dist/index.js';
+} from './helpers/lib.js';
+import { DIST_URL } from './helpers/dist.js';
 import { thrown } from './helpers/errors.js';
 import { freshIdSource } from './helpers/ids.js';
 import { prng } from './helpers/kernels.js';
 
 // ------------------------------------------------------------------------------------------ setup
 
-const DIST_INDEX = new URL('../dist/index.js', import.meta.url).href;
 const INDEX_CAPACITY = 1 << 14;
 const ARENA_BYTES = 1 << 18;
 /** Small kernels, quiet. */
@@ -808,7 +808,7 @@ async function openInChild(dir: string, env: Record<string, string>, backendOpti
     args = [file];
   }
   const result = await execFileAsync(process.execPath, args, {
-    env: { ...process.env, ...env, CTFS_TEST_DIST: DIST_INDEX, CTFS_TEST_DIR: dir, CTFS_TEST_BACKEND: backendOption },
+    env: { ...process.env, ...env, CTFS_TEST_DIST: DIST_URL, CTFS_TEST_DIR: dir, CTFS_TEST_BACKEND: backendOption },
     timeout: 30_000,
   }).then(
     (r) => ({ ...r, code: 0 }),
@@ -888,7 +888,7 @@ describe('backends', () => {
     const run = async (env: Record<string, string>): Promise<{ stdout: string; stderr: string }> => {
       const dir = tempDir();
       return execFileAsync(process.execPath, ['--input-type=module', '-e', program], {
-        env: { ...process.env, NODE_DEBUG: '', ...env, CTFS_TEST_DIST: DIST_INDEX, CTFS_TEST_DIR: dir },
+        env: { ...process.env, NODE_DEBUG: '', ...env, CTFS_TEST_DIST: DIST_URL, CTFS_TEST_DIR: dir },
         timeout: 30_000,
       });
     };

@@ -11,7 +11,7 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import * as ctfs from '../src/index.js';
+import * as ctfs from './helpers/lib.js';
 import {
   AdmitCode,
   CtfsError,
@@ -26,7 +26,7 @@ import {
   fromWire,
   toWire,
   type WireError,
-} from '../src/index.js';
+} from './helpers/lib.js';
 import { ROOT, ensureDist } from './helpers/dist.js';
 
 type ErrorsModule = typeof ctfs;

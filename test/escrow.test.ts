@@ -26,8 +26,8 @@ import {
   type EscrowErrorCode,
   type GrantOutcome,
   type NodeId,
-} from '../src/index.js';
-import { expectError, expectInvalid } from './helpers/errors.js';
+} from './helpers/lib.js';
+import { caught, expectError, expectInvalid, thrown } from './helpers/errors.js';
 
 // ---------------------------------------------------------------------------------------------
 // Helpers
@@ -50,16 +50,6 @@ function ledger(m: EscrowManager): Ledger {
     used: m.totalUsed(),
     available: m.totalAvailable(),
   };
-}
-
-/** What `fn` threw (undefined if it returned). */
-function thrown(fn: () => unknown): unknown {
-  try {
-    fn();
-  } catch (e) {
-    return e;
-  }
-  return undefined;
 }
 
 /** `fn` is refused with EscrowError `code` and changes nothing in `m`; returns the error. */
@@ -623,7 +613,7 @@ function step(m: EscrowManager, model: Model, op: Op): void {
     }
   }
   let result: unknown;
-  const error = thrown(() => {
+  const error = caught(() => {
     result = run();
   });
   const codes = expectation.structural.length > 0 ? expectation.structural : expectation.business === undefined ? [] : [expectation.business];

@@ -8,7 +8,7 @@ import {
   MAX_INDEX_CAPACITY,
   SharedMemoryError,
   toHex,
-} from '../src/index.js';
+} from './helpers/lib.js';
 import { fill, seq } from './helpers/ids.js';
 import { expectError } from './helpers/errors.js';
 

@@ -7,6 +7,7 @@ import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { beforeAll, describe, expect, it } from 'vitest';
+import { DIST_INDEX } from './helpers/dist.js';
 
 const root = join(import.meta.dirname, '..');
 
@@ -21,7 +22,7 @@ function runNode(file: string, args: string[] = [], env: Record<string, string> 
 }
 
 beforeAll(() => {
-  if (!existsSync(join(root, 'build/examples/quick_start.js')) || !existsSync(join(root, 'dist/index.js'))) {
+  if (!existsSync(join(root, 'build/examples/quick_start.js')) || !existsSync(DIST_INDEX)) {
     const r = spawnSync('npm', ['run', 'build'], { cwd: root, encoding: 'utf8' });
     if (r.status !== 0) throw new Error(`build failed:\n${r.stdout}${r.stderr}`);
   }

@@ -18,7 +18,7 @@ import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import fc from 'fast-check';
-import { afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { afterEach, describe, expect, it } from 'vitest';
 import {
   AdmitCode,
   ConservationState,
@@ -26,29 +26,22 @@ import {
   EscalatingKernel,
   FactBatch,
   HISTORY_DIGEST_BYTES,
-  InvalidArgumentError,
   Kernel,
   MAX_BATCH_FACTS,
   MAX_DEPS,
   MAX_PAYLOAD_BYTES,
-  SharedMemoryError,
   TotalSupplyInvariant,
   TwoLaneKernel,
+  admitShared,
   createFact,
   factId,
   toHex,
   u64le,
   verifyLog,
   type Fact,
-} from '../dist/index.js';
-import { admitShared } from '../dist/core/fact-batch.js';
-import { ensureDist } from './helpers/dist.js';
-import { expectError } from './helpers/errors.js';
+} from './helpers/lib.js';
+import { expectBadMemory, expectInvalid } from './helpers/errors.js';
 import { xorshift32 } from './helpers/kernels.js';
-
-beforeAll(() => {
-  ensureDist();
-}, 120_000);
 
 const tmpDirs: string[] = [];
 afterEach(() => {
@@ -75,10 +68,6 @@ interface RawFact {
 const pad4 = (n: number): number => (n + 3) & ~3;
 const recordBytes = (f: RawFact): number => 8 + 32 + 32 * f.deps.length + pad4(f.payload.length);
 
-/** Typed-error assertion shared by the test suite (the brand makes dist's classes pass). */
-const expectTyped = expectError;
-const expectInvalid = (fn: () => unknown): void => expectTyped(fn, InvalidArgumentError, 'InvalidArgument');
-const expectBadMemory = (fn: () => unknown): void => expectTyped(fn, SharedMemoryError, 'InvalidSharedMemory');
 
 /** Deterministic u32s (xorshift32). */
 const prng = xorshift32;

@@ -21,7 +21,7 @@ import {
   toHex,
   verifyFactId,
   type Fact,
-} from '../src/index.js';
+} from './helpers/lib.js';
 import { fill, seq } from './helpers/ids.js';
 import { expectError } from './helpers/errors.js';
 

@@ -19,7 +19,7 @@ import {
   encodeSketchCells,
   encodeSketchRequest,
   type Frame,
-} from '../src/replication/frames.js';
+} from './helpers/lib.js';
 
 const id = fc.uint8Array({ minLength: 32, maxLength: 32 });
 const fact = fc.record({ id, deps: fc.array(id, { maxLength: 16 }), payload: fc.uint8Array({ maxLength: 300 }) });

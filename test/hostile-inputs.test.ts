@@ -8,7 +8,7 @@
  * has a row here or a reasoned entry in SKIPPED.
  */
 import { describe, expect, it } from 'vitest';
-import * as api from '../src/index.js';
+import * as api from './helpers/lib.js';
 import {
   AdmitCode,
   AlgebraicClass,
@@ -26,8 +26,8 @@ import {
   i128le,
   toHex,
   type Invariant,
-} from '../src/index.js';
-import { describeValue } from '../src/describe-value.js';
+} from './helpers/lib.js';
+import { describeValue } from './helpers/lib.js';
 import { seq } from './helpers/ids.js';
 
 // ---------------------------------------------------------------------------------------------

@@ -14,7 +14,7 @@ import {
   TwoLaneKernel,
   i128le,
   u64le,
-} from '../src/index.js';
+} from './helpers/lib.js';
 
 const id = (n: number): Uint8Array => {
   const out = new Uint8Array(32);

@@ -1,6 +1,6 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import { I128_MAX, I128_MIN, addI128, compareI128, i128le, loadLimbs, readI128le } from '../src/index.js';
+import { I128_MAX, I128_MIN, addI128, compareI128, i128le, loadLimbs, readI128le } from './helpers/lib.js';
 
 /** Four little-endian u32 limbs of an i128 (via the byte encoding, an independent path). */
 function limbs(v: bigint): Uint32Array {

@@ -47,7 +47,7 @@ import {
   isCoordinationFree,
   toHex,
   type Invariant,
-} from '../src/index.js';
+} from './helpers/lib.js';
 import { expectError, expectInvalid } from './helpers/errors.js';
 import { fill, seq } from './helpers/ids.js';
 

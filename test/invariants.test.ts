@@ -15,7 +15,7 @@ import {
   isCoordinationFree,
   readI128le,
   toHex,
-} from '../src/index.js';
+} from './helpers/lib.js';
 import { expectError } from './helpers/errors.js';
 
 

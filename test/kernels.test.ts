@@ -37,7 +37,7 @@ import {
   u64le,
   type Fact,
   type Invariant,
-} from '../src/index.js';
+} from './helpers/lib.js';
 import { fill, seq } from './helpers/ids.js';
 import {
   CounterInvariant,
@@ -57,11 +57,11 @@ import {
   singleKernel,
   snapshot,
   supplyCell,
-  thrown,
   totalSupply,
   type KernelKind,
   type Subject,
 } from './helpers/kernels.js';
+import { thrown } from './helpers/errors.js';
 
 /** Upstream's test state: balance 100 in [0, 1000]. */
 const CELL_100 = supplyCell(100n, 0n, 1000n);

@@ -5,9 +5,9 @@
  * counters), MetricsServer on loopback (routes, methods, addresses, close), and a real Prometheus
  * scraping a MetricsServer end to end.
  *
- * Everything comes from `dist/` (run `npm run build` first): DurableKernel starts its persistence
- * worker from compiled JS, the histogram worker fixture imports dist, and error classes must be
- * the same copies the tests check with `instanceof`.
+ * A `threads` file: lib.ts is loaded from `dist/` here, as DurableKernel starts its persistence
+ * worker from compiled JS and the histogram worker fixture imports dist; shared histograms cross
+ * to the worker as SharedArrayBuffers.
  *
  * `promtool` and `prometheus` are looked up on PATH. Tests that need them are skipped when they
  * are missing, except under CI (`process.env.CI` set), where a missing binary fails the test.
@@ -28,7 +28,6 @@ import {
   AdmitCode,
   AlgebraicClass,
   ConservationState,
-  CtfsError,
   DEFAULT_LANES,
   HISTOGRAM_BUCKETS,
   InvalidArgumentError,
@@ -48,8 +47,8 @@ import {
   type HistogramSnapshot,
   type Invariant,
   type MetricsAddress,
-} from '../dist/index.js';
-import { thrown } from './helpers/errors.js';
+} from './helpers/lib.js';
+import { expectCtfsError, thrown } from './helpers/errors.js';
 import { freshIdSource } from './helpers/ids.js';
 
 // ------------------------------------------------------------------------------------------ setup
@@ -113,12 +112,6 @@ afterAll(async () => {
   }
 });
 
-
-function expectCtfsError(e: unknown, cls: abstract new (...args: never[]) => CtfsError, code: string): void {
-  expect(e).toBeInstanceOf(cls);
-  expect(e).toBeInstanceOf(CtfsError);
-  expect((e as CtfsError).code).toBe(code);
-}
 
 /** The reference bucket: the bit length of ⌊v⌋ minus one (integer arithmetic, no logarithms); 0 below 2, NaN, negative. */
 function refBucket(v: number): number {

@@ -50,7 +50,7 @@ import {
   toHex,
   u64le,
   type Invariant,
-} from '../src/index.js';
+} from './helpers/lib.js';
 import { expectError, expectInvalid, thrown } from './helpers/errors.js';
 import { fill, seq } from './helpers/ids.js';
 

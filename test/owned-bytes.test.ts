@@ -22,7 +22,7 @@ import {
   verifyFactId,
   type Fact,
   type Invariant,
-} from '../src/index.js';
+} from './helpers/lib.js';
 
 /** The same bytes in a Buffer that shares a larger allocation (as a network read would). */
 function pooled(bytes: Uint8Array): Buffer {

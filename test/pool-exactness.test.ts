@@ -20,21 +20,28 @@
  *    distinct fact admitted exactly once, state as the reference.
  * 4. Stress: 8 shards, 62,000 facts in 1-dep chains, every batch submitted at once.
  *
- * One pool per fast-check run (a pool cannot be reset), so runs are few. Everything ctfs comes
- * from dist/ (pool threads run the compiled library).
+ * One pool per fast-check run (a pool cannot be reset), so runs are few. The library comes from
+ * dist/ in this `threads` file (pool threads run the compiled library).
  */
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import type * as Ctfs from '../dist/index.js';
-import { ensureDist } from './helpers/dist.js';
+import {
+  AdmitCode,
+  BoundedCounterState,
+  BoundedGCounterInvariant,
+  FactBatch,
+  GCounterInvariant,
+  Kernel,
+  KernelPool,
+  U64_MAX,
+  createFact,
+  toHex,
+  u64le,
+  type Fact,
+  type KernelPool as Pool,
+  type Kernel as RefKernel,
+} from './helpers/lib.js';
 import { prng } from './helpers/kernels.js';
-
-ensureDist();
-const { AdmitCode, BoundedCounterState, BoundedGCounterInvariant, FactBatch, GCounterInvariant, Kernel, KernelPool, U64_MAX, createFact, toHex, u64le } =
-  (await import('../dist/index.js')) as typeof Ctfs;
-type Fact = Ctfs.Fact;
-type Pool = Ctfs.KernelPool;
-type RefKernel = Ctfs.Kernel;
 
 const THREADS = 2;
 /** Fixed so the reference kernels hash ids (Bloom clock, index) exactly like the pool's shards. */
@@ -696,8 +703,8 @@ describe('KernelPool exactness (real threads)', () => {
     const invariant = new BoundedGCounterInvariant();
     const indexCapacity = 32_768;
     const refs = cells.map((cell) => Kernel.withState(invariant, cell, { indexCapacity, indexSeed: INDEX_SEED }));
-    const perShard: { shard: number; batch: Ctfs.FactBatch; facts: number }[][] = [];
-    const refCodes = new Map<Ctfs.FactBatch, Uint8Array>();
+    const perShard: { shard: number; batch: FactBatch; facts: number }[][] = [];
+    const refCodes = new Map<FactBatch, Uint8Array>();
     let total = 0;
     for (let s = 0; s < SHARDS; s++) {
       const chains = 1 + Math.floor(rand() * 4);

@@ -5,13 +5,13 @@
  * segments belong to another log than its checkpoint, checkpoints asked for while closing, and an
  * invariant class whose apply is an instance field.
  *
- * Everything comes from dist/ (pool threads run compiled JS).
+ * The library comes from dist/ in this `threads` file (pool threads run compiled JS).
  */
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { Worker } from 'node:worker_threads';
-import { afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { afterEach, describe, expect, it } from 'vitest';
 import {
   AdmitCode,
   DurableKernel,
@@ -30,13 +30,12 @@ import {
   ForeignError,
   u64le,
   verifyLog,
-} from '../dist/index.js';
-import { ensureDist } from './helpers/dist.js';
+} from './helpers/lib.js';
+import { DIST_URL } from './helpers/dist.js';
 
 const FIXTURE = new URL('./fixtures/pool-slow-poison.mjs', import.meta.url);
 const cleanup: (() => Promise<unknown> | unknown)[] = [];
 
-beforeAll(() => ensureDist());
 afterEach(async () => {
   for (const fn of cleanup.splice(0).reverse()) await fn();
 });
@@ -255,7 +254,7 @@ describe('ShardLocks', () => {
          parentPort.postMessage('waiting');
          parentPort.postMessage(locks.acquire(0));
        });`,
-      { eval: true, workerData: { buffer: locks.buffer, dist: new URL('../dist/index.js', import.meta.url).href } },
+      { eval: true, workerData: { buffer: locks.buffer, dist: DIST_URL } },
     );
     cleanup.push(() => worker.terminate());
     const messages: unknown[] = [];

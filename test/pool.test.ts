@@ -7,9 +7,9 @@
  * idempotence), verifyLog / compactLog on a real durable data directory, and a shard poisoned by a
  * pool thread that dies mid-batch.
  *
- * Pool threads run compiled JS, so everything ctfs comes from `dist/` (run `npm run build` first;
- * `ensureDist()` builds it if it is missing or stale) — error classes included, so `instanceof`
- * holds for errors rebuilt from pool results. Pools are small (2 threads, 2^14 ids per shard) and
+ * Pool threads run compiled JS, so this `threads` file gets the library (test/helpers/lib.ts) from
+ * `dist/` too (built if missing or stale): errors rebuilt from pool results are of the classes the
+ * tests check with `instanceof`. Pools are small (2 threads, 2^14 ids per shard) and
  * every pool a test creates is closed after it.
  */
 import { spawnSync } from 'node:child_process';
@@ -25,7 +25,6 @@ import {
   BoundedCounterState,
   BoundedGCounterInvariant,
   ConservationState,
-  CtfsError,
   DurableKernel,
   FactBatch,
   GCounterInvariant,
@@ -44,9 +43,10 @@ import {
   type Fact,
   type Invariant,
   type KernelPoolOptions,
-} from '../dist/index.js';
-import { DIST_INDEX, ensureDist } from './helpers/dist.js';
-import { thrown } from './helpers/errors.js';
+  SharedMemoryError,
+} from './helpers/lib.js';
+import { DIST_INDEX } from './helpers/dist.js';
+import { expectCtfsError, rejectionOf, thrown } from './helpers/errors.js';
 import { freshIdSource } from './helpers/ids.js';
 
 // ------------------------------------------------------------------------------------------ setup
@@ -65,7 +65,6 @@ interface FixtureModule {
 let fixture: FixtureModule;
 
 beforeAll(async () => {
-  ensureDist();
   fixture = (await import(FIXTURE_URL.href)) as FixtureModule;
 }, 120_000);
 
@@ -90,23 +89,6 @@ function tempDir(): string {
   return dir;
 }
 
-/** What `promise` rejected with; fails the test if it resolves. */
-async function rejectionOf(promise: Promise<unknown>): Promise<unknown> {
-  try {
-    await promise;
-  } catch (error) {
-    return error;
-  }
-  throw new Error('expected a rejection, got success');
-}
-
-
-/** `error` is a `cls` (the dist copy) and a CtfsError with the stable `code`. */
-function expectCtfs(error: unknown, cls: abstract new (...args: never[]) => Error, code: string): void {
-  expect(error).toBeInstanceOf(cls);
-  expect(error).toBeInstanceOf(CtfsError);
-  expect((error as CtfsError).code).toBe(code);
-}
 
 // ------------------------------------------------------------------------------------------ facts
 
@@ -211,7 +193,7 @@ describe('KernelPool.create', () => {
     ];
     for (const options of bad) {
       const error = await rejectionOf(KernelPool.create(options as KernelPoolOptions));
-      expectCtfs(error, InvalidArgumentError, 'InvalidArgument');
+      expectCtfsError(error, InvalidArgumentError, 'InvalidArgument');
     }
   });
 
@@ -235,14 +217,14 @@ describe('KernelPool.create', () => {
     ];
     for (const invariant of bad) {
       const error = await rejectionOf(KernelPool.create({ shards: 2, threads: 1, invariant: invariant as KernelPoolOptions['invariant'] }));
-      expectCtfs(error, InvalidArgumentError, 'InvalidArgument');
+      expectCtfsError(error, InvalidArgumentError, 'InvalidArgument');
     }
   });
 
   it('refuses durable shards with PoolError DurableShardsUnsupported', async () => {
     for (const durable of [{ dir: '/tmp/x' }, true, 'dir']) {
       const error = await rejectionOf(KernelPool.create({ shards: 2, threads: 1, invariant: GC, durable }));
-      expectCtfs(error, PoolError, 'DurableShardsUnsupported');
+      expectCtfsError(error, PoolError, 'DurableShardsUnsupported');
     }
   });
 
@@ -251,7 +233,7 @@ describe('KernelPool.create', () => {
     // ignores its args, so building it in this thread succeeds; only the hand-over can fail.)
     for (const args of [[() => 1], [Symbol('cap')]]) {
       const error = await rejectionOf(KernelPool.create({ shards: 1, threads: 1, invariant: { builtin: 'GCounter', args } }));
-      expectCtfs(error, InvalidArgumentError, 'InvalidArgument');
+      expectCtfsError(error, InvalidArgumentError, 'InvalidArgument');
     }
   });
 
@@ -444,7 +426,7 @@ describe('admitBatch', () => {
       expect(() => {
         promise = pool.admitBatch(shard, facts);
       }).not.toThrow();
-      expectCtfs(await rejectionOf(promise!), InvalidArgumentError, 'InvalidArgument');
+      expectCtfsError(await rejectionOf(promise!), InvalidArgumentError, 'InvalidArgument');
     }
     expect(pool.stateOf(0).size).toBe(2);
   });
@@ -457,13 +439,13 @@ describe('admitBatch', () => {
     expect(batch.inFlight).toBe(false);
     const pending = pool.admitBatch(0, batch);
     expect(batch.inFlight).toBe(true);
-    expectCtfs(thrown(() => batch.push(gc(9))), InvalidArgumentError, 'InvalidArgument');
-    expectCtfs(thrown(() => batch.pushRaw(freshId(), [], u64(9))), InvalidArgumentError, 'InvalidArgument');
-    expectCtfs(thrown(() => batch.clear()), InvalidArgumentError, 'InvalidArgument');
+    expectCtfsError(thrown(() => batch.push(gc(9))), InvalidArgumentError, 'InvalidArgument');
+    expectCtfsError(thrown(() => batch.pushRaw(freshId(), [], u64(9))), InvalidArgumentError, 'InvalidArgument');
+    expectCtfsError(thrown(() => batch.clear()), InvalidArgumentError, 'InvalidArgument');
     // Nor can it be admitted twice at once, here or on another shard, or by any kernel.
-    expectCtfs(await rejectionOf(pool.admitBatch(1, batch)), InvalidArgumentError, 'InvalidArgument');
-    expectCtfs(thrown(() => pool.admitBatchSync(1, batch)), InvalidArgumentError, 'InvalidArgument');
-    expectCtfs(thrown(() => new Kernel(new GCounterInvariant()).admitBatch(batch)), InvalidArgumentError, 'InvalidArgument');
+    expectCtfsError(await rejectionOf(pool.admitBatch(1, batch)), InvalidArgumentError, 'InvalidArgument');
+    expectCtfsError(thrown(() => pool.admitBatchSync(1, batch)), InvalidArgumentError, 'InvalidArgument');
+    expectCtfsError(thrown(() => new Kernel(new GCounterInvariant()).admitBatch(batch)), InvalidArgumentError, 'InvalidArgument');
     expect(batch.length).toBe(3);
 
     const r1 = await pending;
@@ -556,7 +538,7 @@ describe('admitBatch', () => {
     expect(settled[2]).toMatchObject({ status: 'fulfilled', value: { admitted: 1 } });
     expect(codesOf((settled[2] as PromiseFulfilledResult<BatchResult>).value)).toEqual([AdmitCode.Ok]);
     expect(settled[1]!.status).toBe('rejected');
-    expectCtfs((settled[1] as PromiseRejectedResult).reason, CtfsError, 'InvalidSharedMemory');
+    expectCtfsError((settled[1] as PromiseRejectedResult).reason, SharedMemoryError, 'InvalidSharedMemory');
     expect(pool.stateOf(0).size).toBe(2);
     expect(counterOf(pool, 0)).toBe(4n);
     // The failed batch is released like the others, and the shard goes on.
@@ -685,10 +667,10 @@ describe('stateOf, digest and contains', () => {
     expect(pool.contains(1, synced.id)).toBe(true);
     expect(pool.contains(0, synced.id)).toBe(false);
     for (const bad of [2, -1, 1.5]) {
-      expectCtfs(thrown(() => pool.contains(bad, ok.id)), InvalidArgumentError, 'InvalidArgument');
-      expectCtfs(thrown(() => pool.stateOf(bad)), InvalidArgumentError, 'InvalidArgument');
-      expectCtfs(thrown(() => pool.lockStats(bad)), InvalidArgumentError, 'InvalidArgument');
-      expectCtfs(await rejectionOf(pool.digest(bad)), InvalidArgumentError, 'InvalidArgument');
+      expectCtfsError(thrown(() => pool.contains(bad, ok.id)), InvalidArgumentError, 'InvalidArgument');
+      expectCtfsError(thrown(() => pool.stateOf(bad)), InvalidArgumentError, 'InvalidArgument');
+      expectCtfsError(thrown(() => pool.lockStats(bad)), InvalidArgumentError, 'InvalidArgument');
+      expectCtfsError(await rejectionOf(pool.digest(bad)), InvalidArgumentError, 'InvalidArgument');
     }
   });
 });
@@ -765,8 +747,8 @@ describe('admitBatchSync', () => {
 
   it('rejects bad shards and misuse synchronously', async () => {
     const pool = await makePool({ invariant: { builtin: 'GCounter' } });
-    for (const bad of [2, -1, 0.5]) expectCtfs(thrown(() => pool.admitBatchSync(bad, [gc(1)])), InvalidArgumentError, 'InvalidArgument');
-    expectCtfs(thrown(() => pool.admitBatchSync(0, 'facts' as unknown as Fact[])), InvalidArgumentError, 'InvalidArgument');
+    for (const bad of [2, -1, 0.5]) expectCtfsError(thrown(() => pool.admitBatchSync(bad, [gc(1)])), InvalidArgumentError, 'InvalidArgument');
+    expectCtfsError(thrown(() => pool.admitBatchSync(0, 'facts' as unknown as Fact[])), InvalidArgumentError, 'InvalidArgument');
     // A fact of the wrong shape is a code, as in admitBatch.
     expect(codesOf(pool.admitBatchSync(0, [{ id: freshId(), deps: [], payload: 'x' } as unknown as Fact]))).toEqual([AdmitCode.MalformedFact]);
     expect(pool.stateOf(0).size).toBe(0);
@@ -900,14 +882,14 @@ describe('routing', () => {
   it('rejects invalid keys and tenants with InvalidArgument', async () => {
     const pool = await makePool({ shards: 4, threads: 1, invariant: { builtin: 'GCounter' } });
     for (const key of [42, null, undefined, {}, ['a']]) {
-      expectCtfs(thrown(() => pool.shardOf(key as unknown as string)), InvalidArgumentError, 'InvalidArgument');
+      expectCtfsError(thrown(() => pool.shardOf(key as unknown as string)), InvalidArgumentError, 'InvalidArgument');
     }
     for (const tenant of [-1, 1.5, 2 ** 32, Number.NaN, Infinity, '3']) {
-      expectCtfs(thrown(() => pool.shardOfTenant(tenant as number)), InvalidArgumentError, 'InvalidArgument');
+      expectCtfsError(thrown(() => pool.shardOfTenant(tenant as number)), InvalidArgumentError, 'InvalidArgument');
     }
     for (const shards of [0, -2, 1.5]) {
-      expectCtfs(thrown(() => routeKey('k', shards)), InvalidArgumentError, 'InvalidArgument');
-      expectCtfs(thrown(() => routeTenant(1, shards)), InvalidArgumentError, 'InvalidArgument');
+      expectCtfsError(thrown(() => routeKey('k', shards)), InvalidArgumentError, 'InvalidArgument');
+      expectCtfsError(thrown(() => routeTenant(1, shards)), InvalidArgumentError, 'InvalidArgument');
     }
   });
 });
@@ -945,11 +927,11 @@ describe('close', () => {
     expect(lookShard(pool, 0)).toEqual(lookKernel(refs[0]!));
     expect(lookShard(pool, 1)).toEqual(lookKernel(refs[1]!));
     // Everything else is refused.
-    expectCtfs(await rejectionOf(pool.admitBatch(0, [gc(1)])), PoolError, 'PoolClosed');
-    expectCtfs(thrown(() => pool.admitBatchSync(0, [gc(1)])), PoolError, 'PoolClosed');
-    expectCtfs(await rejectionOf(pool.digest(0)), PoolError, 'PoolClosed');
-    expectCtfs(await rejectionOf(pool.verifyLog(os.tmpdir())), PoolError, 'PoolClosed');
-    expectCtfs(await rejectionOf(pool.compactLog(os.tmpdir())), PoolError, 'PoolClosed');
+    expectCtfsError(await rejectionOf(pool.admitBatch(0, [gc(1)])), PoolError, 'PoolClosed');
+    expectCtfsError(thrown(() => pool.admitBatchSync(0, [gc(1)])), PoolError, 'PoolClosed');
+    expectCtfsError(await rejectionOf(pool.digest(0)), PoolError, 'PoolClosed');
+    expectCtfsError(await rejectionOf(pool.verifyLog(os.tmpdir())), PoolError, 'PoolClosed');
+    expectCtfsError(await rejectionOf(pool.compactLog(os.tmpdir())), PoolError, 'PoolClosed');
     expect(pool.stateOf(0).size).toBe(1000);
   });
 
@@ -958,7 +940,7 @@ describe('close', () => {
     const queued = pool.admitBatch(0, chain(100));
     const closing = pool.close();
     const batch = FactBatch.from([gc(1)]);
-    expectCtfs(await rejectionOf(pool.admitBatch(0, batch)), PoolError, 'PoolClosed');
+    expectCtfsError(await rejectionOf(pool.admitBatch(0, batch)), PoolError, 'PoolClosed');
     // A refused batch is not left sealed.
     expect(batch.inFlight).toBe(false);
     expect((await queued).admitted).toBe(100);
@@ -1042,7 +1024,7 @@ describe('verifyLog and compactLog', () => {
     fs.writeFileSync(victim, bytes);
 
     const error = await rejectionOf(pool.verifyLog(dir));
-    expectCtfs(error, WalCorruptionError, 'WalCorrupted');
+    expectCtfsError(error, WalCorruptionError, 'WalCorrupted');
     const { position } = error as WalCorruptionError;
     expect(position).toBeDefined();
     expect(position.file).toBe(victim);
@@ -1114,9 +1096,9 @@ describe('verifyLog and compactLog', () => {
 
   it('validates its arguments', async () => {
     const pool = await makePool({ invariant: { builtin: 'GCounter' } });
-    expectCtfs(await rejectionOf(pool.verifyLog(42 as unknown as string)), InvalidArgumentError, 'InvalidArgument');
-    expectCtfs(await rejectionOf(pool.compactLog(undefined as unknown as string)), InvalidArgumentError, 'InvalidArgument');
-    for (const keep of [0, -1, 1.5]) expectCtfs(await rejectionOf(pool.compactLog(os.tmpdir(), keep)), InvalidArgumentError, 'InvalidArgument');
+    expectCtfsError(await rejectionOf(pool.verifyLog(42 as unknown as string)), InvalidArgumentError, 'InvalidArgument');
+    expectCtfsError(await rejectionOf(pool.compactLog(undefined as unknown as string)), InvalidArgumentError, 'InvalidArgument');
+    for (const keep of [0, -1, 1.5]) expectCtfsError(await rejectionOf(pool.compactLog(os.tmpdir(), keep)), InvalidArgumentError, 'InvalidArgument');
   });
 });
 
@@ -1141,9 +1123,9 @@ describe('a pool thread that dies mid-batch', () => {
     const elsewhere = pool.admitBatch(0, [gc(3)]);
 
     const error = await rejectionOf(dying);
-    expectCtfs(error, PoolError, 'ShardPoisoned');
+    expectCtfsError(error, PoolError, 'ShardPoisoned');
     expect((error as PoolError).shard).toBe(1);
-    expectCtfs(await rejectionOf(queuedBehind), PoolError, 'ShardPoisoned');
+    expectCtfsError(await rejectionOf(queuedBehind), PoolError, 'ShardPoisoned');
     expect(victim.inFlight).toBe(false);
     expect(behind.inFlight).toBe(false);
     expect(codesOf(await elsewhere)).toEqual([0]);
@@ -1152,9 +1134,9 @@ describe('a pool thread that dies mid-batch', () => {
     expect(pool.isPoisoned(0)).toBe(false);
     expect(pool.isPoisoned(2)).toBe(false);
     // Later work on shard 1 is refused, on every path.
-    expectCtfs(await rejectionOf(pool.admitBatch(1, [gc(1)])), PoolError, 'ShardPoisoned');
-    expectCtfs(thrown(() => pool.admitBatchSync(1, [gc(1)])), PoolError, 'ShardPoisoned');
-    expectCtfs(await rejectionOf(pool.digest(1)), PoolError, 'ShardPoisoned');
+    expectCtfsError(await rejectionOf(pool.admitBatch(1, [gc(1)])), PoolError, 'ShardPoisoned');
+    expectCtfsError(thrown(() => pool.admitBatchSync(1, [gc(1)])), PoolError, 'ShardPoisoned');
+    expectCtfsError(await rejectionOf(pool.digest(1)), PoolError, 'ShardPoisoned');
     // What shard 1 published before the dead batch is still readable, and nothing after it.
     expect(lookShard(pool, 1)).toEqual(lookKernel(ref));
 

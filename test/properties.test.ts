@@ -22,7 +22,7 @@ import {
   factId,
   i128le,
   u64le,
-} from '../src/index.js';
+} from './helpers/lib.js';
 import {
   KERNEL_KINDS,
   NEIGHBOUR_TENANT,

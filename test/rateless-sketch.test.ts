@@ -5,7 +5,7 @@
  */
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import { MAX_SKETCH_CELLS, RatelessSketch, SKETCH_CELL_WORDS } from '../src/replication/rateless-sketch.js';
+import { MAX_SKETCH_CELLS, RatelessSketch, SKETCH_CELL_WORDS } from './helpers/lib.js';
 import { xorshift32 as prng } from './helpers/kernels.js';
 
 const KEY = new Uint8Array([1, 2, 3, 4, 5, 6, 7, 8]);

@@ -17,7 +17,7 @@ import {
   bloomPositions,
   createFact,
   u64le,
-} from '../src/index.js';
+} from './helpers/lib.js';
 import { fill, seq } from './helpers/ids.js';
 import {
   CounterInvariant,
@@ -37,11 +37,11 @@ import {
   singleKernel,
   snapshot,
   supplyCell,
-  thrown,
   totalSupply,
   type KernelKind,
   type Subject,
 } from './helpers/kernels.js';
+import { thrown } from './helpers/errors.js';
 
 function subject(kind: KernelKind, indexCapacity = 4096, cell: Uint8Array = supplyCell(0n)): Subject {
   return makeSubject(kind, totalSupply(), { cell, indexCapacity });

@@ -10,6 +10,7 @@ import {
   ConservationState,
   InvariantCode,
   Kernel,
+  STATE_WORDS,
   SharedMemoryError,
   TenantKernel,
   TotalSupplyInvariant,
@@ -25,8 +26,8 @@ import {
   verifyFactId,
   type Invariant,
   type SharedKernelMemory,
-} from '../src/index.js';
-import { STATE_WORDS, type StateView } from '../src/core/state-cell.js';
+  type StateView,
+} from './helpers/lib.js';
 import { expectError, expectInvalid } from './helpers/errors.js';
 import { seq } from './helpers/ids.js';
 
@@ -255,7 +256,7 @@ describe('only reads are allowed from inside apply()', () => {
   it('reset, publish, sync and registration from an invariant are refused and change nothing', () => {
     for (const call of ['reset', 'publish', 'sync', 'register'] as const) {
       let kernel: TwoLaneKernel<Invariant> | undefined;
-      let multi: import('../src/index.js').MultiKernel | undefined;
+      let multi: import('./helpers/lib.js').MultiKernel | undefined;
       const meddling: Invariant = {
         algebraicClass: AlgebraicClass.Commutative,
         mutatesOnlyOnSuccess: true,
@@ -288,7 +289,7 @@ describe('only reads are allowed from inside apply()', () => {
 
 describe('state helpers refuse what the invariant would refuse', () => {
   it('GraphState.fromCell throws on unknown flag bits; state constructors check their ranges', async () => {
-    const { GraphState, MaxState, GCounterState, BoundedCounterState, LWWState, ValueOutOfRangeError, ExactCausalIndex } = await import('../src/index.js');
+    const { GraphState, MaxState, GCounterState, BoundedCounterState, LWWState, ValueOutOfRangeError, ExactCausalIndex } = await import('./helpers/lib.js');
     const cell = new GraphState(4).toBytes();
     cell[35] = 0x80;
     expectInvalid(() => GraphState.fromCell(cell));

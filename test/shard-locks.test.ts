@@ -18,17 +18,16 @@
 import { fileURLToPath } from 'node:url';
 import { threadId, Worker } from 'node:worker_threads';
 import fc from 'fast-check';
-import { afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { afterEach, describe, expect, it } from 'vitest';
 import {
-  InvalidArgumentError,
   LOCK_ACQUIRED,
   LOCK_POISONED,
   MAX_SHARDS,
-  SharedMemoryError,
   ShardLocks,
-} from '../dist/index.js';
-import { ensureDist } from './helpers/dist.js';
-import { expectError } from './helpers/errors.js';
+} from './helpers/lib.js';
+import { firstMessage, startWorker, terminateWorkers, until } from './helpers/workers.js';
+import { countLoop } from './fixtures/count-loop.mjs';
+import { expectBadMemory, expectInvalid } from './helpers/errors.js';
 
 const WORKER = fileURLToPath(new URL('./fixtures/lock-worker.mjs', import.meta.url));
 
@@ -79,14 +78,6 @@ function withBoundedWaits<T>(fn: () => T): { value: T; parks: number } {
 
 const delay = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
 
-async function until(cond: () => boolean, what: string, timeoutMs = 10_000): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!cond()) {
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await delay(1);
-  }
-}
-
 /** The raw words of `shard`'s lock. */
 function raw(locks: ShardLocks, shard: number): { next: number; serving: number; sleepers: number } {
   const w = new Int32Array(locks.buffer);
@@ -104,10 +95,6 @@ const queued = (locks: ShardLocks, shard: number): number => {
 const lockBytes = (locks: ShardLocks, shard: number): number[] =>
   Array.from(new Uint8Array(locks.buffer, HEADER_BYTES + shard * LOCK_BYTES, LOCK_BYTES));
 
-/** Typed-error assertion shared by the test suite (the brand makes dist's classes pass). */
-const expectTyped = expectError;
-const expectInvalid = (fn: () => unknown): void => expectTyped(fn, InvalidArgumentError, 'InvalidArgument');
-const expectBadMemory = (fn: () => unknown): void => expectTyped(fn, SharedMemoryError, 'InvalidSharedMemory');
 
 interface Reply {
   seq: number;
@@ -122,8 +109,6 @@ interface Reply {
   stats?: { acquired: number; contended: number };
   error?: { name: string; code: string | undefined; message: string };
 }
-
-const workers: LockWorker[] = [];
 
 /** One lock worker: `call` sends a command and resolves with its reply (errors come back as data). */
 class LockWorker {
@@ -155,20 +140,9 @@ class LockWorker {
   }
 
   static async start(locks: ShardLocks, extra: Record<string, unknown> = {}): Promise<LockWorker> {
-    const worker = new Worker(WORKER, { workerData: { locks: locks.buffer, waitLimitMs: WAIT_LIMIT_MS, ...extra } });
-    const ready = await new Promise<{ threadId: number }>((resolve, reject) => {
-      const timer = setTimeout(() => reject(new Error('lock worker did not start')), 20_000);
-      worker.once('message', (m: { ready: boolean; threadId: number }) => {
-        clearTimeout(timer);
-        resolve(m);
-      });
-      worker.once('error', (e) => {
-        clearTimeout(timer);
-        reject(e);
-      });
-    });
+    const worker = startWorker(WORKER, { locks: locks.buffer, waitLimitMs: WAIT_LIMIT_MS, ...extra });
+    const ready = await firstMessage<{ ready: boolean; threadId: number }>(worker, { timeoutMs: 20_000, what: 'lock worker (starting)' });
     const w = new LockWorker(worker, ready.threadId);
-    workers.push(w);
     return w;
   }
 
@@ -209,44 +183,6 @@ async function settled(p: Promise<unknown>): Promise<boolean> {
   );
   await delay(0);
   return done;
-}
-
-/**
- * The critical section (must match countLoop in the fixture): a plain read of the counter, some
- * work to widen the window between read and write, a plain write of the value + 1. `owner[0]`
- * detects overlapping critical sections. Runs until `deadline` (or `rounds` increments); returns
- * how many increments this thread did.
- */
-function countLoop(
-  locks: ShardLocks,
-  shard: number,
-  c: Int32Array,
-  o: Int32Array,
-  useLock: boolean,
-  work: number,
-  deadline: number,
-  rounds = Number.POSITIVE_INFINITY,
-): { done: number; overlaps: number; refused: number; sink: number } {
-  const me = threadId + 1;
-  let done = 0;
-  let overlaps = 0;
-  let refused = 0;
-  let sink = 0;
-  for (let i = 0; done < rounds; i++) {
-    if ((i & 15) === 0 && Date.now() >= deadline) break;
-    if (useLock && locks.acquire(shard) !== LOCK_ACQUIRED) {
-      refused++;
-      break;
-    }
-    if (Atomics.exchange(o, 0, me) !== 0) overlaps++;
-    const v = c[0]!;
-    for (let k = 0; k < work; k++) sink = (Math.imul(sink, 31) + k) | 0;
-    c[0] = v + 1;
-    if (Atomics.compareExchange(o, 0, me, 0) !== me) overlaps++;
-    done++;
-    if (useLock) locks.release(shard);
-  }
-  return { done, overlaps, refused, sink };
 }
 
 interface CountRun {
@@ -291,7 +227,7 @@ async function countRun(locks: ShardLocks, ws: LockWorker[], shard: number, dura
   const b = countBuffers();
   const replies = ws.map((w) => w.ok({ op: 'count', shard, useLock, work, ...b }, 40_000));
   const deadline = await startCounting(b, ws.length, durationMs);
-  const here = withBoundedWaits(() => countLoop(locks, shard, new Int32Array(b.counter), new Int32Array(b.owner), useLock, work, deadline)).value;
+  const here = withBoundedWaits(() => countLoop({ locks, acquired: LOCK_ACQUIRED, shard, counter: new Int32Array(b.counter), owner: new Int32Array(b.owner), useLock, work, deadline, me: threadId + 1 })).value;
   const theirs = await Promise.all(replies);
   const perThread = [...theirs.map((r) => r.done!), here.done];
   return {
@@ -303,13 +239,9 @@ async function countRun(locks: ShardLocks, ws: LockWorker[], shard: number, dura
   };
 }
 
-beforeAll(() => {
-  ensureDist();
-}, 120_000);
-
 afterEach(async () => {
   atomics.wait = realWait;
-  await Promise.all(workers.splice(0).map((w) => w.worker.terminate()));
+  await terminateWorkers();
 });
 
 // ===================================================================================== tests
@@ -861,7 +793,7 @@ describe('ShardLocks: real threads', () => {
       let overlaps = 0;
       for (let i = 0; Date.now() < deadline; i++) {
         const s = i & 1;
-        const r = countLoop(locks, s, new Int32Array(bufs[s]!.counter), new Int32Array(bufs[s]!.owner), true, 50, Number.POSITIVE_INFINITY, 1);
+        const r = countLoop({ locks, acquired: LOCK_ACQUIRED, shard: s, counter: new Int32Array(bufs[s]!.counter), owner: new Int32Array(bufs[s]!.owner), useLock: true, work: 50, deadline: Number.POSITIVE_INFINITY, me: threadId + 1, rounds: 1 });
         overlaps += r.overlaps;
         mine[s]! += r.done;
       }

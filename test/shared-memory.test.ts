@@ -4,8 +4,7 @@
  * threads, synchronised with Atomics rather than messages; bad shared memory is refused.
  */
 import { fileURLToPath } from 'node:url';
-import { Worker } from 'node:worker_threads';
-import { afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { afterEach, describe, expect, it } from 'vitest';
 import {
   AdmitCode,
   CtfsError,
@@ -16,7 +15,7 @@ import {
   fromHex,
   toHex,
   type SharedKernelMemory,
-} from '../src/index.js';
+} from './helpers/lib.js';
 import { fill, seq } from './helpers/ids.js';
 import {
   SINGLE_KINDS,
@@ -29,9 +28,9 @@ import {
   singleKernel,
   supplyCell,
   totalSupply,
-  thrown,
 } from './helpers/kernels.js';
-import { ensureDist } from './helpers/dist.js';
+import { thrown } from './helpers/errors.js';
+import { runWorker as runFixture, terminateWorkers, until } from './helpers/workers.js';
 
 const WORKER = fileURLToPath(new URL('./fixtures/attach-worker.mjs', import.meta.url));
 const WORKER_TIMEOUT_MS = 20_000;
@@ -48,44 +47,16 @@ interface WorkerReport {
   error?: string;
 }
 
-const workers: Worker[] = [];
-
 /** Starts the fixture worker; resolves with its one report, rejects on error, exit or timeout. */
 function runWorker(workerData: Record<string, unknown>): Promise<WorkerReport> {
-  const worker = new Worker(WORKER, { workerData });
-  workers.push(worker);
-  return new Promise<WorkerReport>((resolve, reject) => {
-    const timer = setTimeout(() => reject(new Error('worker timed out')), WORKER_TIMEOUT_MS);
-    worker.once('message', (m: WorkerReport) => {
-      clearTimeout(timer);
-      if (m.error !== undefined) reject(new Error(`worker failed: ${m.error}`));
-      else resolve(m);
-    });
-    worker.once('error', (e) => {
-      clearTimeout(timer);
-      reject(e);
-    });
-    worker.once('exit', (code) => {
-      clearTimeout(timer);
-      reject(new Error(`worker exited (${code}) without reporting`));
-    });
+  return runFixture<WorkerReport>(WORKER, workerData, {
+    timeoutMs: WORKER_TIMEOUT_MS,
+    failed: (m) => (m.error !== undefined ? `worker failed: ${m.error}` : undefined),
   });
 }
 
-async function until(cond: () => boolean, what: string, timeoutMs = WORKER_TIMEOUT_MS): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!cond()) {
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 2));
-  }
-}
-
-beforeAll(() => {
-  ensureDist();
-}, 120_000);
-
 afterEach(async () => {
-  await Promise.all(workers.splice(0).map((w) => w.terminate()));
+  await terminateWorkers();
 });
 
 /** 1,000 facts with random deps on earlier ones and deltas in [−5, 10]; returns the ids and the sum. */
@@ -131,7 +102,7 @@ describe('a worker attached to a kernel created here', () => {
       ids: [ids[0]!, ids[999]!, fill(1)].map(toHex),
     });
     // Wait (bounded) until the worker has attached and read the empty kernel.
-    await until(() => Atomics.load(flag, 1) === 1, 'the worker to attach');
+    await until(() => Atomics.load(flag, 1) === 1, 'the worker to attach', WORKER_TIMEOUT_MS);
     ids.forEach((id, i) => k.admitRaw(id, i > 0 ? [ids[i - 1]!] : [], delta(2)));
     k.publish();
     Atomics.store(flag, 0, 1);

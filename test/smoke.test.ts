@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { ConservationState, Kernel, TotalSupplyInvariant, i128le } from '../src/index.js';
+import { ConservationState, Kernel, TotalSupplyInvariant, i128le } from './helpers/lib.js';
 import { seq } from './helpers/ids.js';
 
 describe('smoke', () => {

@@ -13,14 +13,13 @@
  * - CRC-32C vectors (RFC 3720 B.4), chaining, the word-wise variant against the byte-wise one.
  */
 import { fileURLToPath } from 'node:url';
-import { Worker } from 'node:worker_threads';
 import fc from 'fast-check';
-import { afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { MAX_RING_CAPACITY, MIN_RING_CAPACITY, SharedMemoryError, SpscRing, crc32c } from '../src/index.js';
-import { crc32cWords } from '../src/persistence/crc32c.js';
+import { afterEach, describe, expect, it } from 'vitest';
+import { MAX_RING_CAPACITY, MIN_RING_CAPACITY, SharedMemoryError, SpscRing, crc32c, crc32cWords } from './helpers/lib.js';
 import { expectError, expectInvalid } from './helpers/errors.js';
 import { xorshift32 } from './helpers/kernels.js';
-import { ensureDist } from './helpers/dist.js';
+import { consumeStream, produceStream, type ConsumeResult, type ProduceResult, type SideOptions } from './fixtures/ring-stream.mjs';
+import { runWorker as runFixture, terminateWorkers, until } from './helpers/workers.js';
 
 const WORKER = fileURLToPath(new URL('./fixtures/ring-worker.mjs', import.meta.url));
 
@@ -62,14 +61,6 @@ function withWaits<T>(onWait: (result: WaitResult) => void, fn: () => T, beforeP
 const sleeper = new Int32Array(new SharedArrayBuffer(4));
 const sleepSync = (ms: number): void => void realWait(sleeper, 0, 0, ms);
 const delay = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
-
-async function until(cond: () => boolean, what: string, timeoutMs = 10_000): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!cond()) {
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await delay(2);
-  }
-}
 
 /** Deterministic u32s (xorshift32). */
 const prng = xorshift32;
@@ -125,160 +116,6 @@ function ringAt(capacity: number, start: number): { producer: SpscRing; consumer
   return { producer, consumer };
 }
 
-// ---------------------------------------------------------------- the numbered message stream
-// Must match test/fixtures/ring-worker.mjs: message i has sizeOf(i) bytes; word 0 = length,
-// word 1 = i, word j >= 2 = wordOf(i, j).
-
-const sizeOf = (i: number): number => {
-  let h = Math.imul(i ^ (i >>> 16), 0x45d9f3b);
-  h = Math.imul(h ^ (h >>> 16), 0x45d9f3b);
-  h ^= h >>> 16;
-  return 8 + ((h >>> 0) % 128) * 8;
-};
-const wordOf = (i: number, j: number): number => (Math.imul(i + 1, 0x9e3779b1) ^ Math.imul(j, 0x85ebca77)) >>> 0;
-
-interface SideOptions {
-  api?: 'inplace' | 'copy';
-  /** Producer (in place): publish after every `batch` commits. */
-  batch?: number;
-  sleepEvery?: number;
-  sleepMs?: number;
-}
-interface StreamOptions extends SideOptions {
-  count: number;
-  timeoutMs: number;
-}
-interface ProduceResult {
-  sent: number;
-  fullRing: number;
-  closedEarly: boolean;
-}
-interface ConsumeResult {
-  received: number;
-  wraps: number;
-  emptyWaits: number;
-  error: string | null;
-  usedAtEnd: number;
-}
-
-function produceStream(ring: SpscRing, o: StreamOptions): ProduceResult {
-  const { count, batch = 1, api = 'inplace', sleepEvery = 0, sleepMs = 1 } = o;
-  const deadline = Date.now() + o.timeoutMs;
-  const scratch = new Uint8Array(1024);
-  const scratchWords = new Uint32Array(scratch.buffer);
-  let fullRing = 0;
-  const waitSpace = (i: number, n: number): boolean => {
-    for (;;) {
-      if (ring.waitForSpace(n, 1000)) return true;
-      if (ring.closed) return false;
-      if (Date.now() > deadline) throw new Error(`producer timed out at message ${i}`);
-    }
-  };
-  for (let i = 0; i < count; i++) {
-    const n = sizeOf(i);
-    const nw = n >>> 2;
-    if (api === 'copy') {
-      scratchWords[0] = n;
-      scratchWords[1] = i;
-      for (let j = 2; j < nw; j++) scratchWords[j] = wordOf(i, j);
-      const msg = scratch.subarray(0, n);
-      if (!ring.tryPush(msg)) {
-        fullRing++;
-        if (!waitSpace(i, n)) return { sent: i, fullRing, closedEarly: true };
-        if (!ring.tryPush(msg)) throw new Error(`tryPush failed after waitForSpace said ${n} bytes fit`);
-      }
-    } else {
-      let at = ring.reserve(n);
-      if (at < 0) {
-        fullRing++;
-        ring.publish(); // never wait for space while holding committed messages back
-        if (!waitSpace(i, n)) return { sent: i, fullRing, closedEarly: true };
-        at = ring.reserve(n);
-        if (at < 0) throw new Error(`reserve failed after waitForSpace said ${n} bytes fit`);
-      }
-      const w = ring.words;
-      const base = at >>> 2;
-      w[base] = n;
-      w[base + 1] = i;
-      for (let j = 2; j < nw; j++) w[base + j] = wordOf(i, j);
-      ring.commit();
-      if (i % batch === batch - 1) ring.publish();
-    }
-    if (sleepEvery > 0 && i % sleepEvery === sleepEvery - 1) sleepSync(sleepMs);
-  }
-  ring.publish();
-  return { sent: count, fullRing, closedEarly: false };
-}
-
-function checkMessage(w: Uint32Array, base: number, i: number): string | null {
-  const n = sizeOf(i);
-  if (w[base] !== n) return `message ${i}: length ${w[base]}, expected ${n}`;
-  if (w[base + 1] !== i) return `message ${i}: sequence number ${w[base + 1]}`;
-  for (let j = 2; j < n >>> 2; j++) {
-    if (w[base + j] !== wordOf(i, j)) return `message ${i}: word ${j} is ${w[base + j]}, expected ${wordOf(i, j)}`;
-  }
-  return null;
-}
-
-function consumeStream(ring: SpscRing, o: StreamOptions): ConsumeResult {
-  const { count, api = 'inplace', sleepEvery = 0, sleepMs = 1 } = o;
-  const deadline = Date.now() + o.timeoutMs;
-  let i = 0;
-  let wraps = 0;
-  let emptyWaits = 0;
-  let error: string | null = null;
-  let nextSleep = sleepEvery;
-  const idle = (): boolean => {
-    emptyWaits++;
-    while (!ring.waitForData(ring.tail(), 1000)) {
-      if (ring.closed) return false;
-      if (Date.now() > deadline) throw new Error(`consumer timed out at message ${i}`);
-    }
-    return true;
-  };
-  outer: while (i < count) {
-    if (api === 'copy') {
-      const m = ring.tryPop();
-      if (m === null) {
-        if (!idle()) break;
-        continue;
-      }
-      error = m.length !== sizeOf(i) ? `message ${i}: ${m.length} bytes, expected ${sizeOf(i)}` : checkMessage(new Uint32Array(m.buffer, m.byteOffset, m.length >>> 2), 0, i);
-      if (error !== null) break;
-      i++;
-    } else {
-      let tail = ring.tail();
-      const head = ring.head();
-      if (head === tail) {
-        if (!idle()) break;
-        continue;
-      }
-      while (tail !== head && i < count) {
-        const start = ring.messageStart(tail);
-        if (start !== tail) wraps++;
-        const off = ring.offsetOf(start);
-        const n = ring.lengthAt(off);
-        if (off + n > ring.capacity) {
-          error = `message ${i}: ${n} bytes at offset ${off} run past the end`;
-          break outer;
-        }
-        error = checkMessage(ring.words, off >>> 2, i);
-        if (error !== null) break outer;
-        tail = (start + n) | 0;
-        i++;
-      }
-      ring.release(tail);
-    }
-    if (sleepEvery > 0 && i >= nextSleep) {
-      sleepSync(sleepMs);
-      nextSleep += sleepEvery;
-    }
-  }
-  if (error === null && i === count && ring.head() !== ring.tail()) error = `data after the last message (used ${ring.used})`;
-  if (error !== null) ring.close(); // unblock the producer
-  return { received: i, wraps, emptyWaits, error, usedAtEnd: ring.used };
-}
-
 // ------------------------------------------------------------------------------------ workers
 
 interface WorkerReport extends Partial<ProduceResult>, Partial<ConsumeResult> {
@@ -290,37 +127,17 @@ interface WorkerReport extends Partial<ProduceResult>, Partial<ConsumeResult> {
   error?: string | null;
 }
 
-const workers: Worker[] = [];
-
 /** Starts the ring worker; resolves with its one report, rejects on a thrown error, exit or timeout. */
 function runWorker(workerData: Record<string, unknown>, timeoutMs = 30_000): Promise<WorkerReport> {
-  const worker = new Worker(WORKER, { workerData });
-  workers.push(worker);
-  return new Promise<WorkerReport>((resolve, reject) => {
-    const timer = setTimeout(() => reject(new Error('worker timed out')), timeoutMs);
-    worker.once('message', (m: WorkerReport) => {
-      clearTimeout(timer);
-      if (typeof m.error === 'string' && m.received === undefined) reject(new Error(`worker failed: ${m.error}`));
-      else resolve(m);
-    });
-    worker.once('error', (e) => {
-      clearTimeout(timer);
-      reject(e);
-    });
-    worker.once('exit', (code) => {
-      clearTimeout(timer);
-      reject(new Error(`worker exited (${code}) without reporting`));
-    });
+  return runFixture<WorkerReport>(WORKER, workerData, {
+    timeoutMs,
+    failed: (m) => (typeof m.error === 'string' && m.received === undefined ? `worker failed: ${m.error}` : undefined),
   });
 }
 
-beforeAll(() => {
-  ensureDist();
-}, 120_000);
-
 afterEach(async () => {
   atomics.wait = realWait;
-  await Promise.all(workers.splice(0).map((w) => w.terminate()));
+  await terminateWorkers();
 });
 
 // ===================================================================================== tests
@@ -883,8 +700,8 @@ describe('SpscRing: two real threads (the worker runs dist/)', () => {
         (r) => mainWaits[r]++,
         () =>
           direction === 'main-produces'
-            ? produceStream(ring, { count, timeoutMs, ...mainSide })
-            : consumeStream(ring, { count, timeoutMs, ...mainSide }),
+            ? produceStream(ring, { count, timeoutMs, ...mainSide }, sleepSync)
+            : consumeStream(ring, { count, timeoutMs, ...mainSide }, sleepSync),
       );
     } catch (e) {
       ring.close();

@@ -1,6 +1,6 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import { STATE_CELL_BYTES, StateCell } from '../src/index.js';
+import { STATE_CELL_BYTES, StateCell } from './helpers/lib.js';
 import { expectInvalid } from './helpers/errors.js';
 
 

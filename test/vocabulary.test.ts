@@ -9,7 +9,7 @@
  *   …Async returns a Promise
  *   …Sync  exists only beside an async twin on the same object
  */
-import { fileURLToPath } from 'node:url';
+import { join } from 'node:path';
 import ts from 'typescript';
 import { describe, expect, expectTypeOf, it } from 'vitest';
 import {
@@ -27,9 +27,10 @@ import {
   TotalSupplyInvariant,
   factId,
   i128le,
-} from '../src/index.js';
+} from './helpers/lib.js';
 
-const INDEX = fileURLToPath(new URL('../src/index.ts', import.meta.url));
+/** The public API's source, read for its types (not imported: the library comes through lib.ts). */
+const INDEX = join(import.meta.dirname, '..', 'src', 'index.ts');
 
 interface MethodInfo {
   readonly owner: string;

@@ -3,8 +3,8 @@
  * byte of the last record, bit flips (deterministic and a fast-check property), injected write and
  * fsync failures, arena back-pressure, the directory lock and option misuse.
  *
- * DurableKernel starts its persistence worker from compiled JS, so everything (error classes
- * included, for `instanceof`) comes from ../dist: run `npm run build` first.
+ * DurableKernel starts its persistence worker from compiled JS, so this `threads` file gets the
+ * library (test/helpers/lib.ts) from dist/.
  */
 import { spawn, spawnSync } from 'node:child_process';
 import * as fs from 'node:fs';
@@ -29,7 +29,7 @@ import {
   crc32c,
   toHex,
   type DurableHandle,
-} from '../dist/index.js';
+} from './helpers/lib.js';
 
 import {
   History,

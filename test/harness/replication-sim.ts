@@ -10,9 +10,7 @@
  * every node holds the same set of facts and the same state, and every fact some node had made
  * durable is everywhere.
  */
-import { AdmitCode, GCounterInvariant, Kernel, factId, u64le } from '../../src/index.js';
-import type { WireFact } from '../../src/replication/frames.js';
-import { ReplicaCore, type ReplicaAction } from '../../src/replication/replica-core.js';
+import { AdmitCode, GCounterInvariant, Kernel, ReplicaCore, factId, u64le, type ReplicaAction, type WireFact } from '../helpers/lib.js';
 
 export interface SimulationOptions {
   readonly seed: number;

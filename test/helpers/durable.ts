@@ -1,8 +1,8 @@
 /**
  * Shared by the durable-kernel test files: temp directories and kernels cleaned up after each
  * test, a seeded history of TotalSupply facts, and the in-memory reference a recovered kernel is
- * compared with. Everything comes from ../../dist (DurableKernel starts its worker from compiled
- * JS, and error classes must be the same copies the tests check with `instanceof`).
+ * compared with. The library comes through lib.ts, which the `threads` project these files run in
+ * loads from dist/ (DurableKernel starts its worker from compiled JS).
  */
 import * as fs from 'node:fs';
 import * as os from 'node:os';
@@ -17,7 +17,9 @@ import {
   factId,
   toHex,
   type DurableKernelOptions,
-} from '../../dist/index.js';
+} from './lib.js';
+import { rejectionOf } from './errors.js';
+import { prng } from './random.mjs';
 
 export const SMALL = { indexCapacity: 1 << 14, arenaBytes: 1 << 18, announce: false } as const;
 
@@ -76,17 +78,6 @@ export async function pool<T>(items: readonly T[], n: number, fn: (item: T) => P
   if (errors.length > 0) throw errors[0];
 }
 
-export function mulberry32(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
-
 export interface Fact {
   readonly id: Uint8Array;
   readonly deps: Uint8Array[];
@@ -100,7 +91,7 @@ export class History {
   private counter = 0;
 
   constructor(seed: number) {
-    this.rand = mulberry32(seed);
+    this.rand = prng(seed);
   }
 
   make(options: { payloadBytes?: number; deps?: number } = {}): Fact {
@@ -172,17 +163,17 @@ export function replay(facts: readonly Fact[]): Snap {
   return snap(kernel);
 }
 
-export async function rejection(promise: Promise<unknown>): Promise<unknown> {
-  try {
-    const value = await promise;
-    if (value instanceof DurableKernel) {
-      openKernels.add(value);
-      await closeKernel(value);
-    }
-  } catch (error) {
-    return error;
-  }
-  throw new Error('expected a rejection, got success');
+/** What `promise` rejected with; a kernel it opened instead is closed, and the test fails. */
+export function rejection(promise: Promise<unknown>): Promise<unknown> {
+  return rejectionOf(
+    promise.then(async (value) => {
+      if (value instanceof DurableKernel) {
+        openKernels.add(value);
+        await closeKernel(value);
+      }
+      return value;
+    }),
+  );
 }
 
 /**

@@ -1,5 +1,5 @@
 /** Deterministic test ids. */
-import { u64le } from '../../src/index.js';
+import { u64le } from './lib.js';
 
 /** 32 bytes, all equal to `v` (upstream's `[v;32]`). */
 export function fill(v: number): Uint8Array {

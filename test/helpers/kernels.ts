@@ -23,7 +23,7 @@ import {
   type Invariant,
   type StateCell,
   type View,
-} from '../../src/index.js';
+} from './lib.js';
 
 export type KernelKind = 'Kernel' | 'TwoLaneKernel' | 'EscalatingKernel' | 'TenantKernel';
 export const KERNEL_KINDS: readonly KernelKind[] = ['Kernel', 'TwoLaneKernel', 'EscalatingKernel', 'TenantKernel'];
@@ -215,28 +215,7 @@ export class ScribblingInvariant implements Invariant {
 // ---------------------------------------------------------------------------------------------
 // randomness
 
-/** mulberry32: a small seeded PRNG returning floats in [0, 1). */
-export function prng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
-
-/** xorshift32: a small seeded PRNG returning u32 values (never a zero state). */
-export function xorshift32(seed: number): () => number {
-  let s = seed >>> 0 || 1;
-  return () => {
-    s ^= s << 13;
-    s ^= s >>> 17;
-    s ^= s << 5;
-    return s >>> 0;
-  };
-}
+export { prng, xorshift32 } from './random.mjs';
 
 export function randInt(rng: () => number, n: number): number {
   return Math.floor(rng() * n);
@@ -307,14 +286,4 @@ export function bloomPositivePhantoms(clock: CausalClock, count: number, maxTrie
     if (clock.mightContain(id)) out.push(id);
   }
   return out;
-}
-
-/** Calls `fn`, which must throw; returns what it threw. */
-export function thrown(fn: () => unknown): unknown {
-  try {
-    fn();
-  } catch (e) {
-    return e;
-  }
-  throw new Error('expected the call to throw');
 }
