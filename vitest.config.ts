@@ -25,6 +25,7 @@ export const THREADS_FILES = [
   'test/shard-locks.test.ts',
   'test/shared-memory.test.ts',
   'test/spsc-ring.test.ts',
+  'test/vocabulary-threads.test.ts',
   'test/wal-recovery.test.ts',
 ];
 

@@ -8,7 +8,7 @@
  * has a row here or a reasoned entry in SKIPPED.
  */
 import { describe, expect, it } from 'vitest';
-import * as api from './helpers/lib.js';
+import { PUBLIC_API as api } from './helpers/lib.js';
 import {
   AdmitCode,
   AlgebraicClass,

@@ -253,9 +253,10 @@ describe('ShardLocks: construction, attach and shard validation', () => {
       expect(locks.count).toBe(count);
       expect(locks.buffer).toBeInstanceOf(SharedArrayBuffer);
       expect(locks.buffer.byteLength).toBe(HEADER_BYTES + count * LOCK_BYTES);
-      const header = new Int32Array(locks.buffer, 0, 2);
+      const header = new Int32Array(locks.buffer, 0, 3);
       expect(header[0]).toBe(MAGIC);
-      expect(header[1]).toBe(count);
+      expect(header[1]).toBe(1); // layout version
+      expect(header[2]).toBe(count);
       for (const shard of [0, count - 1]) {
         expect(locks.isBusy(shard)).toBe(false);
         expect(locks.holder(shard)).toBe(-1);

@@ -18,6 +18,8 @@
  */
 export * from '../../src/index.js';
 export * from '../../src/properties.js';
+/** The public API alone (the root entry), for tests that enumerate what users can import. */
+export * as PUBLIC_API from '../../src/index.js';
 
 // ---------------------------------------------------------------------------------------------
 // Internals: not part of the public API, imported by tests that check a layout or a hostile input
