@@ -223,6 +223,15 @@ const ROWS: Record<string, Call[]> = {
   InvariantMismatchError: [{ name: 'new InvariantMismatchError', args: () => ['m'], run: (_, a) => new api.InvariantMismatchError(a[0] as string), accepts: { 0: LABELS } }],
   LogFormatError: [{ name: 'new LogFormatError', args: () => ['f', 'm'], run: (_, a) => new api.LogFormatError(...(a as [string, string])), accepts: { 0: LABELS, 1: LABELS } }],
   StorageError: [{ name: 'new StorageError', args: () => ['m', { ioCode: 'EIO' }], run: (_, a) => new api.StorageError(...(a as [string, never])), accepts: { 0: LABELS, 1: LABELS } }],
+  // --- the pool's building blocks and a data directory's verification
+  routeKey: [{ name: 'routeKey', args: () => ['account-1', 8], run: (_, a) => api.routeKey(a[0] as string, a[1] as number), accepts: { 0: ['string', 'Buffer', 'detached', 'shrunk'] } }],
+  routeTenant: [{ name: 'routeTenant', args: () => [7, 8], run: (_, a) => api.routeTenant(a[0] as number, a[1] as number) }],
+  ShardLocks: [
+    { name: 'new ShardLocks', args: () => [2], run: (_, a) => new api.ShardLocks(a[0] as number) },
+    { name: 'ShardLocks.attach', args: () => [new api.ShardLocks(2).buffer], run: (_, a) => api.ShardLocks.attach(a[0] as SharedArrayBuffer) },
+    { name: 'ShardLocks.acquireWithin', args: () => [0, 10], run: (_, a) => new api.ShardLocks(1).acquireWithin(a[0] as number, a[1] as number), accepts: { 1: ['1.5'] } },
+  ],
+  verifyLog: [{ name: 'verifyLog', args: () => [process.cwd()], run: (_, a) => api.verifyLog(a[0] as string) }],
   AdmitError: [{ name: 'new AdmitError', args: () => [AdmitCode.DuplicateFact, 0, 'detail'], run: (_, a) => new api.AdmitError(...(a as [number, number, string])), accepts: { 1: [...LABELS], 2: [...LABELS] } }],
   admitCodeName: [{ name: 'admitCodeName', args: () => [10], run: (_, a) => api.admitCodeName(a[0] as number) }],
   invariantCodeName: [
@@ -504,11 +513,7 @@ const SKIPPED: Record<string, string> = {
   DurableKernel: 'needs a data directory and a worker thread (test/durable-kernel.test.ts covers its options)',
   TwoLaneDurableKernel: 'needs a data directory and a worker thread (test/durable-kernel.test.ts)',
   DurableHandle: 'made only by DurableKernel.admitAsync (needs a data directory)',
-  verifyLog: 'owned elsewhere (persistence): reads a data directory',
-  KernelPool: 'owned elsewhere (pool): needs worker threads',
-  ShardLocks: 'owned elsewhere (pool)',
-  routeKey: 'owned elsewhere (pool)',
-  routeTenant: 'owned elsewhere (pool): its message embeds String(tenant), which throws a TypeError for a null-prototype object and is unbounded for a huge array',
+  KernelPool: 'needs worker threads (test/pool.test.ts and test/pool-failures.test.ts cover its options)',
   MetricsServer: 'binds a socket; its address parsing is covered in test/metrics.test.ts',
 };
 

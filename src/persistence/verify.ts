@@ -10,6 +10,7 @@
 import { statSync } from 'node:fs';
 import { ExactCausalIndex } from '../causal/exact-index.js';
 import { CheckpointError, InvalidArgumentError, asStorageError } from '../errors.js';
+import { describeValue } from '../describe-value.js';
 import { readCheckpoint } from './checkpoint.js';
 import { inspectLog, listCheckpoints } from './recovery.js';
 import { type TornTail } from './wal-scan.js';
@@ -46,7 +47,7 @@ export interface LogVerification {
  */
 export function verifyLog(dir: string): LogVerification {
   if (typeof dir !== 'string' || !statSync(dir, { throwIfNoEntry: false })?.isDirectory()) {
-    throw new InvalidArgumentError(`${String(dir)} is not a directory`);
+    throw new InvalidArgumentError(`${describeValue(dir)} is not a directory`);
   }
   try {
     return verify(dir);

@@ -4,6 +4,7 @@
  * module and export — plus constructor arguments that survive structured cloning.
  */
 import { InvalidArgumentError } from '../errors.js';
+import { describeValue } from '../describe-value.js';
 import { checkInvariant, type Invariant } from '../invariants/invariant.js';
 import { TotalSupplyInvariant } from '../invariants/total-supply.js';
 import { MaxInvariant } from '../invariants/max.js';
@@ -54,7 +55,7 @@ export function portableSpec(spec: InvariantSpec): PortableInvariantSpec {
   }
   if ('builtin' in spec) {
     if (typeof spec.builtin !== 'string' || !Object.hasOwn(BUILTINS, spec.builtin)) {
-      throw new InvalidArgumentError(`unknown built-in invariant ${String(spec.builtin)}; one of ${Object.keys(BUILTINS).join(', ')}`);
+      throw new InvalidArgumentError(`unknown built-in invariant ${describeValue(spec.builtin)}; one of ${Object.keys(BUILTINS).join(', ')}`);
     }
     return { builtin: spec.builtin, args };
   }

@@ -24,6 +24,7 @@ import type { Fact } from '../core/fact.js';
 import { cellBytes, type StateCell } from '../core/state-cell.js';
 import { fromWire, type WireError } from '../error-wire.js';
 import { CtfsError, ForeignError, InvalidArgumentError, PoolError, PoolTimeoutError } from '../errors.js';
+import { describeValue } from '../describe-value.js';
 import type { Invariant } from '../invariants/invariant.js';
 import { Kernel } from '../kernels/kernel.js';
 import type { Snapshot } from '../kernels/view.js';
@@ -121,7 +122,7 @@ const MAX_TIMER_MS = 2 ** 31 - 1;
 /** A timeout option: an integer of milliseconds in [1, MAX_TIMER_MS]. */
 function checkTimeout(name: string, value: unknown): number {
   if (typeof value !== 'number' || !Number.isInteger(value) || value < 1 || value > MAX_TIMER_MS) {
-    throw new InvalidArgumentError(`${name} must be an integer number of milliseconds in [1, ${MAX_TIMER_MS}], got ${String(value)}`);
+    throw new InvalidArgumentError(`${name} must be an integer number of milliseconds in [1, ${MAX_TIMER_MS}], got ${describeValue(value)}`);
   }
   return value;
 }
@@ -201,7 +202,7 @@ function checkPeers(groups: readonly (readonly number[])[] | undefined, shards: 
   for (const group of groups) {
     if (!Array.isArray(group) || group.length < 2) throw new InvalidArgumentError('each shareCausality group lists at least two shards');
     for (const s of group) {
-      if (!Number.isInteger(s) || s < 0 || s >= shards) throw new InvalidArgumentError(`shareCausality names shard ${String(s)}, not in [0, ${shards})`);
+      if (!Number.isInteger(s) || s < 0 || s >= shards) throw new InvalidArgumentError(`shareCausality names shard ${describeValue(s)}, not in [0, ${shards})`);
     }
     for (const s of group) for (const t of group) if (s !== t && !peers[s]!.includes(t)) peers[s]!.push(t);
   }
@@ -336,11 +337,11 @@ export class KernelPool implements CheckpointOffload {
     }
     const { shards } = options;
     if (!Number.isInteger(shards) || shards < 1 || shards > MAX_SHARDS) {
-      throw new InvalidArgumentError(`shards must be an integer in [1, ${MAX_SHARDS}], got ${String(shards)}`);
+      throw new InvalidArgumentError(`shards must be an integer in [1, ${MAX_SHARDS}], got ${describeValue(shards)}`);
     }
     const threads = options.threads ?? availableParallelism();
     if (!Number.isInteger(threads) || threads < 1 || threads > 256) {
-      throw new InvalidArgumentError(`threads must be an integer in [1, 256], got ${String(threads)}`);
+      throw new InvalidArgumentError(`threads must be an integer in [1, 256], got ${describeValue(threads)}`);
     }
     const maxBatches = options.maxBatchesPerTask ?? DEFAULT_MAX_BATCHES_PER_TASK;
     if (!Number.isInteger(maxBatches) || maxBatches < 1) throw new InvalidArgumentError('maxBatchesPerTask must be a positive integer');
@@ -567,7 +568,7 @@ export class KernelPool implements CheckpointOffload {
 
   private checkShard(shard: number): void {
     if (!Number.isInteger(shard) || shard < 0 || shard >= this.shardCount) {
-      throw new InvalidArgumentError(`shard ${String(shard)} is not in [0, ${this.shardCount})`);
+      throw new InvalidArgumentError(`shard ${describeValue(shard)} is not in [0, ${this.shardCount})`);
     }
   }
 

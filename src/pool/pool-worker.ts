@@ -7,6 +7,7 @@ import { parentPort, threadId, workerData } from 'node:worker_threads';
 import { admitShared } from '../core/fact-batch.js';
 import { toWire } from '../error-wire.js';
 import { asStorageError, InvalidArgumentError, PoolError } from '../errors.js';
+import { describeValue } from '../describe-value.js';
 import { Kernel } from '../kernels/kernel.js';
 import { historyDigest } from '../domain/history-digest.js';
 import { statSync } from 'node:fs';
@@ -136,7 +137,7 @@ function perform(task: PoolTask): PoolResult<unknown> {
       case 'writeCheckpoint':
         return { ok: true, value: writeAndCompact(task) };
       default:
-        return failure(new InvalidArgumentError(`unknown pool task ${String((task as { op?: unknown }).op)}`));
+        return failure(new InvalidArgumentError(`unknown pool task ${describeValue((task as { op?: unknown }).op)}`));
     }
   } catch (error) {
     return failure(error);

@@ -10,12 +10,13 @@
  */
 import { fmix32 } from '../causal/id-hash.js';
 import { InvalidArgumentError } from '../errors.js';
+import { describeValue } from '../describe-value.js';
 
 const FNV_OFFSET = 0x811c9dc5;
 const FNV_PRIME = 0x01000193;
 
 function checkShards(shards: number): void {
-  if (!Number.isInteger(shards) || shards < 1 || shards > 0xffffffff) throw new InvalidArgumentError(`shard count must be a positive integer, got ${String(shards)}`);
+  if (!Number.isInteger(shards) || shards < 1 || shards > 0xffffffff) throw new InvalidArgumentError(`shard count must be a positive integer, got ${describeValue(shards)}`);
 }
 
 /** Maps a 32-bit hash onto [0, shards). */
@@ -45,7 +46,7 @@ export function routeKey(key: string | Uint8Array, shards: number): number {
 export function routeTenant(tenant: number, shards: number): number {
   checkShards(shards);
   if (!Number.isInteger(tenant) || tenant < 0 || tenant > 0xffffffff) {
-    throw new InvalidArgumentError(`a tenant id is an integer in [0, 2^32), got ${String(tenant)}`);
+    throw new InvalidArgumentError(`a tenant id is an integer in [0, 2^32), got ${describeValue(tenant)}`);
   }
   // The constant keeps tenant 0 off hash 0; fmix32 spreads consecutive ids across all shards.
   return scale(fmix32((tenant ^ 0x9e3779b9) | 0), shards);

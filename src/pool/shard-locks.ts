@@ -18,6 +18,7 @@
  */
 import { threadId } from 'node:worker_threads';
 import { InvalidArgumentError, SharedMemoryError } from '../errors.js';
+import { describeValue } from '../describe-value.js';
 import { checkSharedHeader } from '../core/shared-header.js';
 
 /** Each lock takes two cache lines (128 bytes), so neighbouring shards' locks never share one (nor an adjacent-line prefetch pair). */
@@ -34,6 +35,8 @@ const W_ACQUIRED = 5;
 const W_CONTENDED = 6;
 /** "CTLK" little-endian: marks a buffer as shard locks. */
 const MAGIC = 0x4b4c5443;
+/** Longest bounded wait: 2^31 − 1 ms (~24.8 days), the most a timer or `Atomics.wait` slice sequence is asked for anywhere. */
+const MAX_WAIT_MS = 2 ** 31 - 1;
 const LAYOUT_VERSION = 1;
 /** Header words: magic, layout version, number of locks. */
 const W_MAGIC = 0;
@@ -79,7 +82,7 @@ export class ShardLocks {
   constructor(count: number, buffer: SharedArrayBuffer);
   constructor(count: number, buffer?: SharedArrayBuffer) {
     if (!Number.isInteger(count) || count < 1 || count > MAX_SHARDS) {
-      throw new InvalidArgumentError(`lock count must be an integer in [1, ${MAX_SHARDS}], got ${String(count)}`);
+      throw new InvalidArgumentError(`lock count must be an integer in [1, ${MAX_SHARDS}], got ${describeValue(count)}`);
     }
     this.buffer = buffer ?? new SharedArrayBuffer(HEADER_BYTES + count * LOCK_BYTES);
     this.count = count;
@@ -103,7 +106,7 @@ export class ShardLocks {
 
   private base(shard: number): number {
     if (!Number.isInteger(shard) || shard < 0 || shard >= this.count) {
-      throw new InvalidArgumentError(`shard ${String(shard)} is not in [0, ${this.count})`);
+      throw new InvalidArgumentError(`shard ${describeValue(shard)} is not in [0, ${this.count})`);
     }
     return (HEADER_BYTES + shard * LOCK_BYTES) / 4;
   }
@@ -137,6 +140,11 @@ export class ShardLocks {
    */
   acquireWithin(shard: number, timeoutMs: number): number {
     const b = this.base(shard);
+    // A wait with no end (NaN compares false with every deadline, Infinity never passes) is the
+    // very thing this method exists to prevent.
+    if (typeof timeoutMs !== 'number' || !Number.isFinite(timeoutMs) || timeoutMs < 0 || timeoutMs > MAX_WAIT_MS) {
+      throw new InvalidArgumentError(`timeoutMs must be a finite number of milliseconds in [0, ${MAX_WAIT_MS}], got ${describeValue(timeoutMs)}`);
+    }
     const w = this.words;
     if (Atomics.load(w, b + W_POISONED) !== 0) return LOCK_POISONED;
     this.notHeldHere(shard, b);
