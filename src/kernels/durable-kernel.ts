@@ -27,7 +27,7 @@ import { ExactCausalIndex } from '../causal/exact-index.js';
 import { AdmitError, asStorageError, CheckpointError, DurabilityError, InvalidArgumentError } from '../errors.js';
 import type { ReadonlyExactIndex } from '../causal/exact-index.js';
 import type { Invariant } from '../invariants/invariant.js';
-import { readCheckpoint, writeCheckpoint, type Checkpoint } from '../persistence/checkpoint.js';
+import { readCheckpoint, writeCheckpoint, type Checkpoint, type CheckpointJob } from '../persistence/checkpoint.js';
 import { lockDirectory } from '../persistence/data-dir.js';
 import { invariantIdentity, writeManifest, type Manifest } from '../persistence/manifest.js';
 import { prefault } from '../native/shim.js';
@@ -106,14 +106,7 @@ export interface DurableKernelOptions extends KernelOptions {
   readonly faults?: FaultPlan;
 }
 
-/** A checkpoint written elsewhere: what `checkpoint({ pool })` hands a `KernelPool`. */
-export interface CheckpointJob {
-  readonly dir: string;
-  readonly sequence: number;
-  readonly logId: Uint8Array;
-  readonly image: DomainImage;
-  readonly keep: number;
-}
+export type { CheckpointJob } from '../persistence/checkpoint.js';
 
 /** @internal The method a `KernelPool` writes offloaded checkpoints with (not a public entry point). */
 export const WRITE_CHECKPOINT: unique symbol = Symbol('ctfs.writeCheckpoint');

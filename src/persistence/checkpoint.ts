@@ -39,6 +39,16 @@ export interface Checkpoint {
   readonly hash: Uint8Array;
 }
 
+/** A checkpoint written off the kernel's thread: what `DurableKernel.checkpoint({ pool })` hands a pool thread. */
+export interface CheckpointJob {
+  readonly dir: string;
+  readonly sequence: number;
+  readonly logId: Uint8Array;
+  readonly image: DomainImage;
+  /** Checkpoints compaction keeps afterwards. */
+  readonly keep: number;
+}
+
 export function checkpointFileName(sequence: number): string {
   return `checkpoint-${sequence.toString(16).padStart(16, '0')}.ckpt`;
 }

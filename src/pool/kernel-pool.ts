@@ -29,7 +29,8 @@ import type { Invariant } from '../invariants/invariant.js';
 import { Kernel } from '../kernels/kernel.js';
 import type { Snapshot } from '../kernels/view.js';
 import type { CompactionResult } from '../persistence/recovery.js';
-import { WRITE_CHECKPOINT, type CheckpointJob, type CheckpointOffload } from '../kernels/durable-kernel.js';
+import { WRITE_CHECKPOINT, type CheckpointOffload } from '../kernels/durable-kernel.js';
+import type { CheckpointJob } from '../persistence/checkpoint.js';
 import type { LogVerification } from '../persistence/verify.js';
 import { buildInvariant, portableSpec, type InvariantSpec } from './invariant-spec.js';
 import {
@@ -171,7 +172,7 @@ interface QueuedDigest {
 type Queued = QueuedBatch | QueuedDigest;
 
 function workerFile(): string {
-  return fileURLToPath(new URL('./pool-worker.js', import.meta.url));
+  return fileURLToPath(new URL('../workers/pool-worker.js', import.meta.url));
 }
 
 /**

@@ -7,7 +7,7 @@ import type { SharedBatch } from '../core/fact-batch.js';
 import type { SharedKernelMemory } from '../kernels/kernel-base.js';
 import type { WireError } from '../error-wire.js';
 import type { PortableInvariantSpec } from './invariant-spec.js';
-import type { CheckpointJob } from '../kernels/durable-kernel.js';
+import type { CheckpointJob } from '../persistence/checkpoint.js';
 
 /** Marks a `workerData` as a ctfs pool's, and its layout version. */
 export const POOL_PROTOCOL = 'ctfs-pool/1';
