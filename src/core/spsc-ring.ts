@@ -25,6 +25,7 @@
  */
 import { InvalidArgumentError, SharedMemoryError } from '../errors.js';
 import { checkSharedHeader } from './shared-header.js';
+import { checkWaitMs } from './options.js';
 import { describeValue } from '../describe-value.js';
 
 /** "CTRG" little-endian. */
@@ -313,20 +314,13 @@ export class SpscRing {
   }
 }
 
-/** The longest wait: 2^31 − 1 ms (~24.8 days), the longest delay Node's own timers honour. */
-export const MAX_WAIT_MS = 0x7fff_ffff;
+export { MAX_WAIT_MS } from './options.js';
 
 /** The most spins before parking: 2^20 loads, a few milliseconds; spinning longer only burns a core. */
 export const MAX_SPINS = 1 << 20;
 
-/**
- * A wait's bounds: a timeout from 0 to {@link MAX_WAIT_MS} ms (NaN or Infinity would make
- * `Atomics.wait` sleep forever, and a thread that never wakes is what these rings must not
- * produce) and a spin count from 0 to {@link MAX_SPINS}.
- */
+/** A wait's bounds: a timeout (`checkWaitMs`) and a spin count from 0 to {@link MAX_SPINS}. */
 function checkWait(timeoutMs: number, spins: number): void {
-  if (typeof timeoutMs !== 'number' || !(timeoutMs >= 0 && timeoutMs <= MAX_WAIT_MS)) {
-    throw new InvalidArgumentError(`a wait's timeoutMs is a number from 0 to ${MAX_WAIT_MS}, got ${describeValue(timeoutMs)}`);
-  }
+  checkWaitMs("a wait's timeoutMs", timeoutMs);
   if (!Number.isInteger(spins) || spins < 0 || spins > MAX_SPINS) throw new InvalidArgumentError(`spins is an integer from 0 to ${MAX_SPINS}, got ${describeValue(spins)}`);
 }

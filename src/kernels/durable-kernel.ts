@@ -35,7 +35,8 @@ import { DurableLog } from '../persistence/durable-log.js';
 import { Stat } from '../persistence/durability-control.js';
 import type { BackendChoice } from '../persistence/io-backend.js';
 import { checkCompatible, compactLog, openAppendSegment, recoverDomain, type CompactionResult, type RecoveryReport } from '../persistence/recovery.js';
-import { MAX_RING_CAPACITY, MAX_WAIT_MS } from '../core/spsc-ring.js';
+import { MAX_RING_CAPACITY } from '../core/spsc-ring.js';
+import { checkWaitMs } from '../core/options.js';
 import { optionsObject } from '../core/options.js';
 import { describeValue } from '../describe-value.js';
 import { MAX_WAL_RECORD_BYTES } from '../persistence/wal-record.js';
@@ -160,7 +161,7 @@ export class DurableHandle {
    * briefly, then sleeps in `Atomics.wait`. Throws `DurabilityError` if it can never be durable.
    */
   spinWait(timeoutMs = DEFAULT_ACK_TIMEOUT_MS): boolean {
-    checkTimeout(timeoutMs, 'spinWait timeoutMs');
+    checkWaitMs('spinWait timeoutMs', timeoutMs);
     for (let i = 0; i < HANDLE_SPINS; i++) if (this.log.isDurable(this.sequence)) return true;
     const error = this.log.waitFor(this.sequence, false, timeoutMs);
     if (error === undefined) return true;
@@ -185,16 +186,6 @@ function checkAnchor(anchor: Checkpoint, domain: CausalDomain, file: string): vo
   }
 }
 
-/**
- * A blocking wait's bound: 0 to 2^31 − 1 ms. NaN or Infinity would let a thread sleep in
- * `Atomics.wait` forever, which a durable kernel promises never to do.
- */
-function checkTimeout(ms: number, what: string): void {
-  if (typeof ms !== 'number' || !(ms >= 0 && ms <= MAX_WAIT_MS)) {
-    throw new InvalidArgumentError(`${what} must be a number from 0 to ${MAX_WAIT_MS}, got ${describeValue(ms)}`);
-  }
-}
-
 function checkOptions(options: DurableKernelOptions): { arenaBytes: number; segmentBytes: number; ackTimeoutMs: number } {
   const arenaBytes = options.arenaBytes ?? DEFAULT_ARENA_BYTES;
   if (!Number.isInteger(arenaBytes) || arenaBytes < MIN_ARENA_BYTES || arenaBytes > MAX_RING_CAPACITY || (arenaBytes & (arenaBytes - 1)) !== 0) {
@@ -206,7 +197,7 @@ function checkOptions(options: DurableKernelOptions): { arenaBytes: number; segm
     throw new InvalidArgumentError('segmentBytes must be an integer from 4096 to 2^40');
   }
   const ackTimeoutMs = options.ackTimeoutMs ?? DEFAULT_ACK_TIMEOUT_MS;
-  checkTimeout(ackTimeoutMs, 'ackTimeoutMs');
+  checkWaitMs('ackTimeoutMs', ackTimeoutMs);
   const backend = options.backend ?? 'auto';
   if (backend !== 'auto' && backend !== 'uring' && backend !== 'portable') {
     throw new InvalidArgumentError("backend must be 'auto', 'uring' or 'portable'");

@@ -12,6 +12,7 @@ import * as http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import type { Registry } from 'prom-client';
 import { InvalidArgumentError } from '../errors.js';
+import { checkTimerMs } from '../core/options.js';
 import type { LatencyHistogram } from './latency-histogram.js';
 import { createMetricsRegistry, type MetricsKernel } from './prometheus.js';
 
@@ -44,15 +45,6 @@ const DEFAULT_IDLE_TIMEOUT_MS = 10_000;
  * within 1.25 times it.
  */
 const CHECKS_PER_TIMEOUT = 4;
-/** The largest delay Node's timers honour. */
-const MAX_TIMEOUT_MS = 2 ** 31 - 1;
-
-function checkTimeout(name: string, value: unknown): number {
-  if (typeof value !== 'number' || !Number.isInteger(value) || value < 1 || value > MAX_TIMEOUT_MS) {
-    throw new InvalidArgumentError(`${name} must be an integer number of milliseconds in [1, ${MAX_TIMEOUT_MS}], got ${String(value)}`);
-  }
-  return value;
-}
 
 /** Where to listen: "host:port", a port number (127.0.0.1), or { host, port }. Port 0 picks a free one. */
 export type MetricsAddress = string | number | { readonly host?: string; readonly port?: number };
@@ -97,10 +89,10 @@ export class MetricsServer {
     options: { kernels?: Readonly<Record<string, MetricsKernel>> } & MetricsServerOptions = {},
   ): Promise<MetricsServer> {
     const { host, port } = parseAddress(addr);
-    const headersTimeout = checkTimeout('headersTimeoutMs', options.headersTimeoutMs ?? DEFAULT_HEADERS_TIMEOUT_MS);
-    const requestTimeout = checkTimeout('requestTimeoutMs', options.requestTimeoutMs ?? DEFAULT_REQUEST_TIMEOUT_MS);
-    const keepAliveTimeout = checkTimeout('keepAliveTimeoutMs', options.keepAliveTimeoutMs ?? DEFAULT_KEEP_ALIVE_TIMEOUT_MS);
-    const idleTimeout = checkTimeout('idleTimeoutMs', options.idleTimeoutMs ?? DEFAULT_IDLE_TIMEOUT_MS);
+    const headersTimeout = checkTimerMs('headersTimeoutMs', options.headersTimeoutMs ?? DEFAULT_HEADERS_TIMEOUT_MS);
+    const requestTimeout = checkTimerMs('requestTimeoutMs', options.requestTimeoutMs ?? DEFAULT_REQUEST_TIMEOUT_MS);
+    const keepAliveTimeout = checkTimerMs('keepAliveTimeoutMs', options.keepAliveTimeoutMs ?? DEFAULT_KEEP_ALIVE_TIMEOUT_MS);
+    const idleTimeout = checkTimerMs('idleTimeoutMs', options.idleTimeoutMs ?? DEFAULT_IDLE_TIMEOUT_MS);
     // Node refuses a headers limit beyond the request limit (the request includes its headers).
     if (headersTimeout > requestTimeout) throw new InvalidArgumentError(`headersTimeoutMs (${headersTimeout}) must not exceed requestTimeoutMs (${requestTimeout})`);
     const registry = createMetricsRegistry({ admission, persistence, kernels: options.kernels });

@@ -25,6 +25,7 @@ import { cellBytes, type StateCell } from '../core/state-cell.js';
 import { fromWire, type WireError } from '../error-wire.js';
 import { CtfsError, ForeignError, InvalidArgumentError, PoolError, PoolTimeoutError } from '../errors.js';
 import { describeValue } from '../describe-value.js';
+import { checkTimerMs } from '../core/options.js';
 import type { Invariant } from '../invariants/invariant.js';
 import { Kernel } from '../kernels/kernel.js';
 import type { Snapshot } from '../kernels/view.js';
@@ -117,16 +118,6 @@ const DEFAULT_TASK_TIMEOUT_MS = 60_000;
  * the shards, build the invariant); 30 s leaves room for a cold disk and a loaded machine.
  */
 const DEFAULT_START_TIMEOUT_MS = 30_000;
-/** The largest delay `setTimeout` honours (a larger one fires at once). */
-const MAX_TIMER_MS = 2 ** 31 - 1;
-
-/** A timeout option: an integer of milliseconds in [1, MAX_TIMER_MS]. */
-function checkTimeout(name: string, value: unknown): number {
-  if (typeof value !== 'number' || !Number.isInteger(value) || value < 1 || value > MAX_TIMER_MS) {
-    throw new InvalidArgumentError(`${name} must be an integer number of milliseconds in [1, ${MAX_TIMER_MS}], got ${describeValue(value)}`);
-  }
-  return value;
-}
 
 /** `promise`, or a rejection with `error()` if it has not settled after `ms`. */
 function within<T>(promise: Promise<T>, ms: number, error: () => Error): Promise<T> {
@@ -350,8 +341,8 @@ export class KernelPool implements CheckpointOffload {
     if (typeof lockTimeout !== 'number' || !(lockTimeout >= 0) || !Number.isFinite(lockTimeout)) {
       throw new InvalidArgumentError('syncLockTimeoutMs must be a finite number of milliseconds ≥ 0');
     }
-    const task = checkTimeout('taskTimeoutMs', options.taskTimeoutMs ?? DEFAULT_TASK_TIMEOUT_MS);
-    const start = checkTimeout('startTimeoutMs', options.startTimeoutMs ?? DEFAULT_START_TIMEOUT_MS);
+    const task = checkTimerMs('taskTimeoutMs', options.taskTimeoutMs ?? DEFAULT_TASK_TIMEOUT_MS);
+    const start = checkTimerMs('startTimeoutMs', options.startTimeoutMs ?? DEFAULT_START_TIMEOUT_MS);
     const startTimeout = (what: string) => () => new PoolTimeoutError('PoolStartTimeout', `${what} did not finish within startTimeoutMs (${start} ms)`, start);
     const invariant = await within(buildInvariant(portableSpec(options.invariant)), start, startTimeout('building the invariant in this thread'));
     // Loaded here rather than imported: piscina takes ~30 ms to load, which importing `ctfs` (or

@@ -20,6 +20,7 @@ import { threadId } from 'node:worker_threads';
 import { InvalidArgumentError, SharedMemoryError } from '../errors.js';
 import { describeValue } from '../describe-value.js';
 import { checkSharedHeader } from '../core/shared-header.js';
+import { checkWaitMs } from '../core/options.js';
 
 /** Each lock takes two cache lines (128 bytes), so neighbouring shards' locks never share one (nor an adjacent-line prefetch pair). */
 const LOCK_BYTES = 128;
@@ -35,8 +36,6 @@ const W_ACQUIRED = 5;
 const W_CONTENDED = 6;
 /** "CTLK" little-endian: marks a buffer as shard locks. */
 const MAGIC = 0x4b4c5443;
-/** Longest bounded wait: 2^31 − 1 ms (~24.8 days), the most a timer or `Atomics.wait` slice sequence is asked for anywhere. */
-const MAX_WAIT_MS = 2 ** 31 - 1;
 const LAYOUT_VERSION = 1;
 /** Header words: magic, layout version, number of locks. */
 const W_MAGIC = 0;
@@ -142,9 +141,7 @@ export class ShardLocks {
     const b = this.base(shard);
     // A wait with no end (NaN compares false with every deadline, Infinity never passes) is the
     // very thing this method exists to prevent.
-    if (typeof timeoutMs !== 'number' || !Number.isFinite(timeoutMs) || timeoutMs < 0 || timeoutMs > MAX_WAIT_MS) {
-      throw new InvalidArgumentError(`timeoutMs must be a finite number of milliseconds in [0, ${MAX_WAIT_MS}], got ${describeValue(timeoutMs)}`);
-    }
+    checkWaitMs('timeoutMs', timeoutMs);
     const w = this.words;
     if (Atomics.load(w, b + W_POISONED) !== 0) return LOCK_POISONED;
     this.notHeldHere(shard, b);
