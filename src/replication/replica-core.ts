@@ -32,6 +32,7 @@ import {
   encodeFactRequest,
   encodeFacts,
   encodeHello,
+  encodeLogRequest,
   encodePing,
   encodeSketchCells,
   encodeSketchRequest,
@@ -43,6 +44,11 @@ import {
 export interface FactSource {
   /** The fact with this id, if this node admitted it. */
   get(id: Uint8Array): WireFact | undefined;
+  /**
+   * Up to `max` facts of this node's log from sequence `from` on (1-based, admission order, so
+   * every fact comes after its deps); fewer at the end, none past it.
+   */
+  logFrom(from: number, max: number): WireFact[];
 }
 
 export interface ReplicaOptions {
@@ -79,9 +85,15 @@ export type ReplicaEvent =
   | { readonly type: 'pendingOverflow'; readonly peer: string; readonly dropped: number }
   | { readonly type: 'factRefused'; readonly peer: string; readonly id: Uint8Array; readonly code: number }
   | { readonly type: 'reconciled'; readonly peer: string; readonly theirs: number; readonly ours: number; readonly cells: number }
-  | { readonly type: 'sketchExhausted'; readonly peer: string };
+  | { readonly type: 'sketchExhausted'; readonly peer: string }
+  | { readonly type: 'streamed'; readonly peer: string; readonly facts: number; readonly through: number };
 
 const DEFAULT_SKETCH_CELLS = 4096;
+/**
+ * Facts asked for per LogRequest when a sketch cannot decode the difference: enough that a far
+ * behind node catches up in few round trips, few enough that one answer stays a handful of frames.
+ */
+const LOG_STREAM_FACTS = 4096;
 const DEFAULT_FIRST_SKETCH_CELLS = 32;
 const DEFAULT_ANTI_ENTROPY_MS = 1_000;
 const DEFAULT_MAX_PENDING = 10_000;
@@ -115,6 +127,15 @@ interface Peer {
   /** Facts to push, flushed on `tick`/`flush`. */
   outbox: WireFact[];
   outboxBytes: number;
+  /**
+   * The next sequence of the peer's log to ask for when streaming it (a hint: the set sketch, not
+   * this, decides what is missing; back to 1 when the peer restarts).
+   */
+  cursor: number;
+  /** Streaming: where the current LogRequest ends, and when it was sent (to ask again if lost). */
+  streamEnd: number;
+  streamAskedAt: number;
+  streaming: boolean;
 }
 
 export class ReplicaCore {
@@ -196,7 +217,19 @@ export class ReplicaCore {
   /** A link to `peer` opened: introduce ourselves. */
   linkUp(peer: string, now: number): void {
     this.now = now;
-    const link: Peer = { ready: false, confirmed: false, helloSentAt: now, incarnation: -1, round: undefined, outbox: [], outboxBytes: 0 };
+    const link: Peer = {
+      ready: false,
+      confirmed: false,
+      helloSentAt: now,
+      incarnation: -1,
+      round: undefined,
+      outbox: [],
+      outboxBytes: 0,
+      cursor: 1,
+      streamEnd: 0,
+      streamAskedAt: 0,
+      streaming: false,
+    };
     this.peers.set(peer, link);
     this.sendHello(peer, link);
   }
@@ -217,6 +250,8 @@ export class ReplicaCore {
     for (const [name, peer] of this.peers) {
       if (!peer.confirmed && now - peer.helloSentAt >= this.options.helloRetryMs) this.sendHello(name, peer);
       if (peer.ready) this.flushOutbox(name, peer);
+      // A LogRequest or its answer was lost: ask again from where the stream stands.
+      if (peer.ready && peer.streaming && now - peer.streamAskedAt >= this.options.requestRetryMs) this.askLog(name, peer);
     }
     if (now >= this.nextRound) {
       this.nextRound = now + this.options.antiEntropyMs;
@@ -273,7 +308,9 @@ export class ReplicaCore {
       case FrameType.Hello:
         return this.onHello(peer, link, frame);
       case FrameType.Facts:
-        return this.onFacts(peer, frame.facts);
+        this.onFacts(peer, frame.facts);
+        if (frame.firstSequence > 0) this.onStreamed(peer, link, frame.firstSequence, frame.facts.length);
+        return;
       case FrameType.FactRequest:
         return this.onFactRequest(peer, link, frame.ids);
       case FrameType.SketchRequest:
@@ -282,8 +319,9 @@ export class ReplicaCore {
         return this.onSketchCells(peer, link, frame.firstCell, frame.cells);
       case FrameType.Ping:
         return this.send(peer, encodePing(frame.nonce, true));
-      case FrameType.Pong:
       case FrameType.LogRequest:
+        return this.onLogRequest(peer, frame.fromSequence, frame.maxFacts);
+      case FrameType.Pong:
         return;
     }
   }
@@ -305,6 +343,9 @@ export class ReplicaCore {
     }
     const restarted = link.ready && hello.incarnation !== link.incarnation;
     link.ready = true;
+    // A restarted peer may have lost its log's unsynced tail and numbered new facts there.
+    link.cursor = 1;
+    link.streaming = false;
     link.incarnation = hello.incarnation;
     link.round = undefined;
     this.emit({ type: restarted ? 'peerRestarted' : 'peerReady', peer, incarnation: hello.incarnation });
@@ -372,6 +413,7 @@ export class ReplicaCore {
     if (count === 0 || round.received + count > this.sketch.cells) {
       link.round = undefined;
       this.emit({ type: 'sketchExhausted', peer });
+      this.startStream(peer, link);
       return;
     }
     round.cells.set(cells, round.received * SKETCH_CELL_WORDS);
@@ -382,6 +424,7 @@ export class ReplicaCore {
       if (round.received >= this.sketch.cells) {
         link.round = undefined;
         this.emit({ type: 'sketchExhausted', peer });
+        this.startStream(peer, link);
         return;
       }
       // Not enough cells to decode: ask for a prefix twice as long, whole. Its cells must all be
@@ -404,6 +447,59 @@ export class ReplicaCore {
     }
     this.flushOutbox(peer, link);
     this.emit({ type: 'reconciled', peer, theirs: diff.theirs.length, ours: diff.ours.length, cells: round.received });
+  }
+
+  /**
+   * More differences than the sketch decodes: stream the peer's log from the cursor instead.
+   * Everything it admitted after the cursor comes, in admission order; what the peer lacks from
+   * this node reaches it the same way, by its own rounds.
+   */
+  private startStream(peer: string, link: Peer): void {
+    if (link.streaming) return;
+    link.streaming = true;
+    this.askLog(peer, link);
+  }
+
+  private askLog(peer: string, link: Peer): void {
+    link.streamEnd = link.cursor + LOG_STREAM_FACTS;
+    link.streamAskedAt = this.now;
+    this.send(peer, encodeLogRequest(link.cursor, LOG_STREAM_FACTS));
+  }
+
+  /** A log stream's frame arrived: move the cursor if it is the next piece; ask on or stop. */
+  private onStreamed(peer: string, link: Peer, firstSequence: number, count: number): void {
+    if (!link.streaming || firstSequence !== link.cursor) return; // a stale or duplicated piece
+    link.cursor += count;
+    link.streamAskedAt = this.now;
+    if (count === 0) {
+      link.streaming = false; // the end of the peer's log
+      this.emit({ type: 'streamed', peer, facts: 0, through: link.cursor - 1 });
+    } else if (link.cursor >= link.streamEnd) {
+      this.emit({ type: 'streamed', peer, facts: count, through: link.cursor - 1 });
+      this.askLog(peer, link);
+    }
+  }
+
+  /** Serves up to `maxFacts` of this node's log from `fromSequence`, in frames; an empty one at the end. */
+  private onLogRequest(peer: string, fromSequence: number, maxFacts: number): void {
+    if (fromSequence < 1) return;
+    const facts = this.source.logFrom(fromSequence, Math.min(maxFacts, LOG_STREAM_FACTS));
+    let first = fromSequence;
+    let batch: WireFact[] = [];
+    let bytes = 0;
+    for (const fact of facts) {
+      const size = 40 + 32 * fact.deps.length + fact.payload.length;
+      if (bytes + size > FACTS_PER_FRAME_BUDGET && batch.length > 0) {
+        this.send(peer, encodeFacts(batch, first));
+        first += batch.length;
+        batch = [];
+        bytes = 0;
+      }
+      batch.push(fact);
+      bytes += size;
+    }
+    // The last piece, or an empty one that says the log ends here.
+    this.send(peer, encodeFacts(batch, first));
   }
 
   // ---------------------------------------------------------------------------------- helpers

@@ -28,6 +28,8 @@ export interface SimulationOptions {
   readonly crashRate?: number;
   readonly partitionRate?: number;
   readonly antiEntropyMs?: number;
+  /** Cells of each node's sketch: a small sketch forces the log-stream fallback (default 2,048). */
+  readonly sketchCells?: number;
 }
 
 interface SimNode {
@@ -62,6 +64,7 @@ export interface SimulationReport {
   readonly crashes: number;
   readonly partitions: number;
   readonly convergedAfterHealMs: number;
+  readonly streams: number;
   readonly violations: string[];
 }
 
@@ -79,6 +82,8 @@ export class Simulation {
   private readonly durable = new Set<string>();
   readonly violations: string[] = [];
   private frames = 0;
+  /** Log streams that ran because a sketch could not decode a difference. */
+  streams = 0;
   private bytes = 0;
   private crashes = 0;
   private partitions = 0;
@@ -94,6 +99,7 @@ export class Simulation {
       crashRate: 0.002,
       partitionRate: 0.002,
       antiEntropyMs: 200,
+      sketchCells: 2048,
       ...options,
     };
     this.rng = (options.seed >>> 0) || 1;
@@ -116,8 +122,16 @@ export class Simulation {
   private boot(name: string, incarnation: number, log: WireFact[]): SimNode {
     const kernel = new Kernel(new GCounterInvariant(), { indexCapacity: 1 << 16 });
     const core = new ReplicaCore(
-      { nodeId: name, clusterId: CLUSTER, incarnation, sketchKey: SKETCH_KEY, antiEntropyMs: this.o.antiEntropyMs, sketchCells: 2048, firstSketchCells: 16 },
-      { get: (id) => node.byId.get(hex(id)) },
+      {
+        nodeId: name,
+        clusterId: CLUSTER,
+        incarnation,
+        sketchKey: SKETCH_KEY,
+        antiEntropyMs: this.o.antiEntropyMs,
+        sketchCells: this.o.sketchCells,
+        firstSketchCells: Math.min(16, this.o.sketchCells),
+      },
+      { get: (id) => node.byId.get(hex(id)), logFrom: (from, max) => node.log.slice(from - 1, from - 1 + max) },
     );
     const node: SimNode = { name, core, kernel, log: [], byId: new Map(), synced: 0, up: true, incarnation };
     // Recovery: the durable log is replayed into a fresh kernel; the core learns it as known.
@@ -139,6 +153,7 @@ export class Simulation {
       for (const a of actions) {
         if (a.kind === 'send') this.transmit(node.name, a.peer, a.frame);
         else if (a.kind === 'admit') this.admit(node, a.fact, a.from);
+        else if (a.event.type === 'sketchExhausted') this.streams++;
       }
     }
   }
@@ -314,6 +329,7 @@ export class Simulation {
       crashes: this.crashes,
       partitions: this.partitions,
       convergedAfterHealMs: converged,
+      streams: this.streams,
       violations: this.violations,
     };
   }
