@@ -29,15 +29,17 @@ const median = (values) => [...values].sort((a, b) => a - b)[values.length >> 1]
 const rows = [];
 for (let seed = options.firstSeed; seed < options.firstSeed + options.seeds; seed++) {
   const started = performance.now();
-  const r = new Simulation({ seed, nodes: options.nodes, chaosMs: options.chaosMs, sketchCells: options.sketchCells }).run_();
-  const line = `seed ${seed}: ${options.nodes} nodes, ${r.facts} facts, ${r.crashes} crashes, ${r.partitions} partitions; converged ${r.convergedAfterHealMs} ms after healing; ${(r.frames / r.facts).toFixed(1)} frames and ${Math.round(r.bytes / r.facts)} bytes per fact; ${r.streams} log streams (${((performance.now() - started) / 1000).toFixed(1)} s)`;
+  const sim = new Simulation({ seed, nodes: options.nodes, chaosMs: options.chaosMs, sketchCells: options.sketchCells });
+  const r = sim.run_();
+  const idle = sim.idleBytesPerNodePerSecond();
+  const line = `seed ${seed}: ${options.nodes} nodes, ${r.facts} facts, ${r.crashes} crashes, ${r.partitions} partitions; converged ${r.convergedAfterHealMs} ms after healing; ${(r.frames / r.facts).toFixed(1)} frames and ${Math.round(r.bytes / r.facts)} bytes per fact; ${r.streams} log streams; idle ${Math.round(idle)} B/s per node (${((performance.now() - started) / 1000).toFixed(1)} s)`;
   console.log(line);
   if (r.violations.length > 0) {
     console.error(`violation: ${r.violations[0]}\nreplay: node scripts/replication-sim.mjs --nodes=${options.nodes} --seeds=1 --first-seed=${seed} --chaos-ms=${options.chaosMs} --sketch-cells=${options.sketchCells}`);
     process.exit(1);
   }
-  rows.push(r);
+  rows.push({ ...r, idle });
 }
 console.log(
-  `medians over ${rows.length} seeds: converged ${median(rows.map((r) => r.convergedAfterHealMs))} ms after healing, ${median(rows.map((r) => r.frames / r.facts)).toFixed(1)} frames and ${Math.round(median(rows.map((r) => r.bytes / r.facts)))} bytes per fact`,
+  `medians over ${rows.length} seeds: converged ${median(rows.map((r) => r.convergedAfterHealMs))} ms after healing, ${median(rows.map((r) => r.frames / r.facts)).toFixed(1)} frames and ${Math.round(median(rows.map((r) => r.bytes / r.facts)))} bytes per fact, idle ${Math.round(median(rows.map((r) => r.idle)))} B/s per node`,
 );

@@ -60,9 +60,16 @@ export interface ReplicaOptions {
   readonly sketchKey: Uint8Array;
   /** Cells of the sketch this node keeps: the most differences one round can decode is ~70% of it (default 4,096). */
   readonly sketchCells?: number;
-  /** Cells asked for first in a round (default 32); each further request doubles the prefix. */
+  /**
+   * Cells asked for after the first round trip found the sets different (default 32); each
+   * further request doubles the prefix. A round always starts with cell 0 alone, the whole set's
+   * summary: equal sets cost one 44-byte cell.
+   */
   readonly firstSketchCells?: number;
-  /** Anti-entropy period in ms (default 1,000). */
+  /**
+   * Anti-entropy period in ms (default 1,000). A link whose rounds keep finding nothing waits up
+   * to 8 periods between rounds; any difference, and any new link, brings it back to one.
+   */
   readonly antiEntropyMs?: number;
   /** Most facts waiting for deps (default 10,000). */
   readonly maxPending?: number;
@@ -95,6 +102,8 @@ const DEFAULT_SKETCH_CELLS = 4096;
  */
 const LOG_STREAM_FACTS = 4096;
 const DEFAULT_FIRST_SKETCH_CELLS = 32;
+/** A quiet link's rounds are spaced up to 2^3 = 8 anti-entropy periods apart. */
+const MAX_QUIET_DOUBLINGS = 3;
 const DEFAULT_ANTI_ENTROPY_MS = 1_000;
 const DEFAULT_MAX_PENDING = 10_000;
 const DEFAULT_REQUEST_RETRY_MS = 500;
@@ -136,6 +145,9 @@ interface Peer {
   streamEnd: number;
   streamAskedAt: number;
   streaming: boolean;
+  /** When this link's next anti-entropy round is due, and how many rounds in a row found nothing. */
+  nextRound: number;
+  quietRounds: number;
 }
 
 export class ReplicaCore {
@@ -159,7 +171,6 @@ export class ReplicaCore {
   private readonly requested = new Map<string, number>();
   private actions: ReplicaAction[] = [];
   private now = 0;
-  private nextRound = 0;
 
   constructor(options: ReplicaOptions, source: FactSource) {
     if (options === null || typeof options !== 'object') throw new InvalidArgumentError('ReplicaCore needs options');
@@ -229,6 +240,8 @@ export class ReplicaCore {
       streamEnd: 0,
       streamAskedAt: 0,
       streaming: false,
+      nextRound: now,
+      quietRounds: 0,
     };
     this.peers.set(peer, link);
     this.sendHello(peer, link);
@@ -253,9 +266,10 @@ export class ReplicaCore {
       // A LogRequest or its answer was lost: ask again from where the stream stands.
       if (peer.ready && peer.streaming && now - peer.streamAskedAt >= this.options.requestRetryMs) this.askLog(name, peer);
     }
-    if (now >= this.nextRound) {
-      this.nextRound = now + this.options.antiEntropyMs;
-      for (const [name, peer] of this.peers) if (peer.ready) this.startRound(name, peer);
+    for (const [name, peer] of this.peers) {
+      if (!peer.ready || now < peer.nextRound) continue;
+      peer.nextRound = now + this.options.antiEntropyMs * 2 ** Math.min(peer.quietRounds, MAX_QUIET_DOUBLINGS);
+      this.startRound(name, peer);
     }
     this.retryRequests();
   }
@@ -346,6 +360,8 @@ export class ReplicaCore {
     // A restarted peer may have lost its log's unsynced tail and numbered new facts there.
     link.cursor = 1;
     link.streaming = false;
+    link.quietRounds = 0;
+    link.nextRound = this.now + this.options.antiEntropyMs;
     link.incarnation = hello.incarnation;
     link.round = undefined;
     this.emit({ type: restarted ? 'peerRestarted' : 'peerReady', peer, incarnation: hello.incarnation });
@@ -410,12 +426,14 @@ export class ReplicaCore {
     const round = link.round;
     if (round === undefined || firstCell !== round.received) return; // a stale or out-of-order answer
     const count = cells.length / SKETCH_CELL_WORDS;
-    if (count === 0 || round.received + count > this.sketch.cells) {
+    if (count === 0) {
+      // The peer's sketch ends before the cells asked for: it cannot say more.
       link.round = undefined;
       this.emit({ type: 'sketchExhausted', peer });
       this.startStream(peer, link);
       return;
     }
+    if (round.received + count > round.asked) return; // an answer to an earlier, longer request
     round.cells.set(cells, round.received * SKETCH_CELL_WORDS);
     round.received += count;
     if (round.received < round.asked) return; // more frames of this answer are on their way
@@ -430,12 +448,21 @@ export class ReplicaCore {
       // Not enough cells to decode: ask for a prefix twice as long, whole. Its cells must all be
       // of one moment (the peer admits meanwhile), so the cells already here are not reused; the
       // doubling keeps the total at most twice the prefix that decodes.
-      round.asked = Math.min(2 * round.received, this.sketch.cells);
+      // After cell 0 alone said "different", jump to the configured first prefix.
+      round.asked = Math.min(round.received === 1 ? Math.max(2, this.options.firstSketchCells) : 2 * round.received, this.sketch.cells);
       round.received = 0;
+      round.cells = new Int32Array(round.asked * SKETCH_CELL_WORDS);
       this.send(peer, encodeSketchRequest(0, round.asked));
       return;
     }
     link.round = undefined;
+    // Nothing found: this link may wait longer before its next round. Something found: back to
+    // the full rate, since more may be missing.
+    if (diff.theirs.length === 0 && diff.ours.length === 0) link.quietRounds++;
+    else {
+      link.quietRounds = 0;
+      link.nextRound = Math.min(link.nextRound, this.now + this.options.antiEntropyMs);
+    }
     const wanted = diff.theirs.filter((id) => {
       const key = hexOf(id);
       return !this.known.has(key) && !this.admitting.has(key) && !this.pending.has(key) && !this.refused.has(key);
@@ -505,9 +532,8 @@ export class ReplicaCore {
   // ---------------------------------------------------------------------------------- helpers
 
   private startRound(peer: string, link: Peer): void {
-    const first = Math.min(this.options.firstSketchCells, this.sketch.cells);
-    link.round = { cells: new Int32Array(this.sketch.cells * SKETCH_CELL_WORDS), received: 0, asked: first };
-    this.send(peer, encodeSketchRequest(0, first));
+    link.round = { cells: new Int32Array(SKETCH_CELL_WORDS), received: 0, asked: 1 };
+    this.send(peer, encodeSketchRequest(0, 1));
   }
 
   /** Hands a fact whose deps are all admitted to the kernel. */

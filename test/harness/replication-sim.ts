@@ -302,6 +302,17 @@ export class Simulation {
     return out;
   }
 
+  /**
+   * After `run_`: keeps the healed, idle cluster running for `ms` virtual ms and returns the bytes
+   * each node sent per virtual second meanwhile (anti-entropy with nothing to find).
+   */
+  idleBytesPerNodePerSecond(ms = 20_000): number {
+    const before = this.bytes;
+    const end = this.now + ms;
+    while (this.now < end) this.step();
+    return ((this.bytes - before) / this.nodes.length / ms) * 1000;
+  }
+
   /** Runs the chaos phase, heals, and runs until every node agrees (or `maxHealMs` passes). */
   run_(maxHealMs = 20_000): SimulationReport {
     while (this.now < this.o.chaosMs) this.step();
