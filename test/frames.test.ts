@@ -15,6 +15,7 @@ import {
   encodeFacts,
   encodeHello,
   encodeLogRequest,
+  encodeMembers,
   encodePing,
   encodeSketchCells,
   encodeSketchRequest,
@@ -39,6 +40,9 @@ const frames: fc.Arbitrary<{ bytes: Uint8Array; expected: Frame }> = fc.oneof(
   }),
   fc.tuple(u53, fc.nat()).map(([fromSequence, maxFacts]) => ({ bytes: encodeLogRequest(fromSequence, maxFacts), expected: { type: FrameType.LogRequest, fromSequence, maxFacts } as Frame })),
   fc.tuple(u53, fc.boolean()).map(([nonce, pong]) => ({ bytes: encodePing(nonce, pong), expected: { type: pong ? FrameType.Pong : FrameType.Ping, nonce } as Frame })),
+  fc
+    .array(fc.record({ nodeId: fc.string({ minLength: 1, maxLength: 16 }), address: fc.string({ maxLength: 40 }), incarnation: u53 }), { maxLength: 6 })
+    .map((members) => ({ bytes: encodeMembers(members), expected: { type: FrameType.Members, members } as Frame })),
 );
 
 describe('replication frames', () => {
@@ -127,7 +131,7 @@ describe('replication frames', () => {
     expect(fault(set(hello, 5, 2))).toBe('UnsupportedVersion');
     expect(fault(set(hello, 6, 1))).toBe('ReservedNotZero');
     expect(fault(set(hello, 4, 0x7f))).toBe('UnknownType');
-    expect(fault(set(hello, 4, 0x10))).toBe('UnknownType'); // reserved for membership, not yet spoken
+    expect(fault(set(hello, 4, 0x11))).toBe('UnknownType'); // reserved for membership, not yet spoken
     expect(fault(set(hello, 8 + 16 + 8, 2))).toBe('BadVersionRange'); // min 2 > max 1
     expect(fault(set(hello, 8 + 16 + 10, 0))).toBe('BadNodeId');
     expect(fault(set(hello, 8 + 16 + 12, 0xff))).toBe('BadNodeId'); // not UTF-8

@@ -43,14 +43,27 @@ export const FrameType = {
   LogRequest: 0x06,
   Ping: 0x07,
   Pong: 0x08,
+  /** Nodes the sender knows (itself included): how a node joining through one seed learns the rest. */
+  Members: 0x10,
 } as const;
 export type FrameType = (typeof FrameType)[keyof typeof FrameType];
 
 /**
  * Type numbers kept for what comes next, so no version of this one reuses them: 0x10–0x1f
- * membership and dissemination, 0x20–0x2f snapshots, 0x30–0x3f escrow.
+ * membership and dissemination (0x10 Members is the first), 0x20–0x2f snapshots, 0x30–0x3f escrow.
  */
 export const RESERVED_FRAME_TYPES = { membership: [0x10, 0x1f], snapshot: [0x20, 0x2f], escrow: [0x30, 0x3f] } as const;
+
+/** Most members one Members frame lists. */
+export const MAX_MEMBERS_PER_FRAME = 1024;
+/** Longest member address (an opaque string the host dials, e.g. "10.0.0.7:7001"), in UTF-8 bytes. */
+export const MAX_ADDRESS_BYTES = 255;
+
+export interface Member {
+  readonly nodeId: string;
+  readonly address: string;
+  readonly incarnation: number;
+}
 
 export interface WireFact {
   readonly id: Uint8Array;
@@ -65,7 +78,8 @@ export type Frame =
   | { readonly type: typeof FrameType.SketchRequest; readonly firstCell: number; readonly cellCount: number }
   | { readonly type: typeof FrameType.SketchCells; readonly firstCell: number; readonly cells: Int32Array }
   | { readonly type: typeof FrameType.LogRequest; readonly fromSequence: number; readonly maxFacts: number }
-  | { readonly type: typeof FrameType.Ping | typeof FrameType.Pong; readonly nonce: number };
+  | { readonly type: typeof FrameType.Ping | typeof FrameType.Pong; readonly nonce: number }
+  | { readonly type: typeof FrameType.Members; readonly members: Member[] };
 
 /** Why bytes are not a frame. */
 export type FrameFault =
@@ -231,6 +245,21 @@ export function encodeLogRequest(fromSequence: number, maxFacts: number): Uint8A
   checkU64(fromSequence, 'fromSequence');
   checkU32(maxFacts, 'maxFacts');
   return new FrameWriter(FrameType.LogRequest).u64(fromSequence).u32(maxFacts).finish();
+}
+
+export function encodeMembers(members: readonly Member[]): Uint8Array {
+  if (!Array.isArray(members) || members.length > MAX_MEMBERS_PER_FRAME) throw new InvalidArgumentError(`a Members frame lists at most ${MAX_MEMBERS_PER_FRAME} members`);
+  const w = new FrameWriter(FrameType.Members).u16(members.length).u16(0);
+  for (const m of members) {
+    if (m === null || typeof m !== 'object' || typeof m.nodeId !== 'string' || typeof m.address !== 'string') throw new InvalidArgumentError('a member is { nodeId, address, incarnation }');
+    const name = utf8.encode(m.nodeId);
+    const address = utf8.encode(m.address);
+    if (name.length < 1 || name.length > MAX_NODE_ID_BYTES) throw new InvalidArgumentError(`nodeId must be 1 to ${MAX_NODE_ID_BYTES} UTF-8 bytes`);
+    if (address.length > MAX_ADDRESS_BYTES) throw new InvalidArgumentError(`an address is at most ${MAX_ADDRESS_BYTES} UTF-8 bytes`);
+    checkU64(m.incarnation, 'incarnation');
+    w.u64(m.incarnation).u8(name.length).u8(address.length).raw(name).raw(address);
+  }
+  return w.finish();
 }
 
 export function encodePing(nonce: number, pong = false): Uint8Array {
@@ -401,6 +430,30 @@ function readBody(type: number, r: FrameReader): Frame | undefined {
     case FrameType.Ping:
     case FrameType.Pong:
       return { type, nonce: r.u64('nonce') };
+    case FrameType.Members: {
+      const count = r.u16();
+      r.zero('reserved byte');
+      r.zero('reserved byte');
+      // Each member needs at least 11 bytes (incarnation, two lengths, a 1-byte node id).
+      if (count > MAX_MEMBERS_PER_FRAME) r.fail('TooManyItems', `${count} members; at most ${MAX_MEMBERS_PER_FRAME}`);
+      else if (count * 11 > r.remaining) r.fail('BadLength', `${count} members cannot fit in ${r.remaining} bytes`);
+      const members: Member[] = [];
+      for (let i = 0; i < count && r.fault === undefined; i++) {
+        const incarnation = r.u64('incarnation');
+        const nameBytes = r.u8();
+        const addressBytes = r.u8();
+        if (nameBytes < 1 || nameBytes > MAX_NODE_ID_BYTES) r.fail('BadNodeId', `member ${i} has a node id of ${nameBytes} bytes`);
+        const name = r.bytes(nameBytes);
+        const address = r.bytes(addressBytes);
+        if (r.fault !== undefined) break;
+        try {
+          members.push({ nodeId: utf8Strict.decode(name), address: utf8Strict.decode(address), incarnation });
+        } catch {
+          r.fail('BadNodeId', `member ${i}'s node id or address is not UTF-8`);
+        }
+      }
+      return { type, members };
+    }
     default:
       return undefined;
   }

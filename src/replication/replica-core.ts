@@ -36,7 +36,10 @@ import {
   encodePing,
   encodeSketchCells,
   encodeSketchRequest,
+  MAX_MEMBERS_PER_FRAME,
+  encodeMembers,
   type Frame,
+  type Member,
   type WireFact,
 } from './frames.js';
 
@@ -58,6 +61,8 @@ export interface ReplicaOptions {
   readonly incarnation: number;
   /** Key of the set sketch: the same on every node of the cluster (8 bytes). */
   readonly sketchKey: Uint8Array;
+  /** How other nodes reach this one (opaque to the core; the host dials it). Default ''. */
+  readonly address?: string;
   /** Cells of the sketch this node keeps: the most differences one round can decode is ~70% of it (default 4,096). */
   readonly sketchCells?: number;
   /**
@@ -73,6 +78,12 @@ export interface ReplicaOptions {
   readonly antiEntropyMs?: number;
   /** Most facts waiting for deps (default 10,000). */
   readonly maxPending?: number;
+  /**
+   * A fact waits this long for its deps at most (default 60,000 ms), then is dropped: its deps may
+   * be gone for good (lost with a crashed node's unsynced tail), and if they turn up later,
+   * anti-entropy brings the fact again.
+   */
+  readonly pendingTimeoutMs?: number;
   /** A requested fact not received after this long is requested again (default 500 ms). */
   readonly requestRetryMs?: number;
   /** Hello is sent again this often until the peer shows it took it (default 250 ms). */
@@ -93,7 +104,9 @@ export type ReplicaEvent =
   | { readonly type: 'factRefused'; readonly peer: string; readonly id: Uint8Array; readonly code: number }
   | { readonly type: 'reconciled'; readonly peer: string; readonly theirs: number; readonly ours: number; readonly cells: number }
   | { readonly type: 'sketchExhausted'; readonly peer: string }
-  | { readonly type: 'streamed'; readonly peer: string; readonly facts: number; readonly through: number };
+  | { readonly type: 'streamed'; readonly peer: string; readonly facts: number; readonly through: number }
+  /** A node this one did not know (or knew by an older incarnation): the host should link to it. */
+  | { readonly type: 'memberDiscovered'; readonly member: Member };
 
 const DEFAULT_SKETCH_CELLS = 4096;
 /**
@@ -108,6 +121,7 @@ const DEFAULT_ANTI_ENTROPY_MS = 1_000;
 const DEFAULT_MAX_PENDING = 10_000;
 const DEFAULT_REQUEST_RETRY_MS = 500;
 const DEFAULT_HELLO_RETRY_MS = 250;
+const DEFAULT_PENDING_TIMEOUT_MS = 60_000;
 /** Facts per pushed frame: a frame holds at least this many facts of the largest shape within MAX_FRAME_BYTES. */
 const FACTS_PER_FRAME_BUDGET = MAX_FRAME_BYTES - 1024;
 /** Sketch cells per SketchCells frame, so a reply stays well inside the frame limit. */
@@ -119,6 +133,7 @@ interface Pending {
   readonly fact: WireFact;
   readonly from: string;
   readonly missing: Set<string>;
+  readonly since: number;
 }
 
 interface Peer {
@@ -152,7 +167,9 @@ interface Peer {
 
 export class ReplicaCore {
   readonly nodeId: string;
-  private readonly options: Required<Omit<ReplicaOptions, 'nodeId' | 'clusterId' | 'incarnation' | 'sketchKey'>>;
+  private readonly options: Required<Omit<ReplicaOptions, 'nodeId' | 'clusterId' | 'incarnation' | 'sketchKey' | 'address'>>;
+  /** Every node this one knows, itself included, by node id: what it tells each new peer. */
+  private readonly members = new Map<string, Member>();
   private readonly clusterId: Uint8Array;
   private readonly incarnation: number;
   private readonly sketch: RatelessSketch;
@@ -190,12 +207,16 @@ export class ReplicaCore {
       maxPending: positive(options.maxPending, DEFAULT_MAX_PENDING, 'maxPending'),
       requestRetryMs: positive(options.requestRetryMs, DEFAULT_REQUEST_RETRY_MS, 'requestRetryMs'),
       helloRetryMs: positive(options.helloRetryMs, DEFAULT_HELLO_RETRY_MS, 'helloRetryMs'),
+      pendingTimeoutMs: positive(options.pendingTimeoutMs, DEFAULT_PENDING_TIMEOUT_MS, 'pendingTimeoutMs'),
     };
     this.nodeId = nodeId;
     this.clusterId = clusterId.slice();
     this.incarnation = incarnation;
     this.sketch = new RatelessSketch(this.options.sketchCells, sketchKey);
     this.source = source;
+    const address = options.address ?? '';
+    if (typeof address !== 'string') throw new InvalidArgumentError('address must be a string');
+    this.members.set(nodeId, { nodeId, address, incarnation });
   }
 
   /** The actions produced since the last call. */
@@ -272,6 +293,24 @@ export class ReplicaCore {
       this.startRound(name, peer);
     }
     this.retryRequests();
+    this.expirePending();
+  }
+
+  /** Facts waiting for deps, oldest first. */
+  pendingFacts(): WireFact[] {
+    return [...this.pending.values()].map((p) => p.fact);
+  }
+
+  private expirePending(): void {
+    for (const [key, p] of this.pending) {
+      if (this.now - p.since < this.options.pendingTimeoutMs) break; // insertion order: oldest first
+      this.pending.delete(key);
+      for (const dep of p.missing) {
+        const waiters = this.waiting.get(dep);
+        waiters?.delete(key);
+        if (waiters?.size === 0) this.waiting.delete(dep);
+      }
+    }
   }
 
   /** This node's writer admitted `fact` (the kernel's log has it): push it to every peer. */
@@ -335,6 +374,8 @@ export class ReplicaCore {
         return this.send(peer, encodePing(frame.nonce, true));
       case FrameType.LogRequest:
         return this.onLogRequest(peer, frame.fromSequence, frame.maxFacts);
+      case FrameType.Members:
+        return this.onMembers(frame.members);
       case FrameType.Pong:
         return;
     }
@@ -365,7 +406,9 @@ export class ReplicaCore {
     link.incarnation = hello.incarnation;
     link.round = undefined;
     this.emit({ type: restarted ? 'peerRestarted' : 'peerReady', peer, incarnation: hello.incarnation });
-    // Reconcile at once: whatever either side missed while apart is found now, not a period later.
+    // Tell it every node we know (it may have joined through us alone), then reconcile at once:
+    // whatever either side missed while apart is found now, not a period later.
+    this.sendMembers(peer, [...this.members.values()]);
     this.startRound(peer, link);
   }
 
@@ -392,7 +435,7 @@ export class ReplicaCore {
         dropped++;
         continue;
       }
-      this.pending.set(key, { fact, from: peer, missing });
+      this.pending.set(key, { fact, from: peer, missing, since: this.now });
       for (const d of missing) {
         let set = this.waiting.get(d);
         if (set === undefined) this.waiting.set(d, (set = new Set()));
@@ -474,6 +517,30 @@ export class ReplicaCore {
     }
     this.flushOutbox(peer, link);
     this.emit({ type: 'reconciled', peer, theirs: diff.theirs.length, ours: diff.ours.length, cells: round.received });
+  }
+
+  /** Learns the nodes a peer knows; new ones are announced to the host and passed on to every peer. */
+  private onMembers(members: readonly Member[]): void {
+    const learnt: Member[] = [];
+    for (const m of members) {
+      if (m.nodeId === this.nodeId) continue;
+      const known = this.members.get(m.nodeId);
+      if (known !== undefined && known.incarnation >= m.incarnation) continue;
+      this.members.set(m.nodeId, m);
+      learnt.push(m);
+      this.emit({ type: 'memberDiscovered', member: m });
+    }
+    if (learnt.length === 0) return;
+    for (const [name, link] of this.peers) if (link.ready) this.sendMembers(name, learnt);
+  }
+
+  private sendMembers(peer: string, members: readonly Member[]): void {
+    for (let i = 0; i < members.length; i += MAX_MEMBERS_PER_FRAME) this.send(peer, encodeMembers(members.slice(i, i + MAX_MEMBERS_PER_FRAME)));
+  }
+
+  /** The nodes this one knows, itself included. */
+  knownMembers(): Member[] {
+    return [...this.members.values()];
   }
 
   /**

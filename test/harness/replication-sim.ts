@@ -30,6 +30,12 @@ export interface SimulationOptions {
   readonly antiEntropyMs?: number;
   /** Cells of each node's sketch: a small sketch forces the log-stream fallback (default 2,048). */
   readonly sketchCells?: number;
+  /**
+   * Every node starts linked to n0 alone and learns the others from Members frames (the host
+   * links to a node when its core reports it); a restarted node dials n0 again. Default false:
+   * a full mesh from the start.
+   */
+  readonly seedOnly?: boolean;
 }
 
 interface SimNode {
@@ -100,13 +106,31 @@ export class Simulation {
       partitionRate: 0.002,
       antiEntropyMs: 200,
       sketchCells: 2048,
+      seedOnly: false,
       ...options,
     };
     this.rng = (options.seed >>> 0) || 1;
     this.group = new Array<number>(options.nodes).fill(0);
     for (let i = 0; i < options.nodes; i++) this.nodes.push(this.boot(`n${i}`, 1, []));
-    for (const a of this.nodes) for (const b of this.nodes) if (a !== b) a.core.linkUp(b.name, 0);
+    if (this.o.seedOnly) for (const n of this.nodes.slice(1)) this.link(this.nodes[0]!, n);
+    else for (let i = 0; i < this.nodes.length; i++) for (let j = i + 1; j < this.nodes.length; j++) this.link(this.nodes[i]!, this.nodes[j]!);
     for (const n of this.nodes) this.run(n);
+  }
+
+  /** Pairs of node indexes with a link open both ways ("i-j", i < j). */
+  private readonly links = new Set<string>();
+
+  private pair(a: SimNode, b: SimNode): string {
+    const [i, j] = [this.nodes.indexOf(a), this.nodes.indexOf(b)].sort((x, y) => x - y);
+    return `${i}-${j}`;
+  }
+
+  /** Opens a link between two live nodes, both ways (a TCP connection), unless one is open. */
+  private link(a: SimNode, b: SimNode): void {
+    if (a === b || !a.up || !b.up || this.links.has(this.pair(a, b))) return;
+    this.links.add(this.pair(a, b));
+    a.core.linkUp(b.name, this.now);
+    b.core.linkUp(a.name, this.now);
   }
 
   /** xorshift32 in [0, 1). */
@@ -154,6 +178,14 @@ export class Simulation {
         if (a.kind === 'send') this.transmit(node.name, a.peer, a.frame);
         else if (a.kind === 'admit') this.admit(node, a.fact, a.from);
         else if (a.event.type === 'sketchExhausted') this.streams++;
+        else if (a.event.type === 'memberDiscovered') {
+          const { nodeId } = a.event.member;
+          const other = this.nodes.find((n) => n.name === nodeId);
+          if (other !== undefined) {
+            this.link(node, other);
+            this.run(other);
+          }
+        }
       }
     }
   }
@@ -212,7 +244,11 @@ export class Simulation {
     this.crashes++;
     node.up = false;
     const survivors = node.log.slice(0, node.synced);
-    for (const other of this.nodes) if (other !== node && other.up) other.core.linkDown(node.name);
+    for (const other of this.nodes) {
+      if (other === node) continue;
+      this.links.delete(this.pair(node, other));
+      if (other.up) other.core.linkDown(node.name);
+    }
     for (const [at, bucket] of this.queue) {
       const kept = bucket.filter((m) => m.to !== node.name && m.from !== node.name);
       this.inFlight -= bucket.length - kept.length;
@@ -228,10 +264,11 @@ export class Simulation {
   private restart(r: { index: number; log: WireFact[]; incarnation: number }): void {
     const node = this.boot(`n${r.index}`, r.incarnation, r.log);
     this.nodes[r.index] = node;
-    for (const other of this.nodes) {
+    // With seeds only, a restarted node dials n0, and every node redials n0 when n0 comes back.
+    const dial = this.o.seedOnly ? (r.index === 0 ? this.nodes : [this.nodes[0]!]) : this.nodes;
+    for (const other of dial) {
       if (other === node || !other.up) continue;
-      other.core.linkUp(node.name, this.now);
-      node.core.linkUp(other.name, this.now);
+      this.link(node, other);
       this.run(other);
     }
     this.run(node);
@@ -331,7 +368,24 @@ export class Simulation {
       }
     }
     if (converged < 0) this.violations.push(...this.disagreement().slice(0, 5).map((d) => `not converged ${maxHealMs} ms after healing: ${d}`));
-    for (const n of this.nodes) if (n.core.pendingCount > 0 && converged >= 0) this.violations.push(`${n.name} still holds ${n.core.pendingCount} pending facts`);
+    // Joined through one seed, every node must have learnt every other and linked to it.
+    if (this.o.seedOnly && converged >= 0) {
+      for (const n of this.nodes) {
+        const known = n.core.knownMembers().length;
+        if (known !== this.nodes.length) this.violations.push(`${n.name} knows ${known} of ${this.nodes.length} nodes`);
+      }
+      const full = (this.nodes.length * (this.nodes.length - 1)) / 2;
+      if (this.links.size !== full) this.violations.push(`${this.links.size} links open, not the full mesh of ${full}`);
+    }
+    // A fact may stay pending only if some dep of it exists nowhere (lost with a crashed node's
+    // unsynced tail, so the fact can never be admitted anywhere); anything else should have gone in.
+    if (converged >= 0) {
+      const everywhere = new Set(this.nodes.flatMap((n) => [...n.byId.keys()]));
+      for (const n of this.nodes) {
+        const stuck = n.core.pendingFacts().filter((f) => f.deps.every((d) => everywhere.has(hex(d))));
+        if (stuck.length > 0) this.violations.push(`${n.name} still holds ${stuck.length} pending facts whose deps all exist`);
+      }
+    }
     return {
       seed: this.o.seed,
       facts: this.nodes[0]!.byId.size,
