@@ -28,6 +28,8 @@ import {
   admitMany,
   cleanup,
   closeKernel,
+  copyDir,
+  flipBit,
   open,
   pool,
   rejection,
@@ -109,17 +111,6 @@ function tieredHash(bytes: Uint8Array): Uint8Array {
   return hash(top);
 }
 
-function copyDir(src: string): string {
-  const dst = tmpDir();
-  fs.cpSync(src, dst, { recursive: true });
-  return dst;
-}
-
-function flipBit(file: string, byte: number, bit: number): void {
-  const bytes = fs.readFileSync(file);
-  bytes[byte] = bytes[byte]! ^ (1 << bit);
-  fs.writeFileSync(file, bytes);
-}
 
 // --------------------------------------------------------------------------- checkpoint + WAL
 

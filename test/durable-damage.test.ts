@@ -46,7 +46,9 @@ import {
   admitMany,
   cleanup,
   closeKernel,
+  copyDir,
   crashImage,
+  flipBit,
   open,
   rejection,
   replay,
@@ -83,17 +85,6 @@ function records(file: string): Rec[] {
   return out;
 }
 
-function copyDir(src: string): string {
-  const dst = tmpDir();
-  fs.cpSync(src, dst, { recursive: true });
-  return dst;
-}
-
-function flipBit(file: string, byte: number, bit: number): void {
-  const bytes = fs.readFileSync(file);
-  bytes[byte] = bytes[byte]! ^ (1 << bit);
-  fs.writeFileSync(file, bytes);
-}
 
 /** A cleanly closed log of 30 facts in several batches, one segment. */
 async function closedLog(): Promise<{ dir: string; facts: Fact[] }> {

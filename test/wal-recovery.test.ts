@@ -37,7 +37,9 @@ import {
   admitMany,
   cleanup,
   closeKernel,
+  copyDir,
   crashImage,
+  flipBit,
   open,
   pool,
   rejection,
@@ -123,24 +125,6 @@ function segments(dir: string): Seg[] {
 /** Every record of every segment, in file order. */
 function allRecords(dir: string): (Rec & { file: string })[] {
   return segments(dir).flatMap((s) => s.records.map((r) => ({ ...r, file: s.file })));
-}
-
-function copyDir(src: string): string {
-  const dst = tmpDir();
-  fs.cpSync(src, dst, { recursive: true });
-  return dst;
-}
-
-function flipBit(file: string, byte: number, bit: number): void {
-  const fd = fs.openSync(file, 'r+');
-  try {
-    const b = Buffer.alloc(1);
-    fs.readSync(fd, b, 0, 1, byte);
-    b[0] = b[0]! ^ (1 << bit);
-    fs.writeSync(fd, b, 0, 1, byte);
-  } finally {
-    fs.closeSync(fd);
-  }
 }
 
 async function expectWalCorruption(dir: string, file: string, offset: number): Promise<WalCorruptionError> {

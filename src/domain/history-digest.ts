@@ -12,8 +12,7 @@
  */
 import { hash } from 'blake3-jit';
 import { STATE_CELL_BYTES } from '../core/state-cell.js';
-import type { DomainImage } from './image.js';
-import { hashParts } from './image.js';
+import { hashParts, type DomainImage } from './image.js';
 
 const CONTEXT = new TextEncoder().encode('ctfs/history/v1\0');
 /** Five u32 fields between the context and the part hashes. */

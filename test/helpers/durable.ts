@@ -196,3 +196,23 @@ export async function crashImage(kernel: DurableKernel, into: string = tmpDir())
   }
   return into;
 }
+
+/** A copy of a data directory in a fresh temp dir (removed with the others after the test). */
+export function copyDir(src: string): string {
+  const dst = tmpDir();
+  fs.cpSync(src, dst, { recursive: true });
+  return dst;
+}
+
+/** Flips one bit of a file in place (one byte read and written back): damage only a checksum can see. */
+export function flipBit(file: string, byte: number, bit: number): void {
+  const fd = fs.openSync(file, 'r+');
+  try {
+    const b = Buffer.alloc(1);
+    fs.readSync(fd, b, 0, 1, byte);
+    b[0] = b[0]! ^ (1 << bit);
+    fs.writeSync(fd, b, 0, 1, byte);
+  } finally {
+    fs.closeSync(fd);
+  }
+}
