@@ -16,7 +16,9 @@ import {
   encodeHello,
   encodeLogRequest,
   encodeMembers,
+  encodeNack,
   encodePing,
+  encodePingReq,
   encodeSketchCells,
   encodeSketchRequest,
   type Frame,
@@ -41,8 +43,20 @@ const frames: fc.Arbitrary<{ bytes: Uint8Array; expected: Frame }> = fc.oneof(
   fc.tuple(u53, fc.nat()).map(([fromSequence, maxFacts]) => ({ bytes: encodeLogRequest(fromSequence, maxFacts), expected: { type: FrameType.LogRequest, fromSequence, maxFacts } as Frame })),
   fc.tuple(u53, fc.boolean()).map(([nonce, pong]) => ({ bytes: encodePing(nonce, pong), expected: { type: pong ? FrameType.Pong : FrameType.Ping, nonce } as Frame })),
   fc
-    .array(fc.record({ nodeId: fc.string({ minLength: 1, maxLength: 16 }), address: fc.string({ maxLength: 40 }), incarnation: u53 }), { maxLength: 6 })
+    .array(
+      fc.record({
+        nodeId: fc.string({ minLength: 1, maxLength: 16 }),
+        address: fc.string({ maxLength: 40 }),
+        incarnation: u53,
+        refutations: fc.nat(),
+        state: fc.constantFrom('alive' as const, 'suspect' as const, 'failed' as const),
+        reporter: fc.string({ maxLength: 16 }),
+      }),
+      { maxLength: 6 },
+    )
     .map((members) => ({ bytes: encodeMembers(members), expected: { type: FrameType.Members, members } as Frame })),
+  fc.tuple(u53, fc.string({ minLength: 1, maxLength: 16 })).map(([nonce, target]) => ({ bytes: encodePingReq(nonce, target), expected: { type: FrameType.PingReq, nonce, target } as Frame })),
+  u53.map((nonce) => ({ bytes: encodeNack(nonce), expected: { type: FrameType.Nack, nonce } as Frame })),
 );
 
 describe('replication frames', () => {
@@ -131,7 +145,7 @@ describe('replication frames', () => {
     expect(fault(set(hello, 5, 2))).toBe('UnsupportedVersion');
     expect(fault(set(hello, 6, 1))).toBe('ReservedNotZero');
     expect(fault(set(hello, 4, 0x7f))).toBe('UnknownType');
-    expect(fault(set(hello, 4, 0x11))).toBe('UnknownType'); // reserved for membership, not yet spoken
+    expect(fault(set(hello, 4, 0x1f))).toBe('UnknownType'); // reserved for membership, not yet spoken
     expect(fault(set(hello, 8 + 16 + 8, 2))).toBe('BadVersionRange'); // min 2 > max 1
     expect(fault(set(hello, 8 + 16 + 10, 0))).toBe('BadNodeId');
     expect(fault(set(hello, 8 + 16 + 12, 0xff))).toBe('BadNodeId'); // not UTF-8
@@ -146,6 +160,15 @@ describe('replication frames', () => {
     expect(fault(withLength(facts, facts.length - 1))).toBe('BadLength');
     const ping = encodePing(9);
     expect(fault(new Uint8Array([...withLength(ping, ping.length + 1), 0]))).toBe('BadLength'); // a byte after the body
+    const members = encodeMembers([{ nodeId: 'a', address: 'h:1', incarnation: 1, refutations: 0, state: 'suspect', reporter: 'b' }]);
+    expect(fault(set(members, 8 + 4 + 12, 3))).toBe('BadNumber'); // no state 3
+    expect(fault(set(members, 8 + 4 + 13, 0))).toBe('BadNodeId'); // an empty node id
+    expect(fault(set(members, 8 + 4 + 15, 65))).toBe('BadNodeId'); // a reporter id too long
+    expect(fault(set(members, 8, 200))).toBe('BadLength'); // 200 members cannot fit
+    const pingReq = encodePingReq(3, 'n1');
+    expect(fault(set(pingReq, 16, 0))).toBe('BadNodeId');
+    expect(fault(set(pingReq, 17, 1))).toBe('ReservedNotZero');
+    expect(fault(set(pingReq, 18, 0xff))).toBe('BadNodeId'); // not UTF-8
   });
 
   it('encoders refuse what the decoder would refuse, with typed errors', () => {
@@ -164,5 +187,11 @@ describe('replication frames', () => {
     bad(() => encodeSketchCells(0, new Int32Array(10)));
     bad(() => encodeLogRequest(2 ** 53, 1));
     bad(() => encodePing(Number.NaN));
+    const member = { nodeId: 'a', address: '', incarnation: 0, refutations: 0, state: 'alive' as const, reporter: '' };
+    bad(() => encodeMembers([{ ...member, state: 'gone' as never }]));
+    bad(() => encodeMembers([{ ...member, refutations: -1 }]));
+    bad(() => encodeMembers([{ ...member, reporter: 'x'.repeat(65) }]));
+    bad(() => encodePingReq(1, ''));
+    bad(() => encodeNack(-1));
   });
 });

@@ -45,4 +45,16 @@ describe('replication in the simulator', () => {
     }
     expect(failures).toEqual([]);
   });
+
+  it('nodes that crash for good are failed by every survivor, live nodes are not, and the survivors converge', () => {
+    const failures: string[] = [];
+    let crashes = 0;
+    for (const seed of SEEDS.slice(0, 20)) {
+      const report = new Simulation({ seed, nodes: 4 + (seed % 5), chaosMs: 2_000, permanentCrashes: true, crashRate: 0.001 }).run_();
+      crashes += report.crashes;
+      if (report.violations.length > 0) failures.push(`seed ${seed}: ${report.violations[0]} — replay: CTFS_SIM_SEED=${seed} npx vitest run test/replication-sim.test.ts`);
+    }
+    expect(failures).toEqual([]);
+    expect(crashes).toBeGreaterThan(0);
+  });
 });

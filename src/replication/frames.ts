@@ -43,8 +43,16 @@ export const FrameType = {
   LogRequest: 0x06,
   Ping: 0x07,
   Pong: 0x08,
-  /** Nodes the sender knows (itself included): how a node joining through one seed learns the rest. */
+  /**
+   * Nodes the sender knows (itself included) and what it believes of each (alive, suspected,
+   * failed): how a node joining through one seed learns the rest, and how failure detection
+   * spreads its verdicts.
+   */
   Members: 0x10,
+  /** "Ping this node for me and forward its Pong" (an indirect probe). */
+  PingReq: 0x11,
+  /** "The node you asked me to ping did not answer me either." */
+  Nack: 0x12,
 } as const;
 export type FrameType = (typeof FrameType)[keyof typeof FrameType];
 
@@ -54,6 +62,8 @@ export type FrameType = (typeof FrameType)[keyof typeof FrameType];
  */
 export const RESERVED_FRAME_TYPES = { membership: [0x10, 0x1f], snapshot: [0x20, 0x2f], escrow: [0x30, 0x3f] } as const;
 
+/** Fixed bytes of a Members entry (incarnation, refutations, state, three lengths) plus a 1-byte node id. */
+const MIN_MEMBER_BYTES = 8 + 4 + 1 + 3 + 1;
 /** Most members one Members frame lists. */
 export const MAX_MEMBERS_PER_FRAME = 1024;
 /** Longest member address (an opaque string the host dials, e.g. "10.0.0.7:7001"), in UTF-8 bytes. */
@@ -63,6 +73,18 @@ export interface Member {
   readonly nodeId: string;
   readonly address: string;
   readonly incarnation: number;
+}
+
+export type MemberState = 'alive' | 'suspect' | 'failed';
+const MEMBER_STATES: readonly MemberState[] = ['alive', 'suspect', 'failed'];
+
+/** A member and what the sender believes of it (see FailureDetector for the precedence rules). */
+export interface MemberStatus extends Member {
+  /** Times this run of the member refuted a suspicion of itself. */
+  readonly refutations: number;
+  readonly state: MemberState;
+  /** Who suspected or failed it ('' for alive). */
+  readonly reporter: string;
 }
 
 export interface WireFact {
@@ -79,7 +101,9 @@ export type Frame =
   | { readonly type: typeof FrameType.SketchCells; readonly firstCell: number; readonly cells: Int32Array }
   | { readonly type: typeof FrameType.LogRequest; readonly fromSequence: number; readonly maxFacts: number }
   | { readonly type: typeof FrameType.Ping | typeof FrameType.Pong; readonly nonce: number }
-  | { readonly type: typeof FrameType.Members; readonly members: Member[] };
+  | { readonly type: typeof FrameType.Members; readonly members: MemberStatus[] }
+  | { readonly type: typeof FrameType.PingReq; readonly nonce: number; readonly target: string }
+  | { readonly type: typeof FrameType.Nack; readonly nonce: number };
 
 /** Why bytes are not a frame. */
 export type FrameFault =
@@ -247,19 +271,41 @@ export function encodeLogRequest(fromSequence: number, maxFacts: number): Uint8A
   return new FrameWriter(FrameType.LogRequest).u64(fromSequence).u32(maxFacts).finish();
 }
 
-export function encodeMembers(members: readonly Member[]): Uint8Array {
+/** Encodes a node id (or '' where `empty` allows it) as UTF-8, checking its length. */
+function nodeIdBytes(nodeId: unknown, what: string, empty = false): Uint8Array {
+  if (typeof nodeId !== 'string') throw new InvalidArgumentError(`${what} must be a string`);
+  const name = utf8.encode(nodeId);
+  if (name.length < (empty ? 0 : 1) || name.length > MAX_NODE_ID_BYTES) throw new InvalidArgumentError(`${what} must be ${empty ? 0 : 1} to ${MAX_NODE_ID_BYTES} UTF-8 bytes`);
+  return name;
+}
+
+export function encodeMembers(members: readonly MemberStatus[]): Uint8Array {
   if (!Array.isArray(members) || members.length > MAX_MEMBERS_PER_FRAME) throw new InvalidArgumentError(`a Members frame lists at most ${MAX_MEMBERS_PER_FRAME} members`);
   const w = new FrameWriter(FrameType.Members).u16(members.length).u16(0);
   for (const m of members) {
-    if (m === null || typeof m !== 'object' || typeof m.nodeId !== 'string' || typeof m.address !== 'string') throw new InvalidArgumentError('a member is { nodeId, address, incarnation }');
-    const name = utf8.encode(m.nodeId);
+    if (m === null || typeof m !== 'object' || typeof m.address !== 'string') throw new InvalidArgumentError('a member is { nodeId, address, incarnation, refutations, state, reporter }');
+    const name = nodeIdBytes(m.nodeId, 'nodeId');
+    const reporter = nodeIdBytes(m.reporter, 'reporter', true);
     const address = utf8.encode(m.address);
-    if (name.length < 1 || name.length > MAX_NODE_ID_BYTES) throw new InvalidArgumentError(`nodeId must be 1 to ${MAX_NODE_ID_BYTES} UTF-8 bytes`);
     if (address.length > MAX_ADDRESS_BYTES) throw new InvalidArgumentError(`an address is at most ${MAX_ADDRESS_BYTES} UTF-8 bytes`);
     checkU64(m.incarnation, 'incarnation');
-    w.u64(m.incarnation).u8(name.length).u8(address.length).raw(name).raw(address);
+    checkU32(m.refutations, 'refutations');
+    const state = MEMBER_STATES.indexOf(m.state);
+    if (state < 0) throw new InvalidArgumentError(`state must be one of ${MEMBER_STATES.join(', ')}`);
+    w.u64(m.incarnation).u32(m.refutations).u8(state).u8(name.length).u8(address.length).u8(reporter.length).raw(name).raw(address).raw(reporter);
   }
   return w.finish();
+}
+
+export function encodePingReq(nonce: number, target: string): Uint8Array {
+  checkU64(nonce, 'nonce');
+  const name = nodeIdBytes(target, 'target');
+  return new FrameWriter(FrameType.PingReq).u64(nonce).u8(name.length).u8(0).raw(name).finish();
+}
+
+export function encodeNack(nonce: number): Uint8Array {
+  checkU64(nonce, 'nonce');
+  return new FrameWriter(FrameType.Nack).u64(nonce).finish();
 }
 
 export function encodePing(nonce: number, pong = false): Uint8Array {
@@ -434,26 +480,50 @@ function readBody(type: number, r: FrameReader): Frame | undefined {
       const count = r.u16();
       r.zero('reserved byte');
       r.zero('reserved byte');
-      // Each member needs at least 11 bytes (incarnation, two lengths, a 1-byte node id).
       if (count > MAX_MEMBERS_PER_FRAME) r.fail('TooManyItems', `${count} members; at most ${MAX_MEMBERS_PER_FRAME}`);
-      else if (count * 11 > r.remaining) r.fail('BadLength', `${count} members cannot fit in ${r.remaining} bytes`);
-      const members: Member[] = [];
+      else if (count * MIN_MEMBER_BYTES > r.remaining) r.fail('BadLength', `${count} members cannot fit in ${r.remaining} bytes`);
+      const members: MemberStatus[] = [];
       for (let i = 0; i < count && r.fault === undefined; i++) {
         const incarnation = r.u64('incarnation');
+        const refutations = r.u32();
+        const stateCode = r.u8();
         const nameBytes = r.u8();
         const addressBytes = r.u8();
+        const reporterBytes = r.u8();
+        const state = MEMBER_STATES[stateCode];
+        if (state === undefined) r.fail('BadNumber', `member ${i} has state ${stateCode}`);
         if (nameBytes < 1 || nameBytes > MAX_NODE_ID_BYTES) r.fail('BadNodeId', `member ${i} has a node id of ${nameBytes} bytes`);
+        if (reporterBytes > MAX_NODE_ID_BYTES) r.fail('BadNodeId', `member ${i} has a reporter id of ${reporterBytes} bytes`);
         const name = r.bytes(nameBytes);
         const address = r.bytes(addressBytes);
-        if (r.fault !== undefined) break;
+        const reporter = r.bytes(reporterBytes);
+        if (r.fault !== undefined || state === undefined) break;
         try {
-          members.push({ nodeId: utf8Strict.decode(name), address: utf8Strict.decode(address), incarnation });
+          members.push({ nodeId: utf8Strict.decode(name), address: utf8Strict.decode(address), incarnation, refutations, state, reporter: utf8Strict.decode(reporter) });
         } catch {
-          r.fail('BadNodeId', `member ${i}'s node id or address is not UTF-8`);
+          r.fail('BadNodeId', `member ${i}'s node id, address or reporter is not UTF-8`);
         }
       }
       return { type, members };
     }
+    case FrameType.PingReq: {
+      const nonce = r.u64('nonce');
+      const nameBytes = r.u8();
+      r.zero('the byte after the target length');
+      if (nameBytes < 1 || nameBytes > MAX_NODE_ID_BYTES) r.fail('BadNodeId', `a target id of ${nameBytes} bytes`);
+      const name = r.bytes(nameBytes);
+      let target = '';
+      if (r.fault === undefined) {
+        try {
+          target = utf8Strict.decode(name);
+        } catch {
+          r.fail('BadNodeId', 'the target id is not UTF-8');
+        }
+      }
+      return { type, nonce, target };
+    }
+    case FrameType.Nack:
+      return { type, nonce: r.u64('nonce') };
     default:
       return undefined;
   }

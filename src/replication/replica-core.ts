@@ -38,10 +38,15 @@ import {
   encodeSketchRequest,
   MAX_MEMBERS_PER_FRAME,
   encodeMembers,
+  encodeNack,
+  encodePingReq,
   type Frame,
   type Member,
+  type MemberState,
+  type MemberStatus,
   type WireFact,
 } from './frames.js';
+import { FailureDetector, type FailureDetectorOptions } from './failure-detector.js';
 
 /** Where the core reads the facts this node admitted (the kernel's log, or a model of it). */
 export interface FactSource {
@@ -88,6 +93,8 @@ export interface ReplicaOptions {
   readonly requestRetryMs?: number;
   /** Hello is sent again this often until the peer shows it took it (default 250 ms). */
   readonly helloRetryMs?: number;
+  /** Probe period, timeouts and suspicion of the failure detector (see FailureDetector). */
+  readonly failureDetector?: FailureDetectorOptions;
 }
 
 /** What the host must do. */
@@ -106,7 +113,9 @@ export type ReplicaEvent =
   | { readonly type: 'sketchExhausted'; readonly peer: string }
   | { readonly type: 'streamed'; readonly peer: string; readonly facts: number; readonly through: number }
   /** A node this one did not know (or knew by an older incarnation): the host should link to it. */
-  | { readonly type: 'memberDiscovered'; readonly member: Member };
+  | { readonly type: 'memberDiscovered'; readonly member: Member }
+  /** The failure detector changed its mind about a member (alive, suspect, failed). */
+  | { readonly type: 'memberStatus'; readonly member: MemberStatus; readonly previous: MemberState | undefined };
 
 const DEFAULT_SKETCH_CELLS = 4096;
 /**
@@ -167,9 +176,12 @@ interface Peer {
 
 export class ReplicaCore {
   readonly nodeId: string;
-  private readonly options: Required<Omit<ReplicaOptions, 'nodeId' | 'clusterId' | 'incarnation' | 'sketchKey' | 'address'>>;
-  /** Every node this one knows, itself included, by node id: what it tells each new peer. */
-  private readonly members = new Map<string, Member>();
+  private readonly options: Required<Omit<ReplicaOptions, 'nodeId' | 'clusterId' | 'incarnation' | 'sketchKey' | 'address' | 'failureDetector'>>;
+  /** Every node this one knows, itself included, and whether it is alive: what it tells each new peer. */
+  private readonly detector: FailureDetector;
+  /** Node id ↔ the link it spoke Hello on (the host names links; the protocol names nodes). */
+  private readonly linkOf = new Map<string, string>();
+  private readonly nodeOf = new Map<string, string>();
   private readonly clusterId: Uint8Array;
   private readonly incarnation: number;
   private readonly sketch: RatelessSketch;
@@ -216,7 +228,41 @@ export class ReplicaCore {
     this.source = source;
     const address = options.address ?? '';
     if (typeof address !== 'string') throw new InvalidArgumentError('address must be a string');
-    this.members.set(nodeId, { nodeId, address, incarnation });
+    this.detector = new FailureDetector({ nodeId, address, incarnation, refutations: 0, state: 'alive', reporter: '' }, this.detectorHost(), options.failureDetector);
+  }
+
+  /** How the failure detector, which speaks of nodes, reaches them over links. */
+  private detectorHost(): ConstructorParameters<typeof FailureDetector>[1] {
+    const linkTo = (nodeId: string): string | undefined => {
+      const link = this.linkOf.get(nodeId);
+      return link !== undefined && this.peers.get(link)?.ready === true ? link : undefined;
+    };
+    const sendTo = (nodeId: string, frame: () => Uint8Array): void => {
+      const link = linkTo(nodeId);
+      if (link !== undefined) this.send(link, frame());
+    };
+    return {
+      linked: (nodeId) => linkTo(nodeId) !== undefined,
+      linkedPeers: () => [...this.linkOf.keys()].filter((n) => linkTo(n) !== undefined),
+      ping: (nodeId, nonce) => sendTo(nodeId, () => encodePing(nonce)),
+      pong: (nodeId, nonce) => sendTo(nodeId, () => encodePing(nonce, true)),
+      pingReq: (nodeId, nonce, target) => sendTo(nodeId, () => encodePingReq(nonce, target)),
+      nack: (nodeId, nonce) => sendTo(nodeId, () => encodeNack(nonce)),
+      gossip: (statuses, nodeId) => {
+        if (nodeId !== undefined) {
+          const link = linkTo(nodeId);
+          if (link !== undefined) this.sendMembers(link, statuses);
+          return;
+        }
+        for (const [name, link] of this.peers) if (link.ready) this.sendMembers(name, statuses);
+      },
+      changed: (status, previous) => {
+        if (previous === undefined || status.incarnation > previous.incarnation) {
+          this.emit({ type: 'memberDiscovered', member: { nodeId: status.nodeId, address: status.address, incarnation: status.incarnation } });
+        }
+        if (previous?.state !== status.state) this.emit({ type: 'memberStatus', member: status, previous: previous?.state });
+      },
+    };
   }
 
   /** The actions produced since the last call. */
@@ -276,6 +322,10 @@ export class ReplicaCore {
   /** The link to `peer` closed: forget its link state (what it has is learnt again on the next link). */
   linkDown(peer: string): void {
     this.peers.delete(peer);
+    const nodeId = this.nodeOf.get(peer);
+    if (nodeId === undefined) return;
+    this.nodeOf.delete(peer);
+    if (this.linkOf.get(nodeId) === peer) this.linkOf.delete(nodeId);
   }
 
   /** Time passed: flush pushes, retry requests, start anti-entropy rounds when due. */
@@ -294,6 +344,7 @@ export class ReplicaCore {
     }
     this.retryRequests();
     this.expirePending();
+    this.detector.tick(now);
   }
 
   /** Facts waiting for deps, oldest first. */
@@ -375,9 +426,14 @@ export class ReplicaCore {
       case FrameType.LogRequest:
         return this.onLogRequest(peer, frame.fromSequence, frame.maxFacts);
       case FrameType.Members:
-        return this.onMembers(frame.members);
-      case FrameType.Pong:
+        for (const m of frame.members) this.detector.learn(m, this.now);
         return;
+      case FrameType.Pong:
+        return this.detector.onPong(frame.nonce);
+      case FrameType.PingReq:
+        return this.detector.onPingReq(this.nodeOf.get(peer) ?? '', frame.nonce, frame.target, this.now);
+      case FrameType.Nack:
+        return this.detector.onNack(frame.nonce);
     }
   }
 
@@ -405,10 +461,12 @@ export class ReplicaCore {
     link.nextRound = this.now + this.options.antiEntropyMs;
     link.incarnation = hello.incarnation;
     link.round = undefined;
+    this.linkOf.set(hello.nodeId, peer);
+    this.nodeOf.set(peer, hello.nodeId);
     this.emit({ type: restarted ? 'peerRestarted' : 'peerReady', peer, incarnation: hello.incarnation });
     // Tell it every node we know (it may have joined through us alone), then reconcile at once:
     // whatever either side missed while apart is found now, not a period later.
-    this.sendMembers(peer, [...this.members.values()]);
+    this.sendMembers(peer, this.detector.statuses());
     this.startRound(peer, link);
   }
 
@@ -519,28 +577,13 @@ export class ReplicaCore {
     this.emit({ type: 'reconciled', peer, theirs: diff.theirs.length, ours: diff.ours.length, cells: round.received });
   }
 
-  /** Learns the nodes a peer knows; new ones are announced to the host and passed on to every peer. */
-  private onMembers(members: readonly Member[]): void {
-    const learnt: Member[] = [];
-    for (const m of members) {
-      if (m.nodeId === this.nodeId) continue;
-      const known = this.members.get(m.nodeId);
-      if (known !== undefined && known.incarnation >= m.incarnation) continue;
-      this.members.set(m.nodeId, m);
-      learnt.push(m);
-      this.emit({ type: 'memberDiscovered', member: m });
-    }
-    if (learnt.length === 0) return;
-    for (const [name, link] of this.peers) if (link.ready) this.sendMembers(name, learnt);
-  }
-
-  private sendMembers(peer: string, members: readonly Member[]): void {
+  private sendMembers(peer: string, members: readonly MemberStatus[]): void {
     for (let i = 0; i < members.length; i += MAX_MEMBERS_PER_FRAME) this.send(peer, encodeMembers(members.slice(i, i + MAX_MEMBERS_PER_FRAME)));
   }
 
-  /** The nodes this one knows, itself included. */
-  knownMembers(): Member[] {
-    return [...this.members.values()];
+  /** The nodes this one knows, itself included, with what the failure detector believes of each. */
+  knownMembers(): MemberStatus[] {
+    return this.detector.statuses();
   }
 
   /**

@@ -36,6 +36,13 @@ export interface SimulationOptions {
    * a full mesh from the start.
    */
   readonly seedOnly?: boolean;
+  /** The failure detector's probe period (virtual ms; default 100, with a 50 ms probe timeout). */
+  readonly probeMs?: number;
+  /**
+   * Crashed nodes stay down until the end (default false: they restart). The survivors must then
+   * agree that they failed, and on nothing else.
+   */
+  readonly permanentCrashes?: boolean;
 }
 
 interface SimNode {
@@ -71,6 +78,10 @@ export interface SimulationReport {
   readonly partitions: number;
   readonly convergedAfterHealMs: number;
   readonly streams: number;
+  /** Times a node declared failed a run of a node that was up at that moment. */
+  readonly falseFailures: number;
+  /** Virtual ms from healing until every node saw every live node alive and every dead one failed. */
+  readonly membershipSettledMs: number;
   readonly violations: string[];
 }
 
@@ -92,6 +103,7 @@ export class Simulation {
   streams = 0;
   private bytes = 0;
   private crashes = 0;
+  private falseFailures = 0;
   private partitions = 0;
   private created = 0;
 
@@ -107,6 +119,8 @@ export class Simulation {
       antiEntropyMs: 200,
       sketchCells: 2048,
       seedOnly: false,
+      probeMs: 100,
+      permanentCrashes: false,
       ...options,
     };
     this.rng = (options.seed >>> 0) || 1;
@@ -154,6 +168,7 @@ export class Simulation {
         antiEntropyMs: this.o.antiEntropyMs,
         sketchCells: this.o.sketchCells,
         firstSketchCells: Math.min(16, this.o.sketchCells),
+        failureDetector: { probeMs: this.o.probeMs, probeTimeoutMs: this.o.probeMs / 2 },
       },
       { get: (id) => node.byId.get(hex(id)), logFrom: (from, max) => node.log.slice(from - 1, from - 1 + max) },
     );
@@ -178,6 +193,10 @@ export class Simulation {
         if (a.kind === 'send') this.transmit(node.name, a.peer, a.frame);
         else if (a.kind === 'admit') this.admit(node, a.fact, a.from);
         else if (a.event.type === 'sketchExhausted') this.streams++;
+        else if (a.event.type === 'memberStatus' && a.event.member.state === 'failed') {
+          const named = this.nodes.find((n) => n.name === a.event.member.nodeId);
+          if (named?.up === true && named.incarnation === a.event.member.incarnation) this.falseFailures++;
+        }
         else if (a.event.type === 'memberDiscovered') {
           const { nodeId } = a.event.member;
           const other = this.nodes.find((n) => n.name === nodeId);
@@ -254,6 +273,7 @@ export class Simulation {
       this.inFlight -= bucket.length - kept.length;
       this.queue.set(at, kept);
     }
+    if (this.o.permanentCrashes) return;
     // Restart a little later with the durable prefix and a new incarnation.
     const restartAt = this.now + 20 + Math.floor(this.random() * 100);
     this.restarts.push({ at: restartAt, index: this.nodes.indexOf(node), log: survivors, incarnation: node.incarnation + 1 });
@@ -286,7 +306,8 @@ export class Simulation {
       if (this.random() < 1 / this.o.admitEveryMs) this.localAdmission();
       if (this.random() < this.o.crashRate) {
         const live = this.nodes.filter((n) => n.up);
-        if (live.length > 1) this.crash(live[Math.floor(this.random() * live.length)]!);
+        // With permanent crashes, a majority stays up: the failure detector needs witnesses.
+        if (live.length > (this.o.permanentCrashes ? Math.floor(this.nodes.length / 2) + 1 : 1)) this.crash(live[Math.floor(this.random() * live.length)]!);
       }
       if (this.random() < this.o.partitionRate) this.repartition();
     }
@@ -324,6 +345,7 @@ export class Simulation {
     const live = this.nodes.filter((n) => n.up);
     const out: string[] = [];
     const reference = live[0]!;
+    if (reference === undefined) return ['no node is up'];
     // Cheap first: sizes and the cores' set summaries.
     const summary = hex(new Uint8Array(reference.core.setSummary().buffer));
     if (live.some((n) => n.byId.size !== reference.byId.size || hex(new Uint8Array(n.core.setSummary().buffer)) !== summary)) {
@@ -335,7 +357,28 @@ export class Simulation {
       if (n.byId.size !== reference.byId.size || ids(n) !== ids(reference)) out.push(`${n.name} holds ${n.byId.size} facts, ${reference.name} ${reference.byId.size}`);
       else if (hex(n.kernel.state.bytes) !== hex(reference.kernel.state.bytes)) out.push(`${n.name} and ${reference.name} hold the same facts but different states`);
     }
-    for (const id of this.durable) for (const n of live) if (!n.byId.has(id)) out.push(`${n.name} lacks durable fact ${id.slice(0, 8)}`);
+    // A node that stays down takes its unsynced facts with it, and facts only it held are lost:
+    // with permanent crashes, only facts some live node admitted must be everywhere.
+    for (const id of this.durable) {
+      if (this.o.permanentCrashes && !live.some((n) => n.byId.has(id))) continue;
+      for (const n of live) if (!n.byId.has(id)) out.push(`${n.name} lacks durable fact ${id.slice(0, 8)}`);
+    }
+    return out;
+  }
+
+  /** How each live node's failure detector disagrees with the truth; empty when none does. */
+  private membershipErrors(): string[] {
+    const out: string[] = [];
+    for (const n of this.nodes) {
+      if (!n.up) continue;
+      const view = new Map(n.core.knownMembers().map((m) => [m.nodeId, m]));
+      for (const other of this.nodes) {
+        if (other === n) continue;
+        const seen = view.get(other.name);
+        if (other.up && (seen?.state !== 'alive' || seen.incarnation !== other.incarnation)) out.push(`${n.name} sees ${other.name} (run ${other.incarnation}, up) as ${seen?.state ?? 'unknown'} run ${seen?.incarnation}`);
+        if (!other.up && seen !== undefined && seen.state !== 'failed') out.push(`${n.name} sees ${other.name} (down) as ${seen.state}`);
+      }
+    }
     return out;
   }
 
@@ -362,12 +405,22 @@ export class Simulation {
     while (this.now - healedAt < maxHealMs) {
       this.step();
       // Checked every 10 virtual ms: comparing whole sets every ms would dominate the run.
-      if (this.now % 10 === 0 && this.restarts.length === 0 && this.inFlight === 0 && this.disagreement().length === 0) {
+      if (this.now % 10 === 0 && this.restarts.length === 0 && this.disagreement().length === 0) {
         converged = this.now - healedAt;
         break;
       }
     }
     if (converged < 0) this.violations.push(...this.disagreement().slice(0, 5).map((d) => `not converged ${maxHealMs} ms after healing: ${d}`));
+    // Membership settles too: suspicions of live nodes refuted, nodes that stay down failed.
+    let settled = -1;
+    while (this.now - healedAt < 2 * maxHealMs) {
+      if (this.now % 10 === 0 && this.membershipErrors().length === 0) {
+        settled = this.now - healedAt;
+        break;
+      }
+      this.step();
+    }
+    if (settled < 0) this.violations.push(...this.membershipErrors().slice(0, 3).map((d) => `membership not settled ${2 * maxHealMs} ms after healing: ${d}`));
     // Joined through one seed, every node must have learnt every other and linked to it.
     if (this.o.seedOnly && converged >= 0) {
       for (const n of this.nodes) {
@@ -380,8 +433,9 @@ export class Simulation {
     // A fact may stay pending only if some dep of it exists nowhere (lost with a crashed node's
     // unsynced tail, so the fact can never be admitted anywhere); anything else should have gone in.
     if (converged >= 0) {
-      const everywhere = new Set(this.nodes.flatMap((n) => [...n.byId.keys()]));
+      const everywhere = new Set(this.nodes.filter((n) => n.up).flatMap((n) => [...n.byId.keys()]));
       for (const n of this.nodes) {
+        if (!n.up) continue;
         const stuck = n.core.pendingFacts().filter((f) => f.deps.every((d) => everywhere.has(hex(d))));
         if (stuck.length > 0) this.violations.push(`${n.name} still holds ${stuck.length} pending facts whose deps all exist`);
       }
@@ -395,6 +449,8 @@ export class Simulation {
       partitions: this.partitions,
       convergedAfterHealMs: converged,
       streams: this.streams,
+      falseFailures: this.falseFailures,
+      membershipSettledMs: settled,
       violations: this.violations,
     };
   }

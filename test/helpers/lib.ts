@@ -72,3 +72,4 @@ export { storageFaults } from '../../src/persistence/data-dir.js';
 export * from '../../src/replication/frames.js';
 export * from '../../src/replication/rateless-sketch.js';
 export * from '../../src/replication/replica-core.js';
+export * from '../../src/replication/failure-detector.js';
