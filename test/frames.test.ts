@@ -16,9 +16,13 @@ import {
   encodeHello,
   encodeLogRequest,
   encodeMembers,
+  encodeGraft,
+  encodeIHave,
   encodeNack,
   encodePing,
   encodePingReq,
+  encodePrune,
+  encodeTreeFacts,
   encodeSketchCells,
   encodeSketchRequest,
   type Frame,
@@ -27,6 +31,8 @@ import {
 const id = fc.uint8Array({ minLength: 32, maxLength: 32 });
 const fact = fc.record({ id, deps: fc.array(id, { maxLength: 16 }), payload: fc.uint8Array({ maxLength: 300 }) });
 const u53 = fc.integer({ min: 0, max: Number.MAX_SAFE_INTEGER });
+const nodeId = fc.string({ minLength: 1, maxLength: 16 });
+const hops = fc.integer({ min: 0, max: 255 });
 
 /** Every kind of frame, with what it should decode to. */
 const frames: fc.Arbitrary<{ bytes: Uint8Array; expected: Frame }> = fc.oneof(
@@ -57,6 +63,10 @@ const frames: fc.Arbitrary<{ bytes: Uint8Array; expected: Frame }> = fc.oneof(
     .map((members) => ({ bytes: encodeMembers(members), expected: { type: FrameType.Members, members } as Frame })),
   fc.tuple(u53, fc.string({ minLength: 1, maxLength: 16 })).map(([nonce, target]) => ({ bytes: encodePingReq(nonce, target), expected: { type: FrameType.PingReq, nonce, target } as Frame })),
   u53.map((nonce) => ({ bytes: encodeNack(nonce), expected: { type: FrameType.Nack, nonce } as Frame })),
+  fc.tuple(nodeId, hops, fc.array(fact, { maxLength: 4 })).map(([origin, h, facts]) => ({ bytes: encodeTreeFacts(origin, h, facts), expected: { type: FrameType.TreeFacts, origin, hops: h, facts } as Frame })),
+  fc.tuple(nodeId, hops, fc.array(id, { maxLength: 8 })).map(([origin, h, ids]) => ({ bytes: encodeIHave(origin, h, ids), expected: { type: FrameType.IHave, origin, hops: h, ids } as Frame })),
+  fc.tuple(nodeId, hops, fc.array(id, { maxLength: 8 })).map(([origin, h, ids]) => ({ bytes: encodeGraft(origin, h, ids), expected: { type: FrameType.Graft, origin, hops: h, ids } as Frame })),
+  nodeId.map((origin) => ({ bytes: encodePrune(origin), expected: { type: FrameType.Prune, origin } as Frame })),
 );
 
 describe('replication frames', () => {
@@ -169,6 +179,11 @@ describe('replication frames', () => {
     expect(fault(set(pingReq, 16, 0))).toBe('BadNodeId');
     expect(fault(set(pingReq, 17, 1))).toBe('ReservedNotZero');
     expect(fault(set(pingReq, 18, 0xff))).toBe('BadNodeId'); // not UTF-8
+    const ihave = encodeIHave('n1', 2, [new Uint8Array(32)]);
+    expect(fault(set(ihave, 8, 0))).toBe('BadNodeId'); // an empty origin
+    expect(fault(set(ihave, 8 + 4, 5))).toBe('BadLength'); // 5 ids in the room of one
+    expect(fault(set(encodePrune('n1'), 8, 3))).toBe('BadLength'); // an origin longer than the body
+    expect(fault(set(encodeTreeFacts('n1', 1, []), 12, 9))).toBe('BadLength'); // 9 facts in no room
   });
 
   it('encoders refuse what the decoder would refuse, with typed errors', () => {
@@ -193,5 +208,10 @@ describe('replication frames', () => {
     bad(() => encodeMembers([{ ...member, reporter: 'x'.repeat(65) }]));
     bad(() => encodePingReq(1, ''));
     bad(() => encodeNack(-1));
+    bad(() => encodeTreeFacts('', 1, []));
+    bad(() => encodeTreeFacts('n', 256, []));
+    bad(() => encodeIHave('n', 1, Array.from({ length: MAX_REQUESTED_IDS + 1 }, () => new Uint8Array(32))));
+    bad(() => encodeGraft('n', -1, []));
+    bad(() => encodePrune('x'.repeat(65)));
   });
 });

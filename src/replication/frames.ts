@@ -53,6 +53,14 @@ export const FrameType = {
   PingReq: 0x11,
   /** "The node you asked me to ping did not answer me either." */
   Nack: 0x12,
+  /** Facts of one origin relayed down its broadcast tree, with how many hops they have come. */
+  TreeFacts: 0x13,
+  /** Ids of one origin's facts the sender has, for a peer on a lazy link of that origin's tree. */
+  IHave: 0x14,
+  /** "Send me these facts of this origin, and put me back on its tree." */
+  Graft: 0x15,
+  /** "I got this origin's facts from someone else first: only announce them to me." */
+  Prune: 0x16,
 } as const;
 export type FrameType = (typeof FrameType)[keyof typeof FrameType];
 
@@ -103,7 +111,11 @@ export type Frame =
   | { readonly type: typeof FrameType.Ping | typeof FrameType.Pong; readonly nonce: number }
   | { readonly type: typeof FrameType.Members; readonly members: MemberStatus[] }
   | { readonly type: typeof FrameType.PingReq; readonly nonce: number; readonly target: string }
-  | { readonly type: typeof FrameType.Nack; readonly nonce: number };
+  | { readonly type: typeof FrameType.Nack; readonly nonce: number }
+  | { readonly type: typeof FrameType.TreeFacts; readonly origin: string; readonly hops: number; readonly facts: WireFact[] }
+  | { readonly type: typeof FrameType.IHave; readonly origin: string; readonly hops: number; readonly ids: Uint8Array[] }
+  | { readonly type: typeof FrameType.Graft; readonly origin: string; readonly hops: number; readonly ids: Uint8Array[] }
+  | { readonly type: typeof FrameType.Prune; readonly origin: string };
 
 /** Why bytes are not a frame. */
 export type FrameFault =
@@ -219,11 +231,10 @@ export function encodeHello(hello: { clusterId: Uint8Array; nodeId: string; inca
   return new FrameWriter(FrameType.Hello).raw(clusterId).u64(incarnation).u8(minVersion).u8(maxVersion).u8(name.length).u8(0).raw(name).finish();
 }
 
-/** Facts with their deps; `firstSequence` is the sender's log sequence of the first (0: not from a log stream). */
-export function encodeFacts(facts: readonly WireFact[], firstSequence = 0): Uint8Array {
+/** Writes `count u16 ‖ 0 u16 ‖ facts`, checking each fact. */
+function writeFacts(w: FrameWriter, facts: readonly WireFact[]): FrameWriter {
   if (!Array.isArray(facts) || facts.length > 0xffff) throw new InvalidArgumentError('facts must be an array of at most 65,535 facts');
-  checkU64(firstSequence, 'firstSequence');
-  const w = new FrameWriter(FrameType.Facts).u64(firstSequence).u16(facts.length).u16(0);
+  w.u16(facts.length).u16(0);
   for (const fact of facts) {
     if (fact === null || typeof fact !== 'object') throw new InvalidArgumentError('a fact must be an object');
     checkId(fact.id, 'a fact id');
@@ -236,17 +247,52 @@ export function encodeFacts(facts: readonly WireFact[], firstSequence = 0): Uint
     }
     w.raw(fact.payload);
   }
-  return w.finish();
+  return w;
+}
+
+/** Writes `count u16 ‖ 0 u16 ‖ ids`. */
+function writeIds(w: FrameWriter, ids: readonly Uint8Array[], what: string): FrameWriter {
+  if (!Array.isArray(ids) || ids.length > MAX_REQUESTED_IDS) throw new InvalidArgumentError(`${what} names at most ${MAX_REQUESTED_IDS} ids`);
+  w.u16(ids.length).u16(0);
+  for (const id of ids) {
+    checkId(id, `an id of ${what}`);
+    w.raw(id);
+  }
+  return w;
+}
+
+/** Facts with their deps; `firstSequence` is the sender's log sequence of the first (0: not from a log stream). */
+export function encodeFacts(facts: readonly WireFact[], firstSequence = 0): Uint8Array {
+  checkU64(firstSequence, 'firstSequence');
+  return writeFacts(new FrameWriter(FrameType.Facts).u64(firstSequence), facts).finish();
 }
 
 export function encodeFactRequest(ids: readonly Uint8Array[]): Uint8Array {
-  if (!Array.isArray(ids) || ids.length > MAX_REQUESTED_IDS) throw new InvalidArgumentError(`a request names at most ${MAX_REQUESTED_IDS} ids`);
-  const w = new FrameWriter(FrameType.FactRequest).u16(ids.length).u16(0);
-  for (const id of ids) {
-    checkId(id, 'a requested id');
-    w.raw(id);
-  }
-  return w.finish();
+  return writeIds(new FrameWriter(FrameType.FactRequest), ids, 'a request').finish();
+}
+
+/** The origin and hop count that open every broadcast-tree frame. */
+function treeHeader(type: FrameType, origin: string, hops: number): FrameWriter {
+  const name = nodeIdBytes(origin, 'origin');
+  if (!Number.isInteger(hops) || hops < 0 || hops > 255) throw new InvalidArgumentError('hops must be an integer in [0, 255]');
+  return new FrameWriter(type).u8(name.length).u8(hops).raw(name);
+}
+
+export function encodeTreeFacts(origin: string, hops: number, facts: readonly WireFact[]): Uint8Array {
+  return writeFacts(treeHeader(FrameType.TreeFacts, origin, hops), facts).finish();
+}
+
+export function encodeIHave(origin: string, hops: number, ids: readonly Uint8Array[]): Uint8Array {
+  return writeIds(treeHeader(FrameType.IHave, origin, hops), ids, 'an IHave').finish();
+}
+
+/** `hops`: what the announcer's IHave said, so the facts come back with the count they would have had. */
+export function encodeGraft(origin: string, hops: number, ids: readonly Uint8Array[]): Uint8Array {
+  return writeIds(treeHeader(FrameType.Graft, origin, hops), ids, 'a Graft').finish();
+}
+
+export function encodePrune(origin: string): Uint8Array {
+  return treeHeader(FrameType.Prune, origin, 0).finish();
 }
 
 export function encodeSketchRequest(firstCell: number, cellCount: number): Uint8Array {
@@ -406,6 +452,61 @@ export function decodeFrame(bytes: Uint8Array): DecodeResult {
   return { ok: true, frame, bytes: length };
 }
 
+/** Reads `count u16 ‖ 0 u16 ‖ facts`. */
+function readFacts(r: FrameReader): WireFact[] {
+  const count = r.u16();
+  r.zero('reserved byte');
+  r.zero('reserved byte');
+  // Each fact needs at least its fixed part: a count the body cannot hold is refused before
+  // anything is allocated for it.
+  if (count * FACT_FIXED_BYTES > r.remaining) r.fail('BadLength', `${count} facts cannot fit in ${r.remaining} bytes`);
+  const facts: WireFact[] = [];
+  for (let i = 0; i < count && r.fault === undefined; i++) {
+    const depCount = r.u8();
+    r.zero('reserved byte of a fact');
+    const payloadLength = r.u32();
+    if (depCount > MAX_DEPS) r.fail('TooManyDeps', `fact ${i} has ${depCount} deps; at most ${MAX_DEPS}`);
+    if (payloadLength > MAX_PAYLOAD_BYTES) r.fail('PayloadTooLarge', `fact ${i} has a ${payloadLength}-byte payload; at most ${MAX_PAYLOAD_BYTES}`);
+    if (r.fault !== undefined) break;
+    const id = r.bytes(32);
+    const deps: Uint8Array[] = [];
+    for (let d = 0; d < depCount; d++) deps.push(r.bytes(32));
+    facts.push({ id, deps, payload: r.bytes(payloadLength) });
+  }
+  return facts;
+}
+
+/** Reads `count u16 ‖ 0 u16 ‖ ids`, the ids filling the rest of the body. */
+function readIds(r: FrameReader): Uint8Array[] {
+  const count = r.u16();
+  r.zero('reserved byte');
+  r.zero('reserved byte');
+  if (count > MAX_REQUESTED_IDS) r.fail('TooManyItems', `${count} ids; at most ${MAX_REQUESTED_IDS}`);
+  else if (count * 32 !== r.remaining) r.fail('BadLength', `${count} ids need ${count * 32} bytes, the body has ${r.remaining}`);
+  const ids: Uint8Array[] = [];
+  for (let i = 0; i < count && r.fault === undefined; i++) ids.push(r.bytes(32));
+  return ids;
+}
+
+/** Reads a node id of `length` bytes (1..64, UTF-8), or '' with a fault. */
+function readNodeId(r: FrameReader, length: number, what: string): string {
+  if (length < 1 || length > MAX_NODE_ID_BYTES) r.fail('BadNodeId', `${what} of ${length} bytes`);
+  const bytes = r.bytes(length);
+  if (r.fault !== undefined) return '';
+  try {
+    return utf8Strict.decode(bytes);
+  } catch {
+    r.fail('BadNodeId', `${what} is not UTF-8`);
+    return '';
+  }
+}
+
+function readTreeHeader(r: FrameReader): { origin: string; hops: number } {
+  const length = r.u8();
+  const hops = r.u8();
+  return { origin: readNodeId(r, length, 'an origin id'), hops };
+}
+
 function readBody(type: number, r: FrameReader): Frame | undefined {
   switch (type) {
     case FrameType.Hello: {
@@ -416,51 +517,29 @@ function readBody(type: number, r: FrameReader): Frame | undefined {
       const nameBytes = r.u8();
       r.zero('the byte after the node id length');
       if (minVersion < 1 || minVersion > maxVersion) r.fail('BadVersionRange', `versions ${minVersion}..${maxVersion}`);
-      if (nameBytes < 1 || nameBytes > MAX_NODE_ID_BYTES) r.fail('BadNodeId', `a node id of ${nameBytes} bytes`);
-      const name = r.bytes(nameBytes);
-      let nodeId = '';
-      if (r.fault === undefined) {
-        try {
-          nodeId = utf8Strict.decode(name);
-        } catch {
-          r.fail('BadNodeId', 'the node id is not UTF-8');
-        }
-      }
+      const nodeId = readNodeId(r, nameBytes, 'a node id');
       return { type, clusterId, nodeId, incarnation, minVersion, maxVersion };
     }
     case FrameType.Facts: {
       const firstSequence = r.u64('firstSequence');
-      const count = r.u16();
-      r.zero('reserved byte');
-      r.zero('reserved byte');
-      // Each fact needs at least its fixed part: a count the body cannot hold is refused before
-      // anything is allocated for it.
-      if (count * FACT_FIXED_BYTES > r.remaining) r.fail('BadLength', `${count} facts cannot fit in ${r.remaining} bytes`);
-      const facts: WireFact[] = [];
-      for (let i = 0; i < count && r.fault === undefined; i++) {
-        const depCount = r.u8();
-        r.zero('reserved byte of a fact');
-        const payloadLength = r.u32();
-        if (depCount > MAX_DEPS) r.fail('TooManyDeps', `fact ${i} has ${depCount} deps; at most ${MAX_DEPS}`);
-        if (payloadLength > MAX_PAYLOAD_BYTES) r.fail('PayloadTooLarge', `fact ${i} has a ${payloadLength}-byte payload; at most ${MAX_PAYLOAD_BYTES}`);
-        if (r.fault !== undefined) break;
-        const id = r.bytes(32);
-        const deps: Uint8Array[] = [];
-        for (let d = 0; d < depCount; d++) deps.push(r.bytes(32));
-        facts.push({ id, deps, payload: r.bytes(payloadLength) });
-      }
-      return { type, firstSequence, facts };
+      return { type, firstSequence, facts: readFacts(r) };
     }
-    case FrameType.FactRequest: {
-      const count = r.u16();
-      r.zero('reserved byte');
-      r.zero('reserved byte');
-      if (count > MAX_REQUESTED_IDS) r.fail('TooManyItems', `${count} ids; at most ${MAX_REQUESTED_IDS}`);
-      else if (count * 32 !== r.remaining) r.fail('BadLength', `${count} ids need ${count * 32} bytes, the body has ${r.remaining}`);
-      const ids: Uint8Array[] = [];
-      for (let i = 0; i < count && r.fault === undefined; i++) ids.push(r.bytes(32));
-      return { type, ids };
+    case FrameType.FactRequest:
+      return { type, ids: readIds(r) };
+    case FrameType.TreeFacts: {
+      const { origin, hops } = readTreeHeader(r);
+      return { type, origin, hops, facts: readFacts(r) };
     }
+    case FrameType.IHave: {
+      const { origin, hops } = readTreeHeader(r);
+      return { type, origin, hops, ids: readIds(r) };
+    }
+    case FrameType.Graft: {
+      const { origin, hops } = readTreeHeader(r);
+      return { type, origin, hops, ids: readIds(r) };
+    }
+    case FrameType.Prune:
+      return { type, origin: readTreeHeader(r).origin };
     case FrameType.SketchRequest:
       return { type, firstCell: r.u32(), cellCount: r.u32() };
     case FrameType.SketchCells: {
@@ -510,17 +589,7 @@ function readBody(type: number, r: FrameReader): Frame | undefined {
       const nonce = r.u64('nonce');
       const nameBytes = r.u8();
       r.zero('the byte after the target length');
-      if (nameBytes < 1 || nameBytes > MAX_NODE_ID_BYTES) r.fail('BadNodeId', `a target id of ${nameBytes} bytes`);
-      const name = r.bytes(nameBytes);
-      let target = '';
-      if (r.fault === undefined) {
-        try {
-          target = utf8Strict.decode(name);
-        } catch {
-          r.fail('BadNodeId', 'the target id is not UTF-8');
-        }
-      }
-      return { type, nonce, target };
+      return { type, nonce, target: readNodeId(r, nameBytes, 'a target id') };
     }
     case FrameType.Nack:
       return { type, nonce: r.u64('nonce') };

@@ -38,8 +38,12 @@ import {
   encodeSketchRequest,
   MAX_MEMBERS_PER_FRAME,
   encodeMembers,
+  encodeGraft,
+  encodeIHave,
   encodeNack,
   encodePingReq,
+  encodePrune,
+  encodeTreeFacts,
   type Frame,
   type Member,
   type MemberState,
@@ -47,6 +51,7 @@ import {
   type WireFact,
 } from './frames.js';
 import { FailureDetector, type FailureDetectorOptions } from './failure-detector.js';
+import { BroadcastTree, DEFAULT_TREE_FANOUT } from './broadcast-tree.js';
 
 /** Where the core reads the facts this node admitted (the kernel's log, or a model of it). */
 export interface FactSource {
@@ -95,12 +100,22 @@ export interface ReplicaOptions {
   readonly helloRetryMs?: number;
   /** Probe period, timeouts and suspicion of the failure detector (see FailureDetector). */
   readonly failureDetector?: FailureDetectorOptions;
+  /**
+   * Up to this many live members (default 16), a node pushes each fact it originates to every
+   * peer: one hop. Beyond, facts travel down per-origin broadcast trees (see BroadcastTree).
+   */
+  readonly directPushMax?: number;
+  /** Overlay neighbours each node picks for the broadcast trees (default 4). */
+  readonly treeFanout?: number;
+  /** A fact announced by IHave and not received through the tree this long is grafted (default 250 ms). */
+  readonly graftTimeoutMs?: number;
 }
 
 /** What the host must do. */
 export type ReplicaAction =
   | { readonly kind: 'send'; readonly peer: string; readonly frame: Uint8Array }
-  | { readonly kind: 'admit'; readonly fact: WireFact; readonly from: string }
+  /** `hops`: links the fact crossed from its origin, when it came by push or down a tree (not by repair). */
+  | { readonly kind: 'admit'; readonly fact: WireFact; readonly from: string; readonly hops?: number }
   | { readonly kind: 'event'; readonly event: ReplicaEvent };
 
 export type ReplicaEvent =
@@ -124,13 +139,29 @@ const DEFAULT_SKETCH_CELLS = 4096;
  */
 const LOG_STREAM_FACTS = 4096;
 const DEFAULT_FIRST_SKETCH_CELLS = 32;
+/**
+ * Facts whose tree arrival (hops, parent) is remembered, so later copies and announcements can
+ * move a node to a shorter path: enough for a few seconds of traffic; older ones are forgotten
+ * first (they only tune the tree).
+ */
+const REMEMBERED_ARRIVALS = 4096;
+/** An announcement this many hops shorter than the copy received moves the tree (Plumtree's optimisation threshold). */
+const SHORTER_PATH_HOPS = 2;
 /** A quiet link's rounds are spaced up to 2^3 = 8 anti-entropy periods apart. */
+/**
+ * Anti-entropy rounds a node starts per period, spread over its links: every link of a cluster
+ * within the direct-push size (16 nodes, 15 links) still gets a round every 4 periods at most.
+ */
+const ANTI_ENTROPY_LINKS_PER_PERIOD = 4;
 const MAX_QUIET_DOUBLINGS = 3;
 const DEFAULT_ANTI_ENTROPY_MS = 1_000;
 const DEFAULT_MAX_PENDING = 10_000;
 const DEFAULT_REQUEST_RETRY_MS = 500;
 const DEFAULT_HELLO_RETRY_MS = 250;
 const DEFAULT_PENDING_TIMEOUT_MS = 60_000;
+const DEFAULT_DIRECT_PUSH_MAX = 16;
+/** A few round trips on a LAN: long enough that the tree's copy usually wins, short enough to repair fast. */
+const DEFAULT_GRAFT_TIMEOUT_MS = 250;
 /** Facts per pushed frame: a frame holds at least this many facts of the largest shape within MAX_FRAME_BYTES. */
 const FACTS_PER_FRAME_BUDGET = MAX_FRAME_BYTES - 1024;
 /** Sketch cells per SketchCells frame, so a reply stays well inside the frame limit. */
@@ -143,6 +174,23 @@ interface Pending {
   readonly from: string;
   readonly missing: Set<string>;
   readonly since: number;
+}
+
+/** How a fact not yet admitted arrived by push: relayed on down its origin's tree once admitted. */
+interface Arrival {
+  /** Its origin's tree, or undefined for a direct push (nothing to relay). */
+  readonly origin: string | undefined;
+  readonly hops: number;
+  /** The node it came from (not sent back to). */
+  readonly from: string;
+}
+
+/** A fact some peers announced (IHave) that has not arrived: grafted from them in turn. */
+interface Announced {
+  readonly id: Uint8Array;
+  readonly origin: string;
+  readonly announcers: { node: string; hops: number }[];
+  since: number;
 }
 
 interface Peer {
@@ -160,6 +208,10 @@ interface Peer {
   /** Facts to push, flushed on `tick`/`flush`. */
   outbox: WireFact[];
   outboxBytes: number;
+  /** Facts to relay down trees, and ids to announce, by origin and hop count ("origin\0hops"). */
+  treeOutbox: Map<string, WireFact[]>;
+  treeOutboxBytes: number;
+  ihaveOutbox: Map<string, Uint8Array[]>;
   /**
    * The next sequence of the peer's log to ask for when streaming it (a hint: the set sketch, not
    * this, decides what is missing; back to 1 when the peer restarts).
@@ -177,6 +229,13 @@ interface Peer {
 export class ReplicaCore {
   readonly nodeId: string;
   private readonly options: Required<Omit<ReplicaOptions, 'nodeId' | 'clusterId' | 'incarnation' | 'sketchKey' | 'address' | 'failureDetector'>>;
+  private readonly tree: BroadcastTree;
+  /** The overlay must be recomputed from the members before the tree is next used. */
+  private treeStale = true;
+  private readonly arrivals = new Map<string, Arrival>();
+  private readonly announced = new Map<string, Announced>();
+  /** Recent tree arrivals: fact (hex) → the hops and parent of its first copy. */
+  private readonly treeArrivals = new Map<string, { hops: number; from: string }>();
   /** Every node this one knows, itself included, and whether it is alive: what it tells each new peer. */
   private readonly detector: FailureDetector;
   /** Node id ↔ the link it spoke Hello on (the host names links; the protocol names nodes). */
@@ -220,7 +279,11 @@ export class ReplicaCore {
       requestRetryMs: positive(options.requestRetryMs, DEFAULT_REQUEST_RETRY_MS, 'requestRetryMs'),
       helloRetryMs: positive(options.helloRetryMs, DEFAULT_HELLO_RETRY_MS, 'helloRetryMs'),
       pendingTimeoutMs: positive(options.pendingTimeoutMs, DEFAULT_PENDING_TIMEOUT_MS, 'pendingTimeoutMs'),
+      directPushMax: positive(options.directPushMax, DEFAULT_DIRECT_PUSH_MAX, 'directPushMax'),
+      treeFanout: positive(options.treeFanout, DEFAULT_TREE_FANOUT, 'treeFanout'),
+      graftTimeoutMs: positive(options.graftTimeoutMs, DEFAULT_GRAFT_TIMEOUT_MS, 'graftTimeoutMs'),
     };
+    this.tree = new BroadcastTree(nodeId, this.options.treeFanout);
     this.nodeId = nodeId;
     this.clusterId = clusterId.slice();
     this.incarnation = incarnation;
@@ -261,6 +324,7 @@ export class ReplicaCore {
           this.emit({ type: 'memberDiscovered', member: { nodeId: status.nodeId, address: status.address, incarnation: status.incarnation } });
         }
         if (previous?.state !== status.state) this.emit({ type: 'memberStatus', member: status, previous: previous?.state });
+        if (previous === undefined || (previous.state === 'failed') !== (status.state === 'failed')) this.treeStale = true;
       },
     };
   }
@@ -303,6 +367,9 @@ export class ReplicaCore {
       round: undefined,
       outbox: [],
       outboxBytes: 0,
+      treeOutbox: new Map(),
+      treeOutboxBytes: 0,
+      ihaveOutbox: new Map(),
       cursor: 1,
       streamEnd: 0,
       streamAskedAt: 0,
@@ -326,6 +393,7 @@ export class ReplicaCore {
     if (nodeId === undefined) return;
     this.nodeOf.delete(peer);
     if (this.linkOf.get(nodeId) === peer) this.linkOf.delete(nodeId);
+    this.tree.forget(nodeId);
   }
 
   /** Time passed: flush pushes, retry requests, start anti-entropy rounds when due. */
@@ -333,17 +401,27 @@ export class ReplicaCore {
     this.now = now;
     for (const [name, peer] of this.peers) {
       if (!peer.confirmed && now - peer.helloSentAt >= this.options.helloRetryMs) this.sendHello(name, peer);
-      if (peer.ready) this.flushOutbox(name, peer);
+      if (peer.ready) {
+        this.flushOutbox(name, peer);
+        this.flushTree(name, peer);
+      }
       // A LogRequest or its answer was lost: ask again from where the stream stands.
       if (peer.ready && peer.streaming && now - peer.streamAskedAt >= this.options.requestRetryMs) this.askLog(name, peer);
     }
+    // Each link's rounds are spread so that a node runs about ANTI_ENTROPY_LINKS_PER_PERIOD rounds
+    // per period whatever its link count: in a large cluster, rounds on every link each period would
+    // mostly race facts still travelling down the trees, and cost O(links) per period.
+    let ready = 0;
+    for (const peer of this.peers.values()) if (peer.ready) ready++;
+    const spread = Math.max(1, Math.ceil(ready / ANTI_ENTROPY_LINKS_PER_PERIOD));
     for (const [name, peer] of this.peers) {
       if (!peer.ready || now < peer.nextRound) continue;
-      peer.nextRound = now + this.options.antiEntropyMs * 2 ** Math.min(peer.quietRounds, MAX_QUIET_DOUBLINGS);
+      peer.nextRound = now + this.options.antiEntropyMs * spread * 2 ** Math.min(peer.quietRounds, MAX_QUIET_DOUBLINGS);
       this.startRound(name, peer);
     }
     this.retryRequests();
     this.expirePending();
+    this.graftMissing();
     this.detector.tick(now);
   }
 
@@ -356,6 +434,7 @@ export class ReplicaCore {
     for (const [key, p] of this.pending) {
       if (this.now - p.since < this.options.pendingTimeoutMs) break; // insertion order: oldest first
       this.pending.delete(key);
+      this.arrivals.delete(key);
       for (const dep of p.missing) {
         const waiters = this.waiting.get(dep);
         waiters?.delete(key);
@@ -364,20 +443,60 @@ export class ReplicaCore {
     }
   }
 
-  /** This node's writer admitted `fact` (the kernel's log has it): push it to every peer. */
+  /**
+   * This node's writer admitted `fact` (the kernel's log has it): push it to every peer, or send it
+   * down this node's broadcast tree in a large cluster.
+   */
   admittedLocally(fact: WireFact): void {
     const key = hexOf(fact.id);
     if (this.known.has(key)) return;
     this.markKnown(key, fact.id);
-    for (const [name, peer] of this.peers) if (peer.ready) this.queuePush(name, peer, fact);
+    if (this.treeMode()) this.relay(fact, this.nodeId, 1, '');
+    // Hop count 0 marks a direct push: the receivers do not relay it.
+    else for (const [name, peer] of this.peers) if (peer.ready) this.queueTree(name, peer, this.nodeId, 0, fact);
+  }
+
+  private treeMode(): boolean {
+    return this.detector.liveCount > this.options.directPushMax;
+  }
+
+  /** Sends `fact` of `origin` whole to its tree's eager peers and as an id to its lazy ones. */
+  private relay(fact: WireFact, origin: string, hops: number, except: string): void {
+    if (this.treeStale) {
+      this.tree.setMembers(this.detector.statuses().filter((m) => m.state !== 'failed').map((m) => m.nodeId));
+      this.treeStale = false;
+    }
+    for (const node of this.tree.eager(origin)) {
+      const link = node === except ? undefined : this.readyLink(node);
+      if (link !== undefined) this.queueTree(link[0], link[1], origin, hops, fact);
+    }
+    for (const node of this.tree.lazy(origin)) {
+      const link = node === except ? undefined : this.readyLink(node);
+      if (link === undefined) continue;
+      const key = `${origin}\0${hops}`;
+      let ids = link[1].ihaveOutbox.get(key);
+      if (ids === undefined) link[1].ihaveOutbox.set(key, (ids = []));
+      ids.push(fact.id);
+    }
+  }
+
+  private readyLink(nodeId: string): [string, Peer] | undefined {
+    const name = this.linkOf.get(nodeId);
+    const link = name === undefined ? undefined : this.peers.get(name);
+    return name !== undefined && link?.ready === true ? [name, link] : undefined;
   }
 
   /** The kernel's answer to an `admit` action. */
   admitResult(fact: WireFact, from: string, code: number): void {
     const key = hexOf(fact.id);
     this.admitting.delete(key);
+    const arrival = this.arrivals.get(key);
+    this.arrivals.delete(key);
     if (code === AdmitCode.Ok || code === AdmitCode.DuplicateFact) {
       this.markKnown(key, fact.id);
+      // Admitted: now it may go on down its origin's tree (never before: a fact this kernel
+      // refuses is not passed on).
+      if (code === AdmitCode.Ok && arrival?.origin !== undefined) this.relay(fact, arrival.origin, arrival.hops + 1, arrival.from);
       return;
     }
     // A peer sent a fact this kernel will not take (a forged id, a payload the invariant refuses):
@@ -434,6 +553,15 @@ export class ReplicaCore {
         return this.detector.onPingReq(this.nodeOf.get(peer) ?? '', frame.nonce, frame.target, this.now);
       case FrameType.Nack:
         return this.detector.onNack(frame.nonce);
+      case FrameType.TreeFacts:
+        return this.onTreeFacts(peer, frame.origin, frame.hops, frame.facts);
+      case FrameType.IHave:
+        return this.onIHave(peer, frame.origin, frame.hops, frame.ids);
+      case FrameType.Graft:
+        return this.onGraft(peer, link, frame.origin, frame.hops, frame.ids);
+      case FrameType.Prune:
+        this.tree.prune(frame.origin, this.nodeOf.get(peer) ?? '');
+        return;
     }
   }
 
@@ -470,19 +598,28 @@ export class ReplicaCore {
     this.startRound(peer, link);
   }
 
-  private onFacts(peer: string, facts: readonly WireFact[]): void {
+  /** Facts a peer sent; `pushedHops` when they came by push (not asked for), with their hop count. */
+  private onFacts(peer: string, facts: readonly WireFact[], pushedHops?: number, origin?: string): void {
     const wanted: Uint8Array[] = [];
     let dropped = 0;
     for (const fact of facts) {
       const key = hexOf(fact.id);
-      this.requested.delete(key);
+      const asked = this.requested.delete(key);
       if (this.known.has(key) || this.admitting.has(key) || this.pending.has(key) || this.refused.has(key)) continue;
+      this.announced.delete(key);
+      // A direct push (hop count 0) took one hop and goes no further.
+      if (pushedHops !== undefined && !asked) this.arrivals.set(key, pushedHops === 0 ? { origin: undefined, hops: 1, from: '' } : { origin, hops: pushedHops, from: this.nodeOf.get(peer) ?? '' });
       const missing = new Set<string>();
       for (const dep of fact.deps) {
         const d = hexOf(dep);
         if (!this.known.has(d)) {
           missing.add(d);
-          if (!this.admitting.has(d) && !this.pending.has(d) && !this.requested.has(d)) wanted.push(dep);
+          if (!this.admitting.has(d) && !this.pending.has(d) && !this.requested.has(d)) {
+            // A fact down a tree usually depends on facts still coming down other origins'
+            // trees: ask for the dep only if it has not come within a graft timeout.
+            if (pushedHops !== undefined && pushedHops > 0) this.requested.set(d, this.now - this.options.requestRetryMs + this.options.graftTimeoutMs);
+            else wanted.push(dep);
+          }
         }
       }
       if (missing.size === 0) {
@@ -490,6 +627,7 @@ export class ReplicaCore {
         continue;
       }
       if (this.pending.size >= this.options.maxPending) {
+        this.arrivals.delete(key);
         dropped++;
         continue;
       }
@@ -502,6 +640,109 @@ export class ReplicaCore {
     }
     if (dropped > 0) this.emit({ type: 'pendingOverflow', peer, dropped });
     this.request(peer, wanted);
+  }
+
+  /**
+   * Facts of `origin` coming down its tree. A copy we already had prunes a link: the one it came
+   * on, or, when it came by a shorter path than the first copy, the first copy's link instead, so
+   * each origin's tree drifts towards shortest paths.
+   */
+  private onTreeFacts(peer: string, origin: string, hops: number, facts: readonly WireFact[]): void {
+    const sender = this.nodeOf.get(peer) ?? '';
+    const fresh: WireFact[] = [];
+    let prune: string | undefined;
+    for (const f of facts) {
+      const key = hexOf(f.id);
+      if (!(this.known.has(key) || this.admitting.has(key) || this.pending.has(key) || this.refused.has(key))) {
+        fresh.push(f);
+        if (hops > 0) this.rememberArrival(key, hops, sender);
+        continue;
+      }
+      if (hops === 0) continue; // a direct push: no tree to shape
+      // Only a second copy down the tree says a link is redundant: a fact that came first by
+      // repair (a requested dep) says nothing about the tree.
+      const first = this.treeArrivals.get(key);
+      if (first === undefined) continue;
+      if (hops < first.hops && first.from !== sender) {
+        prune ??= first.from;
+        this.treeArrivals.set(key, { hops, from: sender });
+      } else prune ??= sender;
+    }
+    if (prune !== undefined) this.pruneLink(origin, prune);
+    this.onFacts(peer, fresh, hops, origin);
+  }
+
+  private pruneLink(origin: string, node: string): void {
+    this.tree.prune(origin, node);
+    const link = this.readyLink(node);
+    if (link !== undefined) this.send(link[0], encodePrune(origin));
+  }
+
+  private rememberArrival(key: string, hops: number, from: string): void {
+    if (this.treeArrivals.size >= REMEMBERED_ARRIVALS) this.treeArrivals.delete(this.treeArrivals.keys().next().value!);
+    this.treeArrivals.set(key, { hops, from });
+  }
+
+  private onIHave(peer: string, origin: string, hops: number, ids: readonly Uint8Array[]): void {
+    const node = this.nodeOf.get(peer) ?? '';
+    let shorter = false;
+    for (const id of ids) {
+      const key = hexOf(id);
+      if (this.known.has(key) || this.admitting.has(key) || this.pending.has(key) || this.refused.has(key)) {
+        // Plumtree's optimisation: a much shorter path than the one the tree gave us. Graft it
+        // (no facts needed) and prune the old parent.
+        const first = this.treeArrivals.get(key);
+        if (!shorter && first !== undefined && hops + SHORTER_PATH_HOPS <= first.hops && first.from !== node) {
+          shorter = true;
+          this.tree.graft(origin, node);
+          this.send(peer, encodeGraft(origin, hops, []));
+          this.pruneLink(origin, first.from);
+          this.treeArrivals.set(key, { hops, from: node });
+        }
+        continue;
+      }
+      let a = this.announced.get(key);
+      if (a === undefined) this.announced.set(key, (a = { id, origin, announcers: [], since: this.now }));
+      a.announcers.push({ node, hops });
+    }
+  }
+
+  /** Announced facts that did not come through the tree in time: graft them from an announcer. */
+  private graftMissing(): void {
+    const grafts = new Map<string, { origin: string; hops: number; ids: Uint8Array[] }>();
+    for (const [key, a] of this.announced) {
+      if (this.now - a.since < this.options.graftTimeoutMs) continue;
+      const next = a.announcers.shift();
+      if (next === undefined || this.known.has(key)) {
+        this.announced.delete(key); // nobody left to ask: anti-entropy will find it
+        continue;
+      }
+      a.since = this.now;
+      if (this.readyLink(next.node) === undefined) continue;
+      const g = `${next.node}\0${a.origin}`;
+      let batch = grafts.get(g);
+      if (batch === undefined) grafts.set(g, (batch = { origin: a.origin, hops: next.hops, ids: [] }));
+      batch.ids.push(a.id);
+    }
+    for (const [g, { origin, hops, ids }] of grafts) {
+      const node = g.slice(0, g.indexOf('\0'));
+      const [name] = this.readyLink(node)!;
+      this.tree.graft(origin, node);
+      for (let i = 0; i < ids.length; i += MAX_REQUESTED_IDS) this.send(name, encodeGraft(origin, hops, ids.slice(i, i + MAX_REQUESTED_IDS)));
+    }
+  }
+
+  /**
+   * A peer grafted itself onto `origin`'s tree here: it gets the facts it named down the tree (so
+   * it relays them on), and the rest from now on.
+   */
+  private onGraft(peer: string, link: Peer, origin: string, hops: number, ids: readonly Uint8Array[]): void {
+    this.tree.graft(origin, this.nodeOf.get(peer) ?? '');
+    for (const id of ids) {
+      const fact = this.source.get(id);
+      if (fact !== undefined) this.queueTree(peer, link, origin, hops, fact);
+    }
+    this.flushTree(peer, link);
   }
 
   private onFactRequest(peer: string, link: Peer, ids: readonly Uint8Array[]): void {
@@ -649,7 +890,8 @@ export class ReplicaCore {
   /** Hands a fact whose deps are all admitted to the kernel. */
   private handOver(fact: WireFact, from: string, key: string): void {
     this.admitting.add(key);
-    this.actions.push({ kind: 'admit', fact, from });
+    const hops = this.arrivals.get(key)?.hops;
+    this.actions.push(hops === undefined ? { kind: 'admit', fact, from } : { kind: 'admit', fact, from, hops });
   }
 
   private markKnown(key: string, id: Uint8Array): void {
@@ -703,6 +945,28 @@ export class ReplicaCore {
     if (link.outboxBytes + bytes > FACTS_PER_FRAME_BUDGET) this.flushOutbox(peer, link);
     link.outbox.push(fact);
     link.outboxBytes += bytes;
+  }
+
+  private queueTree(peer: string, link: Peer, origin: string, hops: number, fact: WireFact): void {
+    const bytes = 40 + 32 * fact.deps.length + fact.payload.length;
+    if (link.treeOutboxBytes + bytes > FACTS_PER_FRAME_BUDGET) this.flushTree(peer, link);
+    const key = `${origin}\0${hops}`;
+    let facts = link.treeOutbox.get(key);
+    if (facts === undefined) link.treeOutbox.set(key, (facts = []));
+    facts.push(fact);
+    link.treeOutboxBytes += bytes;
+  }
+
+  private flushTree(peer: string, link: Peer): void {
+    const split = (key: string): [string, number] => {
+      const at = key.lastIndexOf('\0');
+      return [key.slice(0, at), Number(key.slice(at + 1))];
+    };
+    for (const [key, facts] of link.treeOutbox) this.send(peer, encodeTreeFacts(...split(key), facts));
+    for (const [key, ids] of link.ihaveOutbox) for (let i = 0; i < ids.length; i += MAX_REQUESTED_IDS) this.send(peer, encodeIHave(...split(key), ids.slice(i, i + MAX_REQUESTED_IDS)));
+    link.treeOutbox.clear();
+    link.ihaveOutbox.clear();
+    link.treeOutboxBytes = 0;
   }
 
   private flushOutbox(peer: string, link: Peer): void {

@@ -10,7 +10,7 @@
  * every node holds the same set of facts and the same state, and every fact some node had made
  * durable is everywhere.
  */
-import { AdmitCode, GCounterInvariant, Kernel, ReplicaCore, factId, u64le, type ReplicaAction, type WireFact } from '../helpers/lib.js';
+import { AdmitCode, FrameType, GCounterInvariant, Kernel, ReplicaCore, factId, u64le, type ReplicaAction, type WireFact } from '../helpers/lib.js';
 
 export interface SimulationOptions {
   readonly seed: number;
@@ -43,6 +43,8 @@ export interface SimulationOptions {
    * agree that they failed, and on nothing else.
    */
   readonly permanentCrashes?: boolean;
+  /** Up to this many live members, origins push to every peer; beyond, broadcast trees (default 16). */
+  readonly directPushMax?: number;
 }
 
 interface SimNode {
@@ -63,6 +65,7 @@ interface InFlight {
   readonly frame: Uint8Array;
 }
 
+const FRAME_NAMES = new Map<number, string>(Object.entries(FrameType).map(([name, type]) => [type, name]));
 const hex = (id: Uint8Array): string => Buffer.from(id).toString('hex');
 const CLUSTER = new Uint8Array(16).fill(0xc1);
 const SKETCH_KEY = new Uint8Array([9, 8, 7, 6, 5, 4, 3, 2]);
@@ -78,6 +81,12 @@ export interface SimulationReport {
   readonly partitions: number;
   readonly convergedAfterHealMs: number;
   readonly streams: number;
+  /** Frames and bytes sent, by frame type. */
+  readonly byType: Record<string, { frames: number; bytes: number }>;
+  /** Facts delivered by push or down a tree, by the hops they took (index = hops). */
+  readonly hops: number[];
+  /** Facts delivered by repair (requested deps, sketch rounds, log streams, grafts excepted). */
+  readonly repaired: number;
   /** Times a node declared failed a run of a node that was up at that moment. */
   readonly falseFailures: number;
   /** Virtual ms from healing until every node saw every live node alive and every dead one failed. */
@@ -104,6 +113,9 @@ export class Simulation {
   private bytes = 0;
   private crashes = 0;
   private falseFailures = 0;
+  private readonly byType: Record<string, { frames: number; bytes: number }> = {};
+  private readonly hops: number[] = [];
+  private repaired = 0;
   private partitions = 0;
   private created = 0;
 
@@ -121,6 +133,7 @@ export class Simulation {
       seedOnly: false,
       probeMs: 100,
       permanentCrashes: false,
+      directPushMax: 16,
       ...options,
     };
     this.rng = (options.seed >>> 0) || 1;
@@ -169,6 +182,9 @@ export class Simulation {
         sketchCells: this.o.sketchCells,
         firstSketchCells: Math.min(16, this.o.sketchCells),
         failureDetector: { probeMs: this.o.probeMs, probeTimeoutMs: this.o.probeMs / 2 },
+        directPushMax: this.o.directPushMax,
+        // Two of the slowest one-way delays and a little: a copy down the tree has had its chance.
+        graftTimeoutMs: 2 * this.o.maxDelayMs + 10,
       },
       { get: (id) => node.byId.get(hex(id)), logFrom: (from, max) => node.log.slice(from - 1, from - 1 + max) },
     );
@@ -191,13 +207,16 @@ export class Simulation {
     while ((actions = node.core.drain()).length > 0) {
       for (const a of actions) {
         if (a.kind === 'send') this.transmit(node.name, a.peer, a.frame);
-        else if (a.kind === 'admit') this.admit(node, a.fact, a.from);
-        else if (a.event.type === 'sketchExhausted') this.streams++;
-        else if (a.event.type === 'memberStatus' && a.event.member.state === 'failed') {
-          const named = this.nodes.find((n) => n.name === a.event.member.nodeId);
-          if (named?.up === true && named.incarnation === a.event.member.incarnation) this.falseFailures++;
-        }
-        else if (a.event.type === 'memberDiscovered') {
+        else if (a.kind === 'admit') {
+          if (a.hops === undefined) this.repaired++;
+          else this.hops[a.hops] = (this.hops[a.hops] ?? 0) + 1;
+          this.admit(node, a.fact, a.from);
+        } else if (a.event.type === 'sketchExhausted') this.streams++;
+        else if (a.event.type === 'memberStatus') {
+          const { member } = a.event;
+          const named = this.nodes.find((n) => n.name === member.nodeId);
+          if (member.state === 'failed' && named?.up === true && named.incarnation === member.incarnation) this.falseFailures++;
+        } else if (a.event.type === 'memberDiscovered') {
           const { nodeId } = a.event.member;
           const other = this.nodes.find((n) => n.name === nodeId);
           if (other !== undefined) {
@@ -225,6 +244,10 @@ export class Simulation {
   private transmit(from: string, to: string, frame: Uint8Array): void {
     this.frames++;
     this.bytes += frame.length;
+    const type = FRAME_NAMES.get(frame[4]!) ?? `0x${frame[4]!.toString(16)}`;
+    const t = (this.byType[type] ??= { frames: 0, bytes: 0 });
+    t.frames++;
+    t.bytes += frame.length;
     if (this.chaos && this.random() < this.o.loss) return;
     const copies = this.chaos && this.random() < this.o.duplication ? 2 : 1;
     for (let c = 0; c < copies; c++) {
@@ -449,6 +472,9 @@ export class Simulation {
       partitions: this.partitions,
       convergedAfterHealMs: converged,
       streams: this.streams,
+      byType: this.byType,
+      hops: Array.from(this.hops, (n) => n ?? 0),
+      repaired: this.repaired,
       falseFailures: this.falseFailures,
       membershipSettledMs: settled,
       violations: this.violations,

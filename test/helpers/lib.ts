@@ -73,3 +73,4 @@ export * from '../../src/replication/frames.js';
 export * from '../../src/replication/rateless-sketch.js';
 export * from '../../src/replication/replica-core.js';
 export * from '../../src/replication/failure-detector.js';
+export * from '../../src/replication/broadcast-tree.js';
