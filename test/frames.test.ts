@@ -23,6 +23,9 @@ import {
   encodePingReq,
   encodePrune,
   encodeTreeFacts,
+  encodeSnapshotChunk,
+  encodeSnapshotOffer,
+  encodeSnapshotRequest,
   encodeSketchCells,
   encodeSketchRequest,
   type Frame,
@@ -67,6 +70,9 @@ const frames: fc.Arbitrary<{ bytes: Uint8Array; expected: Frame }> = fc.oneof(
   fc.tuple(nodeId, hops, fc.array(id, { maxLength: 8 })).map(([origin, h, ids]) => ({ bytes: encodeIHave(origin, h, ids), expected: { type: FrameType.IHave, origin, hops: h, ids } as Frame })),
   fc.tuple(nodeId, hops, fc.array(id, { maxLength: 8 })).map(([origin, h, ids]) => ({ bytes: encodeGraft(origin, h, ids), expected: { type: FrameType.Graft, origin, hops: h, ids } as Frame })),
   nodeId.map((origin) => ({ bytes: encodePrune(origin), expected: { type: FrameType.Prune, origin } as Frame })),
+  fc.tuple(id, u53, u53).map(([snapshotId, through, totalBytes]) => ({ bytes: encodeSnapshotOffer(snapshotId, through, totalBytes), expected: { type: FrameType.SnapshotOffer, snapshotId, through, totalBytes } as Frame })),
+  fc.tuple(id, u53, fc.integer({ min: 1, max: 512 * 1024 })).map(([snapshotId, offset, length]) => ({ bytes: encodeSnapshotRequest(snapshotId, offset, length), expected: { type: FrameType.SnapshotRequest, snapshotId, offset, length } as Frame })),
+  fc.tuple(id, u53, fc.uint8Array({ maxLength: 300 })).map(([snapshotId, offset, bytes]) => ({ bytes: encodeSnapshotChunk(snapshotId, offset, bytes), expected: { type: FrameType.SnapshotChunk, snapshotId, offset, bytes } as Frame })),
 );
 
 describe('replication frames', () => {
@@ -184,6 +190,10 @@ describe('replication frames', () => {
     expect(fault(set(ihave, 8 + 4, 5))).toBe('BadLength'); // 5 ids in the room of one
     expect(fault(set(encodePrune('n1'), 8, 3))).toBe('BadLength'); // an origin longer than the body
     expect(fault(set(encodeTreeFacts('n1', 1, []), 12, 9))).toBe('BadLength'); // 9 facts in no room
+    const chunk = encodeSnapshotChunk(new Uint8Array(32), 0, new Uint8Array(10));
+    expect(fault(set(chunk, 8 + 32 + 8, 11))).toBe('BadLength'); // says 11 bytes, carries 10
+    expect(fault(set(set(chunk, 8 + 32 + 8, 0), 8 + 32 + 10, 0x10))).toBe('BadLength'); // a chunk beyond 512 KiB
+    expect(fault(set(encodeSnapshotRequest(new Uint8Array(32), 0, 1), 8 + 32 + 8, 0))).toBe('BadLength'); // asks for 0 bytes
   });
 
   it('encoders refuse what the decoder would refuse, with typed errors', () => {
@@ -213,5 +223,9 @@ describe('replication frames', () => {
     bad(() => encodeIHave('n', 1, Array.from({ length: MAX_REQUESTED_IDS + 1 }, () => new Uint8Array(32))));
     bad(() => encodeGraft('n', -1, []));
     bad(() => encodePrune('x'.repeat(65)));
+    bad(() => encodeSnapshotOffer(new Uint8Array(31), 0, 0));
+    bad(() => encodeSnapshotRequest(new Uint8Array(32), 0, 0));
+    bad(() => encodeSnapshotRequest(new Uint8Array(32), 0, 512 * 1024 + 1));
+    bad(() => encodeSnapshotChunk(new Uint8Array(32), 0, new Uint8Array(512 * 1024 + 1)));
   });
 });

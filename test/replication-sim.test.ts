@@ -81,4 +81,16 @@ describe('replication in the simulator', () => {
     // 40 nodes, fanout 4: diameter 3 (test/broadcast-tree.test.ts); a Prune after a lost race may add a hop or two.
     expect(report.hops.length - 1).toBeLessThanOrEqual(6);
   });
+
+  it('a node whose peers\' logs no longer reach back far enough catches up from a verified snapshot, reanchoring its kernel', () => {
+    const failures: string[] = [];
+    let reanchors = 0;
+    for (const seed of SEEDS.slice(0, 20)) {
+      const report = new Simulation({ seed, nodes: 3 + (seed % 4), chaosMs: 1_500, sketchCells: 24, retainLogFacts: 40 }).run_();
+      reanchors += report.reanchors;
+      if (report.violations.length > 0) failures.push(`seed ${seed}: ${report.violations[0]} — replay: CTFS_SIM_SEED=${seed} npx vitest run test/replication-sim.test.ts`);
+    }
+    expect(failures).toEqual([]);
+    expect(reanchors).toBeGreaterThan(0);
+  });
 });

@@ -10,3 +10,8 @@ export const ATTACH_MEMORY: unique symbol = Symbol('ctfs.kernel.attachMemory');
 export const SET_INITIAL_STATE: unique symbol = Symbol('ctfs.kernel.setInitialState');
 /** Method: accept deps another kernel vouches for (pool shards that share causality). */
 export const ACCEPT_FOREIGN_DEPS: unique symbol = Symbol('ctfs.kernel.acceptForeignDeps');
+/**
+ * Method: replace the kernel's history with a domain image (a verified snapshot of a peer's): the
+ * replication layer's reanchor of an in-memory kernel. The caller checks the image fits.
+ */
+export const RESTORE_IMAGE: unique symbol = Symbol('ctfs.kernel.restoreImage');

@@ -13,7 +13,7 @@ import { checkInvariant, isCoordinationFree, type Invariant } from '../invariant
 import { CausalDomain, type DomainImage, type SharedDomainMemory } from '../domain/causal-domain.js';
 import { DomainKernel, rejectionError } from './domain-kernel.js';
 import { indexOptionsOf, prefaultOf, type KernelOptions } from './kernel-options.js';
-import { ATTACH_MEMORY, SET_INITIAL_STATE } from './internal.js';
+import { ATTACH_MEMORY, RESTORE_IMAGE, SET_INITIAL_STATE } from './internal.js';
 import type { Snapshot, View } from './view.js';
 import { checkHistogram, recordAdmission, type LatencyHistogram } from '../metrics/latency-histogram.js';
 import { FactBatch, admitShared, type BatchResult } from '../core/fact-batch.js';
@@ -86,6 +86,10 @@ export abstract class KernelBase<I extends Invariant = Invariant> extends Domain
   /** @internal */
   [SET_INITIAL_STATE](cell: Uint8Array): void {
     this.domain.setInitialState(cell);
+  }
+
+  [RESTORE_IMAGE](image: DomainImage): void {
+    this.domain.restoreImage(image);
   }
 
   /** Admits a fact given as id, deps and payload. Returns an `AdmitCode` (0 = Ok); never throws. */

@@ -61,6 +61,12 @@ export const FrameType = {
   Graft: 0x15,
   /** "I got this origin's facts from someone else first: only announce them to me." */
   Prune: 0x16,
+  /** "My log no longer reaches back to your cursor: here is a snapshot instead" (id = its BLAKE3). */
+  SnapshotOffer: 0x20,
+  /** "Send me this range of that snapshot." */
+  SnapshotRequest: 0x21,
+  /** A range of a snapshot's bytes (none: that snapshot is gone, expect a new offer). */
+  SnapshotChunk: 0x22,
 } as const;
 export type FrameType = (typeof FrameType)[keyof typeof FrameType];
 
@@ -115,7 +121,10 @@ export type Frame =
   | { readonly type: typeof FrameType.TreeFacts; readonly origin: string; readonly hops: number; readonly facts: WireFact[] }
   | { readonly type: typeof FrameType.IHave; readonly origin: string; readonly hops: number; readonly ids: Uint8Array[] }
   | { readonly type: typeof FrameType.Graft; readonly origin: string; readonly hops: number; readonly ids: Uint8Array[] }
-  | { readonly type: typeof FrameType.Prune; readonly origin: string };
+  | { readonly type: typeof FrameType.Prune; readonly origin: string }
+  | { readonly type: typeof FrameType.SnapshotOffer; readonly snapshotId: Uint8Array; readonly through: number; readonly totalBytes: number }
+  | { readonly type: typeof FrameType.SnapshotRequest; readonly snapshotId: Uint8Array; readonly offset: number; readonly length: number }
+  | { readonly type: typeof FrameType.SnapshotChunk; readonly snapshotId: Uint8Array; readonly offset: number; readonly bytes: Uint8Array };
 
 /** Why bytes are not a frame. */
 export type FrameFault =
@@ -293,6 +302,32 @@ export function encodeGraft(origin: string, hops: number, ids: readonly Uint8Arr
 
 export function encodePrune(origin: string): Uint8Array {
   return treeHeader(FrameType.Prune, origin, 0).finish();
+}
+
+/** Bytes of a snapshot id (BLAKE3 of the snapshot). */
+export const SNAPSHOT_ID_BYTES = 32;
+/** Most bytes one SnapshotChunk carries: well inside the frame limit with its header. */
+export const MAX_SNAPSHOT_CHUNK_BYTES = 512 * 1024;
+
+export function encodeSnapshotOffer(snapshotId: Uint8Array, through: number, totalBytes: number): Uint8Array {
+  checkId(snapshotId, 'a snapshot id');
+  checkU64(through, 'through');
+  checkU64(totalBytes, 'totalBytes');
+  return new FrameWriter(FrameType.SnapshotOffer).raw(snapshotId).u64(through).u64(totalBytes).finish();
+}
+
+export function encodeSnapshotRequest(snapshotId: Uint8Array, offset: number, length: number): Uint8Array {
+  checkId(snapshotId, 'a snapshot id');
+  checkU64(offset, 'offset');
+  if (!Number.isInteger(length) || length < 1 || length > MAX_SNAPSHOT_CHUNK_BYTES) throw new InvalidArgumentError(`length must be 1 to ${MAX_SNAPSHOT_CHUNK_BYTES} bytes`);
+  return new FrameWriter(FrameType.SnapshotRequest).raw(snapshotId).u64(offset).u32(length).finish();
+}
+
+export function encodeSnapshotChunk(snapshotId: Uint8Array, offset: number, bytes: Uint8Array): Uint8Array {
+  checkId(snapshotId, 'a snapshot id');
+  checkU64(offset, 'offset');
+  if (!(bytes instanceof Uint8Array) || bytes.length > MAX_SNAPSHOT_CHUNK_BYTES) throw new InvalidArgumentError(`a chunk is a Uint8Array of at most ${MAX_SNAPSHOT_CHUNK_BYTES} bytes`);
+  return new FrameWriter(FrameType.SnapshotChunk).raw(snapshotId).u64(offset).u32(bytes.length).raw(bytes).finish();
 }
 
 export function encodeSketchRequest(firstCell: number, cellCount: number): Uint8Array {
@@ -540,6 +575,23 @@ function readBody(type: number, r: FrameReader): Frame | undefined {
     }
     case FrameType.Prune:
       return { type, origin: readTreeHeader(r).origin };
+    case FrameType.SnapshotOffer:
+      return { type, snapshotId: r.bytes(SNAPSHOT_ID_BYTES), through: r.u64('through'), totalBytes: r.u64('totalBytes') };
+    case FrameType.SnapshotRequest: {
+      const snapshotId = r.bytes(SNAPSHOT_ID_BYTES);
+      const offset = r.u64('offset');
+      const length = r.u32();
+      if (length < 1 || length > MAX_SNAPSHOT_CHUNK_BYTES) r.fail('BadLength', `a request for ${length} bytes of a snapshot; 1 to ${MAX_SNAPSHOT_CHUNK_BYTES}`);
+      return { type, snapshotId, offset, length };
+    }
+    case FrameType.SnapshotChunk: {
+      const snapshotId = r.bytes(SNAPSHOT_ID_BYTES);
+      const offset = r.u64('offset');
+      const length = r.u32();
+      if (length > MAX_SNAPSHOT_CHUNK_BYTES) r.fail('BadLength', `a chunk of ${length} bytes; at most ${MAX_SNAPSHOT_CHUNK_BYTES}`);
+      else if (length !== r.remaining) r.fail('BadLength', `a chunk of ${length} bytes in a body of ${r.remaining}`);
+      return { type, snapshotId, offset, bytes: r.bytes(r.fault === undefined ? length : 0) };
+    }
     case FrameType.SketchRequest:
       return { type, firstCell: r.u32(), cellCount: r.u32() };
     case FrameType.SketchCells: {

@@ -17,6 +17,7 @@
  *   what it lacks and pushes what the peer lacks. No per-peer memory is needed for correctness, so
  *   lost frames, restarts and partitions heal on the next round.
  */
+import { hash } from 'blake3-jit';
 import { AdmitCode } from '../codes.js';
 import { bytesEqual } from '../core/bytes.js';
 import { InvalidArgumentError } from '../errors.js';
@@ -44,6 +45,10 @@ import {
   encodePingReq,
   encodePrune,
   encodeTreeFacts,
+  encodeSnapshotChunk,
+  encodeSnapshotOffer,
+  encodeSnapshotRequest,
+  MAX_SNAPSHOT_CHUNK_BYTES,
   type Frame,
   type Member,
   type MemberState,
@@ -62,6 +67,14 @@ export interface FactSource {
    * every fact comes after its deps); fewer at the end, none past it.
    */
   logFrom(from: number, max: number): WireFact[];
+  /** The sequence of the oldest fact the log still serves (default 1: all of it). */
+  retainedFrom?(): number;
+  /**
+   * A snapshot of this node's history through log sequence `through` (a checkpoint), as bytes a
+   * peer's host can reanchor on; needed once `retainedFrom` passes 1. The core offers it under
+   * its BLAKE3 and serves it in chunks.
+   */
+  snapshot?(): { readonly bytes: Uint8Array; readonly through: number } | undefined;
 }
 
 export interface ReplicaOptions {
@@ -109,6 +122,8 @@ export interface ReplicaOptions {
   readonly treeFanout?: number;
   /** A fact announced by IHave and not received through the tree this long is grafted (default 250 ms). */
   readonly graftTimeoutMs?: number;
+  /** Largest snapshot this node accepts from a peer, in bytes (default 1 GiB): it is held in memory until verified. */
+  readonly maxSnapshotBytes?: number;
 }
 
 /** What the host must do. */
@@ -116,7 +131,13 @@ export type ReplicaAction =
   | { readonly kind: 'send'; readonly peer: string; readonly frame: Uint8Array }
   /** `hops`: links the fact crossed from its origin, when it came by push or down a tree (not by repair). */
   | { readonly kind: 'admit'; readonly fact: WireFact; readonly from: string; readonly hops?: number }
-  | { readonly kind: 'event'; readonly event: ReplicaEvent };
+  | { readonly kind: 'event'; readonly event: ReplicaEvent }
+  /**
+   * A peer's snapshot arrived whole and matches its BLAKE3: reanchor the kernel on it (keeping
+   * this node's facts the snapshot lacks), then call `reanchored` with the ids it added — or
+   * `reanchorFailed` if it does not fit the kernel.
+   */
+  | { readonly kind: 'reanchor'; readonly peer: string; readonly snapshot: Uint8Array; readonly through: number };
 
 export type ReplicaEvent =
   | { readonly type: 'peerReady'; readonly peer: string; readonly incarnation: number }
@@ -127,6 +148,10 @@ export type ReplicaEvent =
   | { readonly type: 'reconciled'; readonly peer: string; readonly theirs: number; readonly ours: number; readonly cells: number }
   | { readonly type: 'sketchExhausted'; readonly peer: string }
   | { readonly type: 'streamed'; readonly peer: string; readonly facts: number; readonly through: number }
+  /** A peer's log no longer reaches back to our cursor: its snapshot is being fetched. */
+  | { readonly type: 'snapshotOffered'; readonly peer: string; readonly through: number; readonly bytes: number }
+  /** A peer asked for log this node no longer has, and the host offers no snapshot. */
+  | { readonly type: 'snapshotUnavailable'; readonly peer: string; readonly fromSequence: number }
   /** A node this one did not know (or knew by an older incarnation): the host should link to it. */
   | { readonly type: 'memberDiscovered'; readonly member: Member }
   /** The failure detector changed its mind about a member (alive, suspect, failed). */
@@ -160,6 +185,9 @@ const DEFAULT_REQUEST_RETRY_MS = 500;
 const DEFAULT_HELLO_RETRY_MS = 250;
 const DEFAULT_PENDING_TIMEOUT_MS = 60_000;
 const DEFAULT_DIRECT_PUSH_MAX = 16;
+const DEFAULT_MAX_SNAPSHOT_BYTES = 2 ** 30;
+/** Snapshot chunks asked for at once: 4 × 512 KiB keeps a LAN link busy without a large backlog. */
+const SNAPSHOT_WINDOW = 4;
 /** A few round trips on a LAN: long enough that the tree's copy usually wins, short enough to repair fast. */
 const DEFAULT_GRAFT_TIMEOUT_MS = 250;
 /** Facts per pushed frame: a frame holds at least this many facts of the largest shape within MAX_FRAME_BYTES. */
@@ -174,6 +202,17 @@ interface Pending {
   readonly from: string;
   readonly missing: Set<string>;
   readonly since: number;
+}
+
+/** A snapshot being fetched from a peer. */
+interface SnapshotTransfer {
+  readonly id: Uint8Array;
+  readonly through: number;
+  readonly bytes: Uint8Array;
+  /** The next offset to ask for, bytes received, and the chunks asked for (offset → when). */
+  next: number;
+  received: number;
+  readonly asked: Map<number, number>;
 }
 
 /** How a fact not yet admitted arrived by push: relayed on down its origin's tree once admitted. */
@@ -221,6 +260,9 @@ interface Peer {
   streamEnd: number;
   streamAskedAt: number;
   streaming: boolean;
+  /** The peer's snapshot being fetched, or handed to the host and not reanchored yet. */
+  transfer: SnapshotTransfer | undefined;
+  reanchoring: { through: number } | undefined;
   /** When this link's next anti-entropy round is due, and how many rounds in a row found nothing. */
   nextRound: number;
   quietRounds: number;
@@ -236,6 +278,8 @@ export class ReplicaCore {
   private readonly announced = new Map<string, Announced>();
   /** Recent tree arrivals: fact (hex) → the hops and parent of its first copy. */
   private readonly treeArrivals = new Map<string, { hops: number; from: string }>();
+  /** The snapshot this node last offered (peers fetch it by id until the host takes a newer one). */
+  private offered: { id: Uint8Array; bytes: Uint8Array; through: number } | undefined;
   /** Every node this one knows, itself included, and whether it is alive: what it tells each new peer. */
   private readonly detector: FailureDetector;
   /** Node id ↔ the link it spoke Hello on (the host names links; the protocol names nodes). */
@@ -282,6 +326,7 @@ export class ReplicaCore {
       directPushMax: positive(options.directPushMax, DEFAULT_DIRECT_PUSH_MAX, 'directPushMax'),
       treeFanout: positive(options.treeFanout, DEFAULT_TREE_FANOUT, 'treeFanout'),
       graftTimeoutMs: positive(options.graftTimeoutMs, DEFAULT_GRAFT_TIMEOUT_MS, 'graftTimeoutMs'),
+      maxSnapshotBytes: positive(options.maxSnapshotBytes, DEFAULT_MAX_SNAPSHOT_BYTES, 'maxSnapshotBytes'),
     };
     this.tree = new BroadcastTree(nodeId, this.options.treeFanout);
     this.nodeId = nodeId;
@@ -374,6 +419,8 @@ export class ReplicaCore {
       streamEnd: 0,
       streamAskedAt: 0,
       streaming: false,
+      transfer: undefined,
+      reanchoring: undefined,
       nextRound: now,
       quietRounds: 0,
     };
@@ -406,7 +453,8 @@ export class ReplicaCore {
         this.flushTree(name, peer);
       }
       // A LogRequest or its answer was lost: ask again from where the stream stands.
-      if (peer.ready && peer.streaming && now - peer.streamAskedAt >= this.options.requestRetryMs) this.askLog(name, peer);
+      if (peer.ready && peer.transfer !== undefined) this.askChunks(name, peer);
+      else if (peer.ready && peer.streaming && peer.reanchoring === undefined && now - peer.streamAskedAt >= this.options.requestRetryMs) this.askLog(name, peer);
     }
     // Each link's rounds are spread so that a node runs about ANTI_ENTROPY_LINKS_PER_PERIOD rounds
     // per period whatever its link count: in a large cluster, rounds on every link each period would
@@ -433,13 +481,19 @@ export class ReplicaCore {
   private expirePending(): void {
     for (const [key, p] of this.pending) {
       if (this.now - p.since < this.options.pendingTimeoutMs) break; // insertion order: oldest first
-      this.pending.delete(key);
-      this.arrivals.delete(key);
-      for (const dep of p.missing) {
-        const waiters = this.waiting.get(dep);
-        waiters?.delete(key);
-        if (waiters?.size === 0) this.waiting.delete(dep);
-      }
+      this.dropPending(key);
+    }
+  }
+
+  private dropPending(key: string): void {
+    const p = this.pending.get(key);
+    if (p === undefined) return;
+    this.pending.delete(key);
+    this.arrivals.delete(key);
+    for (const dep of p.missing) {
+      const waiters = this.waiting.get(dep);
+      waiters?.delete(key);
+      if (waiters?.size === 0) this.waiting.delete(dep);
     }
   }
 
@@ -562,6 +616,12 @@ export class ReplicaCore {
       case FrameType.Prune:
         this.tree.prune(frame.origin, this.nodeOf.get(peer) ?? '');
         return;
+      case FrameType.SnapshotOffer:
+        return this.onSnapshotOffer(peer, link, frame.snapshotId, frame.through, frame.totalBytes);
+      case FrameType.SnapshotRequest:
+        return this.onSnapshotRequest(peer, frame.snapshotId, frame.offset, frame.length);
+      case FrameType.SnapshotChunk:
+        return this.onSnapshotChunk(peer, link, frame.snapshotId, frame.offset, frame.bytes);
     }
   }
 
@@ -861,6 +921,7 @@ export class ReplicaCore {
   /** Serves up to `maxFacts` of this node's log from `fromSequence`, in frames; an empty one at the end. */
   private onLogRequest(peer: string, fromSequence: number, maxFacts: number): void {
     if (fromSequence < 1) return;
+    if (fromSequence < (this.source.retainedFrom?.() ?? 1)) return this.offerSnapshot(peer, fromSequence);
     const facts = this.source.logFrom(fromSequence, Math.min(maxFacts, LOG_STREAM_FACTS));
     let first = fromSequence;
     let batch: WireFact[] = [];
@@ -878,6 +939,127 @@ export class ReplicaCore {
     }
     // The last piece, or an empty one that says the log ends here.
     this.send(peer, encodeFacts(batch, first));
+  }
+
+  // -------------------------------------------------------------------------------- snapshots
+
+  /** The log no longer reaches back to `fromSequence`: offer the host's snapshot instead. */
+  private offerSnapshot(peer: string, fromSequence: number): void {
+    const snap = this.source.snapshot?.();
+    if (snap === undefined || snap.through + 1 < (this.source.retainedFrom?.() ?? 1)) {
+      // Nothing can bridge the gap: say the log ends, so the peer stops asking.
+      this.emit({ type: 'snapshotUnavailable', peer, fromSequence });
+      this.send(peer, encodeFacts([], fromSequence));
+      return;
+    }
+    if (this.offered === undefined || this.offered.through !== snap.through || this.offered.bytes.length !== snap.bytes.length) {
+      this.offered = { id: hash(snap.bytes), bytes: snap.bytes, through: snap.through };
+    }
+    this.send(peer, encodeSnapshotOffer(this.offered.id, this.offered.through, this.offered.bytes.length));
+  }
+
+  private onSnapshotRequest(peer: string, id: Uint8Array, offset: number, length: number): void {
+    const o = this.offered;
+    if (o === undefined || !bytesEqual(o.id, id) || offset + length > o.bytes.length) {
+      this.send(peer, encodeSnapshotChunk(id, offset, new Uint8Array(0))); // gone: the peer asks anew
+      return;
+    }
+    this.send(peer, encodeSnapshotChunk(id, offset, o.bytes.subarray(offset, offset + length)));
+  }
+
+  private onSnapshotOffer(peer: string, link: Peer, id: Uint8Array, through: number, total: number): void {
+    if (!link.streaming || link.reanchoring !== undefined) return; // not asked for
+    if (link.transfer !== undefined && bytesEqual(link.transfer.id, id)) return; // the same offer again
+    if (total > this.options.maxSnapshotBytes) {
+      link.streaming = false;
+      link.transfer = undefined;
+      this.emit({ type: 'protocolError', peer, reason: `a snapshot of ${total} bytes exceeds maxSnapshotBytes (${this.options.maxSnapshotBytes})` });
+      return;
+    }
+    link.transfer = { id, through, bytes: new Uint8Array(total), next: 0, received: 0, asked: new Map() };
+    this.emit({ type: 'snapshotOffered', peer, through, bytes: total });
+    this.askChunks(peer, link);
+    if (total === 0) this.finishTransfer(peer, link, link.transfer);
+  }
+
+  /** Keeps up to SNAPSHOT_WINDOW chunk requests out; asks again for any unanswered too long. */
+  private askChunks(peer: string, link: Peer): void {
+    const t = link.transfer!;
+    for (const [offset, at] of t.asked) {
+      if (this.now - at < this.options.requestRetryMs) continue;
+      t.asked.set(offset, this.now);
+      this.send(peer, encodeSnapshotRequest(t.id, offset, Math.min(MAX_SNAPSHOT_CHUNK_BYTES, t.bytes.length - offset)));
+    }
+    while (t.asked.size < SNAPSHOT_WINDOW && t.next < t.bytes.length) {
+      const length = Math.min(MAX_SNAPSHOT_CHUNK_BYTES, t.bytes.length - t.next);
+      t.asked.set(t.next, this.now);
+      this.send(peer, encodeSnapshotRequest(t.id, t.next, length));
+      t.next += length;
+    }
+  }
+
+  private onSnapshotChunk(peer: string, link: Peer, id: Uint8Array, offset: number, bytes: Uint8Array): void {
+    const t = link.transfer;
+    if (t === undefined || !bytesEqual(t.id, id) || !t.asked.has(offset)) return; // stale or duplicated
+    if (bytes.length === 0) {
+      // The peer took a newer snapshot: ask for the log again, which brings the new offer.
+      link.transfer = undefined;
+      this.askLog(peer, link);
+      return;
+    }
+    if (bytes.length !== Math.min(MAX_SNAPSHOT_CHUNK_BYTES, t.bytes.length - offset)) {
+      link.transfer = undefined;
+      link.streaming = false;
+      this.emit({ type: 'protocolError', peer, reason: `a snapshot chunk at ${offset} of ${bytes.length} bytes, not the length asked for` });
+      return;
+    }
+    t.asked.delete(offset);
+    t.bytes.set(bytes, offset);
+    t.received += bytes.length;
+    link.streamAskedAt = this.now;
+    if (t.received < t.bytes.length) {
+      this.askChunks(peer, link);
+      return;
+    }
+    this.finishTransfer(peer, link, t);
+  }
+
+  private finishTransfer(peer: string, link: Peer, t: SnapshotTransfer): void {
+    link.transfer = undefined;
+    if (!bytesEqual(hash(t.bytes), t.id)) {
+      link.streaming = false;
+      this.emit({ type: 'protocolError', peer, reason: 'a snapshot does not match its BLAKE3 id' });
+      return;
+    }
+    link.reanchoring = { through: t.through };
+    this.actions.push({ kind: 'reanchor', peer, snapshot: t.bytes, through: t.through });
+  }
+
+  /**
+   * The host reanchored on `peer`'s snapshot; `ids` are the facts it added (or all it holds).
+   * The stream from that peer goes on after the snapshot.
+   */
+  reanchored(peer: string, ids: Iterable<Uint8Array>): void {
+    const added = [...ids];
+    // Facts of the snapshot that were waiting here for deps are in the kernel now: they must not
+    // be handed over when marking their deps known releases them.
+    for (const id of added) this.dropPending(hexOf(id));
+    for (const id of added) this.markKnown(hexOf(id), id);
+    const link = this.peers.get(peer);
+    if (link?.reanchoring === undefined) return;
+    link.cursor = link.reanchoring.through + 1;
+    link.reanchoring = undefined;
+    if (link.streaming) this.askLog(peer, link);
+  }
+
+  /** The host could not reanchor on `peer`'s snapshot (it does not fit the kernel). */
+  reanchorFailed(peer: string, reason: string): void {
+    const link = this.peers.get(peer);
+    if (link !== undefined) {
+      link.reanchoring = undefined;
+      link.streaming = false;
+    }
+    this.emit({ type: 'protocolError', peer, reason: `reanchor failed: ${reason}` });
   }
 
   // ---------------------------------------------------------------------------------- helpers

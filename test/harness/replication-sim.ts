@@ -10,7 +10,7 @@
  * every node holds the same set of facts and the same state, and every fact some node had made
  * durable is everywhere.
  */
-import { AdmitCode, FrameType, GCounterInvariant, Kernel, ReplicaCore, factId, u64le, type ReplicaAction, type WireFact } from '../helpers/lib.js';
+import { AdmitCode, FrameType, GCounterInvariant, RESTORE_IMAGE, type DomainImage, Kernel, ReplicaCore, factId, u64le, type ReplicaAction, type WireFact } from '../helpers/lib.js';
 
 export interface SimulationOptions {
   readonly seed: number;
@@ -45,6 +45,12 @@ export interface SimulationOptions {
   readonly permanentCrashes?: boolean;
   /** Up to this many live members, origins push to every peer; beyond, broadcast trees (default 16). */
   readonly directPushMax?: number;
+  /**
+   * Each node's log serves only its last this many facts (default: all); older sequences are
+   * served by a snapshot (the kernel's image and, for the simulator's bookkeeping, the facts),
+   * which the receiver reanchors on.
+   */
+  readonly retainLogFacts?: number;
 }
 
 interface SimNode {
@@ -65,6 +71,32 @@ interface InFlight {
   readonly frame: Uint8Array;
 }
 
+/** The simulator's snapshot: the kernel image and the facts behind it, as JSON (opaque to the core). */
+function encodeSnapshot(image: DomainImage, facts: readonly WireFact[]): Uint8Array {
+  const b64 = (u: Uint8Array): string => Buffer.from(u.buffer, u.byteOffset, u.byteLength).toString('base64');
+  const json = {
+    cells: b64(image.cells),
+    clock: b64(image.clock),
+    heads: b64(new Uint8Array(image.heads.buffer, image.heads.byteOffset, image.heads.byteLength)),
+    headStart: image.headStart,
+    headCount: image.headCount,
+    popcount: image.popcount,
+    ids: b64(image.ids),
+    facts: facts.map((f) => [b64(f.id), f.deps.map(b64), b64(f.payload)]),
+  };
+  return new Uint8Array(Buffer.from(JSON.stringify(json)));
+}
+
+function decodeSnapshot(bytes: Uint8Array): { image: DomainImage; facts: WireFact[] } {
+  const j = JSON.parse(Buffer.from(bytes).toString()) as { cells: string; clock: string; heads: string; headStart: number; headCount: number; popcount: number; ids: string; facts: [string, string[], string][] };
+  const u8 = (s: string): Uint8Array => new Uint8Array(Buffer.from(s, 'base64'));
+  const heads = u8(j.heads);
+  return {
+    image: { cells: u8(j.cells), clock: u8(j.clock), heads: new Uint32Array(heads.slice().buffer), headStart: j.headStart, headCount: j.headCount, popcount: j.popcount, ids: u8(j.ids) },
+    facts: j.facts.map(([id, deps, payload]) => ({ id: u8(id), deps: deps.map(u8), payload: u8(payload) })),
+  };
+}
+
 const FRAME_NAMES = new Map<number, string>(Object.entries(FrameType).map(([name, type]) => [type, name]));
 const hex = (id: Uint8Array): string => Buffer.from(id).toString('hex');
 const CLUSTER = new Uint8Array(16).fill(0xc1);
@@ -81,6 +113,8 @@ export interface SimulationReport {
   readonly partitions: number;
   readonly convergedAfterHealMs: number;
   readonly streams: number;
+  /** Reanchors on a peer's snapshot (its log no longer reached back far enough). */
+  readonly reanchors: number;
   /** Frames and bytes sent, by frame type. */
   readonly byType: Record<string, { frames: number; bytes: number }>;
   /** Facts delivered by push or down a tree, by the hops they took (index = hops). */
@@ -113,6 +147,7 @@ export class Simulation {
   private bytes = 0;
   private crashes = 0;
   private falseFailures = 0;
+  private reanchors = 0;
   private readonly byType: Record<string, { frames: number; bytes: number }> = {};
   private readonly hops: number[] = [];
   private repaired = 0;
@@ -134,6 +169,7 @@ export class Simulation {
       probeMs: 100,
       permanentCrashes: false,
       directPushMax: 16,
+      retainLogFacts: Number.POSITIVE_INFINITY,
       ...options,
     };
     this.rng = (options.seed >>> 0) || 1;
@@ -186,7 +222,12 @@ export class Simulation {
         // Two of the slowest one-way delays and a little: a copy down the tree has had its chance.
         graftTimeoutMs: 2 * this.o.maxDelayMs + 10,
       },
-      { get: (id) => node.byId.get(hex(id)), logFrom: (from, max) => node.log.slice(from - 1, from - 1 + max) },
+      {
+        get: (id) => node.byId.get(hex(id)),
+        logFrom: (from, max) => node.log.slice(Math.max(from, this.retainedFrom(node)) - 1, from - 1 + max),
+        retainedFrom: () => this.retainedFrom(node),
+        snapshot: () => ({ bytes: encodeSnapshot(node.kernel.historyImage(), node.log), through: node.log.length }),
+      },
     );
     const node: SimNode = { name, core, kernel, log: [], byId: new Map(), synced: 0, up: true, incarnation };
     // Recovery: the durable log is replayed into a fresh kernel; the core learns it as known.
@@ -201,12 +242,41 @@ export class Simulation {
     return node;
   }
 
+  private retainedFrom(node: SimNode): number {
+    return Math.max(1, node.log.length - this.o.retainLogFacts + 1);
+  }
+
+  /**
+   * Reanchors `node` on a peer's snapshot the way a host does: the kernel takes the image, then
+   * re-admits this node's facts the snapshot lacks, in their order. The log becomes the snapshot's
+   * facts then those, all durable (a reanchor waits for durability and writes a checkpoint).
+   */
+  private reanchor(node: SimNode, peer: string, bytes: Uint8Array): void {
+    this.reanchors++;
+    const { image, facts } = decodeSnapshot(bytes);
+    const inSnapshot = new Set(facts.map((f) => hex(f.id)));
+    const extras = node.log.filter((f) => !inSnapshot.has(hex(f.id)));
+    const added = facts.filter((f) => !node.byId.has(hex(f.id)));
+    const kernel = new Kernel(new GCounterInvariant(), { indexCapacity: 1 << 16 });
+    kernel[RESTORE_IMAGE](image);
+    for (const f of extras) {
+      const code = kernel.tryAdmitRaw(f.id, f.deps, f.payload);
+      if (code !== AdmitCode.Ok) this.violations.push(`${node.name} could not re-admit its own fact after a reanchor: code ${code}`);
+    }
+    node.kernel = kernel;
+    node.log = [...facts, ...extras];
+    node.byId = new Map(node.log.map((f) => [hex(f.id), f]));
+    node.synced = node.log.length;
+    node.core.reanchored(peer, added.map((f) => f.id));
+  }
+
   /** Performs a node's pending actions. */
   private run(node: SimNode): void {
     let actions: ReplicaAction[];
     while ((actions = node.core.drain()).length > 0) {
       for (const a of actions) {
         if (a.kind === 'send') this.transmit(node.name, a.peer, a.frame);
+        else if (a.kind === 'reanchor') this.reanchor(node, a.peer, a.snapshot);
         else if (a.kind === 'admit') {
           if (a.hops === undefined) this.repaired++;
           else this.hops[a.hops] = (this.hops[a.hops] ?? 0) + 1;
@@ -473,6 +543,7 @@ export class Simulation {
       convergedAfterHealMs: converged,
       streams: this.streams,
       byType: this.byType,
+      reanchors: this.reanchors,
       hops: Array.from(this.hops, (n) => n ?? 0),
       repaired: this.repaired,
       falseFailures: this.falseFailures,

@@ -74,3 +74,5 @@ export * from '../../src/replication/rateless-sketch.js';
 export * from '../../src/replication/replica-core.js';
 export * from '../../src/replication/failure-detector.js';
 export * from '../../src/replication/broadcast-tree.js';
+/** The replication layer's reanchor of an in-memory kernel (internal). */
+export { RESTORE_IMAGE } from '../../src/kernels/internal.js';
