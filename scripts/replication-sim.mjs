@@ -4,6 +4,7 @@
 //
 //   node scripts/replication-sim.mjs [--nodes=100] [--seeds=3] [--first-seed=1] [--chaos-ms=2000]
 //        [--sketch-cells=2048] [--direct-push-max=16] [--quiet=0|1] [--breakdown=0|1]
+//        [--anti-entropy-ms=200] [--probe-ms=100]
 //
 // Prints one line per seed (facts, crashes, partitions, convergence after healing, frames and
 // bytes per fact, hops of pushed facts, log streams, failure-detector verdicts) and the medians;
@@ -18,9 +19,9 @@ if (!fs.existsSync(HARNESS)) {
 }
 const { Simulation } = await import(HARNESS.href);
 
-const options = { nodes: 100, seeds: 3, firstSeed: 1, chaosMs: 2000, sketchCells: 2048, directPushMax: 16, quiet: 0, breakdown: 0 };
+const options = { nodes: 100, seeds: 3, firstSeed: 1, chaosMs: 2000, sketchCells: 2048, directPushMax: 16, quiet: 0, breakdown: 0, antiEntropyMs: 200, probeMs: 100 };
 for (const arg of process.argv.slice(2)) {
-  const m = /^--(nodes|seeds|first-seed|chaos-ms|sketch-cells|direct-push-max|quiet|breakdown)=(\d+)$/.exec(arg);
+  const m = /^--(nodes|seeds|first-seed|chaos-ms|sketch-cells|direct-push-max|quiet|breakdown|anti-entropy-ms|probe-ms)=(\d+)$/.exec(arg);
   if (m === null) {
     console.error(`unknown argument ${arg}`);
     process.exit(2);
@@ -33,7 +34,7 @@ const rows = [];
 for (let seed = options.firstSeed; seed < options.firstSeed + options.seeds; seed++) {
   const started = performance.now();
   const faults = options.quiet ? { loss: 0, duplication: 0, crashRate: 0, partitionRate: 0 } : {};
-  const sim = new Simulation({ seed, nodes: options.nodes, chaosMs: options.chaosMs, sketchCells: options.sketchCells, directPushMax: options.directPushMax, ...faults });
+  const sim = new Simulation({ seed, nodes: options.nodes, chaosMs: options.chaosMs, sketchCells: options.sketchCells, directPushMax: options.directPushMax, antiEntropyMs: options.antiEntropyMs, probeMs: options.probeMs, ...faults });
   const r = sim.run_();
   const idle = sim.idleBytesPerNodePerSecond();
   const pushed = r.hops.reduce((a, b) => a + b, 0);
@@ -44,7 +45,7 @@ for (let seed = options.firstSeed; seed < options.firstSeed + options.seeds; see
     for (const [type, t] of Object.entries(r.byType).sort((a, b) => b[1].bytes - a[1].bytes)) console.log(`  ${type.padEnd(14)} ${String(t.frames).padStart(9)} frames ${(t.bytes / r.facts).toFixed(0).padStart(8)} B/fact`);
   }
   if (r.violations.length > 0) {
-    console.error(`violation: ${r.violations[0]}\nreplay: node scripts/replication-sim.mjs --nodes=${options.nodes} --seeds=1 --first-seed=${seed} --chaos-ms=${options.chaosMs} --sketch-cells=${options.sketchCells} --direct-push-max=${options.directPushMax} --quiet=${options.quiet}`);
+    console.error(`violation: ${r.violations[0]}\nreplay: node scripts/replication-sim.mjs --nodes=${options.nodes} --seeds=1 --first-seed=${seed} --chaos-ms=${options.chaosMs} --sketch-cells=${options.sketchCells} --direct-push-max=${options.directPushMax} --quiet=${options.quiet} --anti-entropy-ms=${options.antiEntropyMs} --probe-ms=${options.probeMs}`);
     process.exit(1);
   }
   rows.push({ ...r, idle, maxHops: r.hops.length - 1 });

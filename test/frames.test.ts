@@ -40,7 +40,7 @@ const hops = fc.integer({ min: 0, max: 255 });
 /** Every kind of frame, with what it should decode to. */
 const frames: fc.Arbitrary<{ bytes: Uint8Array; expected: Frame }> = fc.oneof(
   fc
-    .record({ clusterId: fc.uint8Array({ minLength: 16, maxLength: 16 }), nodeId: fc.string({ minLength: 1, maxLength: 16 }), incarnation: u53, minVersion: fc.constant(1), maxVersion: fc.integer({ min: 1, max: 255 }) })
+    .record({ clusterId: fc.uint8Array({ minLength: 16, maxLength: 16 }), nodeId: fc.string({ minLength: 1, maxLength: 16 }), incarnation: u53, address: fc.string({ maxLength: 40 }), minVersion: fc.constant(1), maxVersion: fc.integer({ min: 1, max: 255 }) })
     .map((h) => ({ bytes: encodeHello(h), expected: { type: FrameType.Hello, ...h } as Frame })),
   fc.record({ facts: fc.array(fact, { maxLength: 8 }), firstSequence: u53 }).map(({ facts, firstSequence }) => ({ bytes: encodeFacts(facts, firstSequence), expected: { type: FrameType.Facts, firstSequence, facts } as Frame })),
   fc.array(id, { maxLength: 40 }).map((ids) => ({ bytes: encodeFactRequest(ids), expected: { type: FrameType.FactRequest, ids } as Frame })),
@@ -165,6 +165,9 @@ describe('replication frames', () => {
     expect(fault(set(hello, 8 + 16 + 8, 2))).toBe('BadVersionRange'); // min 2 > max 1
     expect(fault(set(hello, 8 + 16 + 10, 0))).toBe('BadNodeId');
     expect(fault(set(hello, 8 + 16 + 12, 0xff))).toBe('BadNodeId'); // not UTF-8
+    const helloAt = encodeHello({ clusterId: new Uint8Array(16), nodeId: 'a', incarnation: 1, address: 'h:1' });
+    expect(fault(set(helloAt, 8 + 16 + 13, 0xff))).toBe('BadNodeId'); // an address that is not UTF-8
+    expect(fault(set(helloAt, 8 + 16 + 11, 9))).toBe('BadLength'); // an address longer than the body
     expect(fault(set(hello, 8 + 16 + 7, 0xff))).toBe('BadNumber'); // incarnation beyond 2^53
     const request = encodeFactRequest([new Uint8Array(32)]);
     expect(fault(set(set(request, 8, (MAX_REQUESTED_IDS + 1) & 0xff), 9, (MAX_REQUESTED_IDS + 1) >> 8))).toBe('TooManyItems');
@@ -202,6 +205,7 @@ describe('replication frames', () => {
     bad(() => encodeHello({ clusterId: new Uint8Array(16), nodeId: '', incarnation: 0 }));
     bad(() => encodeHello({ clusterId: new Uint8Array(16), nodeId: 'x'.repeat(65), incarnation: 0 }));
     bad(() => encodeHello({ clusterId: new Uint8Array(16), nodeId: 'a', incarnation: -1 }));
+    bad(() => encodeHello({ clusterId: new Uint8Array(16), nodeId: 'a', incarnation: 0, address: 'x'.repeat(256) }));
     bad(() => encodeHello({ clusterId: new Uint8Array(16), nodeId: 'a', incarnation: 0, minVersion: 2, maxVersion: 1 }));
     bad(() => encodeFacts([{ id: new Uint8Array(31), deps: [], payload: new Uint8Array(0) }]));
     bad(() => encodeFacts([{ id: new Uint8Array(32), deps: Array.from({ length: 17 }, () => new Uint8Array(32)), payload: new Uint8Array(0) }]));

@@ -166,7 +166,15 @@ export class FailureDetector {
       return false;
     }
     const current = this.table.get(status.nodeId);
-    if (current !== undefined && !overrides(status, current)) {
+    // A member first heard of through its Hello has no address yet: the first status that brings
+    // one fills it in, whatever it says of the member's health.
+    if (current !== undefined && current.address === '' && status.address !== '' && status.incarnation === current.incarnation) {
+      const filled = { ...current, address: status.address };
+      this.table.set(status.nodeId, filled);
+      this.host.changed(filled, current);
+      this.host.gossip([filled]);
+    }
+    if (current !== undefined && !overrides(status, this.table.get(status.nodeId)!)) {
       // One more member suspecting the same run: Lifeguard's independent confirmation.
       if (status.state === 'suspect' && current.state === 'suspect' && status.refutations === current.refutations && status.incarnation === current.incarnation) {
         const s = this.suspicions.get(status.nodeId);
@@ -177,7 +185,8 @@ export class FailureDetector {
       }
       return false;
     }
-    this.apply(status, current, now);
+    // Keep an address we know if the status brings none (a Hello carries none).
+    this.apply(status.address === '' && current !== undefined && current.incarnation === status.incarnation ? { ...status, address: current.address } : status, current, now);
     return true;
   }
 

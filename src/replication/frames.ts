@@ -39,6 +39,11 @@ export const FrameType = {
   SketchRequest: 0x04,
   /** Cells of the sender's sketch. */
   SketchCells: 0x05,
+  /**
+   * Cells of the sender's sketch it was not asked for: "you hold more than I do, so you decode the
+   * difference" (the side holding the extra facts can push them without being asked).
+   */
+  SketchPush: 0x09,
   /** "Stream your log from this sequence." */
   LogRequest: 0x06,
   Ping: 0x07,
@@ -108,11 +113,11 @@ export interface WireFact {
 }
 
 export type Frame =
-  | { readonly type: typeof FrameType.Hello; readonly clusterId: Uint8Array; readonly nodeId: string; readonly incarnation: number; readonly minVersion: number; readonly maxVersion: number }
+  | { readonly type: typeof FrameType.Hello; readonly clusterId: Uint8Array; readonly nodeId: string; readonly incarnation: number; readonly address: string; readonly minVersion: number; readonly maxVersion: number }
   | { readonly type: typeof FrameType.Facts; readonly firstSequence: number; readonly facts: WireFact[] }
   | { readonly type: typeof FrameType.FactRequest; readonly ids: Uint8Array[] }
   | { readonly type: typeof FrameType.SketchRequest; readonly firstCell: number; readonly cellCount: number }
-  | { readonly type: typeof FrameType.SketchCells; readonly firstCell: number; readonly cells: Int32Array }
+  | { readonly type: typeof FrameType.SketchCells | typeof FrameType.SketchPush; readonly firstCell: number; readonly cells: Int32Array }
   | { readonly type: typeof FrameType.LogRequest; readonly fromSequence: number; readonly maxFacts: number }
   | { readonly type: typeof FrameType.Ping | typeof FrameType.Pong; readonly nonce: number }
   | { readonly type: typeof FrameType.Members; readonly members: MemberStatus[] }
@@ -226,8 +231,10 @@ function checkId(id: unknown, what: string): asserts id is Uint8Array {
 const utf8 = new TextEncoder();
 const utf8Strict = new TextDecoder('utf-8', { fatal: true });
 
-export function encodeHello(hello: { clusterId: Uint8Array; nodeId: string; incarnation: number; minVersion?: number; maxVersion?: number }): Uint8Array {
+export function encodeHello(hello: { clusterId: Uint8Array; nodeId: string; incarnation: number; address?: string; minVersion?: number; maxVersion?: number }): Uint8Array {
   const { clusterId, nodeId, incarnation } = hello;
+  const address = utf8.encode(hello.address ?? '');
+  if (address.length > MAX_ADDRESS_BYTES) throw new InvalidArgumentError(`an address is at most ${MAX_ADDRESS_BYTES} UTF-8 bytes`);
   const minVersion = hello.minVersion ?? PROTOCOL_VERSION;
   const maxVersion = hello.maxVersion ?? PROTOCOL_VERSION;
   if (!(clusterId instanceof Uint8Array) || clusterId.length !== CLUSTER_ID_BYTES) throw new InvalidArgumentError(`clusterId must be ${CLUSTER_ID_BYTES} bytes`);
@@ -237,7 +244,7 @@ export function encodeHello(hello: { clusterId: Uint8Array; nodeId: string; inca
   checkU64(incarnation, 'incarnation');
   for (const v of [minVersion, maxVersion]) if (!Number.isInteger(v) || v < 1 || v > 255) throw new InvalidArgumentError('protocol versions are integers in [1, 255]');
   if (minVersion > maxVersion) throw new InvalidArgumentError('minVersion must not exceed maxVersion');
-  return new FrameWriter(FrameType.Hello).raw(clusterId).u64(incarnation).u8(minVersion).u8(maxVersion).u8(name.length).u8(0).raw(name).finish();
+  return new FrameWriter(FrameType.Hello).raw(clusterId).u64(incarnation).u8(minVersion).u8(maxVersion).u8(name.length).u8(address.length).raw(name).raw(address).finish();
 }
 
 /** Writes `count u16 ‖ 0 u16 ‖ facts`, checking each fact. */
@@ -336,12 +343,12 @@ export function encodeSketchRequest(firstCell: number, cellCount: number): Uint8
   return new FrameWriter(FrameType.SketchRequest).u32(firstCell).u32(cellCount).finish();
 }
 
-/** Sketch cells as words (11 per cell, see RatelessSketch) starting at cell `firstCell`. */
-export function encodeSketchCells(firstCell: number, cells: Int32Array): Uint8Array {
+/** Sketch cells as words (11 per cell, see RatelessSketch) starting at cell `firstCell`; `push`: unasked (SketchPush). */
+export function encodeSketchCells(firstCell: number, cells: Int32Array, push = false): Uint8Array {
   checkU32(firstCell, 'firstCell');
   if (!(cells instanceof Int32Array) || cells.length % 11 !== 0) throw new InvalidArgumentError('cells are an Int32Array of 11 words per cell');
   const count = cells.length / 11;
-  const w = new FrameWriter(FrameType.SketchCells).u32(firstCell).u32(count);
+  const w = new FrameWriter(push ? FrameType.SketchPush : FrameType.SketchCells).u32(firstCell).u32(count);
   for (let i = 0; i < cells.length; i++) w.u32(cells[i]! >>> 0);
   return w.finish();
 }
@@ -550,10 +557,19 @@ function readBody(type: number, r: FrameReader): Frame | undefined {
       const minVersion = r.u8();
       const maxVersion = r.u8();
       const nameBytes = r.u8();
-      r.zero('the byte after the node id length');
+      const addressBytes = r.u8();
       if (minVersion < 1 || minVersion > maxVersion) r.fail('BadVersionRange', `versions ${minVersion}..${maxVersion}`);
       const nodeId = readNodeId(r, nameBytes, 'a node id');
-      return { type, clusterId, nodeId, incarnation, minVersion, maxVersion };
+      const address = r.bytes(addressBytes);
+      let text = '';
+      if (r.fault === undefined) {
+        try {
+          text = utf8Strict.decode(address);
+        } catch {
+          r.fail('BadNodeId', 'the address is not UTF-8');
+        }
+      }
+      return { type, clusterId, nodeId, incarnation, address: text, minVersion, maxVersion };
     }
     case FrameType.Facts: {
       const firstSequence = r.u64('firstSequence');
@@ -594,7 +610,8 @@ function readBody(type: number, r: FrameReader): Frame | undefined {
     }
     case FrameType.SketchRequest:
       return { type, firstCell: r.u32(), cellCount: r.u32() };
-    case FrameType.SketchCells: {
+    case FrameType.SketchCells:
+    case FrameType.SketchPush: {
       const firstCell = r.u32();
       const count = r.u32();
       if (count * SKETCH_CELL_BYTES !== r.remaining) r.fail('BadLength', `${count} cells need ${count * SKETCH_CELL_BYTES} bytes, the body has ${r.remaining}`);

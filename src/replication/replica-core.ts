@@ -89,9 +89,9 @@ export interface ReplicaOptions {
   /** Cells of the sketch this node keeps: the most differences one round can decode is ~70% of it (default 4,096). */
   readonly sketchCells?: number;
   /**
-   * Cells asked for after the first round trip found the sets different (default 32); each
-   * further request doubles the prefix. A round always starts with cell 0 alone, the whole set's
-   * summary: equal sets cost one 44-byte cell.
+   * Fewest cells asked for after the first round trip found the sets different (default 8; more
+   * when the expected difference needs more); each further request doubles the prefix. A round
+   * always starts with cell 0 alone, the whole set's summary: equal sets cost one 44-byte cell.
    */
   readonly firstSketchCells?: number;
   /**
@@ -163,7 +163,13 @@ const DEFAULT_SKETCH_CELLS = 4096;
  * behind node catches up in few round trips, few enough that one answer stays a handful of frames.
  */
 const LOG_STREAM_FACTS = 4096;
-const DEFAULT_FIRST_SKETCH_CELLS = 32;
+const DEFAULT_FIRST_SKETCH_CELLS = 8;
+/**
+ * Cells a prefix needs per difference to decode in one go: measured 1.4–1.8 from a few dozen
+ * differences up (bench: sketch), more for a handful; the slack covers the small cases.
+ */
+const CELLS_PER_DIFFERENCE = 1.8;
+const PREFIX_SLACK_CELLS = 8;
 /**
  * Facts whose tree arrival (hops, parent) is remembered, so later copies and announcements can
  * move a node to a shorter path: enough for a few seconds of traffic; older ones are forgotten
@@ -243,7 +249,9 @@ interface Peer {
   helloSentAt: number;
   incarnation: number;
   /** The anti-entropy round in progress: the peer's cells received so far. */
-  round: { cells: Int32Array; received: number; asked: number } | undefined;
+  round: { cells: Int32Array; received: number; asked: number; whole: boolean; pushed: boolean } | undefined;
+  /** Differences the last decoded round with this peer found: a hint for the next prefix size only. */
+  lastDifference: number;
   /** Facts to push, flushed on `tick`/`flush`. */
   outbox: WireFact[];
   outboxBytes: number;
@@ -365,7 +373,9 @@ export class ReplicaCore {
         for (const [name, link] of this.peers) if (link.ready) this.sendMembers(name, statuses);
       },
       changed: (status, previous) => {
-        if (previous === undefined || status.incarnation > previous.incarnation) {
+        // The host links to members it did not know, by address: one without an address (heard of
+        // only through its own Hello, on a link the host already has) waits for its address.
+        if (status.address !== '' && (previous === undefined || status.incarnation > previous.incarnation || previous.address === '')) {
           this.emit({ type: 'memberDiscovered', member: { nodeId: status.nodeId, address: status.address, incarnation: status.incarnation } });
         }
         if (previous?.state !== status.state) this.emit({ type: 'memberStatus', member: status, previous: previous?.state });
@@ -410,6 +420,7 @@ export class ReplicaCore {
       helloSentAt: now,
       incarnation: -1,
       round: undefined,
+      lastDifference: 0,
       outbox: [],
       outboxBytes: 0,
       treeOutbox: new Map(),
@@ -430,7 +441,7 @@ export class ReplicaCore {
 
   private sendHello(peer: string, link: Peer): void {
     link.helloSentAt = this.now;
-    this.send(peer, encodeHello({ clusterId: this.clusterId, nodeId: this.nodeId, incarnation: this.incarnation }));
+    this.send(peer, encodeHello({ clusterId: this.clusterId, nodeId: this.nodeId, incarnation: this.incarnation, address: this.detector.selfStatus.address }));
   }
 
   /** The link to `peer` closed: forget its link state (what it has is learnt again on the next link). */
@@ -594,6 +605,17 @@ export class ReplicaCore {
         return this.onSketchRequest(peer, frame.firstCell, frame.cellCount);
       case FrameType.SketchCells:
         return this.onSketchCells(peer, link, frame.firstCell, frame.cells);
+      case FrameType.SketchPush:
+        if (frame.firstCell !== 0) return;
+        if (frame.cells.length === 0) {
+          // Our cells, pushed earlier, did not decode even at the peer's full sketch: too many
+          // differences for a sketch, so we stream its log (it streams ours).
+          this.emit({ type: 'sketchExhausted', peer });
+          return this.startStream(peer, link);
+        }
+        // The peer holds less and hands us the decoding: a round of ours, its first cells here.
+        link.round = { cells: new Int32Array(0), received: 0, asked: frame.cells.length / SKETCH_CELL_WORDS, whole: false, pushed: true };
+        return this.onSketchCells(peer, link, 0, frame.cells);
       case FrameType.Ping:
         return this.send(peer, encodePing(frame.nonce, true));
       case FrameType.LogRequest:
@@ -651,11 +673,15 @@ export class ReplicaCore {
     link.round = undefined;
     this.linkOf.set(hello.nodeId, peer);
     this.nodeOf.set(peer, hello.nodeId);
+    // The peer is a member even if its Members frame is lost: its Hello says who it is.
+    this.detector.learn({ nodeId: hello.nodeId, address: hello.address, incarnation: hello.incarnation, refutations: 0, state: 'alive', reporter: '' }, this.now);
     this.emit({ type: restarted ? 'peerRestarted' : 'peerReady', peer, incarnation: hello.incarnation });
     // Tell it every node we know (it may have joined through us alone), then reconcile at once:
     // whatever either side missed while apart is found now, not a period later.
     this.sendMembers(peer, this.detector.statuses());
-    this.startRound(peer, link);
+    // One round reconciles both ways: only the end with the smaller node id starts one at once
+    // (the other's first comes a period later), so the same difference is not decoded twice.
+    if (this.nodeId < hello.nodeId) this.startRound(peer, link);
   }
 
   /** Facts a peer sent; `pushedHops` when they came by push (not asked for), with their hop count. */
@@ -831,33 +857,54 @@ export class ReplicaCore {
     if (count === 0) {
       // The peer's sketch ends before the cells asked for: it cannot say more.
       link.round = undefined;
-      this.emit({ type: 'sketchExhausted', peer });
-      this.startStream(peer, link);
+      this.sketchExhausted(peer, link, round.pushed);
       return;
     }
     if (round.received + count > round.asked) return; // an answer to an earlier, longer request
+    if (round.cells.length < round.asked * SKETCH_CELL_WORDS) {
+      const grown = new Int32Array(round.asked * SKETCH_CELL_WORDS);
+      grown.set(round.cells.subarray(0, round.received * SKETCH_CELL_WORDS));
+      round.cells = grown;
+    }
     round.cells.set(cells, round.received * SKETCH_CELL_WORDS);
     round.received += count;
     if (round.received < round.asked) return; // more frames of this answer are on their way
     const diff = this.sketch.difference(round.cells.subarray(0, round.received * SKETCH_CELL_WORDS));
     if (diff === null) {
       if (round.received >= this.sketch.cells) {
+        if (!round.whole) {
+          // The prefix was gathered in pieces while the peer admitted: its cells may be of
+          // different moments and never decode. Ask once for the whole prefix at one moment.
+          round.whole = true;
+          round.received = 0;
+          round.asked = this.sketch.cells;
+          this.send(peer, encodeSketchRequest(0, round.asked));
+          return;
+        }
         link.round = undefined;
-        this.emit({ type: 'sketchExhausted', peer });
-        this.startStream(peer, link);
+        this.sketchExhausted(peer, link, round.pushed);
         return;
       }
-      // Not enough cells to decode: ask for a prefix twice as long, whole. Its cells must all be
-      // of one moment (the peer admits meanwhile), so the cells already here are not reused; the
-      // doubling keeps the total at most twice the prefix that decodes.
-      // After cell 0 alone said "different", jump to the configured first prefix.
-      round.asked = Math.min(round.received === 1 ? Math.max(2, this.options.firstSketchCells) : 2 * round.received, this.sketch.cells);
-      round.received = 0;
-      round.cells = new Int32Array(round.asked * SKETCH_CELL_WORDS);
-      this.send(peer, encodeSketchRequest(0, round.asked));
+      // Not enough cells to decode: ask for more, keeping the cells already here (a cell's content
+      // does not depend on the prefix length). After cell 0 alone said "different", the next
+      // prefix is sized for the expected difference: the set sizes' difference (exact when only
+      // one side has extras, as when a node catches up) or what the last round with this peer
+      // found, whichever is larger; after that, the prefix doubles.
+      const next = round.received === 1 && !round.pushed ? this.firstPrefix(link, round.cells) : 2 * round.received;
+      round.asked = Math.min(next, this.sketch.cells);
+      // The peer holds more than we do (cell 0's count): its extras are likely most of the
+      // difference, so let it decode and push them, rather than decode here and ask for each by
+      // id (32 bytes a fact). One frame of our cells, if the prefix fits in one.
+      if (round.received === 1 && !round.pushed && round.cells[SKETCH_CELL_WORDS - 1]! > this.sketch.size && round.asked <= CELLS_PER_FRAME) {
+        link.round = undefined;
+        this.send(peer, encodeSketchCells(0, this.sketch.prefix(round.asked), true));
+        return;
+      }
+      this.send(peer, encodeSketchRequest(round.received, round.asked - round.received));
       return;
     }
     link.round = undefined;
+    link.lastDifference = diff.theirs.length + diff.ours.length;
     // Nothing found: this link may wait longer before its next round. Something found: back to
     // the full rate, since more may be missing.
     if (diff.theirs.length === 0 && diff.ours.length === 0) link.quietRounds++;
@@ -1065,8 +1112,26 @@ export class ReplicaCore {
   // ---------------------------------------------------------------------------------- helpers
 
   private startRound(peer: string, link: Peer): void {
-    link.round = { cells: new Int32Array(SKETCH_CELL_WORDS), received: 0, asked: 1 };
+    link.round = { cells: new Int32Array(SKETCH_CELL_WORDS), received: 0, asked: 1, whole: false, pushed: false };
     this.send(peer, encodeSketchRequest(0, 1));
+  }
+
+  /**
+   * More differences than a sketch decodes: stream the peer's log. In a round the peer handed us
+   * (it pushed its cells, holding less), it needs our facts more than we need its: an empty
+   * SketchPush tells it to stream ours.
+   */
+  private sketchExhausted(peer: string, link: Peer, pushed: boolean): void {
+    this.emit({ type: 'sketchExhausted', peer });
+    if (pushed) this.send(peer, encodeSketchCells(0, new Int32Array(0), true));
+    this.startStream(peer, link);
+  }
+
+  /** Cells to ask for once cell 0 showed a difference (see onSketchCells). */
+  private firstPrefix(link: Peer, cell0: Int32Array): number {
+    const countDifference = Math.abs(cell0[SKETCH_CELL_WORDS - 1]! - this.sketch.size);
+    const expected = Math.max(1, countDifference, link.lastDifference);
+    return Math.max(this.options.firstSketchCells, Math.ceil(CELLS_PER_DIFFERENCE * expected) + PREFIX_SLACK_CELLS);
   }
 
   /** Hands a fact whose deps are all admitted to the kernel. */

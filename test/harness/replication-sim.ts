@@ -211,6 +211,7 @@ export class Simulation {
     const core = new ReplicaCore(
       {
         nodeId: name,
+        address: `sim://${name}`,
         clusterId: CLUSTER,
         incarnation,
         sketchKey: SKETCH_KEY,
@@ -515,7 +516,7 @@ export class Simulation {
     }
     if (settled < 0) this.violations.push(...this.membershipErrors().slice(0, 3).map((d) => `membership not settled ${2 * maxHealMs} ms after healing: ${d}`));
     // Joined through one seed, every node must have learnt every other and linked to it.
-    if (this.o.seedOnly && converged >= 0) {
+    if (this.o.seedOnly && settled >= 0) {
       for (const n of this.nodes) {
         const known = n.core.knownMembers().length;
         if (known !== this.nodes.length) this.violations.push(`${n.name} knows ${known} of ${this.nodes.length} nodes`);
