@@ -41,7 +41,7 @@ export function fmix32(h: number): number {
 }
 
 /** splitmix32 step: derives a well-mixed u32 sequence from a seed. */
-function splitmix32(state: number): number {
+export function splitmix32(state: number): number {
   let z = (state + 0x9e3779b9) | 0;
   z = Math.imul(z ^ (z >>> 16), 0x21f0aaad);
   z = Math.imul(z ^ (z >>> 15), 0x735a2d97);

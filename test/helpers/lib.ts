@@ -68,6 +68,9 @@ export { DurabilityControl } from '../../src/persistence/durability-control.js';
 export { MAX_DESCRIPTION_CHARS, describeValue } from '../../src/describe-value.js';
 /** The storage fault seam of the data directory (EROFS/EACCES cannot be produced for real as root). */
 export { storageFaults } from '../../src/persistence/data-dir.js';
+/** The cold tier of the exact history, not yet wired into the index: the id filter and sorted runs. */
+export { ID_FILTER_HEADER_BYTES, IdFilter, MAX_FILTER_IDS, idFilterByteLength } from '../../src/causal/id-filter.js';
+export { RUN_FENCE_IDS, RUN_HEADER_BYTES, SortedRun, sortedRunByteLength, verifySortedRun } from '../../src/causal/sorted-run.js';
 /** The replication protocol core, not yet public: frames, the set sketch, the state machine. */
 export * from '../../src/replication/frames.js';
 export * from '../../src/replication/rateless-sketch.js';
