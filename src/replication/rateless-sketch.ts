@@ -82,8 +82,12 @@ class CellSequence {
   next(): number {
     this.s0 = (this.s0 + MULBERRY_STEP) | 0;
     this.s1 = (this.s1 + MULBERRY_STEP) | 0;
-    const high = mulberry(this.s0) >>> 11; // 21 bits
-    const low = mulberry(this.s1) >>> 0; // 32 bits
+    const r1 = mulberry(this.s1);
+    // The top 21 bits depend on both hash words: drawn from one word alone, two ids sharing that
+    // word (1 pair in ~90k ids on average) would get nearly equal gaps, hence the same cells, and
+    // no prefix could tell them apart.
+    const high = (mulberry(this.s0) ^ r1) >>> 11; // 21 bits
+    const low = r1 >>> 0; // 32 bits
     const u = (high * TWO_POW_32 + low + 1) * TWO_POW_NEG_53; // uniform in (0, 1]
     const gap = Math.ceil((this.index + 1.5) * (1 / Math.sqrt(u) - 1));
     this.index += Math.max(1, gap);

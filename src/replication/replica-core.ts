@@ -608,7 +608,7 @@ export class ReplicaCore {
       case FrameType.SketchPush:
         if (frame.firstCell !== 0) return;
         if (frame.cells.length === 0) {
-          // Our cells, pushed earlier, did not decode even at the peer's full sketch: too many
+          // The peer's round with us could not decode even at its full sketch: too many
           // differences for a sketch, so we stream its log (it streams ours).
           this.emit({ type: 'sketchExhausted', peer });
           return this.startStream(peer, link);
@@ -857,7 +857,7 @@ export class ReplicaCore {
     if (count === 0) {
       // The peer's sketch ends before the cells asked for: it cannot say more.
       link.round = undefined;
-      this.sketchExhausted(peer, link, round.pushed);
+      this.sketchExhausted(peer, link);
       return;
     }
     if (round.received + count > round.asked) return; // an answer to an earlier, longer request
@@ -882,7 +882,7 @@ export class ReplicaCore {
           return;
         }
         link.round = undefined;
-        this.sketchExhausted(peer, link, round.pushed);
+        this.sketchExhausted(peer, link);
         return;
       }
       // Not enough cells to decode: ask for more, keeping the cells already here (a cell's content
@@ -1117,13 +1117,14 @@ export class ReplicaCore {
   }
 
   /**
-   * More differences than a sketch decodes: stream the peer's log. In a round the peer handed us
-   * (it pushed its cells, holding less), it needs our facts more than we need its: an empty
-   * SketchPush tells it to stream ours.
+   * More differences than a sketch decodes: stream the peer's log, and tell it (an empty
+   * SketchPush) to stream ours — the difference may well run both ways, and its own rounds would
+   * only find that out after another full sketch each. Its cursor on our log keeps a repeated
+   * stream from starting over.
    */
-  private sketchExhausted(peer: string, link: Peer, pushed: boolean): void {
+  private sketchExhausted(peer: string, link: Peer): void {
     this.emit({ type: 'sketchExhausted', peer });
-    if (pushed) this.send(peer, encodeSketchCells(0, new Int32Array(0), true));
+    this.send(peer, encodeSketchCells(0, new Int32Array(0), true));
     this.startStream(peer, link);
   }
 
