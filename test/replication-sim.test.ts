@@ -10,7 +10,7 @@ const ONE_SEED = process.env['CTFS_SIM_SEED'];
 const SEEDS = ONE_SEED !== undefined ? [Number(ONE_SEED)] : Array.from({ length: Number(process.env['CTFS_SIM_SEEDS'] ?? 150) }, (_, i) => i + 1);
 
 describe('replication in the simulator', () => {
-  it('never hands a fact over before its deps or twice, and converges after healing, on every seed', () => {
+  it('never hands a fact over before its deps or twice, and converges after healing, on every seed', { timeout: 600_000 }, () => {
     const failures: string[] = [];
     let facts = 0;
     for (const seed of SEEDS) {
@@ -25,7 +25,7 @@ describe('replication in the simulator', () => {
     expect(facts).toBeGreaterThan(SEEDS.length * 100); // the runs did admit facts
   });
 
-  it('beyond what a sketch decodes, nodes catch up by streaming each other\'s logs (tiny sketches force it)', () => {
+  it('beyond what a sketch decodes, nodes catch up by streaming each other\'s logs (tiny sketches force it)', { timeout: 600_000 }, () => {
     const failures: string[] = [];
     let streams = 0;
     for (const seed of SEEDS.slice(0, 20)) {
@@ -37,7 +37,7 @@ describe('replication in the simulator', () => {
     expect(streams).toBeGreaterThan(0); // the fallback did run
   });
 
-  it('nodes that start knowing one seed learn every other node and converge the same way', () => {
+  it('nodes that start knowing one seed learn every other node and converge the same way', { timeout: 600_000 }, () => {
     const failures: string[] = [];
     for (const seed of SEEDS.slice(0, 30)) {
       const report = new Simulation({ seed, nodes: 4 + (seed % 8), chaosMs: 1_500, seedOnly: true }).run_();
@@ -46,7 +46,7 @@ describe('replication in the simulator', () => {
     expect(failures).toEqual([]);
   });
 
-  it('nodes that crash for good are failed by every survivor, live nodes are not, and the survivors converge', () => {
+  it('nodes that crash for good are failed by every survivor, live nodes are not, and the survivors converge', { timeout: 600_000 }, () => {
     const failures: string[] = [];
     let crashes = 0;
     for (const seed of SEEDS.slice(0, 20)) {
@@ -58,7 +58,7 @@ describe('replication in the simulator', () => {
     expect(crashes).toBeGreaterThan(0);
   });
 
-  it('facts travel down broadcast trees (forced on small clusters) and still converge under every fault', () => {
+  it('facts travel down broadcast trees (forced on small clusters) and still converge under every fault', { timeout: 600_000 }, () => {
     const failures: string[] = [];
     let viaTree = 0;
     let repaired = 0;
@@ -73,7 +73,7 @@ describe('replication in the simulator', () => {
     expect(repaired).toBeGreaterThan(0);
   });
 
-  it('without faults, a tree delivers nearly everything, within the overlay\'s diameter', () => {
+  it('without faults, a tree delivers nearly everything, within the overlay\'s diameter', { timeout: 600_000 }, () => {
     const report = new Simulation({ seed: 11, nodes: 40, chaosMs: 1_500, loss: 0, duplication: 0, crashRate: 0, partitionRate: 0 }).run_();
     expect(report.violations).toEqual([]);
     const pushed = report.hops.reduce((a, b) => a + b, 0);
@@ -82,7 +82,7 @@ describe('replication in the simulator', () => {
     expect(report.hops.length - 1).toBeLessThanOrEqual(6);
   });
 
-  it('a node whose peers\' logs no longer reach back far enough catches up from a verified snapshot, reanchoring its kernel', () => {
+  it('a node whose peers\' logs no longer reach back far enough catches up from a verified snapshot, reanchoring its kernel', { timeout: 600_000 }, () => {
     const failures: string[] = [];
     let reanchors = 0;
     for (const seed of SEEDS.slice(0, 20)) {

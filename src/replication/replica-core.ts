@@ -873,8 +873,8 @@ export class ReplicaCore {
     if (diff === null) {
       if (round.received >= this.sketch.cells) {
         if (!round.whole) {
-          // The prefix was gathered in pieces while the peer admitted: its cells may be of
-          // different moments and never decode. Ask once for the whole prefix at one moment.
+          // The prefix was gathered in two pieces while the peer admitted: its cells may be of
+          // different moments. Ask once for the whole prefix at one moment.
           round.whole = true;
           round.received = 0;
           round.asked = this.sketch.cells;
@@ -885,22 +885,31 @@ export class ReplicaCore {
         this.sketchExhausted(peer, link);
         return;
       }
-      // Not enough cells to decode: ask for more, keeping the cells already here (a cell's content
-      // does not depend on the prefix length). After cell 0 alone said "different", the next
-      // prefix is sized for the expected difference: the set sizes' difference (exact when only
-      // one side has extras, as when a node catches up) or what the last round with this peer
-      // found, whichever is larger; after that, the prefix doubles.
-      const next = round.received === 1 && !round.pushed ? this.firstPrefix(link, round.cells) : 2 * round.received;
+      // Not enough cells to decode. After cell 0 alone said "different", the next prefix is sized
+      // for the expected difference: the set sizes' difference (exact when only one side has
+      // extras, as when a node catches up) or what the last round with this peer found,
+      // whichever is larger; those cells are asked for on top of cell 0. After that, the prefix
+      // doubles and is asked for whole: cells gathered in pieces are of different moments once
+      // the peer admits between two answers, and such a mix never decodes (a round that kept
+      // growing it would end at the full sketch every time the cluster is busy).
+      const first = round.received === 1 && !round.pushed;
+      const next = first ? this.firstPrefix(link, round.cells) : 2 * round.received;
       round.asked = Math.min(next, this.sketch.cells);
       // The peer holds more than we do (cell 0's count): its extras are likely most of the
       // difference, so let it decode and push them, rather than decode here and ask for each by
       // id (32 bytes a fact). One frame of our cells, if the prefix fits in one.
-      if (round.received === 1 && !round.pushed && round.cells[SKETCH_CELL_WORDS - 1]! > this.sketch.size && round.asked <= CELLS_PER_FRAME) {
+      if (first && round.cells[SKETCH_CELL_WORDS - 1]! > this.sketch.size && round.asked <= CELLS_PER_FRAME) {
         link.round = undefined;
         this.send(peer, encodeSketchCells(0, this.sketch.prefix(round.asked), true));
         return;
       }
-      this.send(peer, encodeSketchRequest(round.received, round.asked - round.received));
+      if (first) {
+        this.send(peer, encodeSketchRequest(1, round.asked - 1));
+        return;
+      }
+      round.whole = true;
+      round.received = 0;
+      this.send(peer, encodeSketchRequest(0, round.asked));
       return;
     }
     link.round = undefined;
