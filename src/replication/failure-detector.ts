@@ -152,6 +152,21 @@ export class FailureDetector {
   }
 
   /**
+   * Applies what `from` said. Where it is behind (it says less than this node knows of a
+   * member), it is told the newer status at once: a verdict it missed (say, a refutation that
+   * went to other peers) reaches it now rather than on some later full sync.
+   */
+  learnFrom(from: string, statuses: readonly MemberStatus[], now: number): void {
+    const newer: MemberStatus[] = [];
+    for (const status of statuses) {
+      this.learn(status, now);
+      const known = this.table.get(status.nodeId);
+      if (known !== undefined && overrides(known, status)) newer.push(known);
+    }
+    if (newer.length > 0 && from !== '') this.host.gossip(newer, from);
+  }
+
+  /**
    * Applies what a peer said (or what a Hello showed). Returns true when it changed this node's
    * view; a status about this node that would override it is refuted instead.
    */

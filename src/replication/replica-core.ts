@@ -90,7 +90,7 @@ export interface ReplicaOptions {
   readonly sketchCells?: number;
   /**
    * Fewest cells asked for after the first round trip found the sets different (default 8; more
-   * when the expected difference needs more); each further request doubles the prefix. A round
+   * when the expected difference needs more); each further request asks for a prefix 4× as long. A round
    * always starts with cell 0 alone, the whole set's summary: equal sets cost one 44-byte cell.
    */
   readonly firstSketchCells?: number;
@@ -292,6 +292,8 @@ export class ReplicaCore {
   private treeStale = true;
   private readonly arrivals = new Map<string, Arrival>();
   private readonly announced = new Map<string, Announced>();
+  /** Ids a round found missing, asked for at `at` unless they came meanwhile. */
+  private readonly deferred = new Map<string, { id: Uint8Array; peer: string; at: number }>();
   /** Recent tree arrivals: fact (hex) → the hops and parent of its first copy. */
   private readonly treeArrivals = new Map<string, { hops: number; from: string }>();
   /** The snapshot this node last offered (peers fetch it by id until the host takes a newer one). */
@@ -499,6 +501,7 @@ export class ReplicaCore {
       this.startRound(name, peer);
     }
     this.retryRequests();
+    this.requestDeferred();
     this.expirePending();
     this.graftMissing();
     this.detector.tick(now);
@@ -641,8 +644,7 @@ export class ReplicaCore {
       case FrameType.LogRequest:
         return this.onLogRequest(peer, frame.fromSequence, frame.maxFacts);
       case FrameType.Members:
-        for (const m of frame.members) this.detector.learn(m, this.now);
-        return;
+        return this.detector.learnFrom(this.nodeOf.get(peer) ?? '', frame.members, this.now);
       case FrameType.Pong:
         return this.detector.onPong(frame.nonce);
       case FrameType.PingReq:
@@ -926,10 +928,8 @@ export class ReplicaCore {
         this.send(peer, encodeSketchCells(0, this.sketch.prefix(round.asked), true));
         return;
       }
-      if (first) {
-        this.send(peer, encodeSketchRequest(1, round.asked - 1));
-        return;
-      }
+      // Whole, even the first time (one cell more than asking past cell 0): a peer that admitted
+      // anything since its cell 0 was sent would otherwise give a mix that never decodes.
       round.whole = true;
       round.received = 0;
       this.send(peer, encodeSketchRequest(0, round.asked));
@@ -948,7 +948,10 @@ export class ReplicaCore {
       const key = hexOf(id);
       return !this.known.has(key) && !this.admitting.has(key) && !this.pending.has(key) && !this.refused.has(key);
     });
-    this.request(peer, wanted);
+    // What the peer has and we lack is often on its way down a tree or in a push: ask for it only
+    // if it has not come within a graft timeout. (In a busy cluster almost every round finds
+    // facts in flight; asking at once fetched each of them twice.)
+    for (const id of wanted) this.deferred.set(hexOf(id), { id, peer, at: this.now + this.options.graftTimeoutMs });
     for (const id of diff.ours) {
       const fact = this.source.get(id);
       if (fact !== undefined) this.queuePush(peer, link, fact);
@@ -1205,6 +1208,20 @@ export class ReplicaCore {
   }
 
   /** Requests again what was asked for and never came, from the peer a waiting fact came from. */
+  /** Requests the ids a round found missing that have still not come. */
+  private requestDeferred(): void {
+    const due = new Map<string, Uint8Array[]>();
+    for (const [key, d] of this.deferred) {
+      if (d.at > this.now) continue;
+      this.deferred.delete(key);
+      if (this.known.has(key) || this.admitting.has(key) || this.pending.has(key) || this.refused.has(key) || !this.peers.get(d.peer)?.ready) continue;
+      let list = due.get(d.peer);
+      if (list === undefined) due.set(d.peer, (list = []));
+      list.push(d.id);
+    }
+    for (const [peer, ids] of due) this.request(peer, ids);
+  }
+
   private retryRequests(): void {
     const again = new Map<string, Uint8Array[]>();
     for (const [dep, at] of this.requested) {

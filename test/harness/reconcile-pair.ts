@@ -1,7 +1,8 @@
 /**
  * Two replica cores that hold overlapping sets of facts meet: how many round trips and how many
  * bytes of reconciliation it takes until both hold the union. Frames are delivered whole, one
- * direction at a time, with no loss: each pair of deliveries is one round trip.
+ * direction at a time, with no loss, a virtual ms apart: each pair of deliveries that carries
+ * reconciliation frames is one round trip (waiting, e.g. for a deferred request, is not).
  */
 import { FrameType, ReplicaCore, factId, u64le, type WireFact } from '../helpers/lib.js';
 
@@ -58,7 +59,9 @@ export function reconcilePair(o: PairOptions): PairReport {
   cores.a.linkUp('b', 0);
   cores.b.linkUp('a', 0);
   const summary = (c: ReplicaCore): string => Buffer.from(c.setSummary().buffer).toString('hex');
-  for (let step = 0; step < 10_000; step++) {
+  // One virtual ms per step: requests a round defers (by the graft timeout) come due.
+  for (let step = 0; step < 20_000; step++) {
+    if (step % 2 === 0) for (const c of [cores.a, cores.b]) c.tick(step / 2);
     const from = step % 2 === 0 ? 'a' : 'b';
     const to = from === 'a' ? 'b' : 'a';
     let sent = 0;
@@ -78,7 +81,7 @@ export function reconcilePair(o: PairOptions): PairReport {
         bytes += action.frame.length;
         if (type === 'Facts' || type === 'TreeFacts') recordBytes += action.frame.length - 8 - 12; // the frame's own header and counts
       }
-      cores[to].receive(from, action.frame, 0);
+      cores[to].receive(from, action.frame, step / 2);
     }
     // A round trip: a's frames then b's answers (counted when something reconciling moved).
     if (from === 'b' && sent > 0) roundTrips++;
