@@ -348,8 +348,10 @@ describe('TieredExactIndex: compaction and the merge policy', () => {
     index.installRun(c, buildRun(c.ids, index.filterSeed).bytes);
     expectInvalid(() => index.installRun(c, buildRun(a.ids, index.filterSeed)));
     index.abandon(b);
-    expect(index.freezeReady()).toBe(b);
-    index.installRun(b, buildRun(b.ids, index.filterSeed));
+    const b2 = index.freezeReady()!;
+    expect(b2.sequence).toBe(b.sequence);
+    expectInvalid(() => index.installRun(b, buildRun(b.ids, index.filterSeed)));
+    index.installRun(b2, buildRun(b2.ids, index.filterSeed));
     const job = index.mergeReady()!;
     expect(job.runs.length).toBe(2);
     expect(job.count).toBe(8);
@@ -461,6 +463,30 @@ describe('TieredExactIndex: the memory budget', () => {
     expect(index.hotCapacity).toBe(DEFAULT_HOT_CAPACITY);
     expect(index.mergeFactor).toBe(DEFAULT_MERGE_FACTOR);
     expect(index.budgetBytes).toBe(Infinity);
+  });
+
+  it('runs whose filter has another seed (a construction that needed a retry) are still consulted exactly', () => {
+    const index = new TieredExactIndex({ hotCapacity: 16, mergeFactor: 3, prefault: false });
+    const fresh = idSource(31);
+    const ids: Uint8Array[] = [];
+    for (let i = 0; i < 16 * 7 + 1; i++) {
+      ids.push(fresh());
+      index.insert(ids[i]!);
+    }
+    // Every other run with a foreign filter seed, and one merge the same way.
+    for (let f = index.freezeReady(), i = 0; f !== undefined; f = index.freezeReady(), i++) {
+      index.installRun(f, buildRun(f.ids, i % 2 === 0 ? index.filterSeed ^ 0x1234 : index.filterSeed));
+    }
+    const job = index.mergeReady()!;
+    index.installMerge(job, mergeRuns(job.runs, 99));
+    expect(index.runSizes()).toEqual([16, 16, 16, 16, 48]);
+    const absent = fresh();
+    for (const id of ids) {
+      expect(index.contains(id)).toBe(true);
+      expect(index.insert(id)).toBe(false);
+    }
+    expect(index.contains(absent)).toBe(false);
+    expect(index.insert(absent)).toBe(true);
   });
 
   it('a run is exact on its own: it holds the frozen table ids, sorted', () => {

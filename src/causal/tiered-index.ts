@@ -9,8 +9,9 @@
  *   2. **frozen**: a hot table that filled up. It is published (its pending slot writes flushed)
  *      and kept, still consulted, until `compact` (or the owner's worker, below) turns it into a
  *      run. The swap is O(1): the next hot table was allocated (and its pages committed) ahead of
- *      time, so a freeze moves two references and flushes at most 31 slot words; no allocation,
- *      no copy, no page fault on the admitting path.
+ *      time, so a freeze moves two references: no allocation, no copy, no fence, no page fault
+ *      on the admitting path (the table's buffered slot writes are flushed, and it is published,
+ *      when it is handed out for compaction).
  *   3. **runs**: SortedRuns (sorted-run.ts): the ids sorted, a fence per 128 ids, a binary fuse
  *      filter. A lookup asks the filter first (~1 in 256 absent ids passes it) and confirms a
  *      pass against the run's ids, so exactness never rests on a filter.
@@ -113,6 +114,7 @@ import { describeValue } from '../describe-value.js';
 import { optionsObject } from '../core/options.js';
 import { prefault } from '../native/shim.js';
 import { ExactCausalIndex, MAX_INDEX_CAPACITY } from './exact-index.js';
+import { IdFilterHash, type IdFilter } from './id-filter.js';
 import { IdHasher, splitmix32 } from './id-hash.js';
 import { SortedRun } from './sorted-run.js';
 
@@ -161,18 +163,11 @@ export interface TieredMemory {
   readonly total: number;
 }
 
-/** Where a frozen table or merge job stands: waiting, handed out for a build, or gone (installed or cleared). */
-const WAITING = 0;
-const HANDED_OUT = 1;
-const GONE = 2;
-
 /**
- * A hot table that filled up: consulted by lookups until its run is installed. `ids` is what a
- * run is built from.
+ * A frozen table handed out by `freezeReady`: still consulted by lookups until its run is
+ * installed. `ids` is what the run is built from.
  */
 export class FrozenTable {
-  /** @internal */
-  state: number = WAITING;
   /** Ids in the table. */
   readonly count: number;
 
@@ -182,8 +177,6 @@ export class FrozenTable {
     readonly table: ExactCausalIndex,
     /** Freeze number, from 0: the order tables froze in. */
     readonly sequence: number,
-    /** @internal The index's generation when frozen (a `clear` starts a new one). */
-    readonly generation: number,
   ) {
     this.count = table.size;
   }
@@ -219,8 +212,6 @@ interface RunEntry {
 
 interface Job extends MergeJob {
   readonly entries: readonly RunEntry[];
-  readonly generation: number;
-  state: number;
 }
 
 /** Builds a frozen table's run (anywhere: this thread or a worker): sorted ids, fences, filter seeded with `filterSeed`, no checksum. */
@@ -253,19 +244,23 @@ export class TieredExactIndex {
   private readonly hasher: IdHasher;
   private hot: ExactCausalIndex;
   private spare: ExactCausalIndex | undefined;
-  /** Oldest first; lookups walk it from the end. */
-  private frozen: FrozenTable[] = [];
-  /** Frozen tables' ExactCausalIndexes, parallel to `frozen` (the lookup loop reads only these). */
+  /** Frozen tables, oldest first; lookups walk it from the end. */
   private frozenTables: ExactCausalIndex[] = [];
+  /** Their freeze numbers, in the same order. */
+  private frozenSequences: number[] = [];
+  /** The frozen tables handed out by `freezeReady` and not installed yet, with their handles. */
+  private readonly handedOut = new Map<ExactCausalIndex, FrozenTable>();
   /** Newest first. */
   private entries: RunEntry[] = [];
-  /** The runs of `entries`, in the same order (the lookup loop reads only these). */
+  /** The runs of `entries`, in the same order, and their filters (the lookup loop reads only these). */
   private runs: SortedRun[] = [];
+  private filters: IdFilter[] = [];
+  /** The id being looked up, hashed for filters seeded with `filterSeed` (nearly all of them). */
+  private readonly filterHash: IdFilterHash;
   /** Merge jobs handed out and not installed or abandoned yet. */
   private readonly jobs = new Set<Job>();
   private count = 0;
   private freezes = 0;
-  private generation = 0;
   /** Bytes held by every buffer above: compared with the budget on every insert of a new id. */
   private held = 0;
   /** One hot table's buffer length (all have the same). */
@@ -293,6 +288,7 @@ export class TieredExactIndex {
     this.filterSeed = splitmix32(this.seed) >>> 0;
     this.prefaultTables = prefaultTables;
     this.hasher = new IdHasher(this.seed);
+    this.filterHash = new IdFilterHash(this.filterSeed);
     this.hot = this.newTable(prefaultTables);
     this.spare = this.newTable(prefaultTables);
     this.tableBytes = this.hot.byteLength;
@@ -315,7 +311,7 @@ export class TieredExactIndex {
 
   /** Frozen tables waiting for their run. */
   get frozenCount(): number {
-    return this.frozen.length;
+    return this.frozenTables.length;
   }
 
   /** Runs consulted by lookups. */
@@ -336,8 +332,41 @@ export class TieredExactIndex {
     if (this.hot.probe(h) >= 0) return true;
     const frozen = this.frozenTables;
     for (let i = frozen.length - 1; i >= 0; i--) if (frozen[i]!.probe(h) >= 0) return true;
-    const runs = this.runs;
-    for (let i = 0; i < runs.length; i++) if (runs[i]!.contains(ids, offset)) return true;
+    return this.inRuns(ids, offset);
+  }
+
+  /**
+   * True if the id loaded into the hasher (at `ids[offset..]`) is in a run. First every run's
+   * filter, with one hash (runs share the filter seed, bar a filter whose construction needed
+   * another) and no branch on the answers, so the filters' cache misses overlap; then the runs
+   * whose filter let the id pass, newest first, confirm against their ids.
+   */
+  private inRuns(ids: Uint8Array, offset: number): boolean {
+    const filters = this.filters;
+    const n = filters.length;
+    if (n === 0) return false;
+    const fh = this.filterHash;
+    fh.loadWords(this.hasher.words);
+    const a = fh.a;
+    const b = fh.b;
+    const c = fh.c;
+    const seed = fh.seed;
+    // 32 runs per pass: a pass's answers are the bits of one int.
+    for (let from = 0; from < n; from += 32) {
+      const to = Math.min(n, from + 32);
+      let maybe = 0;
+      for (let i = from; i < to; i++) {
+        const f = filters[i]!;
+        const miss = f.seed === seed ? f.missHashed(a, b, c) : f.mayContain(ids, offset) ? 0 : 1;
+        // miss is a byte: 0 → bit set.
+        maybe |= ((miss - 1) >>> 31) << (i - from);
+      }
+      while (maybe !== 0) {
+        const bit = 31 - Math.clz32(maybe & -maybe);
+        if (this.runs[from + bit]!.indexOf(ids, offset) >= 0) return true;
+        maybe &= maybe - 1;
+      }
+    }
     return false;
   }
 
@@ -356,8 +385,7 @@ export class TieredExactIndex {
     if (probe >= 0) return false;
     const frozen = this.frozenTables;
     for (let i = frozen.length - 1; i >= 0; i--) if (frozen[i]!.probe(h) >= 0) return false;
-    const runs = this.runs;
-    for (let i = 0; i < runs.length; i++) if (runs[i]!.contains(ids, offset)) return false;
+    if (this.inRuns(ids, offset)) return false;
     if (hot.size >= this.hotCapacity) {
       const growth = this.spare === undefined ? this.tableBytes : 0;
       if (this.held + growth > this.budgetBytes) this.overBudget(growth);
@@ -381,28 +409,37 @@ export class TieredExactIndex {
     );
   }
 
-  /** The hot table becomes frozen and the spare takes over (allocated here only if compaction left none). */
+  /**
+   * The hot table becomes frozen and the spare takes over (allocated here only if compaction
+   * left none). Nothing else: no allocation, no fence (publishing waits for `freezeReady`).
+   */
   private freeze(): void {
-    const full = this.hot;
-    full.publish();
-    const next = this.spare ?? this.newTable(false);
-    if (this.spare === undefined) this.held += this.tableBytes;
-    this.spare = undefined;
-    this.frozen.push(new FrozenTable(full, this.freezes++, this.generation));
-    this.frozenTables.push(full);
-    this.hot = next;
+    const spare = this.spare;
+    this.frozenTables.push(this.hot);
+    this.frozenSequences.push(this.freezes++);
+    if (spare === undefined) {
+      this.hot = this.newTable(false);
+      this.held += this.tableBytes;
+    } else {
+      this.hot = spare;
+      this.spare = undefined;
+    }
   }
 
   /**
    * The oldest frozen table not handed out yet, now handed out (build its run, then
-   * `installRun`, or `abandon` it); undefined if there is none.
+   * `installRun`, or `abandon` it); undefined if there is none. The table's pending slot writes
+   * are flushed and its ids published (`ExactCausalIndex.attach` in another thread sees them).
    */
   freezeReady(): FrozenTable | undefined {
-    for (const f of this.frozen) {
-      if (f.state === WAITING) {
-        f.state = HANDED_OUT;
-        return f;
-      }
+    const tables = this.frozenTables;
+    for (let i = 0; i < tables.length; i++) {
+      const table = tables[i]!;
+      if (this.handedOut.has(table)) continue;
+      table.publish();
+      const handle = new FrozenTable(table, this.frozenSequences[i]!);
+      this.handedOut.set(table, handle);
+      return handle;
     }
     return undefined;
   }
@@ -414,17 +451,17 @@ export class TieredExactIndex {
    * spare if there is none.
    */
   installRun(frozen: FrozenTable, run: SortedRun | Uint8Array | SharedArrayBuffer): void {
-    const at = this.frozen.indexOf(frozen);
-    if (!(frozen instanceof FrozenTable) || at < 0 || frozen.state === GONE || frozen.generation !== this.generation) {
-      throw new InvalidArgumentError(`installRun takes a frozen table of this index that has no run yet, got ${describeValue(frozen)}`);
+    if (!(frozen instanceof FrozenTable) || this.handedOut.get(frozen.table) !== frozen) {
+      throw new InvalidArgumentError(`installRun takes a frozen table this index handed out that has no run yet, got ${describeValue(frozen)}`);
     }
     const attached = run instanceof SortedRun ? run : SortedRun.attach(run);
     if (attached.count !== frozen.count) {
       throw new InvalidArgumentError(`the run holds ${attached.count} ids, the frozen table ${frozen.count}: it was not built from this table`);
     }
-    frozen.state = GONE;
-    this.frozen.splice(at, 1);
+    const at = this.frozenTables.indexOf(frozen.table);
+    this.handedOut.delete(frozen.table);
     this.frozenTables.splice(at, 1);
+    this.frozenSequences.splice(at, 1);
     // Runs are ordered by when their ids came (the freeze number), whatever order installs come in.
     this.addEntry({ run: attached, age: frozen.sequence, level: this.levelOf(attached.count), merging: false });
     this.held += attached.byteLength;
@@ -463,7 +500,7 @@ export class TieredExactIndex {
       e.merging = true;
       total += e.run.count;
     }
-    const job: Job = { runs: chosen.map((e) => e.run), count: total, level: best, entries: chosen, generation: this.generation, state: HANDED_OUT };
+    const job: Job = { runs: chosen.map((e) => e.run), count: total, level: best, entries: chosen };
     this.jobs.add(job);
     return job;
   }
@@ -474,7 +511,7 @@ export class TieredExactIndex {
    */
   installMerge(job: MergeJob, run: SortedRun | Uint8Array | SharedArrayBuffer): void {
     const j = job as Job;
-    if (!this.jobs.has(j) || j.generation !== this.generation) {
+    if (!this.jobs.has(j)) {
       throw new InvalidArgumentError(`installMerge takes a merge job of this index that is not installed yet, got ${describeValue(job)}`);
     }
     const attached = run instanceof SortedRun ? run : SortedRun.attach(run);
@@ -489,6 +526,7 @@ export class TieredExactIndex {
     }
     const gone = new Set(j.entries);
     this.entries = this.entries.filter((e) => !gone.has(e));
+    // addEntry below rebuilds the lookup arrays.
     this.addEntry({ run: attached, age, level: this.levelOf(attached.count), merging: false });
     this.held += attached.byteLength;
   }
@@ -496,7 +534,7 @@ export class TieredExactIndex {
   /** Gives back a frozen table or merge job that was handed out and will not be installed: it is offered again. */
   abandon(work: FrozenTable | MergeJob): void {
     if (work instanceof FrozenTable) {
-      if (work.state === HANDED_OUT && work.generation === this.generation) work.state = WAITING;
+      if (this.handedOut.get(work.table) === work) this.handedOut.delete(work.table);
       return;
     }
     const j = work as Job;
@@ -510,6 +548,7 @@ export class TieredExactIndex {
     while (at < this.entries.length && this.entries[at]!.age > entry.age) at++;
     this.entries.splice(at, 0, entry);
     this.runs = this.entries.map((e) => e.run);
+    this.filters = this.runs.map((r) => r.filter);
   }
 
   /** ⌊log_F(count / hotCapacity)⌋, at least 0. */
@@ -608,16 +647,19 @@ export class TieredExactIndex {
    * kept). Work handed out before cannot be installed any more.
    */
   clear(): void {
-    for (const f of this.frozen) f.state = GONE;
-    for (const j of this.jobs) j.state = GONE;
     this.jobs.clear();
-    this.frozen = [];
+    this.handedOut.clear();
+    if (this.spare === undefined && this.frozenTables.length > 0) {
+      this.spare = this.frozenTables[0]!;
+      this.spare.clear();
+    }
     this.frozenTables = [];
+    this.frozenSequences = [];
     this.entries = [];
     this.runs = [];
+    this.filters = [];
     this.hot.clear();
     this.count = 0;
-    this.generation++;
     this.held = this.tableBytes * (this.spare === undefined ? 1 : 2);
   }
 }
