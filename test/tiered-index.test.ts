@@ -475,7 +475,7 @@ describe('TieredExactIndex: the memory budget', () => {
     }
     // Every other run with a foreign filter seed, and one merge the same way.
     for (let f = index.freezeReady(), i = 0; f !== undefined; f = index.freezeReady(), i++) {
-      index.installRun(f, buildRun(f.ids, i % 2 === 0 ? index.filterSeed ^ 0x1234 : index.filterSeed));
+      index.installRun(f, buildRun(f.ids, i % 2 === 0 ? (index.filterSeed ^ 0x1234) >>> 0 : index.filterSeed));
     }
     const job = index.mergeReady()!;
     index.installMerge(job, mergeRuns(job.runs, 99));

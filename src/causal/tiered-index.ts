@@ -6,9 +6,8 @@
  *
  *   1. **hot**: an ExactCausalIndex of `hotCapacity` ids (default 2^16) in one SharedArrayBuffer.
  *      Every insert lands here. A new id is proven absent from it by its tag array alone.
- *   2. **frozen**: a hot table that filled up. It is published (its pending slot writes flushed)
- *      and kept, still consulted, until `compact` (or the owner's worker, below) turns it into a
- *      run. The swap is O(1): the next hot table was allocated (and its pages committed) ahead of
+ *   2. **frozen**: a hot table that filled up, kept and still consulted until `compact` (or the
+ *      owner's worker, below) turns it into a run. The swap is O(1): the next hot table was allocated (and its pages committed) ahead of
  *      time, so a freeze moves two references: no allocation, no copy, no fence, no page fault
  *      on the admitting path (the table's buffered slot writes are flushed, and it is published,
  *      when it is handed out for compaction).
@@ -22,15 +21,26 @@
  * probe (tags only), one probe per frozen table, and one filter lookup per run.
  *
  * Why 2^16 ids per hot table (2.45 MiB: 91 KiB of tags, 366 KiB of slot words, 2 MiB of keys):
- * measured on this 2-core machine (1 MiB L2 per core), a full ExactCausalIndex answered an absent
- * id in 84–126 ns at 2^13–2^16 ids, 105–131 at 2^17–2^18, 179 at 2^20, and a present one (a
- * recent dep: tag, slot word and key) in 100–316 ns at 2^13–2^16 against 298–368 at 2^17 and
- * 600–650 at 2^20 (two runs, a loaded machine). At 2^16 the randomly read part (tags and slot
- * words, 457 KiB) stays within half the L2 beside the filters of the newest runs, while the keys
- * are only appended; 2^17 doubles that to 914 KiB and recent deps got ~30% slower. Smaller tables
- * were no faster to insert into and make more runs: each freeze is a run to build (~20 ms at 2^16
- * ids) and level 0 holds up to mergeFactor − 1 of them, each one more filter for every lookup.
- * (`npm run bench:tiered` compares the whole index against a plain one at 10k, 1M and 10M ids.)
+ * measured on this 2-core machine (1 MiB L2 per core, a loaded machine, two runs), a full
+ * ExactCausalIndex answered an absent id in 84–126 ns at 2^13–2^16 ids, 105–131 at 2^17–2^18
+ * and 179 at 2^20, and a present one (a recent dep: tag, slot word and key) in 100–316 ns at
+ * 2^13–2^16 against 298–368 at 2^17 and 600–650 at 2^20. At 2^16 the randomly read part (tags
+ * and slot words, 457 KiB) fits half the L2 beside the newest runs' filters while keys are only
+ * appended; 2^17 doubles it. Over the whole index (`npm run bench:tiered` with
+ * CTFS_HOT_CAPACITY = 2^15, 2^16, 2^17, at 1M and 10M ids) lookups and inserts differed by
+ * less than the run-to-run noise, so the rest decided: 2^15 freezes twice as often and rewrote
+ * each id 3.65 times in merges at 10M ids against 2.77 at 2^16, and 2^17 doubles the fixed
+ * 4.9 MiB of two hot tables (which every tenant of a TenantKernel would pay). A freeze is a run
+ * to build: 17 ms at 2^16 ids alone, 23–45 ms amid inserts (1.4–2.9M ids/s).
+ *
+ * Measured against a plain ExactCausalIndex holding the same ids (`npm run bench:tiered`, two
+ * runs, at 1M / 10M ids): insert of a new id 1.08–1.27× / 1.09–1.21× the plain index's time, an
+ * absent id 1.4–1.6× / 1.3–1.5×, a recent id 0.5–0.7× / 0.6–0.7× (the hot table is small), an
+ * old id or its duplicate ~2.2× / 1.6–2.2× (one run at 1M measured 6×): a filter pass over every
+ * run, then a search of the run's ids, 0.8 µs / 0.9–1.4 µs. Compaction reads each id once to
+ * build its run (2.4–2.9M ids/s) and ~2.8 times in merges (2.8–3.1M ids/s) at 10M ids: ~1.4 µs
+ * of one core per id, so one compacting core keeps up with ~700k inserts/s; faster admission
+ * for long stretches leaves frozen tables waiting (each one more probe per lookup).
  *
  * **Compaction** is explicit and off the admitting path. `compact(budget)` does it all in the
  * calling thread; the steps it is made of let an owner run the expensive part anywhere:
@@ -54,19 +64,20 @@
  * **Merge policy** (size-tiered): a run's level is ⌊log_F(ids / hotCapacity)⌋ with F =
  * `mergeFactor` (default 4), so a run built from one frozen table is level 0 and F level-ℓ runs
  * merge into one level-(ℓ + 1) run. Whenever some level holds F runs not already being merged,
- * `mergeReady` offers its F oldest, lowest level first. So at most F − 1 runs wait per level and
- * a lookup consults at most (F − 1)·⌈log_F(n / hotCapacity)⌉ + F runs (plus merges in flight):
- * 12 at 10M ids, 15 at 100M. Each id is rewritten about log_F(n / hotCapacity) times (the price
- * of few runs; a larger F rewrites less and consults more). Runs are kept newest first, a merged
+ * `mergeReady` offers its F oldest, lowest level first. A merge of F level-ℓ runs is at level
+ * ℓ + 1 or above, so after `compact` at most F − 1 runs remain per level, and a lookup consults
+ * at most (F − 1)·(⌊log_F(n / hotCapacity)⌋ + 1) runs: 12 at 10M ids, 18 at 100M (more while
+ * compaction is behind). Each id is rewritten about log_F(n / hotCapacity) times (2.8 per id at
+ * 10M ids, measured): the price of few runs; a larger F rewrites less and consults more. Runs are kept newest first, a merged
  * run taking the place of its newest input: old ids live in the large runs at the end.
  *
  * **Memory** (`memoryBytes()`, per tier): a run costs 32 bytes per id for its keys, ~1.13 for
  * its filter (9 bits per id at large counts, ~9.9 at 2^16 ids), 0.0625 for fences, and a header
  * plus padding to a 4 KiB page per run; the radix over the fences (≤ 0.03 bytes per id) lives in
- * the JavaScript heap and is not counted. Once the ids are in runs that is ≤ 33.4 bytes per id
- * (measured: see the bench), plus two hot tables (4.9 MiB at the default capacity) and any
- * frozen tables not compacted yet (39.2 bytes per id). A merge holds its output beside its
- * inputs until it is installed.
+ * the JavaScript heap and is not counted. Measured: 33.19–33.25 bytes per id in runs (32 +
+ * 1.13–1.16 filter + 0.06 fences + ≤ 0.03 padding), plus two hot tables (4.9 MiB at the default
+ * capacity) and any frozen tables not compacted yet (39.2 bytes per id): 36.4 bytes per id
+ * overall at 1M ids, 33.7 at 10M. A merge holds its output beside its inputs until installed.
  *
  * **Budget**: no id-count limit; with `budgetBytes`, `insert` of a new id throws
  * CausalHorizonExceededError (nothing changed) when the index holds more than the budget, or
@@ -85,29 +96,33 @@
  * Threads: one owner thread inserts, looks up and installs; builds and merges may run anywhere.
  * Other threads do not attach to a tiered index yet (see below).
  *
- * **Integration notes** (what CausalDomain needs beyond this class, and how to get it):
- *  - *Key numbers*: the frontier ring and the recent-admissions cache store key numbers, which
- *    `idAt` turns back into ids; a run has no insertion numbers. Suggest: keep a global insertion
- *    counter and make the ring hold (table generation, key number) pairs that resolve only while
- *    the table is hot or frozen, or simply store the heads' 32-byte ids in the control block
- *    (8 heads × 32 bytes): a head's key number is only used to compare deps with heads, which
- *    can compare the id's first words instead, confirmed by full compare.
- *  - *publish / showUpTo / containsPublished for attached threads*: every tier must be
- *    attachable. Suggest: a small shared "tier directory" SharedArrayBuffer listing the hot
- *    table, frozen tables and runs (each a SharedArrayBuffer handle is not storable in shared
- *    memory, so a generation number + a per-thread cache of attached buffers, refreshed by
- *    message or on `sync()` when the generation changed); the snapshot's size stays the total
- *    count and `showUpTo` applies to the hot table only (older tiers are wholly published).
- *    A recycled spare must not be reused while a reader may still probe it as frozen: recycle
- *    only tables retired before the oldest generation any reader holds (an epoch per reader).
- *  - *Pending writes and the probe/insertAt split*: the domain probes once in `prepare` and
- *    writes in `commit`. Here the same works for the hot table (`probe` then `insertAt`), with
- *    the cold tiers consulted between the two and a freeze done before the probe when the hot
- *    table is full (so the slot stays valid); pending slot writes stay per hot table and a freeze
- *    flushes them. `beginWrite` becomes "take the live count of the hot table", as today.
- *  - *Checkpoints (`copyIds`/`idsView`)*: use `idBlocks()` (views, no copy) and record that
- *    the order is per tier (above); a durable checkpoint should reference run files instead.
- *  - *clear / reset*: `clear()` keeps the two hot tables and drops the rest.
+ * **Integration notes** (what CausalDomain needs beyond ExactCausalIndex, and how to get it):
+ *  - *Key numbers* (the frontier ring, the recent-admissions cache, `idAt`): key numbers are per
+ *    hot table and a run has none. The recent cache holds the last 8 admissions: tag its
+ *    entries with the hot table they were numbered in (or empty it on a freeze). The frontier
+ *    ring should hold the heads' ids (8 × 32 bytes in the control block) instead of numbers:
+ *    a dep is compared with the heads by its first word, confirmed by a full compare, as the
+ *    recent cache does; a checkpoint then needs no insertion order at all.
+ *  - *publish / sync / showUpTo / containsPublished* (attached threads, pool shards): every tier
+ *    must be attachable. A SharedArrayBuffer cannot be stored in shared memory, so: a tier
+ *    directory in the control block (a generation word, the tables' and runs' identities), the
+ *    buffers posted to attached threads when it changes, each thread caching what it attached
+ *    and re-reading the directory on `sync()`. `publish()` flushes the hot table and any frozen
+ *    table not handed out yet (their slot words must be written before another thread probes);
+ *    the published size stays the total count, and `showUpTo` limits the hot table only (older
+ *    tiers are wholly published). A table or run that was replaced must not be reused or freed
+ *    while a reader may still probe it: recycle a table as the spare only once every reader's
+ *    generation has passed its retirement (an epoch per reader), or give up recycling there.
+ *  - *Pending writes and the prepare/commit split*: today `prepare` probes and remembers the
+ *    slot, `commit` writes. Here `prepare` would probe the hot table, then the frozen tables
+ *    and the runs (`insert` shows the order), and check the budget including a freeze's growth
+ *    (a pure query); `commit` freezes when the hot table is full and only then probes the new,
+ *    empty table for the slot, so a rejected fact never freezes anything. Pending slot writes
+ *    stay per hot table; `beginWrite` takes the hot table's live count, as today.
+ *  - *Checkpoints and images* (`copyIds`, `idsView`, restore): `idBlocks()` gives views with
+ *    no copy, in the order described above; a durable checkpoint should reference run files
+ *    rather than copy their ids.
+ *  - *reset*: `clear()` keeps two hot tables and drops everything else.
  */
 import { CausalHorizonExceededError, InvalidArgumentError } from '../errors.js';
 import { describeValue } from '../describe-value.js';
