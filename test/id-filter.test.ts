@@ -5,7 +5,7 @@
  */
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import { ID_FILTER_HEADER_BYTES, IdFilter, MAX_FILTER_IDS, idFilterByteLength } from './helpers/lib.js';
+import { ID_FILTER_HEADER_BYTES, IdFilter, IdFilterHash, MAX_FILTER_IDS, idFilterByteLength } from './helpers/lib.js';
 import { expectBadMemory, expectInvalid } from './helpers/errors.js';
 import { xorshift32 } from './helpers/kernels.js';
 
@@ -108,6 +108,34 @@ describe('IdFilter: membership', () => {
       for (let v = 0; v < 256; v++) ids[32 * v + at] = v;
       expect(IdFilter.build(ids).count).toBe(256);
     }
+  });
+});
+
+describe('IdFilterHash: one hash for many filters', () => {
+  it('missHashed is 0 exactly when mayContain is true, for filters of the hash seed (fast-check)', () => {
+    fc.assert(
+      fc.property(fc.integer({ min: 0, max: 2000 }), fc.nat({ max: 0xffff_ffff }), fc.nat({ max: 0xffff_ffff }), (n, seed, salt) => {
+        const ids = randomIds(n, salt);
+        const filter = IdFilter.build(ids, { seed });
+        const hash = new IdFilterHash(filter.seed);
+        const probes = new Uint8Array(32 * (Math.min(n, 100) + 300));
+        probes.set(ids.subarray(0, 32 * Math.min(n, 100)));
+        probes.set(randomIds(300, salt ^ 1), 32 * Math.min(n, 100));
+        const wrong: number[] = [];
+        for (let o = 0; o < probes.length; o += 32) {
+          hash.loadWords(new Uint32Array(probes.slice(o, o + 32).buffer));
+          const miss = filter.missHashed(hash.a, hash.b, hash.c);
+          if (filter.count > 0 && (miss === 0) !== filter.mayContain(probes, o)) wrong.push(o / 32);
+          if (miss < 0 || miss > 255) wrong.push(-1);
+        }
+        expect(wrong).toEqual([]);
+      }),
+      { numRuns: 60 },
+    );
+  });
+
+  it('refuses a seed that is not a u32', () => {
+    for (const seed of [-1, 2 ** 32, 1.5, NaN]) expectInvalid(() => new IdFilterHash(seed));
   });
 });
 

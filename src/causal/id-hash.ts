@@ -128,6 +128,55 @@ export class IdHasher {
         0,
     );
   }
+
+  /**
+   * `load` of the id at `bytes[offset..offset + 32)` (ids packed end to end, a key store, a
+   * batch): the same words and hashes, without a view of the id. The caller checks the bounds.
+   */
+  loadAt(bytes: Uint8Array, offset: number): void {
+    const o = offset;
+    const x0 = bytes[o]! | (bytes[o + 1]! << 8) | (bytes[o + 2]! << 16) | (bytes[o + 3]! << 24);
+    const x1 = bytes[o + 4]! | (bytes[o + 5]! << 8) | (bytes[o + 6]! << 16) | (bytes[o + 7]! << 24);
+    const x2 = bytes[o + 8]! | (bytes[o + 9]! << 8) | (bytes[o + 10]! << 16) | (bytes[o + 11]! << 24);
+    const x3 = bytes[o + 12]! | (bytes[o + 13]! << 8) | (bytes[o + 14]! << 16) | (bytes[o + 15]! << 24);
+    const x4 = bytes[o + 16]! | (bytes[o + 17]! << 8) | (bytes[o + 18]! << 16) | (bytes[o + 19]! << 24);
+    const x5 = bytes[o + 20]! | (bytes[o + 21]! << 8) | (bytes[o + 22]! << 16) | (bytes[o + 23]! << 24);
+    const x6 = bytes[o + 24]! | (bytes[o + 25]! << 8) | (bytes[o + 26]! << 16) | (bytes[o + 27]! << 24);
+    const x7 = bytes[o + 28]! | (bytes[o + 29]! << 8) | (bytes[o + 30]! << 16) | (bytes[o + 31]! << 24);
+    const w = this.words;
+    w[0] = x0;
+    w[1] = x1;
+    w[2] = x2;
+    w[3] = x3;
+    w[4] = x4;
+    w[5] = x5;
+    w[6] = x6;
+    w[7] = x7;
+    this.bloomHash = fmix32(
+      (BLOOM_OFFSET +
+        Math.imul(x0, 0x9e3779b1) +
+        Math.imul(x1, 0x85ebca77) +
+        Math.imul(x2, 0xc2b2ae3d) +
+        Math.imul(x3, 0x27d4eb2f) +
+        Math.imul(x4, 0x165667b1) +
+        Math.imul(x5, 0xd3a2646d) +
+        Math.imul(x6, 0xfd7046c5) +
+        Math.imul(x7, 0xb55a4f09)) |
+        0,
+    );
+    this.indexHash = fmix32(
+      (this.offset +
+        Math.imul(x0, this.m0) +
+        Math.imul(x1, this.m1) +
+        Math.imul(x2, this.m2) +
+        Math.imul(x3, this.m3) +
+        Math.imul(x4, this.m4) +
+        Math.imul(x5, this.m5) +
+        Math.imul(x6, this.m6) +
+        Math.imul(x7, this.m7)) |
+        0,
+    );
+  }
 }
 
 const shared = new IdHasher(0);

@@ -69,8 +69,20 @@ export { MAX_DESCRIPTION_CHARS, describeValue } from '../../src/describe-value.j
 /** The storage fault seam of the data directory (EROFS/EACCES cannot be produced for real as root). */
 export { storageFaults } from '../../src/persistence/data-dir.js';
 /** The cold tier of the exact history, not yet wired into the index: the id filter and sorted runs. */
-export { ID_FILTER_HEADER_BYTES, IdFilter, MAX_FILTER_IDS, idFilterByteLength } from '../../src/causal/id-filter.js';
+export { ID_FILTER_HEADER_BYTES, IdFilter, IdFilterHash, MAX_FILTER_IDS, idFilterByteLength } from '../../src/causal/id-filter.js';
 export { RUN_FENCE_IDS, RUN_HEADER_BYTES, SortedRun, sortedRunByteLength, verifySortedRun } from '../../src/causal/sorted-run.js';
+/** The tiered exact history (hot table, frozen tables, runs), not yet wired into the domain. */
+export {
+  DEFAULT_HOT_CAPACITY,
+  DEFAULT_MERGE_FACTOR,
+  FrozenTable,
+  TieredExactIndex,
+  buildRun,
+  mergeRuns,
+  type MergeJob,
+  type TieredIndexOptions,
+  type TieredMemory,
+} from '../../src/causal/tiered-index.js';
 /** The replication protocol core, not yet public: frames, the set sketch, the state machine. */
 export * from '../../src/replication/frames.js';
 export * from '../../src/replication/rateless-sketch.js';
