@@ -1,7 +1,8 @@
 /**
  * A deterministic simulator of a replicated cluster: real kernels (GCounter, coordination-free)
  * behind real ReplicaCores, a virtual clock, and a network that loses, duplicates, delays and
- * reorders frames and can be partitioned; nodes crash (losing the unsynced tail of their log) and
+ * reorders frames and can be partitioned (into up to three groups, changing at random — flapping —
+ * and one time in three asymmetrically); nodes crash (losing the unsynced tail of their log) and
  * restart with a new incarnation. Everything random comes from one seeded PRNG, so a seed replays
  * exactly.
  *
@@ -392,7 +393,17 @@ export class Simulation {
     this.partitions++;
     const groups = 1 + Math.floor(this.random() * 3);
     this.group = this.nodes.map(() => Math.floor(this.random() * groups));
+    // One partition in three is asymmetric: frames from a lower group to a higher one still pass
+    // (a one-way link fault: A hears B, B never hears A).
+    this.oneWay = this.random() < 1 / 3;
   }
+
+  /** Whether the current partition lets frames from node index `a` reach `b`. */
+  private passes(a: number, b: number): boolean {
+    return this.group[a] === this.group[b] || (this.oneWay && this.group[a]! < this.group[b]!);
+  }
+
+  private oneWay = false;
 
   private step(): void {
     this.now++;
@@ -423,7 +434,7 @@ export class Simulation {
       if (!to.up || !from.up) continue;
       const a = this.nodes.indexOf(from);
       const b = this.nodes.indexOf(to);
-      if (this.chaos && this.group[a] !== this.group[b]) continue;
+      if (this.chaos && !this.passes(a, b)) continue;
       to.core.receive(m.from, m.frame, this.now);
       this.run(to);
     }
