@@ -16,6 +16,7 @@
  *   CTFS_BENCH_ROUNDS=5   rounds (default 5)        --quick   tiny sizes, figures meaningless
  */
 import { measure } from 'mitata';
+import { randomIds } from './random-ids.mjs';
 
 const { IdFilter } = await import(new URL('../dist/causal/id-filter.js', import.meta.url).href);
 const { SortedRun } = await import(new URL('../dist/causal/sorted-run.js', import.meta.url).href);
@@ -31,19 +32,6 @@ const FPR_PROBES = QUICK ? 100_000 : 4_000_000;
 
 const rows = [];
 let invalid = 0;
-
-/** `n` pseudo-random ids end to end (xorshift32; `salt` separates sets). */
-function randomIds(n, salt) {
-  const words = new Uint32Array(8 * n);
-  let x = (0x9e3779b9 ^ Math.imul(salt, 0x85ebca6b)) | 0 || 1;
-  for (let i = 0; i < words.length; i++) {
-    x ^= x << 13;
-    x ^= x >>> 17;
-    x ^= x << 5;
-    words[i] = x;
-  }
-  return new Uint8Array(words.buffer);
-}
 
 /** Copies of `count` members of `ids`, chosen by a fixed stride, in an array of their own. */
 function presentProbes(ids, count) {

@@ -27,6 +27,7 @@
  *   CTFS_HOT_CAPACITY=65536             ids per hot table (default: the library's)
  */
 import { measure } from 'mitata';
+import { randomIds } from './random-ids.mjs';
 
 const { TieredExactIndex, buildRun, mergeRuns, DEFAULT_HOT_CAPACITY } = await import(new URL('../dist/causal/tiered-index.js', import.meta.url).href);
 const { ExactCausalIndex } = await import(new URL('../dist/causal/exact-index.js', import.meta.url).href);
@@ -42,18 +43,6 @@ const gc = globalThis.gc ?? (() => {});
 
 const rows = [];
 let invalid = 0;
-
-function randomIds(n, salt) {
-  const words = new Uint32Array(8 * n);
-  let x = (0x9e3779b9 ^ Math.imul(salt, 0x85ebca6b)) | 0 || 1;
-  for (let i = 0; i < words.length; i++) {
-    x ^= x << 13;
-    x ^= x >>> 17;
-    x ^= x << 5;
-    words[i] = x;
-  }
-  return new Uint8Array(words.buffer);
-}
 
 /** Copies of `count` ids of `ids[from..to)` (id numbers), chosen by a fixed stride, packed in a buffer of their own. */
 function probesFrom(ids, from, to, count) {

@@ -132,6 +132,8 @@ export class IdHasher {
   /**
    * `load` of the id at `bytes[offset..offset + 32)` (ids packed end to end, a key store, a
    * batch): the same words and hashes, without a view of the id. The caller checks the bounds.
+   * (The body repeats `load`'s on purpose: a shared helper taking eight words would be one more
+   * call on the admission path, which `load` serves.)
    */
   loadAt(bytes: Uint8Array, offset: number): void {
     const o = offset;
