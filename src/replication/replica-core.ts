@@ -952,11 +952,17 @@ export class ReplicaCore {
     // if it has not come within a graft timeout. (In a busy cluster almost every round finds
     // facts in flight; asking at once fetched each of them twice.)
     for (const id of wanted) this.deferred.set(hexOf(id), { id, peer, at: this.now + this.options.graftTimeoutMs });
-    for (const id of diff.ours) {
-      const fact = this.source.get(id);
-      if (fact !== undefined) this.queuePush(peer, link, fact);
+    // What the peer lacks is sent at once — except, in a cluster on broadcast trees, in a round
+    // this node started: there most of it is on its way down a tree, and the peer's own rounds
+    // (a node runs about four per period) pull whatever is really missing, after a graft timeout.
+    // A round the peer handed over (it pushed its cells, holding less) is answered in full.
+    if (round.pushed || !this.treeMode()) {
+      for (const id of diff.ours) {
+        const fact = this.source.get(id);
+        if (fact !== undefined) this.queuePush(peer, link, fact);
+      }
+      this.flushOutbox(peer, link);
     }
-    this.flushOutbox(peer, link);
     this.emit({ type: 'reconciled', peer, theirs: diff.theirs.length, ours: diff.ours.length, cells: round.received });
   }
 
