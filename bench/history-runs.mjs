@@ -15,14 +15,11 @@
  *
  *   CTFS_BENCH_ROUNDS=5   rounds (default 5)        --quick   tiny sizes, figures meaningless
  */
-import { measure } from 'mitata';
-import { randomIds } from './random-ids.mjs';
+import { QUICK, ROUNDS, lookupNs, median, randomIds } from './history-common.mjs';
 
 const { IdFilter } = await import(new URL('../dist/causal/id-filter.js', import.meta.url).href);
 const { SortedRun } = await import(new URL('../dist/causal/sorted-run.js', import.meta.url).href);
 
-const QUICK = process.argv.includes('--quick');
-const ROUNDS = QUICK ? 1 : Number(process.env.CTFS_BENCH_ROUNDS ?? 5);
 const MILLION = QUICK ? 20_000 : 1_000_000;
 const TEN_MILLION = QUICK ? 100_000 : 10_000_000;
 /** Probe ids per lookup loop: 2 MiB, so lookups do not run over a handful of cache-resident cells. */
@@ -44,12 +41,6 @@ function presentProbes(ids, count) {
   return out;
 }
 
-const median = (xs) => {
-  const s = [...xs].sort((a, b) => a - b);
-  const m = s.length >> 1;
-  return s.length % 2 === 1 ? s[m] : (s[m - 1] + s[m]) / 2;
-};
-
 function row(name, value, unit, outcome, expected) {
   const ok = expected === undefined || expected(outcome);
   if (!ok) invalid++;
@@ -70,23 +61,6 @@ function throughput(ids, build) {
     rates.push(ids / (Number(process.hrtime.bigint() - t0) / 1e9));
   }
   return { rate: median(rates), last };
-}
-
-/**
- * mitata p50 of one lookup, median over ROUNDS rounds. `lookup(offset)` is called with offsets
- * cycling through the probe array; its results are tallied.
- */
-async function lookupNs(probes, lookup) {
-  const mask = probes.length / 32 - 1;
-  const tally = [0, 0];
-  let i = 0;
-  const fn = () => {
-    i = (i + 1) & mask;
-    tally[lookup(probes, 32 * i) ? 1 : 0]++;
-  };
-  const p50s = [];
-  for (let r = 0; r < ROUNDS; r++) p50s.push((await measure(fn, { min_cpu_time: QUICK ? 20e6 : 300e6 })).p50);
-  return { ns: median(p50s), trues: tally[1], falses: tally[0] };
 }
 
 const allTrue = (o) => o.startsWith('true ') && o.endsWith(' false 0');

@@ -26,15 +26,12 @@
  *   CTFS_BENCH_SIZES=1000000,10000000   ids indexed (default 10k, 1M, 10M)
  *   CTFS_HOT_CAPACITY=65536             ids per hot table (default: the library's)
  */
-import { measure } from 'mitata';
-import { randomIds } from './random-ids.mjs';
+import { QUICK, ROUNDS, lookupNs, median, randomIds } from './history-common.mjs';
 
 const { TieredExactIndex, buildRun, mergeRuns, DEFAULT_HOT_CAPACITY } = await import(new URL('../dist/causal/tiered-index.js', import.meta.url).href);
 const { ExactCausalIndex } = await import(new URL('../dist/causal/exact-index.js', import.meta.url).href);
 const { IdHasher } = await import(new URL('../dist/causal/id-hash.js', import.meta.url).href);
 
-const QUICK = process.argv.includes('--quick');
-const ROUNDS = QUICK ? 1 : Number(process.env.CTFS_BENCH_ROUNDS ?? 5);
 const SIZES = process.env.CTFS_BENCH_SIZES?.split(',').map(Number) ?? (QUICK ? [10_000, 200_000] : [10_000, 1_000_000, 10_000_000]);
 /** Probe ids per lookup loop: 2 MiB, so lookups do not run over a handful of cached ids. */
 const PROBES = QUICK ? 4096 : 1 << 16;
@@ -54,11 +51,6 @@ function probesFrom(ids, from, to, count) {
   return out;
 }
 
-const median = (xs) => {
-  const s = [...xs].sort((a, b) => a - b);
-  const m = s.length >> 1;
-  return s.length % 2 === 1 ? s[m] : (s[m - 1] + s[m]) / 2;
-};
 const fmt = (n) => n.toLocaleString('en-US');
 const now = () => process.hrtime.bigint();
 const since = (t0) => Number(process.hrtime.bigint() - t0);
@@ -120,20 +112,6 @@ function compactTimed(index, stats) {
     stats.installNs.push(since(t0));
   }
   index.ensureSpare();
-}
-
-/** mitata p50 of `lookup(probes, offset)` over the probe array, median over ROUNDS; results tallied. */
-async function lookupNs(probes, lookup) {
-  const mask = probes.length / 32 - 1;
-  const tally = [0, 0];
-  let i = 0;
-  const fn = () => {
-    i = (i + 1) & mask;
-    tally[lookup(probes, 32 * i) ? 1 : 0]++;
-  };
-  const p50s = [];
-  for (let r = 0; r < ROUNDS; r++) p50s.push((await measure(fn, { min_cpu_time: QUICK ? 20e6 : 300e6 })).p50);
-  return { ns: median(p50s), trues: tally[1], falses: tally[0] };
 }
 
 const outcome = (o) => `true ${fmt(o.trues)} false ${fmt(o.falses)}`;
