@@ -713,7 +713,7 @@ export class ReplicaCore {
     for (const fact of facts) {
       const key = hexOf(fact.id);
       const asked = this.requested.delete(key);
-      if (this.known.has(key) || this.admitting.has(key) || this.pending.has(key) || this.refused.has(key)) continue;
+      if (this.seen(key)) continue;
       this.announced.delete(key);
       // A direct push (hop count 0) took one hop and goes no further.
       if (pushedHops !== undefined && !asked) this.arrivals.set(key, pushedHops === 0 ? { origin: undefined, hops: 1, from: '' } : { origin, hops: pushedHops, from: this.nodeOf.get(peer) ?? '' });
@@ -761,7 +761,7 @@ export class ReplicaCore {
     let prune: string | undefined;
     for (const f of facts) {
       const key = hexOf(f.id);
-      if (!(this.known.has(key) || this.admitting.has(key) || this.pending.has(key) || this.refused.has(key))) {
+      if (!this.seen(key)) {
         fresh.push(f);
         if (hops > 0) this.rememberArrival(key, hops, sender);
         continue;
@@ -796,7 +796,7 @@ export class ReplicaCore {
     let shorter = false;
     for (const id of ids) {
       const key = hexOf(id);
-      if (this.known.has(key) || this.admitting.has(key) || this.pending.has(key) || this.refused.has(key)) {
+      if (this.seen(key)) {
         // Plumtree's optimisation: a much shorter path than the one the tree gave us. Graft it
         // (no facts needed) and prune the old parent.
         const first = this.treeArrivals.get(key);
@@ -946,7 +946,7 @@ export class ReplicaCore {
     }
     const wanted = diff.theirs.filter((id) => {
       const key = hexOf(id);
-      return !this.known.has(key) && !this.admitting.has(key) && !this.pending.has(key) && !this.refused.has(key);
+      return !this.seen(key);
     });
     // What the peer has and we lack is often on its way down a tree or in a push: ask for it only
     // if it has not come within a graft timeout. (In a busy cluster almost every round finds
@@ -1183,6 +1183,11 @@ export class ReplicaCore {
     this.actions.push(hops === undefined ? { kind: 'admit', fact, from } : { kind: 'admit', fact, from, hops });
   }
 
+  /** Whether a fact is admitted, being admitted, waiting for deps, or refused here: nothing to fetch. */
+  private seen(key: string): boolean {
+    return this.known.has(key) || this.admitting.has(key) || this.pending.has(key) || this.refused.has(key);
+  }
+
   private markKnown(key: string, id: Uint8Array): void {
     if (this.known.has(key)) return;
     this.known.add(key);
@@ -1220,7 +1225,7 @@ export class ReplicaCore {
     for (const [key, d] of this.deferred) {
       if (d.at > this.now) continue;
       this.deferred.delete(key);
-      if (this.known.has(key) || this.admitting.has(key) || this.pending.has(key) || this.refused.has(key) || !this.peers.get(d.peer)?.ready) continue;
+      if (this.seen(key) || !this.peers.get(d.peer)?.ready) continue;
       let list = due.get(d.peer);
       if (list === undefined) due.set(d.peer, (list = []));
       list.push(d.id);
