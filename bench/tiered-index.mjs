@@ -86,32 +86,26 @@ class Plain {
   }
 }
 
-/** Compaction as a worker would run it, each step timed; returns nothing, adds to `stats`. */
+/** Compaction as a compactor thread would run it (claim, run, complete; the writer installs), each step timed; adds to `stats`. */
 function compactTimed(index, stats) {
   for (;;) {
-    const frozen = index.freezeReady();
-    if (frozen !== undefined) {
-      let t0 = now();
-      const run = buildRun(frozen.ids, index.filterSeed);
-      stats.buildNs += since(t0);
-      stats.buildIds += frozen.count;
-      t0 = now();
-      index.installRun(frozen, run);
-      stats.installNs.push(since(t0));
-      continue;
-    }
-    const job = index.mergeReady();
+    const job = index.claimCompaction();
     if (job === undefined) break;
     let t0 = now();
-    const run = mergeRuns(job.runs, index.filterSeed);
-    stats.mergeNs += since(t0);
-    stats.mergeIds += job.count;
-    stats.merges++;
+    const count = index.runCompaction(job);
+    if (job.kind === 'build') {
+      stats.buildNs += since(t0);
+      stats.buildIds += job.count;
+    } else {
+      stats.mergeNs += since(t0);
+      stats.mergeIds += job.count;
+      stats.merges++;
+    }
+    index.completeCompaction(job, count);
     t0 = now();
-    index.installMerge(job, run);
+    index.publish(); // installs what finished: the writer's pause
     stats.installNs.push(since(t0));
   }
-  index.ensureSpare();
 }
 
 const outcome = (o) => `true ${fmt(o.trues)} false ${fmt(o.falses)}`;

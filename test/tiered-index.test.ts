@@ -1,9 +1,11 @@
 /**
- * TieredExactIndex (hot table, frozen tables, sorted runs): `contains` and `insert` agree exactly
- * with a Set<string> model at every step, across many freezes, compactions and merges, with
- * duplicates (rejections) interleaved and compaction steps handed out, installed out of order or
- * abandoned as a worker would; an old id is found, and refused as a duplicate, in every tier; the
- * merge policy keeps few runs; the memory budget's breach is a typed error that changes nothing.
+ * TieredExactIndex (hot table, frozen tables, sorted runs, in shared arenas): `contains` and
+ * `insert` agree exactly with a Set<string> model at every step, across many freezes,
+ * compactions and merges, with duplicates (rejections) interleaved and compaction jobs claimed,
+ * finished out of order or abandoned as a compactor thread would, and a second instance attached
+ * to the same memory (as another thread would) agreeing after each publish; an old id is found,
+ * and refused as a duplicate, in every tier; the merge policy keeps few runs; the memory budget's
+ * and the id limit's breaches are typed errors that change nothing.
  */
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
@@ -11,12 +13,9 @@ import {
   CausalHorizonExceededError,
   DEFAULT_HOT_CAPACITY,
   DEFAULT_MERGE_FACTOR,
-  FrozenTable,
-  SortedRun,
   TieredExactIndex,
   buildRun,
-  mergeRuns,
-  type MergeJob,
+  type CompactionJob,
 } from './helpers/lib.js';
 import { expectBadMemory, expectError, expectInvalid, thrown } from './helpers/errors.js';
 import { xorshift32 } from './helpers/kernels.js';
@@ -38,8 +37,9 @@ function idSource(seed: number): () => Uint8Array {
   };
 }
 
-/** Fields that a refused insert must leave as they were. */
+/** Fields that a refused insert must leave as they were (finished compaction is installed first: an insert would). */
 function shape(index: TieredExactIndex): string {
+  index.publish();
   const m = index.memoryBytes();
   return JSON.stringify({ size: index.size, runs: index.runSizes(), frozen: index.frozenCount, total: m.total, hot: m.hot.ids });
 }
@@ -64,10 +64,10 @@ type Op =
   | { t: 'present'; pick: number }
   | { t: 'absent' }
   | { t: 'compact'; budget: number }
-  | { t: 'handFrozen' }
-  | { t: 'handMerge' }
-  | { t: 'install'; pick: number; asImage: boolean }
+  | { t: 'claim' }
+  | { t: 'finish'; pick: number }
   | { t: 'abandon'; pick: number }
+  | { t: 'publish' }
   | { t: 'clear' };
 
 const op: fc.Arbitrary<Op> = fc.oneof(
@@ -77,15 +77,15 @@ const op: fc.Arbitrary<Op> = fc.oneof(
   { weight: 40, arbitrary: fc.nat().map((pick) => ({ t: 'present' as const, pick })) },
   { weight: 30, arbitrary: fc.constant({ t: 'absent' as const }) },
   { weight: 40, arbitrary: fc.oneof(fc.constant(Infinity), fc.nat({ max: 40 })).map((budget) => ({ t: 'compact' as const, budget })) },
-  { weight: 30, arbitrary: fc.constant({ t: 'handFrozen' as const }) },
-  { weight: 30, arbitrary: fc.constant({ t: 'handMerge' as const }) },
-  { weight: 40, arbitrary: fc.tuple(fc.nat(), fc.boolean()).map(([pick, asImage]) => ({ t: 'install' as const, pick, asImage })) },
+  { weight: 60, arbitrary: fc.constant({ t: 'claim' as const }) },
+  { weight: 40, arbitrary: fc.nat().map((pick) => ({ t: 'finish' as const, pick })) },
   { weight: 10, arbitrary: fc.nat().map((pick) => ({ t: 'abandon' as const, pick })) },
+  { weight: 20, arbitrary: fc.constant({ t: 'publish' as const }) },
   { weight: 1, arbitrary: fc.constant({ t: 'clear' as const }) },
 );
 
 describe('TieredExactIndex: agrees with a Set model', () => {
-  it('across freezes, compactions, merges and worker-style installs, with rejections interleaved (fast-check)', () => {
+  it('across freezes, compactions, merges and compactor-style jobs, with rejections interleaved, and an attached reader (fast-check)', () => {
     fc.assert(
       fc.property(
         fc.array(op, { minLength: 1, maxLength: 400, size: 'max' }),
@@ -94,11 +94,15 @@ describe('TieredExactIndex: agrees with a Set model', () => {
         fc.nat({ max: 0xffff_ffff }),
         (ops, hotCapacity, mergeFactor, seed) => {
           const index = new TieredExactIndex({ hotCapacity, mergeFactor, seed, prefault: false });
+          // Another thread's view of the same memory: reads what was published.
+          const reader = TieredExactIndex.attach(index.memory);
           const fresh = idSource(seed);
           const model = new Set<string>();
           const order: Uint8Array[] = [];
-          /** Work handed out and not installed yet, as a worker holds it. */
-          const pending: (FrozenTable | MergeJob)[] = [];
+          /** The model as of the last publish, and ids inserted since (a reader may not see them yet). */
+          let published = 0;
+          /** Jobs claimed and not finished yet, as a compactor holds them. */
+          const pending: CompactionJob[] = [];
           const absent = [fresh(), fresh()];
           const check = (cond: boolean, what: string): void => {
             if (!cond) expect.fail(`${what} (after ${model.size} ids, runs ${index.runSizes()}, ${index.frozenCount} frozen)`);
@@ -131,35 +135,37 @@ describe('TieredExactIndex: agrees with a Set model', () => {
               case 'compact':
                 index.compact(o.budget);
                 break;
-              case 'handFrozen': {
-                const f = index.freezeReady();
-                if (f !== undefined) pending.push(f);
+              case 'claim': {
+                // Claimed through the reader: any thread holding the memory may compact.
+                // At most 4 held at once: the writer keeps job slots to catch up with (a real
+                // compactor finishes what it claims; this one may sit on it for the whole run).
+                const job = pending.length < 4 ? reader.claimCompaction() : undefined;
+                if (job !== undefined) pending.push(job);
                 break;
               }
-              case 'handMerge': {
-                const j = index.mergeReady();
-                if (j !== undefined) pending.push(j);
-                break;
-              }
-              case 'install': {
+              case 'finish': {
                 if (pending.length === 0) break;
-                const work = pending.splice(o.pick % pending.length, 1)[0]!;
-                const run = work instanceof FrozenTable ? buildRun(work.ids, index.filterSeed) : mergeRuns(work.runs, index.filterSeed);
-                const given = o.asImage ? run.bytes : run;
-                if (work instanceof FrozenTable) index.installRun(work, given);
-                else index.installMerge(work, given);
+                const job = pending.splice(o.pick % pending.length, 1)[0]!;
+                reader.completeCompaction(job, reader.runCompaction(job));
                 break;
               }
               case 'abandon': {
                 if (pending.length === 0) break;
-                index.abandon(pending.splice(o.pick % pending.length, 1)[0]!);
+                reader.abandonCompaction(pending.splice(o.pick % pending.length, 1)[0]!);
                 break;
               }
+              case 'publish':
+                check(index.publish() === model.size, 'publish returns the size');
+                published = order.length;
+                check(reader.sync() === model.size, 'the reader syncs to the published size');
+                break;
               case 'clear':
                 index.clear();
                 model.clear();
                 order.length = 0;
-                pending.length = 0;
+                published = 0;
+                // Jobs claimed before the clear still finish: their results are discarded.
+                for (const job of pending.splice(0)) reader.completeCompaction(job, reader.runCompaction(job));
                 break;
             }
             check(index.size === model.size, `size ${index.size}, model ${model.size}`);
@@ -168,18 +174,25 @@ describe('TieredExactIndex: agrees with a Set model', () => {
               check(index.contains(order[order.length - 1]!), 'the newest id is found');
             }
             check(!index.contains(absent[step & 1]!), 'an absent id is not found');
+            // The reader: every id published is found, whatever happened to the tiers since.
+            if (published > 0) {
+              check(reader.containsPublished(order[0]!), 'the reader finds the oldest published id');
+              check(reader.containsPublished(order[published - 1]!), 'the reader finds the newest published id');
+            }
+            check(!reader.containsPublished(absent[step & 1]!), 'the reader does not find an absent id');
             if (step % 50 === 49) expectIndexIs(index, model, absent);
           });
-          // Whatever was left handed out, installed now; then everything compacted.
-          for (const work of pending) {
-            if (work instanceof FrozenTable) index.installRun(work, buildRun(work.ids, index.filterSeed));
-            else index.installMerge(work, mergeRuns(work.runs, index.filterSeed));
-          }
+          // Whatever was left claimed, finished now; then everything compacted.
+          for (const job of pending) reader.completeCompaction(job, reader.runCompaction(job));
           expectIndexIs(index, model, absent);
           index.compact();
           expect(index.frozenCount).toBe(0);
           expectIndexIs(index, model, absent);
           for (const id of order) expect(index.insert(id)).toBe(false);
+          index.publish();
+          reader.sync();
+          for (const id of order) expect(reader.containsPublished(id)).toBe(true);
+          expect(index.memoryBytes().total).toBe(reader.memoryBytes().total);
         },
       ),
       { numRuns: 150 },
@@ -327,50 +340,52 @@ describe('TieredExactIndex: compaction and the merge policy', () => {
     expectInvalid(() => index.compact(NaN));
   });
 
-  it('hands out each frozen table and merge once, takes runs back as images, refuses what does not fit', () => {
+  it('hands each frozen table and merge to one job, installs finished jobs on the writer, discards jobs from before a clear', () => {
     const index = new TieredExactIndex({ hotCapacity: 4, mergeFactor: 2, prefault: false });
-    const other = new TieredExactIndex({ hotCapacity: 4, prefault: false });
+    const compactor = TieredExactIndex.attach(index.memory);
     const fresh = idSource(8);
     for (let i = 0; i < 13; i++) index.insert(fresh());
-    for (let i = 0; i < 5; i++) other.insert(fresh());
-    const a = index.freezeReady()!;
-    const b = index.freezeReady()!;
-    const c = index.freezeReady()!;
-    expect([a.sequence, b.sequence, c.sequence]).toEqual([0, 1, 2]);
-    expect(index.freezeReady()).toBeUndefined();
-    expect(a.count).toBe(4);
-    expect(a.buffer).toBeInstanceOf(SharedArrayBuffer);
-    // Wrong run for the table, a table of another index, a run of the wrong size.
-    expectBadMemory(() => index.installRun(a, buildRun(b.ids, index.filterSeed).bytes.slice(0, 10)));
-    expectInvalid(() => index.installRun(a, buildRun(b.ids.subarray(0, 96), index.filterSeed)));
-    expectInvalid(() => index.installRun(other.freezeReady()!, buildRun(a.ids, 1)));
-    // Out of order, one as bytes of a SharedArrayBuffer (what a worker posts back).
-    index.installRun(c, buildRun(c.ids, index.filterSeed).bytes);
-    expectInvalid(() => index.installRun(c, buildRun(a.ids, index.filterSeed)));
-    index.abandon(b);
-    const b2 = index.freezeReady()!;
-    expect(b2.sequence).toBe(b.sequence);
-    expectInvalid(() => index.installRun(b, buildRun(b.ids, index.filterSeed)));
-    index.installRun(b2, buildRun(b2.ids, index.filterSeed));
-    const job = index.mergeReady()!;
-    expect(job.runs.length).toBe(2);
-    expect(job.count).toBe(8);
-    expect(index.mergeReady()).toBeUndefined();
-    expectInvalid(() => index.installMerge(job, job.runs[0]!));
-    index.abandon(job);
-    const again = index.mergeReady()!;
-    expectInvalid(() => index.installMerge(job, mergeRuns(job.runs, index.filterSeed)));
-    index.installMerge(again, mergeRuns(again.runs, index.filterSeed).bytes.buffer as SharedArrayBuffer);
-    index.installRun(a, buildRun(a.ids, index.filterSeed));
+    const a = compactor.claimCompaction()!;
+    const b = compactor.claimCompaction()!;
+    const c = compactor.claimCompaction()!;
+    expect([a.kind, b.kind, c.kind]).toEqual(['build', 'build', 'build']);
+    expect([a.count, b.count, c.count]).toEqual([4, 4, 4]);
+    expect(compactor.claimCompaction()).toBeUndefined();
+    // Finished out of order; nothing changes for lookups until the writer installs.
+    compactor.completeCompaction(c, compactor.runCompaction(c));
+    expectInvalid(() => compactor.completeCompaction(c, 4));
+    expect(index.frozenCount).toBe(3);
+    expect(index.hasCompactionWork()).toBe(true);
+    index.publish();
+    expect(index.frozenCount).toBe(2);
+    expect(index.runSizes()).toEqual([4]);
+    compactor.abandonCompaction(b);
+    const b2 = compactor.claimCompaction()!;
+    expect(b2.inputs[0]!.location).toBe(b.inputs[0]!.location);
+    compactor.completeCompaction(b2, compactor.runCompaction(b2));
+    index.publish();
+    const merge = compactor.claimCompaction()!;
+    expect(merge.kind).toBe('merge');
+    expect(merge.count).toBe(8);
+    compactor.completeCompaction(merge, compactor.runCompaction(merge));
+    compactor.completeCompaction(a, compactor.runCompaction(a));
+    index.publish();
     expect(index.runSizes()).toEqual([8, 4]);
-    // Work handed out before a clear cannot be installed after it.
+    expect(index.hasCompactionWork()).toBe(false);
+    // Work claimed before a clear is discarded when it comes back, and its memory freed.
     for (let i = 0; i < 8; i++) index.insert(fresh());
-    const stale = index.freezeReady()!;
-    const staleRun = buildRun(stale.ids, index.filterSeed);
+    const stale = compactor.claimCompaction()!;
+    const held = index.memoryBytes().total;
     index.clear();
-    expectInvalid(() => index.installRun(stale, staleRun));
+    expect(index.memoryBytes().total).toBeLessThan(held);
+    compactor.completeCompaction(stale, compactor.runCompaction(stale));
+    index.publish();
     expect(index.size).toBe(0);
     expect(index.runCount).toBe(0);
+    expect(index.frozenCount).toBe(0);
+    // The hot table and the spare, if the freezes left one: nothing else is held.
+    const m = index.memoryBytes();
+    expect(m.total).toBe(m.hot.bytes + m.spare.bytes);
   });
 
   it('recycles a table whose run is installed as the spare: two hot tables in steady state', () => {
@@ -454,7 +469,10 @@ describe('TieredExactIndex: the memory budget', () => {
 
   it('validates its options', () => {
     for (const hotCapacity of [0, -1, 1.5, 2 ** 27 + 1, '4']) expectInvalid(() => new TieredExactIndex({ hotCapacity } as never));
-    for (const mergeFactor of [1, 65, 2.5]) expectInvalid(() => new TieredExactIndex({ mergeFactor, prefault: false }));
+    for (const arenas of [0, 9, 1.5]) expectInvalid(() => new TieredExactIndex({ arenas, prefault: false }));
+    for (const arenaBytes of [0, 4095, 2 ** 32 + 4096, 5000]) expectInvalid(() => new TieredExactIndex({ arenaBytes, prefault: false }));
+    for (const idLimit of [0, -1, 2.5]) expectInvalid(() => new TieredExactIndex({ idLimit, prefault: false }));
+    for (const mergeFactor of [1, 17, 2.5]) expectInvalid(() => new TieredExactIndex({ mergeFactor, prefault: false }));
     for (const budgetBytes of [0, -5, NaN, '1']) expectInvalid(() => new TieredExactIndex({ budgetBytes } as never));
     expectInvalid(() => new TieredExactIndex({ hotCapacity: 1024, budgetBytes: 1000, prefault: false }));
     expectInvalid(() => new TieredExactIndex({ seed: -1 }));
@@ -474,11 +492,16 @@ describe('TieredExactIndex: the memory budget', () => {
       index.insert(ids[i]!);
     }
     // Every other run with a foreign filter seed, and one merge the same way.
-    for (let f = index.freezeReady(), i = 0; f !== undefined; f = index.freezeReady(), i++) {
-      index.installRun(f, buildRun(f.ids, i % 2 === 0 ? (index.filterSeed ^ 0x1234) >>> 0 : index.filterSeed));
+    for (let i = 0; index.frozenCount > 0; i++) {
+      const job = index.claimCompaction()!;
+      expect(job.kind).toBe('build');
+      index.completeCompaction(job, index.runCompaction(job, i % 2 === 0 ? (index.filterSeed ^ 0x1234) >>> 0 : index.filterSeed));
+      index.publish();
     }
-    const job = index.mergeReady()!;
-    index.installMerge(job, mergeRuns(job.runs, 99));
+    expect(index.runSizes()).toEqual([16, 16, 16, 16, 16, 16, 16]);
+    const job = index.claimCompaction()!;
+    index.completeCompaction(job, index.runCompaction(job, 99));
+    index.publish();
     expect(index.runSizes()).toEqual([16, 16, 16, 16, 48]);
     const absent = fresh();
     for (const id of ids) {
@@ -489,15 +512,48 @@ describe('TieredExactIndex: the memory budget', () => {
     expect(index.insert(absent)).toBe(true);
   });
 
+  it('an id limit refuses new ids (CausalHorizonExceeded, nothing changed) and still refuses duplicates as such', () => {
+    const index = new TieredExactIndex({ hotCapacity: 4, idLimit: 10, prefault: false });
+    const fresh = idSource(40);
+    const ids = Array.from({ length: 10 }, () => fresh());
+    for (const id of ids) expect(index.insert(id)).toBe(true);
+    const before = shape(index);
+    const error = thrown(() => index.insert(fresh()));
+    expect(error).toBeInstanceOf(CausalHorizonExceededError);
+    expect((error as Error).message).toContain('id limit (10 ids)');
+    expect(shape(index)).toBe(before);
+    for (const id of ids) expect(index.insert(id)).toBe(false);
+    expect(index.idCountLimit).toBe(10);
+  });
+
+  it('attach checks the memory it is handed', () => {
+    const index = new TieredExactIndex({ hotCapacity: 4, arenas: 2, prefault: false });
+    expectBadMemory(() => TieredExactIndex.attach({ directory: new SharedArrayBuffer(64), arenas: index.memory.arenas }));
+    expectBadMemory(() => TieredExactIndex.attach({ directory: index.memory.directory, arenas: index.memory.arenas.slice(1) }));
+    expectBadMemory(() => TieredExactIndex.attach({ directory: index.memory.directory, arenas: [new SharedArrayBuffer(8), new SharedArrayBuffer(8)] }));
+    expectBadMemory(() => TieredExactIndex.attach(null as never));
+    // A directory naming a table outside the arenas.
+    const copy = new SharedArrayBuffer(index.memory.directory.byteLength);
+    new Uint8Array(copy).set(new Uint8Array(index.memory.directory));
+    const words = new Uint32Array(copy);
+    for (let t = 0; t < 32; t++) if (words[64 + t * 8 + 1] === 1) words[64 + t * 8 + 2] = 5 * 2 ** 20 + 7;
+    expectBadMemory(() => TieredExactIndex.attach({ directory: copy, arenas: index.memory.arenas }));
+    expect(TieredExactIndex.attach(index.memory).hotCapacity).toBe(4);
+  });
+
   it('a run is exact on its own: it holds the frozen table ids, sorted', () => {
     const index = new TieredExactIndex({ hotCapacity: 32, prefault: false, seed: 5 });
     const fresh = idSource(30);
     for (let i = 0; i < 33; i++) index.insert(fresh());
-    const f = index.freezeReady()!;
-    const run = buildRun(f.ids, index.filterSeed);
-    expect(run).toBeInstanceOf(SortedRun);
+    const ids = [...index.ids()].slice(0, 32);
+    index.compact();
+    const [block] = [...index.idBlocks()];
+    expect(block!.length).toBe(32 * 32);
+    const packed = new Uint8Array(32 * 32);
+    ids.forEach((id, i) => packed.set(id, 32 * i));
+    const run = buildRun(packed, index.filterSeed);
     run.verify();
-    expect(run.count).toBe(32);
+    expect(run.keys).toEqual(block);
     expect(run.filter.seed).toBe(index.filterSeed);
   });
 });

@@ -136,11 +136,24 @@ function randomU32(): number {
  */
 const ATTACHED = Symbol('ctfs.exactIndex.attached');
 interface AttachOptions extends ExactIndexOptions {
-  readonly [ATTACHED]?: { buffer: SharedArrayBuffer; layout: Layout };
+  /** An index already laid out in `buffer` at byte `base` (validated by the caller). */
+  readonly [ATTACHED]?: { buffer: SharedArrayBuffer; layout: Layout; base: number };
+  /** Lay a new index out in `buffer` at byte `base` (zeros there) instead of allocating one. */
+  readonly [PLACED]?: { buffer: SharedArrayBuffer; base: number };
+}
+const PLACED = Symbol('ctfs.exactIndex.placed');
+
+/** Bytes an index of `capacity` ids occupies (its header, tags, slot words and key store). */
+export function exactIndexByteLength(capacity: number): number {
+  return layoutFor(checkIndexOptions({ capacity }).capacity).byteLength;
 }
 
 export class ExactCausalIndex implements ReadonlyExactIndex {
   readonly buffer: SharedArrayBuffer;
+  /** Where the index starts in `buffer` (0 unless it was placed in a larger buffer). */
+  readonly byteOffset: number;
+  /** Bytes of `buffer` the index occupies from `byteOffset`. */
+  readonly byteLength: number;
   /** Maximum number of ids this index can hold. */
   readonly capacity: number;
   /** Number of table slots (a multiple of 64). */
@@ -167,19 +180,28 @@ export class ExactCausalIndex implements ReadonlyExactIndex {
 
   constructor(options: ExactIndexOptions = {}) {
     const attached = (options as AttachOptions | null | undefined)?.[ATTACHED];
+    const placed = (options as AttachOptions | null | undefined)?.[PLACED];
     let buffer: SharedArrayBuffer;
     let layout: Layout;
+    let base = 0;
     if (attached !== undefined) {
-      ({ buffer, layout } = attached);
+      ({ buffer, layout, base } = attached);
     } else {
       const { capacity, seed } = checkIndexOptions(options ?? {});
       layout = layoutFor(capacity);
-      try {
-        buffer = new SharedArrayBuffer(layout.byteLength);
-      } catch (cause) {
-        throw new InvalidArgumentError(`cannot allocate ${layout.byteLength} bytes for an index of capacity ${capacity}`, { cause });
+      if (placed !== undefined) {
+        ({ buffer, base } = placed);
+        // Memory reused from an earlier table: only the header and the tags must read as zeros
+        // (slot words are read only under a matching tag, keys only through a slot word).
+        new Uint8Array(buffer, base, layout.slotsOffset).fill(0);
+      } else {
+        try {
+          buffer = new SharedArrayBuffer(layout.byteLength);
+        } catch (cause) {
+          throw new InvalidArgumentError(`cannot allocate ${layout.byteLength} bytes for an index of capacity ${capacity}`, { cause });
+        }
       }
-      const header = new Uint32Array(buffer, 0, HEADER_BYTES / 4);
+      const header = new Uint32Array(buffer, base, HEADER_BYTES / 4);
       header[H_MAGIC] = MAGIC;
       header[H_VERSION] = LAYOUT_VERSION;
       header[H_CAPACITY] = capacity;
@@ -187,16 +209,18 @@ export class ExactCausalIndex implements ReadonlyExactIndex {
       header[H_SEED] = seed ?? randomU32();
       header[H_DOMAIN_ID] = randomU32();
     }
-    const header = new Uint32Array(buffer, 0, HEADER_BYTES / 4);
+    const header = new Uint32Array(buffer, base, HEADER_BYTES / 4);
     this.buffer = buffer;
+    this.byteOffset = base;
+    this.byteLength = layout.byteLength;
     this.capacity = header[H_CAPACITY]!;
     this.tableSlots = layout.tableSlots;
     this.header = header;
-    this.pendingSlots = new Uint32Array(buffer, 4 * H_PENDING_SLOTS, PENDING_SLOT_WRITES);
-    this.pendingKeys = new Uint32Array(buffer, 4 * H_PENDING_KEYS, PENDING_SLOT_WRITES);
-    this.tags = new Uint8Array(buffer, layout.tagsOffset, layout.tableSlots);
-    this.slots = new Uint32Array(buffer, layout.slotsOffset, layout.tableSlots);
-    this.keys = new Uint32Array(buffer, layout.keysOffset, 8 * this.capacity);
+    this.pendingSlots = new Uint32Array(buffer, base + 4 * H_PENDING_SLOTS, PENDING_SLOT_WRITES);
+    this.pendingKeys = new Uint32Array(buffer, base + 4 * H_PENDING_KEYS, PENDING_SLOT_WRITES);
+    this.tags = new Uint8Array(buffer, base + layout.tagsOffset, layout.tableSlots);
+    this.slots = new Uint32Array(buffer, base + layout.slotsOffset, layout.tableSlots);
+    this.keys = new Uint32Array(buffer, base + layout.keysOffset, 8 * this.capacity);
     this.scale = layout.tableSlots / 2 ** 32;
     this.seed = header[H_SEED]!;
     this.queryHasher = new IdHasher(this.seed);
@@ -209,9 +233,42 @@ export class ExactCausalIndex implements ReadonlyExactIndex {
    */
   static attach(buffer: SharedArrayBuffer): ExactCausalIndex {
     const header = checkSharedHeader(buffer, MAGIC, LAYOUT_VERSION, 'an exact index', HEADER_BYTES);
+    return ExactCausalIndex.attachChecked(buffer, 0, header, true);
+  }
+
+  /**
+   * @internal A new, empty index of `capacity` ids laid out in `buffer` from byte `base` (a
+   * multiple of 64, `exactIndexByteLength(capacity)` bytes of any content): the tiered index
+   * keeps its tables in shared arenas another thread already holds.
+   */
+  static placeIn(buffer: SharedArrayBuffer, base: number, capacity: number, seed: number): ExactCausalIndex {
+    const length = exactIndexByteLength(capacity);
+    if (base % LINE !== 0 || base < 0 || base + length > buffer.byteLength) {
+      throw new InvalidArgumentError(`no room for an index of ${capacity} ids at byte ${base} of a buffer of ${buffer.byteLength}`);
+    }
+    const options: AttachOptions = { capacity, seed, [PLACED]: { buffer, base } };
+    return new ExactCausalIndex(options);
+  }
+
+  /** @internal The index laid out in `buffer` from byte `base` (checked like `attach`). */
+  static attachAt(buffer: SharedArrayBuffer, base: number): ExactCausalIndex {
+    if (!(buffer instanceof SharedArrayBuffer) || base % LINE !== 0 || base < 0 || base + HEADER_BYTES > buffer.byteLength) {
+      throw new SharedMemoryError(`no exact index header fits at byte ${describeValue(base)} of the buffer`);
+    }
+    const header = new Uint32Array(buffer, base, HEADER_BYTES / 4);
+    if (header[H_MAGIC] !== MAGIC || header[H_VERSION] !== LAYOUT_VERSION) {
+      throw new SharedMemoryError(`no exact index of layout version ${LAYOUT_VERSION} at byte ${base} of the buffer`);
+    }
+    return ExactCausalIndex.attachChecked(buffer, base, header, false);
+  }
+
+  /** `whole`: the index must be exactly the buffer (a standalone one); else it must fit in what follows `base`. */
+  private static attachChecked(buffer: SharedArrayBuffer, base: number, header: Uint32Array, whole: boolean): ExactCausalIndex {
     const capacity = header[H_CAPACITY]!;
     const layout = capacity >= 1 && capacity <= MAX_INDEX_CAPACITY ? layoutFor(capacity) : undefined;
-    if (layout === undefined || layout.tableSlots !== header[H_TABLE_SLOTS] || layout.byteLength !== buffer.byteLength) {
+    const room = buffer.byteLength - base;
+    const fits = layout !== undefined && (whole ? layout.byteLength === room : layout.byteLength <= room);
+    if (layout === undefined || layout.tableSlots !== header[H_TABLE_SLOTS] || !fits) {
       throw new SharedMemoryError('exact index header does not match the buffer size');
     }
     // Every count a loop or a key-number lookup runs to, checked against the layout's own limits.
@@ -225,7 +282,7 @@ export class ExactCausalIndex implements ReadonlyExactIndex {
         throw new SharedMemoryError(`exact index: pending slot write ${i} points outside the table or past the ids`);
       }
     }
-    const options: AttachOptions = { [ATTACHED]: { buffer, layout } };
+    const options: AttachOptions = { [ATTACHED]: { buffer, layout, base } };
     return new ExactCausalIndex(options);
   }
 
@@ -244,14 +301,9 @@ export class ExactCausalIndex implements ReadonlyExactIndex {
     return this.visible / this.capacity;
   }
 
-  /** Total bytes of the shared buffer. */
-  get byteLength(): number {
-    return this.buffer.byteLength;
-  }
-
   /** Bytes of shared memory per id at full capacity. */
   get bytesPerId(): number {
-    return this.buffer.byteLength / this.capacity;
+    return this.byteLength / this.capacity;
   }
 
   /** @internal Random id tying this index to its kernel's control block. */

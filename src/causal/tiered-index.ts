@@ -124,47 +124,151 @@
  *    rather than copy their ids.
  *  - *reset*: `clear()` keeps two hot tables and drops everything else.
  */
-import { CausalHorizonExceededError, InvalidArgumentError } from '../errors.js';
+import { CausalHorizonExceededError, InvalidArgumentError, SharedMemoryError } from '../errors.js';
 import { describeValue } from '../describe-value.js';
 import { optionsObject } from '../core/options.js';
-import { prefault } from '../native/shim.js';
-import { ExactCausalIndex, MAX_INDEX_CAPACITY } from './exact-index.js';
+import { prefaultRange } from '../native/shim.js';
+import { ExactCausalIndex, MAX_INDEX_CAPACITY, exactIndexByteLength } from './exact-index.js';
 import { IdFilterHash, type IdFilter } from './id-filter.js';
 import { IdHasher, splitmix32 } from './id-hash.js';
-import { SortedRun } from './sorted-run.js';
+import { SortedRun, sortedRunByteLength } from './sorted-run.js';
+import { ARENA_PAGE, HistoryArenas, MAX_ARENAS, MAX_ARENA_BYTES, arenaStateWords, createArenas, pagesFor } from './history-arenas.js';
+import {
+  DIRECTORY_MAGIC,
+  DIRECTORY_VERSION,
+  D_ARENAS,
+  D_DOMAIN_ID,
+  D_DONE,
+  D_EPOCH,
+  D_FILTER_SEED,
+  D_FINAL_LEVEL,
+  D_FREEZES,
+  D_GEN,
+  D_HOT_CAPACITY,
+  D_MERGE_FACTOR,
+  D_NEXT_SERIAL,
+  D_SEED,
+  D_TABLE_BYTES,
+  D_WORK,
+  F_BUDGET,
+  F_COLD,
+  F_ID_LIMIT,
+  F_PUBLISHED,
+  JOB_CLAIMED,
+  JOB_DONE,
+  JOB_FREE,
+  J_EPOCH,
+  J_INPUT,
+  J_INPUTS,
+  J_KIND,
+  J_OUT_BYTES,
+  J_OUT_COUNT,
+  J_OUT_LOCATION,
+  J_STATE,
+  J_WORDS,
+  KIND_BUILD,
+  KIND_MERGE,
+  MAX_JOBS,
+  MAX_JOB_INPUTS,
+  MAX_RUNS,
+  MAX_TABLES,
+  OFF_ARENAS,
+  OFF_JOBS,
+  OFF_RUNS,
+  OFF_TABLES,
+  RUN_FREE,
+  RUN_LIVE,
+  RUN_MERGING,
+  RUN_ORPHAN,
+  R_AGE,
+  R_BYTES,
+  R_COUNT,
+  R_LEVEL,
+  R_LOCATION,
+  R_SERIAL,
+  R_STATE,
+  R_WORDS,
+  TABLE_BUILDING,
+  TABLE_FREE,
+  TABLE_FROZEN,
+  TABLE_HOT,
+  TABLE_ORPHAN,
+  TABLE_SPARE,
+  T_COUNT,
+  T_LOCATION,
+  T_SEQUENCE,
+  T_SERIAL,
+  T_STATE,
+  T_WORDS,
+  checkDirectory,
+  directoryWords,
+  lockDirectory,
+  unlockDirectory,
+} from './tier-directory.js';
 
 /** Ids per hot table by default: 2^16 (see the module comment for the measurements). */
 export const DEFAULT_HOT_CAPACITY = 1 << 16;
 /** Runs of one level merged at a time by default. */
 export const DEFAULT_MERGE_FACTOR = 4;
-/** Largest merge factor: more inputs than this make one merge's heap and one level's lookups long. */
-export const MAX_MERGE_FACTOR = 64;
+/** Largest merge factor (a job slot's room for inputs). */
+export const MAX_MERGE_FACTOR = MAX_JOB_INPUTS;
+/**
+ * Runs stop merging once a merge would pass this many ids (16.7M; a run of them is 557 MB): a
+ * merge holds its inputs and its output at once and rewrites every id it holds, so the largest
+ * runs are left as they are — at 100M ids that is ~3–6 final runs besides up to F − 1 per lower
+ * level. A merge of runs just below the line holds up to F times this (2.2 GB at F = 4).
+ */
+const MAX_RUN_IDS = 1 << 24;
+/** Most ids one merge writes (67M, a 2.2 GB image: within one arena and one Uint8Array). */
+const MAX_MERGE_IDS = 1 << 26;
+/**
+ * Builds stop being claimed when this few run entries are left, so that merges (which free
+ * entries) go first; with a tiny hot table and a large merge factor, runs could otherwise fill
+ * every entry with no level holding enough runs to merge.
+ */
+const RUN_ENTRIES_SLACK = 2;
+/**
+ * How long an insert that found every table entry taken (MAX_TABLES: compaction ~30 tables
+ * behind) waits for a compaction job another thread is running before it is refused.
+ */
+const COMPACTION_WAIT_MS = 2_000;
+/** Arenas by default: 4 × 4 GiB of address space, ~480M ids in runs. */
+const DEFAULT_ARENAS = 4;
+
+/** The shared memory of a tiered index: hand it to another thread to attach. */
+export interface SharedTieredMemory {
+  readonly directory: SharedArrayBuffer;
+  readonly arenas: readonly SharedArrayBuffer[];
+}
 
 export interface TieredIndexOptions {
   /** Ids per hot table, in [1, 2^27] (default 2^16). Small values freeze often (tests). */
   readonly hotCapacity?: number;
-  /** How many runs of one level merge into one, in [2, 64] (default 4). */
+  /** How many runs of one level merge into one, in [2, 16] (default 4). */
   readonly mergeFactor?: number;
-  /** Most bytes of memory the index may hold; beyond it, inserts of new ids throw CausalHorizonExceeded. Default: no limit. */
+  /** Most bytes of memory the index may hold; beyond it, new ids are refused (CausalHorizonExceeded). Default: no limit. */
   readonly budgetBytes?: number;
+  /** Most ids the index may hold; beyond it, new ids are refused. Default: no limit. */
+  readonly idLimit?: number;
   /** Seed of the hot tables' hash (default: random); the runs' filters derive theirs from it. */
   readonly seed?: number;
-  /** Commit the hot tables' pages when they are allocated (default true): no page faults while inserting. */
+  /** Commit the first two hot tables' pages when they are allocated (default true): no page faults while inserting. */
   readonly prefault?: boolean;
+  /** Arenas (growable buffers of address space) to carve tables and runs from, in [1, 8] (default 4). */
+  readonly arenas?: number;
+  /** Largest size of one arena, a multiple of 4 KiB up to 2^32 (default 2^32). */
+  readonly arenaBytes?: number;
 }
 
 /** Bytes held per tier (all figures in bytes, ids in ids). */
 export interface TieredMemory {
-  /** The hot table's buffer, and the ids in it. */
+  /** The hot table, and the ids in it. */
   readonly hot: { readonly bytes: number; readonly ids: number };
-  /** The spare hot table(s) ready for the next freeze. */
+  /** The spare hot table ready for the next freeze. */
   readonly spare: { readonly bytes: number; readonly tables: number };
   /** Frozen tables waiting for their run. */
   readonly frozen: { readonly bytes: number; readonly ids: number; readonly tables: number };
-  /**
-   * Runs: their images' bytes split into keys (32 per id), filters, fences (8 per 128 ids), and
-   * the rest (headers, padding to the ids' 4 KiB page).
-   */
+  /** Runs: their images' bytes split into keys (32 per id), filters, fences (8 per 128 ids) and the rest (headers, padding to pages). */
   readonly runs: {
     readonly bytes: number;
     readonly ids: number;
@@ -174,194 +278,364 @@ export interface TieredMemory {
     readonly fences: number;
     readonly other: number;
   };
-  /** Everything above. */
+  /** Everything the arenas have allocated: the tiers above, merge outputs being written, orphans. */
   readonly total: number;
+  /** What the arenas have grown to (freed pages stay committed and are reused). */
+  readonly arenaBytes: number;
 }
 
-/**
- * A frozen table handed out by `freezeReady`: still consulted by lookups until its run is
- * installed. `ids` is what the run is built from.
- */
-export class FrozenTable {
-  /** Ids in the table. */
+/** Compaction work claimed from an index: run it anywhere with `runCompaction`, then `completeCompaction` (or `abandonCompaction`). */
+export interface CompactionJob {
+  readonly slot: number;
+  readonly kind: 'build' | 'merge';
+  readonly epoch: number;
+  /** Ids the output will hold at most (the table's, or the inputs' sum). */
   readonly count: number;
-
-  /** @internal */
-  constructor(
-    /** @internal The table (the index's; not to be written). */
-    readonly table: ExactCausalIndex,
-    /** Freeze number, from 0: the order tables froze in. */
-    readonly sequence: number,
-  ) {
-    this.count = table.size;
-  }
-
-  /** The table's SharedArrayBuffer (to hand a worker; `ExactCausalIndex.attach` reads it, `count` ids published). */
-  get buffer(): SharedArrayBuffer {
-    return this.table.buffer;
-  }
-
-  /** The ids in insertion order, a view of the table's shared key store (valid until the run is installed: the table is then reused). */
-  get ids(): Uint8Array {
-    return this.table.idsView(this.count);
-  }
-}
-
-/** Runs to merge into one, as `mergeReady` offers them. */
-export interface MergeJob {
-  /** The inputs (all distinct ids: a merge of them has `count` ids). */
-  readonly runs: readonly SortedRun[];
-  /** Ids in all the inputs. */
-  readonly count: number;
-  /** Their level; the output's is usually one more. */
-  readonly level: number;
-}
-
-interface RunEntry {
-  readonly run: SortedRun;
-  /** Recency of its ids: a table's freeze number; a merged run takes its newest input's. */
-  readonly age: number;
-  readonly level: number;
-  merging: boolean;
-}
-
-interface Job extends MergeJob {
-  readonly entries: readonly RunEntry[];
-}
-
-/** Builds a frozen table's run (anywhere: this thread or a worker): sorted ids, fences, filter seeded with `filterSeed`, no checksum. */
-export function buildRun(ids: Uint8Array, filterSeed: number): SortedRun {
-  return SortedRun.build(ids, { seed: filterSeed, checksum: false });
-}
-
-/** Merges a job's runs into one (anywhere), as `compact` does. */
-export function mergeRuns(runs: readonly SortedRun[], filterSeed: number): SortedRun {
-  return SortedRun.merge(runs, { seed: filterSeed, checksum: false });
+  readonly outLocation: number;
+  readonly outBytes: number;
+  /** Where the inputs are: a table (location, count) or runs (location, bytes). */
+  readonly inputs: readonly { readonly location: number; readonly bytes: number; readonly count: number }[];
 }
 
 function randomU32(): number {
-  return crypto.getRandomValues(new Uint32Array(1))[0]!;
+  return crypto.getRandomValues(new Uint32Array(1))[0]! || 1;
+}
+
+/** Builds a table's run (anywhere): sorted ids, fences, filter seeded with `filterSeed`, no checksum. */
+export function buildRun(ids: Uint8Array, filterSeed: number, into?: Uint8Array): SortedRun {
+  return SortedRun.build(ids, { seed: filterSeed, checksum: false, ...(into === undefined ? {} : { into }) });
+}
+
+/** Merges runs into one (anywhere), as compaction does. */
+export function mergeRuns(runs: readonly SortedRun[], filterSeed: number, into?: Uint8Array): SortedRun {
+  return SortedRun.merge(runs, { seed: filterSeed, checksum: false, ...(into === undefined ? {} : { into }) });
+}
+
+/** The creation option `attach` passes its validated memory in (not exported: no unchecked memory reaches the constructor). */
+const ATTACHED = Symbol('ctfs.tieredIndex.attached');
+interface AttachOptions extends TieredIndexOptions {
+  readonly [ATTACHED]?: SharedTieredMemory;
 }
 
 export class TieredExactIndex {
-  /** Ids per hot table. */
+  /** Pass it to `TieredExactIndex.attach` in another thread. */
+  readonly memory: SharedTieredMemory;
   readonly hotCapacity: number;
-  /** Runs of one level merged at a time. */
   readonly mergeFactor: number;
-  /** The memory budget in bytes (Infinity: none). */
-  readonly budgetBytes: number;
   /** Seed of every hot table's hash (one hasher serves them all). */
   readonly seed: number;
   /** The first seed every run's filter is built with. */
   readonly filterSeed: number;
+  /** Random id tying the index to the control block of its domain. */
+  readonly domainId: number;
+  /** Bytes of one hot table in its arena (whole pages). */
+  readonly tableBytes: number;
 
-  private readonly prefaultTables: boolean;
-  private readonly hasher: IdHasher;
-  private hot: ExactCausalIndex;
-  private spare: ExactCausalIndex | undefined;
-  /** Frozen tables, oldest first; lookups walk it from the end. */
-  private frozenTables: ExactCausalIndex[] = [];
-  /** Their freeze numbers, in the same order. */
-  private frozenSequences: number[] = [];
-  /** The frozen tables handed out by `freezeReady` and not installed yet, with their handles. */
-  private readonly handedOut = new Map<ExactCausalIndex, FrozenTable>();
-  /** Newest first. */
-  private entries: RunEntry[] = [];
-  /** The runs of `entries`, in the same order, and their filters (the lookup loop reads only these). */
-  private runs: SortedRun[] = [];
-  private filters: IdFilter[] = [];
+  private readonly words: Uint32Array;
+  private readonly i32: Int32Array;
+  private readonly f64: Float64Array;
+  private readonly arenas: HistoryArenas;
+  private readonly budget: number;
+  private readonly idLimit: number;
+  private readonly finalLevel: number;
+  /** Hasher of the public lookup methods; admission paths bring their own. */
+  private readonly queryHasher: IdHasher;
   /** The id being looked up, hashed for filters seeded with `filterSeed` (nearly all of them). */
   private readonly filterHash: IdFilterHash;
-  /** Merge jobs handed out and not installed or abandoned yet. */
-  private readonly jobs = new Set<Job>();
-  private count = 0;
-  private freezes = 0;
-  /** Bytes held by every buffer above: compared with the budget on every insert of a new id. */
-  private held = 0;
-  /** One hot table's buffer length (all have the same). */
-  private readonly tableBytes: number;
+
+  // This thread's picture of the directory, as of generation `gen`.
+  private gen = -1;
+  private hot!: ExactCausalIndex;
+  /** Entry numbers of the hot table and the spare (-1: none). */
+  private hotEntry = -1;
+  private spareEntry = -1;
+  /** Frozen tables, newest first. */
+  private frozen: ExactCausalIndex[] = [];
+  /** Runs and their filters, newest first (the lookup loop reads only these). */
+  private runs: SortedRun[] = [];
+  private filters: IdFilter[] = [];
+  /** Ids in frozen tables and runs. */
+  private cold = 0;
+  /** True when the arenas hold more than the budget (refreshed on every change this thread sees). */
+  private overBudget = false;
+  private readonly tableCache = new Map<number, ExactCausalIndex>();
+  private readonly runCache = new Map<number, SortedRun>();
+  /** Set by `findForInsert`: the hot table's empty slot for the id, or -1 when a freeze must come first. */
+  private slot = -1;
 
   constructor(options: TieredIndexOptions = {}) {
-    const { hotCapacity = DEFAULT_HOT_CAPACITY, mergeFactor = DEFAULT_MERGE_FACTOR, budgetBytes, seed, prefault: prefaultTables = true } = optionsObject(options);
-    if (!Number.isInteger(hotCapacity) || hotCapacity < 1 || hotCapacity > MAX_INDEX_CAPACITY) {
-      throw new InvalidArgumentError(`hotCapacity must be an integer in [1, ${MAX_INDEX_CAPACITY}], got ${describeValue(hotCapacity)}`);
+    const attached = (options as AttachOptions | null | undefined)?.[ATTACHED];
+    let directory: SharedArrayBuffer;
+    let arenaBuffers: readonly SharedArrayBuffer[];
+    let fresh = false;
+    let prefaultTables = false;
+    if (attached !== undefined) {
+      directory = attached.directory;
+      arenaBuffers = attached.arenas;
+    } else {
+      const o = checkOptions(options);
+      prefaultTables = o.prefault;
+      const words = new Uint32Array(directoryWords(o.arenas));
+      directory = new SharedArrayBuffer(words.byteLength);
+      arenaBuffers = createArenas(o.arenas, o.arenaBytes);
+      const w = new Uint32Array(directory);
+      w[0] = DIRECTORY_MAGIC;
+      w[1] = DIRECTORY_VERSION;
+      w[D_HOT_CAPACITY] = o.hotCapacity;
+      w[D_MERGE_FACTOR] = o.mergeFactor;
+      w[D_SEED] = o.seed;
+      w[D_FILTER_SEED] = splitmix32(o.seed) >>> 0;
+      w[D_DOMAIN_ID] = randomU32();
+      w[D_ARENAS] = o.arenas;
+      w[D_TABLE_BYTES] = pagesFor(exactIndexByteLength(o.hotCapacity)) * ARENA_PAGE;
+      let finalLevel = 0;
+      for (let ids = o.hotCapacity * o.mergeFactor; ids <= MAX_RUN_IDS; ids *= o.mergeFactor) finalLevel++;
+      w[D_FINAL_LEVEL] = finalLevel;
+      w[D_NEXT_SERIAL] = 1;
+      const f = new Float64Array(directory);
+      f[F_BUDGET] = o.budgetBytes;
+      f[F_ID_LIMIT] = o.idLimit;
+      fresh = true;
     }
-    if (!Number.isInteger(mergeFactor) || mergeFactor < 2 || mergeFactor > MAX_MERGE_FACTOR) {
-      throw new InvalidArgumentError(`mergeFactor must be an integer in [2, ${MAX_MERGE_FACTOR}], got ${describeValue(mergeFactor)}`);
-    }
-    if (budgetBytes !== undefined && !(typeof budgetBytes === 'number' && budgetBytes > 0)) {
-      throw new InvalidArgumentError(`budgetBytes must be a positive number of bytes, got ${describeValue(budgetBytes)}`);
-    }
-    if (seed !== undefined && (!Number.isInteger(seed) || seed < 0 || seed > 0xffffffff)) {
-      throw new InvalidArgumentError(`seed must be a u32, got ${describeValue(seed)}`);
-    }
-    if (typeof prefaultTables !== 'boolean') throw new InvalidArgumentError(`prefault must be a boolean, got ${describeValue(prefaultTables)}`);
-    this.hotCapacity = hotCapacity;
-    this.mergeFactor = mergeFactor;
-    this.budgetBytes = budgetBytes ?? Infinity;
-    this.seed = seed ?? (randomU32() || 1);
-    this.filterSeed = splitmix32(this.seed) >>> 0;
-    this.prefaultTables = prefaultTables;
-    this.hasher = new IdHasher(this.seed);
+    this.memory = { directory, arenas: arenaBuffers };
+    this.words = new Uint32Array(directory);
+    this.i32 = new Int32Array(directory);
+    this.f64 = new Float64Array(directory);
+    const w = this.words;
+    this.hotCapacity = w[D_HOT_CAPACITY]!;
+    this.mergeFactor = w[D_MERGE_FACTOR]!;
+    this.seed = w[D_SEED]!;
+    this.filterSeed = w[D_FILTER_SEED]!;
+    this.domainId = w[D_DOMAIN_ID]!;
+    this.tableBytes = w[D_TABLE_BYTES]!;
+    this.finalLevel = w[D_FINAL_LEVEL]!;
+    this.budget = this.f64[F_BUDGET]!;
+    this.idLimit = this.f64[F_ID_LIMIT]!;
+    this.arenas = new HistoryArenas(arenaBuffers, new Uint32Array(directory, 4 * OFF_ARENAS, arenaStateWords(arenaBuffers.length)));
+    this.queryHasher = new IdHasher(this.seed);
     this.filterHash = new IdFilterHash(this.filterSeed);
-    this.hot = this.newTable(prefaultTables);
-    this.spare = this.newTable(prefaultTables);
-    this.tableBytes = this.hot.byteLength;
-    this.held = 2 * this.tableBytes;
-    if (this.held > this.budgetBytes) {
-      throw new InvalidArgumentError(`budgetBytes (${this.budgetBytes}) is below the two hot tables of ${hotCapacity} ids (${this.held} bytes)`);
+    if (fresh) {
+      // The hot table and its spare, ready before the first insert.
+      if (this.addTable(TABLE_HOT, prefaultTables) < 0 || this.addTable(TABLE_SPARE, prefaultTables) < 0) {
+        throw new InvalidArgumentError(`the arenas cannot hold two hot tables of ${this.hotCapacity} ids (${2 * this.tableBytes} bytes)`);
+      }
+      if (this.arenas.heldBytes() > this.budget) {
+        throw new InvalidArgumentError(`budgetBytes (${this.budget}) is below the two hot tables of ${this.hotCapacity} ids (${2 * this.tableBytes} bytes)`);
+      }
     }
+    this.refresh();
   }
 
-  private newTable(commit: boolean): ExactCausalIndex {
-    const table = new ExactCausalIndex({ capacity: this.hotCapacity, seed: this.seed });
-    if (commit) prefault(table.buffer);
-    return table;
+  /** A tiered index over memory another one created (usually in another thread): it sees what was published. */
+  static attach(memory: SharedTieredMemory): TieredExactIndex {
+    if (memory === null || typeof memory !== 'object') throw new SharedMemoryError('a tiered index memory is { directory, arenas }');
+    const words = checkDirectory(memory.directory);
+    if (!Array.isArray(memory.arenas) || memory.arenas.length !== words[D_ARENAS]) {
+      throw new SharedMemoryError(`the tier directory names ${words[D_ARENAS]} arenas, ${Array.isArray(memory.arenas) ? memory.arenas.length : 'no array'} were given`);
+    }
+    const hot = words[D_HOT_CAPACITY]!;
+    const factor = words[D_MERGE_FACTOR]!;
+    if (hot < 1 || hot > MAX_INDEX_CAPACITY || factor < 2 || factor > MAX_MERGE_FACTOR || words[D_TABLE_BYTES] !== pagesFor(exactIndexByteLength(hot)) * ARENA_PAGE) {
+      throw new SharedMemoryError('tier directory: parameters out of range');
+    }
+    const options: AttachOptions = { [ATTACHED]: { directory: memory.directory, arenas: memory.arenas } };
+    return new TieredExactIndex(options);
   }
 
-  /** Ids in the index. */
+  // ---- sizes ----
+
+  /** Ids this instance sees: all of them on the writer (after `beginWrite`), the published ones on a reader (after `sync`). */
   get size(): number {
-    return this.count;
+    return this.cold + this.hot.size;
+  }
+
+  /** @internal Ids inserted so far, whoever inserted them. */
+  get liveCount(): number {
+    return this.f64[F_COLD]! + this.hotLiveCount();
+  }
+
+  private hotLiveCount(): number {
+    if (Atomics.load(this.i32, D_GEN) !== this.gen) this.refresh();
+    return this.hot.liveCount;
   }
 
   /** Frozen tables waiting for their run. */
   get frozenCount(): number {
-    return this.frozenTables.length;
+    this.refreshIfStale();
+    return this.frozen.length;
   }
 
   /** Runs consulted by lookups. */
   get runCount(): number {
+    this.refreshIfStale();
     return this.runs.length;
   }
 
-  /** Ids per run, newest first (for metrics and tests). */
+  /** Ids per run, newest first (metrics and tests). */
   runSizes(): number[] {
+    this.refreshIfStale();
     return this.runs.map((r) => r.count);
   }
 
-  /** True if the id at `ids[offset..offset + 32)` is in the index. Exact. */
-  contains(ids: Uint8Array, offset = 0): boolean {
-    checkId(ids, offset);
-    const h = this.hasher;
-    h.loadAt(ids, offset);
-    if (this.hot.probe(h) >= 0) return true;
-    const frozen = this.frozenTables;
-    for (let i = frozen.length - 1; i >= 0; i--) if (frozen[i]!.probe(h) >= 0) return true;
-    return this.inRuns(ids, offset);
+  /** The memory budget in bytes (Infinity: none). */
+  get budgetBytes(): number {
+    return this.budget;
+  }
+
+  /** The id limit (Infinity: none). */
+  get idCountLimit(): number {
+    return this.idLimit;
+  }
+
+  // ---- the writer's path ----
+
+  /**
+   * @internal Called before a write (an insert, an admission): takes any change another writer
+   * or compaction made, and makes every id visible to this instance.
+   */
+  beginWrite(): void {
+    if (Atomics.load(this.i32, D_GEN) !== this.gen) this.refresh();
+    if (this.words[D_DONE] !== 0) this.installDone();
+    this.hot.beginWrite();
   }
 
   /**
-   * True if the id loaded into the hasher (at `ids[offset..]`) is in a run. First every run's
+   * @internal True if the id loaded into `h` (its bytes at `ids[offset..]`) is in the index;
+   * else remembers where `insertPrepared` puts it. After `beginWrite`. Writes nothing.
+   */
+  findForInsert(h: IdHasher, ids: Uint8Array, offset: number): boolean {
+    const hot = this.hot;
+    const p = hot.probe(h);
+    if (p >= 0) return true;
+    const frozen = this.frozen;
+    for (let i = 0; i < frozen.length; i++) if (frozen[i]!.probe(h) >= 0) return true;
+    if (this.filters.length !== 0 && this.inRuns(h, ids, offset)) return true;
+    this.slot = hot.size >= this.hotCapacity ? -1 : ~p;
+    return false;
+  }
+
+  /** @internal True if the id loaded into `h` (its bytes at `ids[offset..]`) is in the index. After `beginWrite`. */
+  find(h: IdHasher, ids: Uint8Array, offset: number): boolean {
+    if (this.hot.probe(h) >= 0) return true;
+    const frozen = this.frozen;
+    for (let i = 0; i < frozen.length; i++) if (frozen[i]!.probe(h) >= 0) return true;
+    return this.filters.length !== 0 && this.inRuns(h, ids, offset);
+  }
+
+  /**
+   * @internal After `findForInsert` said absent: true if one more id may be inserted (the id
+   * limit, the budget, and — when the hot table is full — a spare table to freeze into, which is
+   * allocated here if compaction left none). False: refuse it (`horizonMessage` says why).
+   * Changes no id.
+   */
+  roomForOne(): boolean {
+    if (this.cold + this.hot.size >= this.idLimit || this.overBudget) return false;
+    if (this.slot === -1 && this.spareEntry < 0) return this.makeSpare();
+    return true;
+  }
+
+  /** @internal Inserts the id loaded into `h`, after `findForInsert` (absent) and `roomForOne` (true). Freezes first if the hot table is full. */
+  insertPrepared(h: IdHasher): void {
+    if (this.slot === -1) {
+      this.freeze();
+      this.slot = ~this.hot.probe(h);
+    }
+    this.hot.insertAt(this.slot, h);
+  }
+
+  /** Why the last `roomForOne` said no, with the figures (the CausalHorizonExceeded message). */
+  horizonMessage(): string {
+    const size = this.cold + this.hot.size;
+    if (size >= this.idLimit) return `exact history is at its id limit (${this.idLimit} ids)`;
+    const m = this.memoryBytes();
+    if (this.spareEntry < 0 && m.total + this.tableBytes <= this.budget) {
+      return `exact history compaction is behind: ${m.frozen.tables} frozen tables wait for their runs and no compaction job finished within ${COMPACTION_WAIT_MS} ms`;
+    }
+    return (
+      `exact history over its memory budget: ${size} ids held in ${m.total} bytes ` +
+      `(hot ${m.hot.bytes + m.spare.bytes}, frozen ${m.frozen.bytes} in ${m.frozen.tables} tables, runs ${m.runs.bytes} in ${m.runs.count})` +
+      `${this.spareEntry < 0 ? `, and a freeze needs a new hot table of ${this.tableBytes} bytes` : ''}; budget ${this.budget} bytes`
+    );
+  }
+
+  /**
+   * Adds the id at `ids[offset..offset + 32)`; false if it is already in the index, in any tier.
+   * Throws CausalHorizonExceededError at the id limit or over the budget (nothing changed).
+   * Writer only (kernels insert through their admission path).
+   */
+  insert(ids: Uint8Array, offset = 0): boolean {
+    checkId(ids, offset);
+    const h = this.queryHasher;
+    h.loadAt(ids, offset);
+    this.beginWrite();
+    if (this.findForInsert(h, ids, offset)) return false;
+    if (!this.roomForOne()) throw new CausalHorizonExceededError(this.horizonMessage());
+    this.insertPrepared(h);
+    return true;
+  }
+
+  /**
+   * True if the id at `ids[offset..offset + 32)` is among the ids this instance sees (all on
+   * the writer; the published ones on a reader). Exact. Safe from any thread while the writer
+   * keeps inserting: a lookup that overlapped a change of tiers is retried.
+   */
+  contains(ids: Uint8Array, offset = 0): boolean {
+    checkId(ids, offset);
+    const h = this.queryHasher;
+    h.loadAt(ids, offset);
+    for (;;) {
+      const g = this.stableGeneration();
+      let found = this.hot.probe(h) >= 0;
+      for (let i = 0; !found && i < this.frozen.length; i++) found = this.frozen[i]!.probe(h) >= 0;
+      if (!found && this.filters.length !== 0) found = this.inRuns(h, ids, offset);
+      if (Atomics.load(this.i32, D_GEN) === g) return found;
+    }
+  }
+
+  /**
+   * True if `id` is among the ids the writer has published, from any thread at any time (the
+   * hot table is read through its flushed slot words only; other tiers are read whole).
+   * Makes the published ids visible to this instance.
+   */
+  containsPublished(id: Uint8Array): boolean {
+    checkId(id, 0);
+    for (;;) {
+      const g = this.stableGeneration();
+      let found = this.hot.containsPublished(id);
+      for (let i = 0; !found && i < this.frozen.length; i++) found = this.frozen[i]!.containsPublished(id);
+      if (!found && this.filters.length !== 0) {
+        const h = this.queryHasher;
+        h.load(id);
+        found = this.inRuns(h, id, 0);
+      }
+      if (Atomics.load(this.i32, D_GEN) === g) return found;
+    }
+  }
+
+  /** The current generation once no change is in progress, with this thread's picture refreshed to it. */
+  private stableGeneration(): number {
+    for (let spins = 0; ; spins++) {
+      const g = Atomics.load(this.i32, D_GEN);
+      if ((g & 1) !== 0) {
+        if (spins > 1000) Atomics.wait(this.i32, D_GEN, g, 1);
+        continue;
+      }
+      if (g === this.gen) return g;
+      this.tryRefresh();
+    }
+  }
+
+  /**
+   * True if the id loaded into `h` (bytes at `ids[offset..]`) is in a run. First every run's
    * filter, with one hash (runs share the filter seed, bar a filter whose construction needed
    * another) and no branch on the answers, so the filters' cache misses overlap; then the runs
    * whose filter let the id pass, newest first, confirm against their ids.
    */
-  private inRuns(ids: Uint8Array, offset: number): boolean {
+  private inRuns(h: IdHasher, ids: Uint8Array, offset: number): boolean {
     const filters = this.filters;
     const n = filters.length;
-    if (n === 0) return false;
     const fh = this.filterHash;
-    fh.loadWords(this.hasher.words);
+    fh.loadWords(h.words);
     const a = fh.a;
     const b = fh.b;
     const c = fh.c;
@@ -385,185 +659,520 @@ export class TieredExactIndex {
     return false;
   }
 
+  /** Makes every insert so far visible to threads that call `sync()`; installs finished compaction. Returns the size. Writer only. */
+  publish(): number {
+    this.beginWrite();
+    this.hot.publish();
+    const size = this.cold + this.hot.liveCount;
+    this.f64[F_PUBLISHED] = size;
+    return size;
+  }
+
+  /** Sees everything the writer has published. Returns the published size. */
+  sync(): number {
+    this.refreshIfStale();
+    this.hot.sync();
+    return this.f64[F_PUBLISHED]!;
+  }
+
   /**
-   * Adds the id at `ids[offset..offset + 32)`; false if it is already in the index, in any tier.
-   * Throws CausalHorizonExceededError when `budgetBytes` is set and reached (see the module
-   * comment); a refusal or a throw changes nothing. When the hot table is full it is frozen
-   * first (O(1)).
+   * @internal Makes exactly the first `count` ids visible to this instance, as far as the hot
+   * table goes (older tiers are read whole). Call `beginWrite()` before inserting again.
    */
-  insert(ids: Uint8Array, offset = 0): boolean {
-    checkId(ids, offset);
-    const h = this.hasher;
-    h.loadAt(ids, offset);
-    let hot = this.hot;
-    let probe = hot.probe(h);
-    if (probe >= 0) return false;
-    const frozen = this.frozenTables;
-    for (let i = frozen.length - 1; i >= 0; i--) if (frozen[i]!.probe(h) >= 0) return false;
-    if (this.inRuns(ids, offset)) return false;
-    if (hot.size >= this.hotCapacity) {
-      const growth = this.spare === undefined ? this.tableBytes : 0;
-      if (this.held + growth > this.budgetBytes) this.overBudget(growth);
-      this.freeze();
-      hot = this.hot;
-      probe = hot.probe(h);
-    } else if (this.held > this.budgetBytes) {
-      this.overBudget(0);
-    }
-    hot.insertAt(~probe, h);
-    this.count++;
-    return true;
+  showUpTo(count: number): void {
+    this.refreshIfStale();
+    this.hot.showUpTo(Math.max(0, count - this.cold));
   }
 
-  private overBudget(growth: number): never {
-    const m = this.memoryBytes();
-    throw new CausalHorizonExceededError(
-      `exact history over its memory budget: ${this.count} ids held in ${m.total} bytes ` +
-        `(hot ${m.hot.bytes + m.spare.bytes}, frozen ${m.frozen.bytes} in ${m.frozen.tables} tables, runs ${m.runs.bytes} in ${m.runs.count})` +
-        `${growth > 0 ? `, and a freeze needs a new hot table of ${growth} bytes` : ''}; budget ${this.budgetBytes} bytes`,
-    );
+  // ---- freezing and spares ----
+
+  private makeSpare(): boolean {
+    if (this.arenas.heldBytes() + this.tableBytes > this.budget) return false;
+    for (let attempt = 0; attempt < 2; attempt++) {
+      const entry = this.addTable(TABLE_SPARE, false);
+      if (entry >= 0) {
+        this.spareEntry = entry;
+        return true;
+      }
+      // Every table entry is taken: compaction is far behind. Catch up in this thread (a pause),
+      // or wait for a job another thread is running, rather than refuse the fact.
+      if (!this.compactOneInline()) this.awaitCompaction();
+      if (this.spareEntry >= 0) return true;
+    }
+    return false;
+  }
+
+  /** Waits (up to COMPACTION_WAIT_MS) for a job another thread runs to finish, and installs it. */
+  private awaitCompaction(): void {
+    const deadline = Date.now() + COMPACTION_WAIT_MS;
+    while (this.words[D_DONE] === 0 && Date.now() < deadline) Atomics.wait(this.i32, D_DONE, 0, 10);
+    if (this.words[D_DONE] !== 0) this.installDone();
+  }
+
+  /** Allocates a table in state `state`: its entry number, or -1 (no entry or no room). */
+  private addTable(state: number, commit: boolean): number {
+    const i32 = this.i32;
+    lockDirectory(i32);
+    let entry = -1;
+    try {
+      const w = this.words;
+      for (let t = 0; t < MAX_TABLES; t++) {
+        if (w[OFF_TABLES + t * T_WORDS + T_STATE] === TABLE_FREE) {
+          entry = t;
+          break;
+        }
+      }
+      if (entry < 0) return -1;
+      const location = this.arenas.allocate(this.tableBytes, false);
+      if (location < 0) return -1;
+      this.tableCache.set(location, ExactCausalIndex.placeIn(this.arenas.bufferOf(location), this.arenas.offsetOf(location), this.hotCapacity, this.seed));
+      const at = OFF_TABLES + entry * T_WORDS;
+      w[at + T_SERIAL] = w[D_NEXT_SERIAL]!;
+      w[D_NEXT_SERIAL] = w[D_NEXT_SERIAL]! + 1;
+      w[at + T_LOCATION] = location;
+      w[at + T_SEQUENCE] = 0;
+      w[at + T_COUNT] = 0;
+      w[at + T_STATE] = state;
+      if (commit) prefaultRange(this.arenas.view(location, this.tableBytes));
+    } finally {
+      unlockDirectory(i32);
+    }
+    return entry;
   }
 
   /**
-   * The hot table becomes frozen and the spare takes over (allocated here only if compaction
-   * left none). Nothing else: no allocation, no fence (publishing waits for `freezeReady`).
+   * The hot table becomes frozen and the spare takes over (`roomForOne` made sure there is
+   * one): O(1). This thread made the change under the lock, so it patches its own picture
+   * instead of re-reading the directory (a refresh is cold code here: ~0.1–0.4 ms measured).
    */
   private freeze(): void {
-    const spare = this.spare;
-    this.frozenTables.push(this.hot);
-    this.frozenSequences.push(this.freezes++);
-    if (spare === undefined) {
-      this.hot = this.newTable(false);
-      this.held += this.tableBytes;
-    } else {
-      this.hot = spare;
-      this.spare = undefined;
+    const w = this.words;
+    const i32 = this.i32;
+    const hot = this.hot;
+    const spareEntry = this.spareEntry;
+    const spare = this.tableAt(w[OFF_TABLES + spareEntry * T_WORDS + T_LOCATION]!);
+    const count = hot.liveCount;
+    let gen: number;
+    lockDirectory(i32);
+    Atomics.add(i32, D_GEN, 1);
+    try {
+      // Frozen tables are read whole by readers and the compactor: no pending slot writes.
+      hot.publish();
+      const at = OFF_TABLES + this.hotEntry * T_WORDS;
+      w[at + T_STATE] = TABLE_FROZEN;
+      w[at + T_SEQUENCE] = w[D_FREEZES]!;
+      w[at + T_COUNT] = count;
+      w[D_FREEZES] = w[D_FREEZES]! + 1;
+      w[OFF_TABLES + spareEntry * T_WORDS + T_STATE] = TABLE_HOT;
+      this.f64[F_COLD] = this.f64[F_COLD]! + count;
+    } finally {
+      gen = Atomics.add(i32, D_GEN, 1) + 1;
+      unlockDirectory(i32);
+    }
+    hot.sync();
+    this.frozen.unshift(hot);
+    this.hot = spare;
+    this.hotEntry = spareEntry;
+    this.spareEntry = -1;
+    this.cold += count;
+    this.gen = gen;
+    spare.beginWrite();
+    this.signalWork();
+  }
+
+  private signalWork(): void {
+    Atomics.add(this.i32, D_WORK, 1);
+    Atomics.notify(this.i32, D_WORK);
+  }
+
+  // ---- this thread's picture ----
+
+  private refreshIfStale(): void {
+    if (Atomics.load(this.i32, D_GEN) !== this.gen) this.refresh();
+  }
+
+  /** Rebuilds this thread's picture from the directory, retrying while a change is in progress. */
+  private refresh(): void {
+    for (;;) {
+      const g = Atomics.load(this.i32, D_GEN);
+      if ((g & 1) !== 0) {
+        Atomics.wait(this.i32, D_GEN, g, 1);
+        continue;
+      }
+      if (this.tryRefresh()) return;
     }
   }
 
   /**
-   * The oldest frozen table not handed out yet, now handed out (build its run, then
-   * `installRun`, or `abandon` it); undefined if there is none. The table's pending slot writes
-   * are flushed and its ids published (`ExactCausalIndex.attach` in another thread sees them).
+   * One attempt at rebuilding the picture: false if the directory changed meanwhile (the caller
+   * tries again). What is read is checked: a location outside the arenas or a run image that
+   * does not parse is a SharedMemoryError — unless a change raced the read.
    */
-  freezeReady(): FrozenTable | undefined {
-    const tables = this.frozenTables;
-    for (let i = 0; i < tables.length; i++) {
-      const table = tables[i]!;
-      if (this.handedOut.has(table)) continue;
-      table.publish();
-      const handle = new FrozenTable(table, this.frozenSequences[i]!);
-      this.handedOut.set(table, handle);
-      return handle;
+  private tryRefresh(): boolean {
+    const i32 = this.i32;
+    const g = Atomics.load(i32, D_GEN);
+    if ((g & 1) !== 0) return false;
+    try {
+      const w = this.words;
+      let hotEntry = -1;
+      let spareEntry = -1;
+      const frozen: { table: ExactCausalIndex; sequence: number }[] = [];
+      const seenTables = new Set<number>();
+      for (let t = 0; t < MAX_TABLES; t++) {
+        const at = OFF_TABLES + t * T_WORDS;
+        const state = w[at + T_STATE]!;
+        if (state === TABLE_FREE || state === TABLE_ORPHAN) continue;
+        const location = w[at + T_LOCATION]!;
+        seenTables.add(location);
+        if (state === TABLE_SPARE) {
+          spareEntry = t;
+          continue;
+        }
+        const table = this.tableAt(location);
+        if (state === TABLE_HOT) {
+          hotEntry = t;
+          this.hot = table;
+        } else if (state === TABLE_FROZEN || state === TABLE_BUILDING) {
+          table.sync();
+          frozen.push({ table, sequence: w[at + T_SEQUENCE]! });
+        } else {
+          throw new SharedMemoryError(`tier directory: table ${t} in unknown state ${state}`);
+        }
+      }
+      if (hotEntry < 0) throw new SharedMemoryError('tier directory names no hot table');
+      const runs: { run: SortedRun; age: number }[] = [];
+      const seenRuns = new Set<number>();
+      for (let r = 0; r < MAX_RUNS; r++) {
+        const at = OFF_RUNS + r * R_WORDS;
+        const state = w[at + R_STATE]!;
+        if (state !== RUN_LIVE && state !== RUN_MERGING) continue;
+        const serial = w[at + R_SERIAL]!;
+        let run = this.runCache.get(serial);
+        if (run === undefined) {
+          const location = w[at + R_LOCATION]!;
+          const bytes = w[at + R_BYTES]!;
+          if (!this.arenas.holds(location, bytes)) throw new SharedMemoryError(`tier directory: run ${r} lies outside the arenas`);
+          run = SortedRun.attach(this.arenas.view(location, bytes));
+          if (run.count !== w[at + R_COUNT]) throw new SharedMemoryError(`tier directory: run ${r} holds ${run.count} ids, its entry says ${w[at + R_COUNT]}`);
+          this.runCache.set(serial, run);
+        }
+        seenRuns.add(serial);
+        runs.push({ run, age: w[at + R_AGE]! });
+      }
+      const cold = this.f64[F_COLD]!;
+      if (Atomics.load(i32, D_GEN) !== g) return false;
+      frozen.sort((x, y) => y.sequence - x.sequence);
+      runs.sort((x, y) => y.age - x.age);
+      this.frozen = frozen.map((f) => f.table);
+      this.runs = runs.map((r) => r.run);
+      this.filters = this.runs.map((r) => r.filter);
+      this.hotEntry = hotEntry;
+      this.spareEntry = spareEntry;
+      this.cold = cold;
+      this.overBudget = this.budget !== Infinity && this.arenas.heldBytes() > this.budget;
+      for (const location of this.tableCache.keys()) if (!seenTables.has(location)) this.tableCache.delete(location);
+      for (const serial of this.runCache.keys()) if (!seenRuns.has(serial)) this.runCache.delete(serial);
+      this.gen = g;
+      return true;
+    } catch (error) {
+      if (Atomics.load(i32, D_GEN) !== g) return false;
+      throw error;
+    }
+  }
+
+  private tableAt(location: number): ExactCausalIndex {
+    let table = this.tableCache.get(location);
+    if (table === undefined) {
+      if (!this.arenas.holds(location, this.tableBytes)) throw new SharedMemoryError('tier directory: a table lies outside the arenas');
+      table = ExactCausalIndex.attachAt(this.arenas.bufferOf(location), this.arenas.offsetOf(location));
+      if (table.capacity !== this.hotCapacity) throw new SharedMemoryError(`tier directory: a table of ${table.capacity} ids in an index of ${this.hotCapacity}`);
+      this.tableCache.set(location, table);
+    }
+    return table;
+  }
+
+  // ---- compaction ----
+
+  /**
+   * Claims the next piece of compaction work, if any: the oldest frozen table not claimed
+   * (build its run), else the merge the policy asks for (the mergeFactor oldest unclaimed runs
+   * of the lowest level that has that many, below the final level). The output's memory is
+   * allocated now. From any thread holding the memory. Undefined: nothing to do, no job slot
+   * free, or no room for the output.
+   */
+  claimCompaction(): CompactionJob | undefined {
+    const w = this.words;
+    const i32 = this.i32;
+    lockDirectory(i32);
+    try {
+      let slot = -1;
+      for (let j = 0; j < MAX_JOBS; j++) {
+        if (w[OFF_JOBS + j * J_WORDS + J_STATE] === JOB_FREE) {
+          slot = j;
+          break;
+        }
+      }
+      if (slot < 0) return undefined;
+      const job = OFF_JOBS + slot * J_WORDS;
+      // Run entries in use or promised to a build in flight: a build is claimed only with an
+      // entry left for its run, so a finished build can always be installed.
+      let entries = 0;
+      let oldest = -1;
+      for (let t = 0; t < MAX_TABLES; t++) {
+        const at = OFF_TABLES + t * T_WORDS;
+        if (w[at + T_STATE] === TABLE_BUILDING || w[at + T_STATE] === TABLE_ORPHAN) entries++;
+        if (w[at + T_STATE] === TABLE_FROZEN && (oldest < 0 || w[at + T_SEQUENCE]! < w[OFF_TABLES + oldest * T_WORDS + T_SEQUENCE]!)) oldest = t;
+      }
+      for (let r = 0; r < MAX_RUNS; r++) if (w[OFF_RUNS + r * R_WORDS + R_STATE] !== RUN_FREE) entries++;
+      const crowded = entries >= MAX_RUNS - RUN_ENTRIES_SLACK;
+      if (oldest >= 0 && !crowded) {
+        const at = OFF_TABLES + oldest * T_WORDS;
+        const count = w[at + T_COUNT]!;
+        const outBytes = sortedRunByteLength(count);
+        const outLocation = this.arenas.allocate(outBytes, false);
+        if (outLocation < 0) return undefined;
+        w[at + T_STATE] = TABLE_BUILDING;
+        return this.fillJob(slot, job, KIND_BUILD, count, outLocation, outBytes, [w[at + T_SERIAL]!], [{ location: w[at + T_LOCATION]!, bytes: this.tableBytes, count }]);
+      }
+      const chosen = this.mergeCandidates(crowded);
+      if (chosen === undefined) return undefined;
+      let count = 0;
+      for (const r of chosen) count += w[OFF_RUNS + r * R_WORDS + R_COUNT]!;
+      const outBytes = sortedRunByteLength(count);
+      const outLocation = this.arenas.allocate(outBytes, false);
+      if (outLocation < 0) return undefined;
+      const inputs = chosen.map((r) => {
+        const at = OFF_RUNS + r * R_WORDS;
+        w[at + R_STATE] = RUN_MERGING;
+        return { location: w[at + R_LOCATION]!, bytes: w[at + R_BYTES]!, count: w[at + R_COUNT]! };
+      });
+      const serials = chosen.map((r) => w[OFF_RUNS + r * R_WORDS + R_SERIAL]!);
+      return this.fillJob(slot, job, KIND_MERGE, count, outLocation, outBytes, serials, inputs);
+    } finally {
+      unlockDirectory(i32);
+    }
+  }
+
+  /**
+   * The runs the merge policy says to merge now (entry numbers, oldest first), or undefined:
+   * the lowest level below the final one holding mergeFactor unclaimed runs gives its
+   * mergeFactor oldest; when run entries are `crowded`, any level with two or more will do
+   * (lowest first), so entries are freed even if no level is full. Inputs are cut to stay
+   * within MAX_MERGE_IDS.
+   */
+  private mergeCandidates(crowded: boolean): number[] | undefined {
+    const w = this.words;
+    const byLevel = new Map<number, number[]>();
+    for (let r = 0; r < MAX_RUNS; r++) {
+      const at = OFF_RUNS + r * R_WORDS;
+      if (w[at + R_STATE] !== RUN_LIVE) continue;
+      const level = w[at + R_LEVEL]!;
+      if (level >= this.finalLevel) continue;
+      const list = byLevel.get(level) ?? [];
+      list.push(r);
+      byLevel.set(level, list);
+    }
+    const levels = [...byLevel.keys()].sort((x, y) => x - y);
+    for (const least of crowded ? [this.mergeFactor, 2] : [this.mergeFactor]) {
+      for (const level of levels) {
+        const list = byLevel.get(level)!;
+        if (list.length < least) continue;
+        list.sort((x, y) => w[OFF_RUNS + x * R_WORDS + R_AGE]! - w[OFF_RUNS + y * R_WORDS + R_AGE]!);
+        const chosen: number[] = [];
+        let ids = 0;
+        for (const r of list) {
+          const n = w[OFF_RUNS + r * R_WORDS + R_COUNT]!;
+          if (chosen.length === this.mergeFactor || ids + n > MAX_MERGE_IDS) break;
+          chosen.push(r);
+          ids += n;
+        }
+        if (chosen.length >= 2) return chosen;
+      }
     }
     return undefined;
   }
 
-  /**
-   * Replaces frozen table `frozen` with `run` (a SortedRun, or the image a worker built) in one
-   * step: lookups consult the run from now on, never neither. The run must hold the table's
-   * ids (its count is checked; build it with `buildRun`). The table is cleared and kept as the
-   * spare if there is none.
-   */
-  installRun(frozen: FrozenTable, run: SortedRun | Uint8Array | SharedArrayBuffer): void {
-    if (!(frozen instanceof FrozenTable) || this.handedOut.get(frozen.table) !== frozen) {
-      throw new InvalidArgumentError(`installRun takes a frozen table this index handed out that has no run yet, got ${describeValue(frozen)}`);
-    }
-    const attached = run instanceof SortedRun ? run : SortedRun.attach(run);
-    if (attached.count !== frozen.count) {
-      throw new InvalidArgumentError(`the run holds ${attached.count} ids, the frozen table ${frozen.count}: it was not built from this table`);
-    }
-    const at = this.frozenTables.indexOf(frozen.table);
-    this.handedOut.delete(frozen.table);
-    this.frozenTables.splice(at, 1);
-    this.frozenSequences.splice(at, 1);
-    // Runs are ordered by when their ids came (the freeze number), whatever order installs come in.
-    this.addEntry({ run: attached, age: frozen.sequence, level: this.levelOf(attached.count), merging: false });
-    this.held += attached.byteLength;
-    if (this.spare === undefined) {
-      frozen.table.clear();
-      this.spare = frozen.table;
-    } else {
-      this.held -= this.tableBytes;
-    }
+  private fillJob(
+    slot: number,
+    job: number,
+    kind: number,
+    count: number,
+    outLocation: number,
+    outBytes: number,
+    serials: readonly number[],
+    inputs: CompactionJob['inputs'],
+  ): CompactionJob {
+    const w = this.words;
+    w[job + J_KIND] = kind;
+    w[job + J_EPOCH] = w[D_EPOCH]!;
+    w[job + J_OUT_LOCATION] = outLocation;
+    w[job + J_OUT_BYTES] = outBytes;
+    w[job + J_OUT_COUNT] = 0;
+    w[job + J_INPUTS] = serials.length;
+    for (let i = 0; i < serials.length; i++) w[job + J_INPUT + i] = serials[i]!;
+    w[job + J_STATE] = JOB_CLAIMED;
+    return { slot, kind: kind === KIND_BUILD ? 'build' : 'merge', epoch: w[D_EPOCH]!, count, outLocation, outBytes, inputs };
   }
 
   /**
-   * The runs the merge policy says to merge now (see the module comment), marked as being
-   * merged; undefined if no level holds `mergeFactor` runs that are not. Merge them with
-   * `mergeRuns`, then `installMerge` (or `abandon`).
+   * Does a claimed job's work (anywhere, no lock: seconds for large merges). Returns the ids
+   * written. `filterSeed` is for tests (a filter whose construction needed another seed).
    */
-  mergeReady(): MergeJob | undefined {
-    const F = this.mergeFactor;
-    let best = -1;
-    const counts = new Map<number, number>();
-    for (const e of this.entries) {
-      if (e.merging) continue;
-      const n = (counts.get(e.level) ?? 0) + 1;
-      counts.set(e.level, n);
-      if (n >= F && (best < 0 || e.level < best)) best = e.level;
+  runCompaction(job: CompactionJob, filterSeed = this.filterSeed): number {
+    const out = this.arenas.view(job.outLocation, job.outBytes);
+    if (job.kind === 'build') {
+      const input = job.inputs[0]!;
+      const table = ExactCausalIndex.attachAt(this.arenas.bufferOf(input.location), this.arenas.offsetOf(input.location));
+      return buildRun(table.idsView(input.count), filterSeed, out).count;
     }
-    if (best < 0) return undefined;
-    // The F oldest of the level: entries are newest first, so take from the end.
-    const chosen: RunEntry[] = [];
-    for (let i = this.entries.length - 1; i >= 0 && chosen.length < F; i--) {
-      const e = this.entries[i]!;
-      if (!e.merging && e.level === best) chosen.push(e);
+    const runs = job.inputs.map((i) => SortedRun.attach(this.arenas.view(i.location, i.bytes)));
+    return mergeRuns(runs, filterSeed, out).count;
+  }
+
+  /** Reports a job done (from the thread that ran it); the writer installs it on its next admission or publish. */
+  completeCompaction(job: CompactionJob, count: number): void {
+    const w = this.words;
+    lockDirectory(this.i32);
+    try {
+      const at = OFF_JOBS + job.slot * J_WORDS;
+      if (w[at + J_STATE] !== JOB_CLAIMED || w[at + J_OUT_LOCATION] !== job.outLocation) throw new InvalidArgumentError('completeCompaction takes a job this index handed out and has not finished');
+      w[at + J_OUT_COUNT] = count;
+      w[at + J_STATE] = JOB_DONE;
+    } finally {
+      unlockDirectory(this.i32);
     }
-    let total = 0;
-    for (const e of chosen) {
-      e.merging = true;
-      total += e.run.count;
+    Atomics.add(this.i32, D_DONE, 1);
+  }
+
+  /** Gives a claimed job back (its thread failed): the inputs can be claimed again, the output's memory is freed. */
+  abandonCompaction(job: CompactionJob): void {
+    const w = this.words;
+    lockDirectory(this.i32);
+    try {
+      const at = OFF_JOBS + job.slot * J_WORDS;
+      if (w[at + J_STATE] !== JOB_CLAIMED || w[at + J_OUT_LOCATION] !== job.outLocation) return;
+      this.releaseJob(at, false);
+    } finally {
+      unlockDirectory(this.i32);
     }
-    const job: Job = { runs: chosen.map((e) => e.run), count: total, level: best, entries: chosen };
-    this.jobs.add(job);
-    return job;
   }
 
   /**
-   * Replaces a merge job's runs with `run` (their merge: a SortedRun or the image a worker
-   * built) in one step. Its count must be the job's (the inputs hold distinct ids).
+   * Frees a job slot: its inputs go back to being claimable (or, orphaned by a clear, freed),
+   * and its output is freed unless `installed`. Under the lock.
    */
-  installMerge(job: MergeJob, run: SortedRun | Uint8Array | SharedArrayBuffer): void {
-    const j = job as Job;
-    if (!this.jobs.has(j)) {
-      throw new InvalidArgumentError(`installMerge takes a merge job of this index that is not installed yet, got ${describeValue(job)}`);
+  private releaseJob(at: number, installed: boolean): void {
+    const w = this.words;
+    if (!installed) this.arenas.free(w[at + J_OUT_LOCATION]!, w[at + J_OUT_BYTES]!);
+    const n = w[at + J_INPUTS]!;
+    for (let i = 0; i < n; i++) {
+      const serial = w[at + J_INPUT + i]!;
+      if (w[at + J_KIND] === KIND_BUILD) {
+        const t = this.entryOf(OFF_TABLES, T_WORDS, MAX_TABLES, serial);
+        if (t < 0) continue;
+        const e = OFF_TABLES + t * T_WORDS;
+        if (w[e + T_STATE] === TABLE_ORPHAN) {
+          this.arenas.free(w[e + T_LOCATION]!, this.tableBytes);
+          w[e + T_STATE] = TABLE_FREE;
+        } else if (w[e + T_STATE] === TABLE_BUILDING) w[e + T_STATE] = TABLE_FROZEN;
+      } else {
+        const r = this.entryOf(OFF_RUNS, R_WORDS, MAX_RUNS, serial);
+        if (r < 0) continue;
+        const e = OFF_RUNS + r * R_WORDS;
+        if (w[e + R_STATE] === RUN_ORPHAN) {
+          this.arenas.free(w[e + R_LOCATION]!, w[e + R_BYTES]!);
+          w[e + R_STATE] = RUN_FREE;
+        } else if (w[e + R_STATE] === RUN_MERGING) w[e + R_STATE] = RUN_LIVE;
+      }
     }
-    const attached = run instanceof SortedRun ? run : SortedRun.attach(run);
-    if (attached.count !== j.count) {
-      throw new InvalidArgumentError(`the merged run holds ${attached.count} ids, its inputs ${j.count}: it is not their merge`);
-    }
-    this.jobs.delete(j);
-    let age = -1;
-    for (const e of j.entries) {
-      age = Math.max(age, e.age);
-      this.held -= e.run.byteLength;
-    }
-    const gone = new Set(j.entries);
-    this.entries = this.entries.filter((e) => !gone.has(e));
-    // addEntry below rebuilds the lookup arrays.
-    this.addEntry({ run: attached, age, level: this.levelOf(attached.count), merging: false });
-    this.held += attached.byteLength;
+    w[at + J_STATE] = JOB_FREE;
   }
 
-  /** Gives back a frozen table or merge job that was handed out and will not be installed: it is offered again. */
-  abandon(work: FrozenTable | MergeJob): void {
-    if (work instanceof FrozenTable) {
-      if (this.handedOut.get(work.table) === work) this.handedOut.delete(work.table);
-      return;
+  private entryOf(offset: number, words: number, max: number, serial: number): number {
+    for (let e = 0; e < max; e++) {
+      const at = offset + e * words;
+      if (this.words[at + 1] !== 0 && this.words[at] === serial) return e;
     }
-    const j = work as Job;
-    if (!this.jobs.delete(j)) return;
-    for (const e of j.entries) e.merging = false;
+    return -1;
   }
 
-  /** Inserts `entry` among the runs, newest (highest age) first. */
-  private addEntry(entry: RunEntry): void {
-    let at = 0;
-    while (at < this.entries.length && this.entries[at]!.age > entry.age) at++;
-    this.entries.splice(at, 0, entry);
-    this.runs = this.entries.map((e) => e.run);
-    this.filters = this.runs.map((r) => r.filter);
+  /**
+   * Installs every finished job (writer only): a table's run replaces the table, a merge's run
+   * replaces its inputs, each in one step for lookups (the generation seqlock). A replaced table
+   * becomes the spare if there is none, else its memory is freed; replaced runs are freed.
+   */
+  private installDone(): void {
+    const w = this.words;
+    const i32 = this.i32;
+    let installed = 0;
+    lockDirectory(i32);
+    Atomics.add(i32, D_GEN, 1);
+    try {
+      for (let j = 0; j < MAX_JOBS; j++) {
+        const at = OFF_JOBS + j * J_WORDS;
+        if (w[at + J_STATE] !== JOB_DONE) continue;
+        if (w[at + J_EPOCH] !== w[D_EPOCH]) {
+          this.releaseJob(at, false);
+          Atomics.sub(i32, D_DONE, 1);
+          continue;
+        }
+        const run = this.freeRunEntry();
+        if (run < 0) break; // every run entry taken: merges must free some first
+        const count = w[at + J_OUT_COUNT]!;
+        let age = 0;
+        if (w[at + J_KIND] === KIND_BUILD) {
+          const t = this.entryOf(OFF_TABLES, T_WORDS, MAX_TABLES, w[at + J_INPUT]!);
+          const e = OFF_TABLES + t * T_WORDS;
+          age = w[e + T_SEQUENCE]!;
+          if (t === this.spareEntryOf() || this.hasSpare()) {
+            this.arenas.free(w[e + T_LOCATION]!, this.tableBytes);
+            w[e + T_STATE] = TABLE_FREE;
+          } else {
+            this.tableAt(w[e + T_LOCATION]!).clear();
+            w[e + T_STATE] = TABLE_SPARE;
+          }
+        } else {
+          for (let i = 0; i < w[at + J_INPUTS]!; i++) {
+            const r = this.entryOf(OFF_RUNS, R_WORDS, MAX_RUNS, w[at + J_INPUT + i]!);
+            const e = OFF_RUNS + r * R_WORDS;
+            age = Math.max(age, w[e + R_AGE]!);
+            this.arenas.free(w[e + R_LOCATION]!, w[e + R_BYTES]!);
+            w[e + R_STATE] = RUN_FREE;
+          }
+        }
+        const e = OFF_RUNS + run * R_WORDS;
+        w[e + R_SERIAL] = w[D_NEXT_SERIAL]!;
+        w[D_NEXT_SERIAL] = w[D_NEXT_SERIAL]! + 1;
+        w[e + R_LOCATION] = w[at + J_OUT_LOCATION]!;
+        w[e + R_BYTES] = w[at + J_OUT_BYTES]!;
+        w[e + R_COUNT] = count;
+        w[e + R_AGE] = age;
+        w[e + R_LEVEL] = this.levelOf(count);
+        w[e + R_STATE] = RUN_LIVE;
+        w[at + J_STATE] = JOB_FREE;
+        Atomics.sub(i32, D_DONE, 1);
+        installed++;
+      }
+    } finally {
+      Atomics.add(i32, D_GEN, 1);
+      unlockDirectory(i32);
+    }
+    this.refresh();
+    if (installed > 0) this.signalWork();
+  }
+
+  private hasSpare(): boolean {
+    return this.spareEntryOf() >= 0;
+  }
+
+  private spareEntryOf(): number {
+    for (let t = 0; t < MAX_TABLES; t++) if (this.words[OFF_TABLES + t * T_WORDS + T_STATE] === TABLE_SPARE) return t;
+    return -1;
+  }
+
+  private freeRunEntry(): number {
+    for (let r = 0; r < MAX_RUNS; r++) if (this.words[OFF_RUNS + r * R_WORDS + R_STATE] === RUN_FREE) return r;
+    return -1;
   }
 
   /** ⌊log_F(count / hotCapacity)⌋, at least 0. */
@@ -577,77 +1186,108 @@ export class TieredExactIndex {
     return level;
   }
 
+  /** One claim, run and install in this thread; false if there was nothing to claim. Writer only. */
+  private compactOneInline(): boolean {
+    const job = this.claimCompaction();
+    if (job === undefined) return false;
+    let count: number;
+    try {
+      count = this.runCompaction(job);
+    } catch (error) {
+      this.abandonCompaction(job);
+      throw error;
+    }
+    this.completeCompaction(job, count);
+    this.installDone();
+    return true;
+  }
+
   /**
-   * Compaction in the calling thread: builds the run of every frozen table not handed out
-   * (oldest first), then performs the merges the policy asks for, until `budget` ids have been
-   * read (a step that starts below the budget finishes; default: all there is). Then makes sure
-   * a spare hot table is ready. Returns the ids read (0: nothing to do). Call it off the
-   * admitting path: a step takes ~0.3 µs per id it reads.
+   * Compaction in the calling thread (writer only): builds the run of every frozen table, then
+   * the merges the policy asks for, installing each, until `budget` ids have been read (a step
+   * that starts below the budget finishes; default: all there is). Returns the ids read.
    */
   compact(budget = Infinity): number {
     if (!(typeof budget === 'number' && budget >= 0)) throw new InvalidArgumentError(`compact's budget is a number of ids ≥ 0, got ${describeValue(budget)}`);
+    this.beginWrite();
     let done = 0;
     while (done < budget) {
-      const frozen = this.freezeReady();
-      if (frozen !== undefined) {
-        this.installRun(frozen, buildRun(frozen.ids, this.filterSeed));
-        done += frozen.count;
-        continue;
-      }
-      const job = this.mergeReady();
+      const job = this.claimCompaction();
       if (job === undefined) break;
-      this.installMerge(job, mergeRuns(job.runs, this.filterSeed));
+      let count: number;
+      try {
+        count = this.runCompaction(job);
+      } catch (error) {
+        this.abandonCompaction(job);
+        throw error;
+      }
+      this.completeCompaction(job, count);
+      this.installDone();
       done += job.count;
     }
-    this.ensureSpare();
+    this.hot.beginWrite();
     return done;
   }
 
-  /** Allocates a spare hot table if there is none and the budget allows it (off the admitting path). */
-  ensureSpare(): void {
-    if (this.spare !== undefined || this.held + this.tableBytes > this.budgetBytes) return;
-    this.spare = this.newTable(this.prefaultTables);
-    this.held += this.tableBytes;
+  /** True while a frozen table, a mergeable level or a finished job waits (for compactors and tests). */
+  hasCompactionWork(): boolean {
+    const w = this.words;
+    if (w[D_DONE] !== 0) return true;
+    for (let t = 0; t < MAX_TABLES; t++) if (w[OFF_TABLES + t * T_WORDS + T_STATE] === TABLE_FROZEN) return true;
+    const counts = new Map<number, number>();
+    for (let r = 0; r < MAX_RUNS; r++) {
+      const at = OFF_RUNS + r * R_WORDS;
+      if (w[at + R_STATE] !== RUN_LIVE || w[at + R_LEVEL]! >= this.finalLevel) continue;
+      const n = (counts.get(w[at + R_LEVEL]!) ?? 0) + 1;
+      if (n >= this.mergeFactor) return true;
+      counts.set(w[at + R_LEVEL]!, n);
+    }
+    return false;
   }
+
+  /** @internal The directory word a compactor may `Atomics.wait` on (bumped when work appears). */
+  get workSignal(): { words: Int32Array; index: number } {
+    return { words: this.i32, index: D_WORK };
+  }
+
+  // ---- reading it all ----
 
   /** Bytes held, per tier. */
   memoryBytes(): TieredMemory {
-    let frozenBytes = 0;
+    this.refreshIfStale();
     let frozenIds = 0;
-    for (const t of this.frozenTables) {
-      frozenBytes += t.byteLength;
-      frozenIds += t.size;
-    }
+    for (const t of this.frozen) frozenIds += t.liveCount;
     let bytes = 0;
     let ids = 0;
     let filters = 0;
     let fences = 0;
     for (const r of this.runs) {
-      bytes += r.byteLength;
+      bytes += pagesFor(r.byteLength) * ARENA_PAGE;
       ids += r.count;
       filters += r.filter.byteLength;
       fences += 8 * Math.ceil(r.count / 128);
     }
-    const spareBytes = this.spare === undefined ? 0 : this.spare.byteLength;
-    const runs = { bytes, ids, count: this.runs.length, keys: 32 * ids, filters, fences, other: bytes - 32 * ids - filters - fences };
+    const spare = this.spareEntry < 0 ? 0 : 1;
     return {
-      hot: { bytes: this.hot.byteLength, ids: this.hot.size },
-      spare: { bytes: spareBytes, tables: this.spare === undefined ? 0 : 1 },
-      frozen: { bytes: frozenBytes, ids: frozenIds, tables: this.frozenTables.length },
-      runs,
-      total: this.hot.byteLength + spareBytes + frozenBytes + bytes,
+      hot: { bytes: this.tableBytes, ids: this.hot.liveCount },
+      spare: { bytes: spare * this.tableBytes, tables: spare },
+      frozen: { bytes: this.frozen.length * this.tableBytes, ids: frozenIds, tables: this.frozen.length },
+      runs: { bytes, ids, count: this.runs.length, keys: 32 * ids, filters, fences, other: bytes - 32 * ids - filters - fences },
+      total: this.arenas.heldBytes(),
+      arenaBytes: this.arenas.grownBytes(),
     };
   }
 
   /**
    * The ids as blocks of 32-byte ids end to end, views with no copy (valid until the next
    * insert, install or clear): runs oldest first (each sorted), then frozen tables oldest first
-   * and the hot table (each in insertion order). See the module comment on order.
+   * and the hot table (each in insertion order). Writer only.
    */
   *idBlocks(): IterableIterator<Uint8Array> {
+    this.beginWrite();
     for (let i = this.runs.length - 1; i >= 0; i--) yield this.runs[i]!.keys;
-    for (const t of this.frozenTables) yield t.idsView(t.size);
-    yield this.hot.idsView(this.hot.size);
+    for (let i = this.frozen.length - 1; i >= 0; i--) yield this.frozen[i]!.idsView(this.frozen[i]!.liveCount);
+    yield this.hot.idsView(this.hot.liveCount);
   }
 
   /** Every id (a copy each), in `idBlocks` order: NOT insertion order once runs exist. */
@@ -658,25 +1298,99 @@ export class TieredExactIndex {
   }
 
   /**
-   * Forgets every id: runs and frozen tables are dropped, the hot table cleared (the spare is
-   * kept). Work handed out before cannot be installed any more.
+   * Forgets every id (writer only): frozen tables and runs are freed, the hot table cleared, the
+   * spare kept. Work a compactor claimed before is discarded when it comes back (its inputs and
+   * output are freed then, not now: it may still be reading and writing them).
    */
   clear(): void {
-    this.jobs.clear();
-    this.handedOut.clear();
-    if (this.spare === undefined && this.frozenTables.length > 0) {
-      this.spare = this.frozenTables[0]!;
-      this.spare.clear();
+    const w = this.words;
+    const i32 = this.i32;
+    this.beginWrite();
+    lockDirectory(i32);
+    Atomics.add(i32, D_GEN, 1);
+    try {
+      w[D_EPOCH] = w[D_EPOCH]! + 1;
+      for (let t = 0; t < MAX_TABLES; t++) {
+        const at = OFF_TABLES + t * T_WORDS;
+        const state = w[at + T_STATE]!;
+        if (state === TABLE_FROZEN) {
+          this.arenas.free(w[at + T_LOCATION]!, this.tableBytes);
+          w[at + T_STATE] = TABLE_FREE;
+        } else if (state === TABLE_BUILDING) w[at + T_STATE] = TABLE_ORPHAN;
+      }
+      for (let r = 0; r < MAX_RUNS; r++) {
+        const at = OFF_RUNS + r * R_WORDS;
+        const state = w[at + R_STATE]!;
+        if (state === RUN_LIVE) {
+          this.arenas.free(w[at + R_LOCATION]!, w[at + R_BYTES]!);
+          w[at + R_STATE] = RUN_FREE;
+        } else if (state === RUN_MERGING) w[at + R_STATE] = RUN_ORPHAN;
+      }
+      this.hot.clear();
+      w[D_FREEZES] = 0;
+      this.f64[F_COLD] = 0;
+      this.f64[F_PUBLISHED] = 0;
+    } finally {
+      Atomics.add(i32, D_GEN, 1);
+      unlockDirectory(i32);
     }
-    this.frozenTables = [];
-    this.frozenSequences = [];
-    this.entries = [];
-    this.runs = [];
-    this.filters = [];
-    this.hot.clear();
-    this.count = 0;
-    this.held = this.tableBytes * (this.spare === undefined ? 1 : 2);
+    this.refresh();
+    this.hot.beginWrite();
   }
+}
+
+interface CheckedOptions {
+  hotCapacity: number;
+  mergeFactor: number;
+  budgetBytes: number;
+  idLimit: number;
+  seed: number;
+  prefault: boolean;
+  arenas: number;
+  arenaBytes: number;
+}
+
+function checkOptions(options: TieredIndexOptions): CheckedOptions {
+  const {
+    hotCapacity = DEFAULT_HOT_CAPACITY,
+    mergeFactor = DEFAULT_MERGE_FACTOR,
+    budgetBytes,
+    idLimit,
+    seed,
+    prefault = true,
+    arenas = DEFAULT_ARENAS,
+    arenaBytes = MAX_ARENA_BYTES,
+  } = optionsObject(options);
+  if (!Number.isInteger(hotCapacity) || hotCapacity < 1 || hotCapacity > MAX_INDEX_CAPACITY) {
+    throw new InvalidArgumentError(`hotCapacity must be an integer in [1, ${MAX_INDEX_CAPACITY}], got ${describeValue(hotCapacity)}`);
+  }
+  if (!Number.isInteger(mergeFactor) || mergeFactor < 2 || mergeFactor > MAX_MERGE_FACTOR) {
+    throw new InvalidArgumentError(`mergeFactor must be an integer in [2, ${MAX_MERGE_FACTOR}], got ${describeValue(mergeFactor)}`);
+  }
+  if (budgetBytes !== undefined && !(typeof budgetBytes === 'number' && budgetBytes > 0)) {
+    throw new InvalidArgumentError(`budgetBytes must be a positive number of bytes, got ${describeValue(budgetBytes)}`);
+  }
+  if (idLimit !== undefined && !(Number.isInteger(idLimit) && idLimit >= 1)) {
+    throw new InvalidArgumentError(`idLimit must be a positive integer, got ${describeValue(idLimit)}`);
+  }
+  if (seed !== undefined && (!Number.isInteger(seed) || seed < 0 || seed > 0xffffffff)) {
+    throw new InvalidArgumentError(`seed must be a u32, got ${describeValue(seed)}`);
+  }
+  if (typeof prefault !== 'boolean') throw new InvalidArgumentError(`prefault must be a boolean, got ${describeValue(prefault)}`);
+  if (!Number.isInteger(arenas) || arenas < 1 || arenas > MAX_ARENAS) throw new InvalidArgumentError(`arenas must be an integer in [1, ${MAX_ARENAS}], got ${describeValue(arenas)}`);
+  if (!Number.isInteger(arenaBytes) || arenaBytes < ARENA_PAGE || arenaBytes > MAX_ARENA_BYTES || arenaBytes % ARENA_PAGE !== 0) {
+    throw new InvalidArgumentError(`arenaBytes must be a multiple of 4096 in [4096, 2^32], got ${describeValue(arenaBytes)}`);
+  }
+  return {
+    hotCapacity,
+    mergeFactor,
+    budgetBytes: budgetBytes ?? Infinity,
+    idLimit: idLimit ?? Infinity,
+    seed: seed ?? randomU32(),
+    prefault,
+    arenas,
+    arenaBytes,
+  };
 }
 
 function checkId(ids: Uint8Array, offset: number): void {

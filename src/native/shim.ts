@@ -69,3 +69,14 @@ export function prefault(buffer: SharedArrayBuffer): boolean {
     return false;
   }
 }
+
+/** Prefaults the whole pages inside `view` (part of a buffer: a hot table in its arena). Returns false without the shim. */
+export function prefaultRange(view: Uint8Array): boolean {
+  const { shim } = loadNative();
+  if (shim === undefined || typeof shim.populate !== 'function') return false;
+  try {
+    return shim.populate(view);
+  } catch {
+    return false;
+  }
+}

@@ -71,18 +71,19 @@ export { storageFaults } from '../../src/persistence/data-dir.js';
 /** The cold tier of the exact history, not yet wired into the index: the id filter and sorted runs. */
 export { ID_FILTER_HEADER_BYTES, IdFilter, IdFilterHash, MAX_FILTER_IDS, idFilterByteLength } from '../../src/causal/id-filter.js';
 export { RUN_FENCE_IDS, RUN_HEADER_BYTES, SortedRun, sortedRunByteLength, verifySortedRun } from '../../src/causal/sorted-run.js';
-/** The tiered exact history (hot table, frozen tables, runs), not yet wired into the domain. */
+/** The tiered exact history (hot table, frozen tables, runs, their arenas), not yet wired into the domain. */
 export {
   DEFAULT_HOT_CAPACITY,
   DEFAULT_MERGE_FACTOR,
-  FrozenTable,
   TieredExactIndex,
   buildRun,
   mergeRuns,
-  type MergeJob,
+  type CompactionJob,
+  type SharedTieredMemory,
   type TieredIndexOptions,
   type TieredMemory,
 } from '../../src/causal/tiered-index.js';
+export { ARENA_PAGE, HistoryArenas, arenaStateWords, createArenas } from '../../src/causal/history-arenas.js';
 /** The replication protocol core, not yet public: frames, the set sketch, the state machine. */
 export * from '../../src/replication/frames.js';
 export * from '../../src/replication/rateless-sketch.js';
