@@ -137,6 +137,7 @@ import {
   DIRECTORY_MAGIC,
   DIRECTORY_VERSION,
   D_ARENAS,
+  D_COMPACTOR,
   D_DOMAIN_ID,
   D_DONE,
   D_EPOCH,
@@ -1243,6 +1244,16 @@ export class TieredExactIndex {
       counts.set(w[at + R_LEVEL]!, n);
     }
     return false;
+  }
+
+  /** @internal The compactor serving this index (0: none). */
+  get compactorId(): number {
+    return Atomics.load(this.i32, D_COMPACTOR);
+  }
+
+  /** @internal Claims this index for compactor `id`; false if another compactor has it. */
+  adoptBy(id: number): boolean {
+    return Atomics.compareExchange(this.i32, D_COMPACTOR, 0, id) === 0;
   }
 
   /** @internal The directory word a compactor may `Atomics.wait` on (bumped when work appears). */

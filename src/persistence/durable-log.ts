@@ -4,7 +4,8 @@
  * `RecordLog` the admission path calls), answers "is sequence n durable yet", and settles waiters
  * — blocking ones with `Atomics.wait`, async ones with one `Atomics.waitAsync` for all of them.
  */
-import { Worker } from 'node:worker_threads';
+import type { Worker } from 'node:worker_threads';
+import { startWorker } from '../core/start-worker.js';
 import { AdmitCode } from '../codes.js';
 import { SpscRing } from '../core/spsc-ring.js';
 import { DurabilityError, NativeUnavailableError, type CtfsError } from '../errors.js';
@@ -45,25 +46,10 @@ export type LogOptions = Omit<PersistenceWorkerData, 'ring' | 'control' | 'laten
   readonly prefault: boolean;
 };
 
-/**
- * Starts the worker with the process's Node flags, except that a flag meant for the main
- * program's own input (`--input-type`, with `-e`) would make the worker's module fail to load:
- * it is dropped, and if the remaining list is refused (flags such as `--expose-gc` are accepted
- * only when inherited, not when listed) the worker starts with none.
- */
 /** The system code behind a recorded failure (`EIO`, `ENOSPC`, `EWORKER`, …), or its ctfs code. */
 function ioCodeOf(failure: CtfsError | undefined): string | undefined {
   if (failure === undefined) return undefined;
   return failure instanceof DurabilityError && failure.ioCode !== undefined ? failure.ioCode : failure.code;
-}
-
-function startWorker(url: URL, workerData: PersistenceWorkerData): Worker {
-  if (!process.execArgv.some((arg) => arg.startsWith('--input-type'))) return new Worker(url, { workerData });
-  try {
-    return new Worker(url, { workerData, execArgv: process.execArgv.filter((arg) => !arg.startsWith('--input-type')) });
-  } catch {
-    return new Worker(url, { workerData, execArgv: [] });
-  }
 }
 
 export class DurableLog implements RecordLog {
