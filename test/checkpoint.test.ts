@@ -19,9 +19,11 @@ import {
   ManifestError,
   DurabilityError,
   DurableKernel,
+  LogFormatError,
   toHex,
   verifyLog,
 } from './helpers/lib.js';
+import { thrown } from './helpers/errors.js';
 
 import {
   History,
@@ -44,8 +46,9 @@ import {
 // ---------------------------------------------------------------------------------- helpers
 
 const CKPT_HEADER = 128;
-/** The frontier ring in a checkpoint: 8 ids of 32 bytes. */
+/** The frontier ring in a checkpoint: 8 ids of 32 bytes (version 1: 8 u32 key numbers). */
 const RING_BYTES = 256;
+const V1_RING_BYTES = 32;
 
 afterEach(() => cleanup(testDirs));
 
@@ -93,7 +96,7 @@ function parseCheckpoint(file: string) {
 
 const HASH_CONTEXT = new TextEncoder().encode('ctfs/checkpoint/v1\0');
 
-/** The documented tiered hash, computed independently of the library. */
+/** The documented tiered hash, computed independently of the library (of a version-1 file with `ringBytes` 32). */
 function tieredHash(bytes: Uint8Array, ringBytes = RING_BYTES): Uint8Array {
   const v = new DataView(bytes.buffer, bytes.byteOffset);
   const cellBytes = 64 * v.getUint32(32, true);
@@ -576,6 +579,73 @@ describe('crafted checkpoints with a valid hash are cross-checked', () => {
     expect(verifyLog(dir).checkpoints[0]).toEqual({ file: info.file, sequence: 5, problem: expect.stringMatching(reason) });
     const k = await open(dir);
     expect(k.recovery.rejectedCheckpoints).toEqual([{ file: info.file, reason: expect.stringMatching(reason) }]);
+    expect(k.recovery.checkpoint?.sequence).toBe(0);
+    expect(snap(k)).toEqual(replay(history.facts));
+  });
+});
+
+// ------------------------------------------------------------------------------ earlier format
+
+/**
+ * `bytes` (a checkpoint of this version) as version 1 wrote it: the frontier ring as 8 u32 key
+ * numbers (a head's position in the id list) instead of 8 ids, re-hashed the same way.
+ */
+function asVersion1(bytes: Uint8Array): Uint8Array {
+  const v = new DataView(bytes.buffer, bytes.byteOffset);
+  const ringAt = CKPT_HEADER + 64 * v.getUint32(32, true) + 64;
+  const idsAt = ringAt + RING_BYTES;
+  const ids = Array.from({ length: v.getUint32(36, true) }, (_, k) => toHex(bytes.subarray(idsAt + 32 * k, idsAt + 32 * k + 32)));
+  const out = new Uint8Array(bytes.length - RING_BYTES + V1_RING_BYTES);
+  out.set(bytes.subarray(0, ringAt));
+  out.set(bytes.subarray(idsAt), ringAt + V1_RING_BYTES);
+  const w = new DataView(out.buffer);
+  for (let slot = 0; slot < 8; slot++) {
+    const k = ids.indexOf(toHex(bytes.subarray(ringAt + 32 * slot, ringAt + 32 * slot + 32)));
+    w.setUint32(ringAt + 4 * slot, Math.max(k, 0), true);
+  }
+  w.setUint32(4, 1, true);
+  w.setUint32(52, v.getUint32(52, true) - RING_BYTES + V1_RING_BYTES, true);
+  out.set(tieredHash(out, V1_RING_BYTES), 64);
+  return out;
+}
+
+describe('a checkpoint of the earlier format (version 1: the frontier as key numbers)', () => {
+  async function withVersion1(seed: number): Promise<{ dir: string; file: string; history: History }> {
+    const dir = tmpDir();
+    const history = new History(seed);
+    const kernel = await open(dir);
+    await admitMany(kernel, history, 6);
+    const info = await kernel.checkpoint();
+    await admitMany(kernel, history, 2);
+    await closeKernel(kernel);
+    fs.writeFileSync(info.file, asVersion1(new Uint8Array(fs.readFileSync(info.file))));
+    return { dir, file: info.file, history };
+  }
+
+  it('intact: LogFormatError from open (salvage too), verifyLog and reanchor — never skipped as damage', async () => {
+    const { dir, file } = await withVersion1(32);
+    for (const options of [{}, { salvage: true }]) {
+      const error = await rejection(open(dir, options));
+      expect(error).toBeInstanceOf(LogFormatError);
+      expect((error as LogFormatError).code).toBe('UnsupportedLogFormat');
+      expect((error as LogFormatError).file).toBe(file);
+      expect((error as LogFormatError).message).toMatch(/checkpoint version 1 .*earlier ctfs format/);
+    }
+    expect(thrown(() => verifyLog(dir))).toBeInstanceOf(LogFormatError);
+    const other = await open(tmpDir());
+    const before = snap(other);
+    expect(await rejection(other.reanchor(file))).toBeInstanceOf(LogFormatError);
+    expect(snap(other)).toEqual(before);
+    await closeKernel(other);
+  });
+
+  it('damaged (its hash does not verify): CheckpointError naming the version, and recovery falls back', async () => {
+    const { dir, file, history } = await withVersion1(33);
+    const bytes = fs.readFileSync(file);
+    bytes[bytes.length - 1] = bytes[bytes.length - 1]! ^ 1;
+    fs.writeFileSync(file, bytes);
+    const k = await open(dir);
+    expect(k.recovery.rejectedCheckpoints).toEqual([{ file, reason: expect.stringMatching(/unsupported version 1/) }]);
     expect(k.recovery.checkpoint?.sequence).toBe(0);
     expect(snap(k)).toEqual(replay(history.facts));
   });

@@ -57,6 +57,8 @@ export function writeImageState(control: SharedArrayBuffer, image: DomainImage):
 /**
  * The three part hashes of an image, 96 bytes: BLAKE3(cells) ‖ BLAKE3(clock ‖ heads) ‖ BLAKE3(ids).
  * Each part can be hashed where its memory is: the ids straight from the index's shared key store.
+ * The heads are hashed at whatever length the image holds them (a version-1 checkpoint's were 32
+ * bytes of key numbers; see checkpoint.ts).
  */
 export function hashParts(image: DomainImage): Uint8Array {
   const clockAndHeads = new Uint8Array(CLOCK_BYTES + image.heads.length);

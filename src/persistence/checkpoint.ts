@@ -9,7 +9,7 @@
  */
 import * as path from 'node:path';
 import { hash } from 'blake3-jit';
-import { CheckpointError } from '../errors.js';
+import { CheckpointError, LogFormatError } from '../errors.js';
 import { bytesEqual } from '../core/bytes.js';
 import { STATE_CELL_BYTES } from '../core/state-cell.js';
 import { CLOCK_BYTES, FRONTIER_BYTES, FRONTIER_WIDTH, MAX_CELLS } from '../domain/control-block.js';
@@ -19,8 +19,11 @@ import { readFileAligned, writeFileAtomic } from './data-dir.js';
 import { LOG_ID_BYTES } from './segment.js';
 
 const MAGIC = 0x50435443; // "CTCP"
-/** 2: the frontier ring holds the heads' ids (FRONTIER_BYTES); version 1 held key numbers. */
+/** 2: the frontier ring holds the heads' ids (FRONTIER_BYTES). */
 const VERSION = 2;
+/** Version 1 held the frontier as 8 key numbers (u32, positions in the id list): 32 bytes. */
+const VERSION_1 = 1;
+const VERSION_1_HEADS_BYTES = 32;
 export const CHECKPOINT_HEADER_BYTES = 128;
 /** Header bytes [0, 64) and [96, 128) are hashed; [64, 96) holds the hash. */
 const OFF_HASH = 64;
@@ -162,7 +165,38 @@ function checkConsistent(image: DomainImage, fail: (why: string) => never): void
   if (missing !== 0) fail(`frontier head ${found.indexOf(false)} is not one of the checkpoint's ids`);
 }
 
-/** Reads and verifies a checkpoint file; `CheckpointError` if anything is off. */
+/**
+ * True if `bytes` are a whole version-1 checkpoint whose hash verifies: then it is no damage but
+ * the earlier format, which this version refuses to read rather than skip (`LogFormatError`).
+ * Version 1 differs only in the frontier ring's size, and hashed it the same way.
+ */
+function isIntactVersion1(bytes: Uint8Array, v: DataView): boolean {
+  const cellCount = v.getUint32(32, true);
+  const idCount = v.getUint32(36, true);
+  const bodyBytes = v.getUint32(52, true);
+  if (cellCount < 1 || cellCount > MAX_CELLS) return false;
+  if (bodyBytes !== cellCount * STATE_CELL_BYTES + CLOCK_BYTES + VERSION_1_HEADS_BYTES + idCount * 32) return false;
+  if (bytes.length !== CHECKPOINT_HEADER_BYTES + bodyBytes) return false;
+  let at = CHECKPOINT_HEADER_BYTES;
+  const take = (n: number): Uint8Array => bytes.subarray(at, (at += n));
+  // Only the parts are hashed; the counts are in the header, which is hashed as bytes.
+  const image: DomainImage = {
+    cells: take(cellCount * STATE_CELL_BYTES),
+    clock: take(CLOCK_BYTES),
+    heads: take(VERSION_1_HEADS_BYTES),
+    headStart: 0,
+    headCount: 0,
+    popcount: 0,
+    ids: take(idCount * 32),
+  };
+  const header = bytes.subarray(0, CHECKPOINT_HEADER_BYTES);
+  return bytesEqual(tieredHash(header, image), header.subarray(OFF_HASH, OFF_HASH + HASH_BYTES));
+}
+
+/**
+ * Reads and verifies a checkpoint file; `CheckpointError` if anything is off, `LogFormatError` for
+ * an intact checkpoint of the earlier format (version 1).
+ */
 export function readCheckpoint(file: string): Checkpoint {
   let bytes: Uint8Array;
   try {
@@ -173,7 +207,7 @@ export function readCheckpoint(file: string): Checkpoint {
   return decodeCheckpoint(bytes, file);
 }
 
-/** Verifies and decodes checkpoint bytes (`name` is for messages). */
+/** Verifies and decodes checkpoint bytes (`name` is for messages); throws as `readCheckpoint`. */
 export function decodeCheckpoint(bytes: Uint8Array, name = 'checkpoint'): Checkpoint {
   const fail = (why: string): never => {
     throw new CheckpointError(name, why);
@@ -182,7 +216,11 @@ export function decodeCheckpoint(bytes: Uint8Array, name = 'checkpoint'): Checkp
   const header = bytes.subarray(0, CHECKPOINT_HEADER_BYTES);
   const v = new DataView(bytes.buffer, bytes.byteOffset, CHECKPOINT_HEADER_BYTES);
   if (v.getUint32(0, true) !== MAGIC) fail('not a checkpoint (bad magic)');
-  if (v.getUint32(4, true) !== VERSION) fail(`unsupported version ${v.getUint32(4, true)}`);
+  const version = v.getUint32(4, true);
+  if (version === VERSION_1 && isIntactVersion1(bytes, v)) {
+    throw new LogFormatError(name, 'checkpoint version 1 (its frontier holds key numbers, not ids): a log of an earlier ctfs format, which this version does not read (docs/FORMATS.md §6)');
+  }
+  if (version !== VERSION) fail(`unsupported version ${version}`);
   const sequence = v.getUint32(12, true) * TWO_POW_32 + v.getUint32(8, true);
   const cellCount = v.getUint32(32, true);
   const idCount = v.getUint32(36, true);
