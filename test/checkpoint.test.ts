@@ -19,9 +19,11 @@ import {
   ManifestError,
   DurabilityError,
   DurableKernel,
+  LogFormatError,
   toHex,
   verifyLog,
 } from './helpers/lib.js';
+import { thrown } from './helpers/errors.js';
 
 import {
   History,
@@ -44,6 +46,9 @@ import {
 // ---------------------------------------------------------------------------------- helpers
 
 const CKPT_HEADER = 128;
+/** The frontier ring in a checkpoint: 8 ids of 32 bytes (version 1: 8 u32 key numbers). */
+const RING_BYTES = 256;
+const V1_RING_BYTES = 32;
 
 afterEach(() => cleanup(testDirs));
 
@@ -91,14 +96,14 @@ function parseCheckpoint(file: string) {
 
 const HASH_CONTEXT = new TextEncoder().encode('ctfs/checkpoint/v1\0');
 
-/** The documented tiered hash, computed independently of the library. */
-function tieredHash(bytes: Uint8Array): Uint8Array {
+/** The documented tiered hash, computed independently of the library (of a version-1 file with `ringBytes` 32). */
+function tieredHash(bytes: Uint8Array, ringBytes = RING_BYTES): Uint8Array {
   const v = new DataView(bytes.buffer, bytes.byteOffset);
   const cellBytes = 64 * v.getUint32(32, true);
   const idBytes = 32 * v.getUint32(36, true);
   let at = CKPT_HEADER;
   const cells = bytes.slice(at, (at += cellBytes));
-  const clockAndHeads = bytes.slice(at, (at += 64 + 32));
+  const clockAndHeads = bytes.slice(at, (at += 64 + ringBytes));
   const ids = bytes.slice(at, (at += idBytes));
   const top = new Uint8Array([
     ...HASH_CONTEXT,
@@ -121,6 +126,7 @@ describe('checkpoint()', () => {
     const started = Date.now();
     const kernel = await open(dir);
     await admitMany(kernel, history, 30);
+    const frontierAt30 = kernel.frontier().map(toHex);
     const pending = kernel.checkpoint();
     // Admission goes on meanwhile; the checkpoint holds the snapshot taken at the call.
     await admitMany(kernel, history, 10);
@@ -130,7 +136,7 @@ describe('checkpoint()', () => {
     expect(info.sequence).toBe(30);
     expect(info.facts).toBe(30);
     expect(info.bytes).toBe(fs.statSync(file).size);
-    expect(info.bytes).toBe(CKPT_HEADER + 64 + 64 + 32 + 30 * 32);
+    expect(info.bytes).toBe(CKPT_HEADER + 64 + 64 + RING_BYTES + 30 * 32);
     expect(info.compaction).toEqual({ deletedSegments: [], deletedCheckpoints: [] });
     expect(fs.readdirSync(dir).filter((n) => n.endsWith('.tmp'))).toEqual([]);
     expect(checkpointFiles(dir)).toEqual([ckptName(0), ckptName(30)]);
@@ -141,7 +147,7 @@ describe('checkpoint()', () => {
     // The header says what the file holds, and the stored hash is the documented tiered BLAKE3.
     const c = parseCheckpoint(file);
     expect(c.magic).toBe(0x50435443);
-    expect(c.version).toBe(1);
+    expect(c.version).toBe(2);
     expect(c.sequence).toBe(30);
     expect(c.logId).toBe(logId);
     expect(c.cells).toBe(1);
@@ -151,8 +157,15 @@ describe('checkpoint()', () => {
     expect(c.createdAt).toBeLessThanOrEqual(Date.now());
     expect(toHex(tieredHash(c.bytes))).toBe(c.hash);
     // The body's ids are the first 30 admitted, in order.
-    const ids = c.bytes.subarray(CKPT_HEADER + 64 + 64 + 32);
+    const ids = c.bytes.subarray(CKPT_HEADER + 64 + 64 + RING_BYTES);
     for (let i = 0; i < 30; i++) expect(toHex(ids.subarray(32 * i, 32 * i + 32))).toBe(toHex(history.facts[i]!.id));
+    // The frontier ring holds the heads' ids themselves, as the kernel showed them.
+    const ring = c.bytes.subarray(CKPT_HEADER + 64 + 64, CKPT_HEADER + 64 + 64 + RING_BYTES);
+    const heads = Array.from({ length: c.headCount }, (_, i) => {
+      const slot = (c.headStart + i) % 8;
+      return toHex(ring.subarray(32 * slot, 32 * slot + 32));
+    });
+    expect(heads).toEqual(frontierAt30);
 
     const again = await open(dir);
     expect(again.recovery.checkpoint).toEqual({ file, sequence: 30 });
@@ -233,7 +246,7 @@ describe('damaged checkpoints', () => {
 
   it('a flipped bit in any byte of the newest checkpoint (header fields and body) is rejected; recovery falls back with an identical result', async () => {
     const original = fs.readFileSync(path.join(base, ckptName(c2)));
-    expect(original.length).toBe(CKPT_HEADER + 64 + 64 + 32 + c2 * 32);
+    expect(original.length).toBe(CKPT_HEADER + 64 + 64 + RING_BYTES + c2 * 32);
     // Every byte, one open per 24 positions: the checkpoint itself damaged at the first, and
     // damaged copies at the others under higher sequence names, so recovery examines (and must
     // reject) each of them before the real one. A copy that passed verification would be
@@ -524,13 +537,32 @@ describe('crafted checkpoints with a valid hash are cross-checked', () => {
     ],
     [
       'a frontier naming one fact twice',
-      (v) => {
+      (v, out) => {
         const start = v.getUint32(44, true);
         const ring = CKPT_HEADER + 64 + 64;
         v.setUint32(48, 2, true);
-        v.setUint32(ring + 4 * ((start + 1) % 8), v.getUint32(ring + 4 * start, true), true);
+        out.copyWithin(ring + 32 * ((start + 1) % 8), ring + 32 * start, ring + 32 * start + 32);
       },
       /frontier names a fact twice/,
+    ],
+    [
+      'a frontier naming an id that is not among the ids',
+      (v, out) => {
+        const ring = CKPT_HEADER + 64 + 64;
+        const head = ring + 32 * v.getUint32(44, true);
+        out[head + 31] = out[head + 31]! ^ 1; // the first word still matches an id: the full compare decides
+      },
+      /frontier head 0 is not one of the checkpoint's ids/,
+    ],
+    [
+      'a frontier head that shares no first word with any id',
+      (v, out) => {
+        const ring = CKPT_HEADER + 64 + 64;
+        v.setUint32(44, 5, true);
+        v.setUint32(48, 1, true);
+        out.fill(0xab, ring + 32 * 5, ring + 32 * 6);
+      },
+      /frontier head 0 is not one of the checkpoint's ids/,
     ],
     ['more frontier heads than ids', (v) => v.setUint32(48, 8, true), /frontier/],
   ];
@@ -547,6 +579,73 @@ describe('crafted checkpoints with a valid hash are cross-checked', () => {
     expect(verifyLog(dir).checkpoints[0]).toEqual({ file: info.file, sequence: 5, problem: expect.stringMatching(reason) });
     const k = await open(dir);
     expect(k.recovery.rejectedCheckpoints).toEqual([{ file: info.file, reason: expect.stringMatching(reason) }]);
+    expect(k.recovery.checkpoint?.sequence).toBe(0);
+    expect(snap(k)).toEqual(replay(history.facts));
+  });
+});
+
+// ------------------------------------------------------------------------------ earlier format
+
+/**
+ * `bytes` (a checkpoint of this version) as version 1 wrote it: the frontier ring as 8 u32 key
+ * numbers (a head's position in the id list) instead of 8 ids, re-hashed the same way.
+ */
+function asVersion1(bytes: Uint8Array): Uint8Array {
+  const v = new DataView(bytes.buffer, bytes.byteOffset);
+  const ringAt = CKPT_HEADER + 64 * v.getUint32(32, true) + 64;
+  const idsAt = ringAt + RING_BYTES;
+  const ids = Array.from({ length: v.getUint32(36, true) }, (_, k) => toHex(bytes.subarray(idsAt + 32 * k, idsAt + 32 * k + 32)));
+  const out = new Uint8Array(bytes.length - RING_BYTES + V1_RING_BYTES);
+  out.set(bytes.subarray(0, ringAt));
+  out.set(bytes.subarray(idsAt), ringAt + V1_RING_BYTES);
+  const w = new DataView(out.buffer);
+  for (let slot = 0; slot < 8; slot++) {
+    const k = ids.indexOf(toHex(bytes.subarray(ringAt + 32 * slot, ringAt + 32 * slot + 32)));
+    w.setUint32(ringAt + 4 * slot, Math.max(k, 0), true);
+  }
+  w.setUint32(4, 1, true);
+  w.setUint32(52, v.getUint32(52, true) - RING_BYTES + V1_RING_BYTES, true);
+  out.set(tieredHash(out, V1_RING_BYTES), 64);
+  return out;
+}
+
+describe('a checkpoint of the earlier format (version 1: the frontier as key numbers)', () => {
+  async function withVersion1(seed: number): Promise<{ dir: string; file: string; history: History }> {
+    const dir = tmpDir();
+    const history = new History(seed);
+    const kernel = await open(dir);
+    await admitMany(kernel, history, 6);
+    const info = await kernel.checkpoint();
+    await admitMany(kernel, history, 2);
+    await closeKernel(kernel);
+    fs.writeFileSync(info.file, asVersion1(new Uint8Array(fs.readFileSync(info.file))));
+    return { dir, file: info.file, history };
+  }
+
+  it('intact: LogFormatError from open (salvage too), verifyLog and reanchor — never skipped as damage', async () => {
+    const { dir, file } = await withVersion1(32);
+    for (const options of [{}, { salvage: true }]) {
+      const error = await rejection(open(dir, options));
+      expect(error).toBeInstanceOf(LogFormatError);
+      expect((error as LogFormatError).code).toBe('UnsupportedLogFormat');
+      expect((error as LogFormatError).file).toBe(file);
+      expect((error as LogFormatError).message).toMatch(/checkpoint version 1 .*earlier ctfs format/);
+    }
+    expect(thrown(() => verifyLog(dir))).toBeInstanceOf(LogFormatError);
+    const other = await open(tmpDir());
+    const before = snap(other);
+    expect(await rejection(other.reanchor(file))).toBeInstanceOf(LogFormatError);
+    expect(snap(other)).toEqual(before);
+    await closeKernel(other);
+  });
+
+  it('damaged (its hash does not verify): CheckpointError naming the version, and recovery falls back', async () => {
+    const { dir, file, history } = await withVersion1(33);
+    const bytes = fs.readFileSync(file);
+    bytes[bytes.length - 1] = bytes[bytes.length - 1]! ^ 1;
+    fs.writeFileSync(file, bytes);
+    const k = await open(dir);
+    expect(k.recovery.rejectedCheckpoints).toEqual([{ file, reason: expect.stringMatching(/unsupported version 1/) }]);
     expect(k.recovery.checkpoint?.sequence).toBe(0);
     expect(snap(k)).toEqual(replay(history.facts));
   });

@@ -86,7 +86,7 @@ describe('writer and reader hand-offs', () => {
 
   it('sync() gives up with a typed error on a snapshot left mid-publish (a writer that died)', () => {
     const w = new Kernel(new TotalSupplyInvariant(), { indexCapacity: 16 });
-    const seqlock = new Int32Array(w.shared.control, 896, 1); // docs/FORMATS.md §5
+    const seqlock = new Int32Array(w.shared.control, 1088, 1); // docs/FORMATS.md §5
     Atomics.add(seqlock, 0, 1); // odd: as if the writer died inside publish()
     const started = Date.now();
     expectError(() => w.sync(), SharedMemoryError, 'InvalidSharedMemory');

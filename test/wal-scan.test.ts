@@ -75,7 +75,7 @@ describe("the crash harness's WAL scanner agrees with the library", () => {
     expect(LAYOUT.record.headerBytes).toBe(WAL_HEADER_BYTES);
     expect(LAYOUT.record.idAt).toBe(RECORD_ID_OFFSET);
     expect(LAYOUT.checkpoint.headerBytes).toBe(CHECKPOINT_HEADER_BYTES);
-    expect(LAYOUT.checkpoint.headsBytes).toBe(4 * FRONTIER_WIDTH);
+    expect(LAYOUT.checkpoint.headsBytes).toBe(32 * FRONTIER_WIDTH);
   });
 
   it('file names: the library names segments and checkpoints the way the scanner matches them', () => {
@@ -131,7 +131,7 @@ describe("the crash harness's WAL scanner agrees with the library", () => {
       const image: DomainImage = {
         cells: new Uint8Array(64 * cells).fill(0x5a),
         clock: new Uint8Array(64).fill(0xc1),
-        heads: new Uint32Array(FRONTIER_WIDTH).fill(0xdead),
+        heads: new Uint8Array(32 * FRONTIER_WIDTH).fill(0xde),
         headStart: 0,
         headCount: 1,
         popcount: 0,

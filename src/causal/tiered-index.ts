@@ -90,19 +90,18 @@
  * first and the hot table, each in insertion order. Insertion order is NOT preserved across
  * runs: sorting forgets it. A checkpoint written from `ids()` holds the set exactly, and the ids
  * of the frozen and hot tables (the newest 1–2 tables' worth) in the order they came; everything
- * older comes back sorted, so a restore that re-inserts the ids numbers them differently, and
- * anything that refers to ids by insertion number (the frontier ring) must be saved as ids.
+ * older comes back sorted, so a restore that re-inserts the ids numbers them differently; nothing
+ * outside the index may refer to ids by insertion number (the domain's frontier ring holds ids).
  *
  * Threads: one owner thread inserts, looks up and installs; builds and merges may run anywhere.
  * Other threads do not attach to a tiered index yet (see below).
  *
  * **Integration notes** (what CausalDomain needs beyond ExactCausalIndex, and how to get it):
- *  - *Key numbers* (the frontier ring, the recent-admissions cache, `idAt`): key numbers are per
- *    hot table and a run has none. The recent cache holds the last 8 admissions: tag its
- *    entries with the hot table they were numbered in (or empty it on a freeze). The frontier
- *    ring should hold the heads' ids (8 × 32 bytes in the control block) instead of numbers:
- *    a dep is compared with the heads by its first word, confirmed by a full compare, as the
- *    recent cache does; a checkpoint then needs no insertion order at all.
+ *  - *Key numbers*: none needed. Key numbers are per hot table and a run has none, so the
+ *    domain's frontier ring and recent-admissions cache hold ids (the ring 8 × 32 bytes in the
+ *    control block), compared by first word and confirmed by a full compare; CausalDomain uses
+ *    neither `idAt`, `keyEquals` nor `insertAt`'s key number, and a checkpoint needs no
+ *    insertion order at all.
  *  - *publish / sync / showUpTo / containsPublished* (attached threads, pool shards): every tier
  *    must be attachable. A SharedArrayBuffer cannot be stored in shared memory, so: a tier
  *    directory in the control block (a generation word, the tables' and runs' identities), the

@@ -18,6 +18,9 @@
  *   6. commit: index insert, clock, recent cache, frontier; then the record log, if any, stages
  *      the fact (it reserved room between steps 4 and 5)
  *
+ * Nothing here refers to an id by its key number (its position in the index): the recent cache
+ * and the frontier ring hold ids, so the index is free to move ids around.
+ *
  * Steps 1–4 are `prepare`, step 6 is `commit`; single-invariant kernels use the fused `tryAdmit`,
  * MultiKernel and DualKernel their own step 5 in between.
  */
@@ -30,7 +33,9 @@ import { IdHasher } from '../causal/id-hash.js';
 import { InvalidArgumentError } from '../errors.js';
 import type { Invariant } from '../invariants/invariant.js';
 import {
+  FRONTIER_BYTES,
   FRONTIER_WIDTH,
+  HEAD_WORDS,
   MAX_CELLS,
   OFF_CELLS,
   OFF_CLOCK,
@@ -41,6 +46,7 @@ import {
   W_HEAD_START,
   W_MODE,
   W_POPCOUNT,
+  W_RESETS,
   checkControlBlock,
   checkHeads,
   checkSnapshotSize,
@@ -54,8 +60,46 @@ export { FRONTIER_WIDTH, MAX_CELLS } from './control-block.js';
 export type { DomainImage } from './image.js';
 export type { RecordLog } from './record-log.js';
 
-/** Entries in the per-thread cache of recently admitted ids consulted first for deps. */
+/** Entries in the per-thread cache of recently admitted ids consulted first for deps; a power of two. */
 const RECENT = 8;
+
+/**
+ * True if words 1..7 of the id at `words[at..at + 8)` are bytes 4..32 of `id` (little-endian):
+ * the confirmation after a first-word match, so a match is always exact.
+ */
+function restEquals(words: Int32Array, at: number, id: Uint8Array): boolean {
+  return (
+    words[at + 1] === (id[4]! | (id[5]! << 8) | (id[6]! << 16) | (id[7]! << 24)) &&
+    words[at + 2] === (id[8]! | (id[9]! << 8) | (id[10]! << 16) | (id[11]! << 24)) &&
+    words[at + 3] === (id[12]! | (id[13]! << 8) | (id[14]! << 16) | (id[15]! << 24)) &&
+    words[at + 4] === (id[16]! | (id[17]! << 8) | (id[18]! << 16) | (id[19]! << 24)) &&
+    words[at + 5] === (id[20]! | (id[21]! << 8) | (id[22]! << 16) | (id[23]! << 24)) &&
+    words[at + 6] === (id[24]! | (id[25]! << 8) | (id[26]! << 16) | (id[27]! << 24)) &&
+    words[at + 7] === (id[28]! | (id[29]! << 8) | (id[30]! << 16) | (id[31]! << 24))
+  );
+}
+
+/** Copies the eight words of an id from `from[src..]` to `to[dst..]`. */
+function copyId(to: Int32Array, dst: number, from: Int32Array, src: number): void {
+  to[dst] = from[src]!;
+  to[dst + 1] = from[src + 1]!;
+  to[dst + 2] = from[src + 2]!;
+  to[dst + 3] = from[src + 3]!;
+  to[dst + 4] = from[src + 4]!;
+  to[dst + 5] = from[src + 5]!;
+  to[dst + 6] = from[src + 6]!;
+  to[dst + 7] = from[src + 7]!;
+}
+
+/** Copies of the `n` heads of a frontier ring (slot s at bytes 32·s of `ring`) from slot `start` on, oldest first. */
+function headsOf(ring: Uint8Array, start: number, n: number): Uint8Array[] {
+  const out: Uint8Array[] = [];
+  for (let i = 0; i < n; i++) {
+    const at = 32 * ((start + i) & (FRONTIER_WIDTH - 1));
+    out.push(ring.slice(at, at + 32));
+  }
+  return out;
+}
 
 /** The shared memory of one causal domain; hand it to another thread to attach. */
 export interface SharedDomainMemory {
@@ -94,20 +138,27 @@ export class CausalDomain {
   readonly state: StateView;
   readonly ctl: Uint32Array;
   private readonly seqlock: Int32Array;
-  /** Key numbers of the frontier's heads: a ring (see advanceFrontier). */
-  private readonly heads: Uint32Array;
+  /** The frontier ring in the control block: FRONTIER_WIDTH ids of HEAD_WORDS words (see advanceFrontier). */
+  private readonly ring: Int32Array;
   private readonly invariants: Invariant[] = [];
   private readonly inPlace: boolean[] = [];
   private readonly scratch: StateView[] = [];
   /** The id being admitted and the dep being looked up each have a hasher, so neither clobbers the other. */
   private readonly idHasher: IdHasher;
   private readonly depHasher: IdHasher;
-  private readonly depKeys = new Int32Array(MAX_DEPS);
-  private readonly survivors = new Uint32Array(FRONTIER_WIDTH);
-  /** First word (bytes 0..4, little-endian) of each recent admission's id: the cache's filter. */
-  private readonly recentWord = new Int32Array(RECENT);
-  private readonly recentKey = new Int32Array(RECENT).fill(-1);
+  /** The id being admitted as int32 words (a view of `idHasher.words`), to copy into the cache and ring. */
+  private readonly idWords: Int32Array;
+  /** Set by `prepare` for `commit`: each dep's first word (bytes 0..4, little-endian), the heads' filter. */
+  private readonly depWord = new Int32Array(MAX_DEPS);
+  /**
+   * The ids of this thread's last RECENT admissions, HEAD_WORDS words each, filled from entry 0
+   * and then overwritten oldest first; entries at and past `recentCount` are empty.
+   */
+  private readonly recent = new Int32Array(RECENT * HEAD_WORDS);
+  private recentCount = 0;
   private recentNext = 0;
+  /** The control block's reset count when the cache was last emptied (see W_RESETS). */
+  private recentResets = 0;
   /** True while an invariant runs: an admission from inside `apply` is refused. */
   private applying = false;
   /** The invariant's code for the last rejection it caused; 0 after a rejection it did not cause. */
@@ -150,9 +201,11 @@ export class CausalDomain {
     this.state = this.cellViews[0]!;
     for (const invariant of invariants) this.pushInvariant(invariant);
     this.clock = new CausalClock(this.control, OFF_CLOCK);
-    this.heads = new Uint32Array(this.control, OFF_FRONTIER, FRONTIER_WIDTH);
+    this.ring = new Int32Array(this.control, OFF_FRONTIER, FRONTIER_BYTES / 4);
     this.idHasher = new IdHasher(this.index.seed);
     this.depHasher = new IdHasher(this.index.seed);
+    this.idWords = new Int32Array(this.idHasher.words.buffer, this.idHasher.words.byteOffset, HEAD_WORDS);
+    this.recentResets = this.ctl[W_RESETS]!;
     if (shared === undefined) this.publish();
     else this.sync();
   }
@@ -226,7 +279,7 @@ export class CausalDomain {
     }
     const applied = this.applyOne(payload);
     if (applied !== 0) return this.rejectInvariant(applied, 0);
-    this.commit();
+    this.commit(deps);
     if (log !== null) log.stage(this.idHasher.words, deps, payload);
     return AdmitCode.Ok;
   }
@@ -258,7 +311,7 @@ export class CausalDomain {
       this.applying = false;
     }
     this.cellViews[0]!.set(this.scratch[0]!);
-    this.commit();
+    this.commit(deps);
     return AdmitCode.Ok;
   }
 
@@ -284,7 +337,7 @@ export class CausalDomain {
       this.applying = false;
     }
     for (let i = 0; i < n - 1; i++) this.cellViews[i]!.set(this.scratch[i]!);
-    this.commit();
+    this.commit(deps);
     return AdmitCode.Ok;
   }
 
@@ -315,22 +368,24 @@ export class CausalDomain {
     const probe = index.probe(idHasher);
     if (probe >= 0) return this.rejectShape(-1, AdmitCode.DuplicateFact);
 
+    // Another thread's reset (a writer that took over, then reset) may have dropped ids this
+    // thread's cache still holds.
+    const resets = this.ctl[W_RESETS]!;
+    if (resets !== this.recentResets) this.forgetRecent(resets);
     const bloomFilter = this.ctl[W_MODE] === 0;
     for (let d = 0; d < nDeps; d++) {
       const dep = deps[d]!;
-      let k = this.findRecent(dep);
-      if (k < 0) {
-        const depHasher = this.depHasher;
-        depHasher.load(dep);
-        // Bloom: a clear bit proves the dep was never admitted; a set bit proves nothing.
-        if ((bloomFilter && !this.clock.hasHash(depHasher.bloomHash)) || (k = index.find(depHasher)) < 0) {
-          // A dep another domain admitted (a pool shard that shares causality) is satisfied but is
-          // no head here: key -1 matches none.
-          if (this.foreignDep === null || !this.foreignDep(dep)) return this.rejectDep(d);
-          k = -1;
-        }
+      const word = dep[0]! | (dep[1]! << 8) | (dep[2]! << 16) | (dep[3]! << 24);
+      this.depWord[d] = word;
+      if (this.isRecent(dep, word)) continue;
+      const depHasher = this.depHasher;
+      depHasher.load(dep);
+      // Bloom: a clear bit proves the dep was never admitted; a set bit proves nothing.
+      if ((bloomFilter && !this.clock.hasHash(depHasher.bloomHash)) || index.find(depHasher) < 0) {
+        // A dep another domain admitted (a pool shard that shares causality) is satisfied. It is
+        // no head here, and needs no mark: never admitted here, it equals no id in the ring.
+        if (this.foreignDep === null || !this.foreignDep(dep)) return this.rejectDep(d);
       }
-      this.depKeys[d] = k;
     }
     if (index.size >= index.capacity) return this.rejectShape(-1, AdmitCode.CausalHorizonExceeded);
     this.insertSlot = ~probe;
@@ -338,16 +393,16 @@ export class CausalDomain {
     return 0;
   }
 
-  /** Step 6, after a successful `prepare` and invariant step. */
-  private commit(): void {
+  /** Step 6, after a successful `prepare` (of these `deps`) and invariant step. */
+  private commit(deps: readonly Uint8Array[]): void {
     const idHasher = this.idHasher;
-    const key = this.index.insertAt(this.insertSlot, idHasher);
+    this.index.insertAt(this.insertSlot, idHasher);
     const added = this.clock.observeHash(idHasher.bloomHash);
     if (added !== 0) this.ctl[W_POPCOUNT] = this.ctl[W_POPCOUNT]! + added;
-    this.recentWord[this.recentNext] = idHasher.words[0]! | 0;
-    this.recentKey[this.recentNext] = key;
+    copyId(this.recent, this.recentNext * HEAD_WORDS, this.idWords, 0);
     this.recentNext = (this.recentNext + 1) & (RECENT - 1);
-    this.advanceFrontier(key, this.preparedDeps);
+    if (this.recentCount < RECENT) this.recentCount++;
+    this.advanceFrontier(deps, this.preparedDeps);
   }
 
   /** A rejection no invariant caused (shape, duplicate, horizon): records why. */
@@ -425,75 +480,74 @@ export class CausalDomain {
   }
 
   /**
-   * Key number of `id` if it is one of the last RECENT admissions, else -1 (the caller then asks
-   * the index). A chain's dep is usually the previous fact, so this skips hashing the dep and a
-   * random table read; the first-word filter is confirmed by a full 32-byte compare, so exactness
-   * never depends on the cache.
+   * True if `id` (whose first word is `word`) is one of this thread's last RECENT admissions (else
+   * the caller asks the index). A chain's dep is usually the previous fact, so this skips hashing
+   * the dep and a random table read; the first-word filter is confirmed by a full 32-byte compare,
+   * so exactness never depends on the cache.
    */
-  private findRecent(id: Uint8Array): number {
-    const word = id[0]! | (id[1]! << 8) | (id[2]! << 16) | (id[3]! << 24);
-    const size = this.index.size;
-    for (let r = 0; r < RECENT; r++) {
-      if (this.recentWord[r] !== word) continue;
-      const k = this.recentKey[r]!;
-      if (k >= 0 && k < size && this.index.keyEquals(k, id)) return k;
+  private isRecent(id: Uint8Array, word: number): boolean {
+    const recent = this.recent;
+    const n = this.recentCount;
+    for (let r = 0; r < n; r++) {
+      const at = r * HEAD_WORDS;
+      if (recent[at] === word && restEquals(recent, at, id)) return true;
     }
-    return -1;
+    return false;
+  }
+
+  /** Empties the recent cache (a reset or restore, here or in another thread, at reset count `resets`). */
+  private forgetRecent(resets: number): void {
+    this.recentCount = 0;
+    this.recentNext = 0;
+    this.recentResets = resets;
   }
 
   /**
    * The new fact becomes a head and its deps stop being heads; when all FRONTIER_WIDTH heads are
-   * taken the oldest falls off. Heads are a ring of key numbers, so a root fact costs one store.
+   * taken the oldest falls off. A head is compared with each dep by first word (from `prepare`),
+   * confirmed by a full compare. Survivors close up over the removed heads, oldest first, from the
+   * ring's start; so a root fact costs one id copy, and a chain's fact (its one dep the one head)
+   * one id copy too.
    */
-  private advanceFrontier(key: number, nDeps: number): void {
-    const heads = this.heads;
+  private advanceFrontier(deps: readonly Uint8Array[], nDeps: number): void {
+    const ring = this.ring;
     const ctl = this.ctl;
-    let start = ctl[W_HEAD_START]!;
+    const start = ctl[W_HEAD_START]!;
     let n = ctl[W_HEAD_COUNT]!;
     if (nDeps > 0 && n > 0) {
-      // Rewrite the surviving heads in order at the front of the ring.
       let kept = 0;
       for (let i = 0; i < n; i++) {
-        const h = heads[(start + i) & (FRONTIER_WIDTH - 1)]!;
+        const at = ((start + i) & (FRONTIER_WIDTH - 1)) * HEAD_WORDS;
+        const first = ring[at];
         let isDep = false;
         for (let d = 0; d < nDeps; d++) {
-          if (this.depKeys[d] === h) {
+          if (this.depWord[d] === first && restEquals(ring, at, deps[d]!)) {
             isDep = true;
             break;
           }
         }
-        if (!isDep) this.survivors[kept++] = h;
+        if (isDep) continue;
+        if (kept !== i) copyId(ring, ((start + kept) & (FRONTIER_WIDTH - 1)) * HEAD_WORDS, ring, at);
+        kept++;
       }
-      for (let i = 0; i < kept; i++) heads[i] = this.survivors[i]!;
-      start = 0;
       n = kept;
     }
     if (n === FRONTIER_WIDTH) {
-      heads[start] = key;
+      copyId(ring, start * HEAD_WORDS, this.idWords, 0);
       ctl[W_HEAD_START] = (start + 1) & (FRONTIER_WIDTH - 1);
     } else {
-      heads[(start + n) & (FRONTIER_WIDTH - 1)] = key;
-      ctl[W_HEAD_START] = start;
+      copyId(ring, ((start + n) & (FRONTIER_WIDTH - 1)) * HEAD_WORDS, this.idWords, 0);
       ctl[W_HEAD_COUNT] = n + 1;
     }
   }
 
   /**
-   * Ids of the frontier's heads, oldest first. A head whose fact this instance cannot see yet (an
-   * attached reader, with the writer ahead of its last publish) is left out rather than read.
+   * Ids of the frontier's heads, oldest first, copied from the live ring. For the writer (or
+   * whoever holds its lock): an attached reader sees the writer's live ring, which may name facts
+   * it cannot see yet, or be mid-write; `sync()` is its consistent read.
    */
   frontier(): Uint8Array[] {
-    return this.idsOfHeads(this.heads, this.ctl[W_HEAD_START]!, this.ctl[W_HEAD_COUNT]!);
-  }
-
-  private idsOfHeads(heads: ArrayLike<number>, start: number, n: number): Uint8Array[] {
-    const out: Uint8Array[] = [];
-    const visible = this.index.size;
-    for (let i = 0; i < n; i++) {
-      const k = heads[(start + i) & (FRONTIER_WIDTH - 1)]!;
-      if (k < visible) out.push(this.index.idAt(k));
-    }
-    return out;
+    return headsOf(new Uint8Array(this.control, OFF_FRONTIER, FRONTIER_BYTES), this.ctl[W_HEAD_START]!, this.ctl[W_HEAD_COUNT]!);
   }
 
   contains(id: Uint8Array): boolean {
@@ -522,9 +576,11 @@ export class CausalDomain {
     this.ctl[W_HEAD_START] = 0;
     // The unused ring slots too: digests and checkpoints hash the whole ring, so a reset kernel
     // must hold exactly the bytes of a fresh one.
-    this.heads.fill(0);
+    this.ring.fill(0);
     this.ctl[W_MODE] = 0;
-    this.recentKey.fill(-1);
+    const resets = (this.ctl[W_RESETS]! + 1) >>> 0;
+    this.ctl[W_RESETS] = resets;
+    this.forgetRecent(resets);
     for (let i = 0; i < initial.length; i++) this.cellViews[i]!.set(initial[i]!);
     this.lastInvariantError = 0;
     this.lastFailedDep = -1;
@@ -556,7 +612,9 @@ export class CausalDomain {
 
   /**
    * @internal Replaces everything with `image` (checked by the caller: cell count, id count within
-   * capacity, no duplicate ids) and publishes. Writer only.
+   * capacity, no duplicate ids, the frontier's heads among the ids) and publishes. Writer only.
+   * The frontier ring is copied as it is: it holds ids, so it does not depend on where the index
+   * puts them.
    */
   restoreImage(image: DomainImage): void {
     this.reset([]);
@@ -567,14 +625,14 @@ export class CausalDomain {
       }
     }
     writeImageState(this.control, image);
-    this.recentKey.fill(-1);
     this.publish();
   }
 
   /**
    * Publishes a snapshot of everything admitted so far (cells, clock, frontier, size) for threads
    * that call `sync()`: buffered index writes are flushed first, then the snapshot is copied under
-   * a seqlock with atomic stores (~50 per cell in use: per batch or on demand, never per fact).
+   * a seqlock with atomic stores (20, plus 8 per head and 16 per cell: per batch or on demand,
+   * never per fact).
    */
   publish(): number {
     this.notFromApply();
@@ -610,7 +668,7 @@ export class CausalDomain {
     return {
       cells,
       clock,
-      frontier: this.idsOfHeads(words.subarray(SNAPSHOT_WORDS.frontier, SNAPSHOT_WORDS.frontier + FRONTIER_WIDTH), headStart, headCount),
+      frontier: headsOf(new Uint8Array(words.buffer, words.byteOffset + 4 * SNAPSHOT_WORDS.frontier, FRONTIER_BYTES), headStart, headCount),
       size,
       popcount: words[SNAPSHOT_WORDS.popcount]!,
       publication: sequence >>> 1,

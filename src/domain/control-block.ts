@@ -11,27 +11,32 @@ import { SharedMemoryError } from '../errors.js';
 
 /** "CTKD" little-endian: marks a buffer as a kernel domain's control block. */
 const MAGIC = 0x444b5443;
-const LAYOUT_VERSION = 3;
+/** 4: the frontier ring holds the heads' ids (it held key numbers), and a reset count. */
+const LAYOUT_VERSION = 4;
 /** A domain holds at most this many state cells (one per invariant: MultiKernel's limit). */
 export const MAX_CELLS = 8;
 /** The frontier keeps at most this many heads (the most recent facts nothing depends on); a power of two. */
 export const FRONTIER_WIDTH = 8;
+/** Words of one head in the frontier ring: its 32-byte id as eight little-endian u32. */
+export const HEAD_WORDS = 8;
+/** Bytes of the frontier ring: FRONTIER_WIDTH ids. */
+export const FRONTIER_BYTES = FRONTIER_WIDTH * HEAD_WORDS * 4;
 /** Bytes of the Bloom clock (512 bits). */
 export const CLOCK_BYTES = 64;
 
 /**
  * Byte offsets. The live state, written on every admission: header line, counters line, clock,
- * frontier ring, then up to 8 state cells. Then, 128 bytes past the cells (so the writer's lines
- * and the readers' never share a prefetch pair), the published snapshot: a seqlock word on its
- * own line, then copies of clock, frontier, counters and cells, written only by `publish()`.
+ * frontier ring (four lines of ids), then up to 8 state cells. Then, 128 bytes past the cells (so
+ * the writer's lines and the readers' never share a prefetch pair), the published snapshot: a
+ * seqlock word on its own line, then copies of clock, frontier, counters and cells, written only
+ * by `publish()`.
  */
 export const OFF_COUNTERS = 64;
 export const OFF_CLOCK = 128;
 export const OFF_FRONTIER = 192;
-export const OFF_CELLS = 256;
+export const OFF_CELLS = OFF_FRONTIER + FRONTIER_BYTES;
 export const OFF_SEQLOCK = OFF_CELLS + MAX_CELLS * STATE_CELL_BYTES + 128;
 const OFF_SNAPSHOT = OFF_SEQLOCK + 64;
-export const CONTROL_BYTES = OFF_SNAPSHOT + 128 + MAX_CELLS * STATE_CELL_BYTES;
 
 /** Header words: magic, version, the id of the exact index this block belongs to, the cell count. */
 const W_DOMAIN_ID = 2;
@@ -41,15 +46,25 @@ export const W_POPCOUNT = OFF_COUNTERS / 4;
 export const W_HEAD_COUNT = OFF_COUNTERS / 4 + 1;
 export const W_MODE = OFF_COUNTERS / 4 + 2;
 export const W_HEAD_START = OFF_COUNTERS / 4 + 3;
+/**
+ * How many times the domain was reset or restored (wrapping). A thread's recent-admissions cache
+ * holds ids, which stay admitted until a reset; one filled before another thread's reset is
+ * emptied when this count has moved.
+ */
+export const W_RESETS = OFF_COUNTERS / 4 + 4;
 /** Word offsets of the live clock, frontier ring and cells. */
 export const W_CLOCK = OFF_CLOCK / 4;
 export const W_FRONTIER = OFF_FRONTIER / 4;
 export const W_CELLS_START = OFF_CELLS / 4;
-/** The snapshot: clock (16 words), frontier (8), start, count, popcount, size; cells from word 32. */
+/**
+ * The snapshot, in words from its start: clock (16 words), frontier ring (64), then start,
+ * count, popcount, size; the cells from the next line boundary (word 96).
+ */
 export const W_SNAP = OFF_SNAPSHOT / 4;
-export const SNAP_FRONTIER = 16;
-export const SNAP_META = 24;
-export const SNAP_CELLS = 32;
+export const SNAP_FRONTIER = CLOCK_BYTES / 4;
+export const SNAP_META = SNAP_FRONTIER + FRONTIER_BYTES / 4;
+export const SNAP_CELLS = Math.ceil((SNAP_META + 4) / 16) * 16;
+export const CONTROL_BYTES = OFF_SNAPSHOT + 4 * SNAP_CELLS + MAX_CELLS * STATE_CELL_BYTES;
 /** The escalation modes a block may hold: 0 Fast (Bloom pre-filter on), 1 Precise (off). */
 const MAX_MODE = 1;
 

@@ -1,11 +1,13 @@
 /**
  * The digest of a kernel's admitted history: one BLAKE3 hash over its state cells, Bloom clock,
- * frontier and every id in admission order. Two kernels have equal digests exactly when a
- * checkpoint of each would hold the same bytes (apart from the log fields), so it is the cheap way
- * to compare a pool shard with a kernel built elsewhere, or two replicas.
+ * frontier ring (the heads' ids) and every id in admission order. Two kernels have equal digests
+ * exactly when a checkpoint of each would hold the same bytes (apart from the log fields), so it
+ * is the cheap way to compare a pool shard with a kernel built elsewhere, or two replicas.
  *
- *   D = BLAKE3("ctfs/history/v1\0" ‖ cells u32 ‖ ids u32 ‖ popcount u32 ‖ headStart u32 ‖ headCount u32
+ *   D = BLAKE3("ctfs/history/v2\0" ‖ cells u32 ‖ ids u32 ‖ popcount u32 ‖ headStart u32 ‖ headCount u32
  *              ‖ BLAKE3(cells) ‖ BLAKE3(clock ‖ heads) ‖ BLAKE3(ids))            (integers little-endian)
+ *
+ * v2: the heads part holds the frontier ring's 8 ids (256 bytes); v1 held 8 key numbers (32).
  *
  * The ids are hashed where they live (a view of the exact index's shared key store), so a pool
  * thread can hash a large kernel without copying it.
@@ -14,7 +16,7 @@ import { hash } from 'blake3-jit';
 import { STATE_CELL_BYTES } from '../core/state-cell.js';
 import { hashParts, type DomainImage } from './image.js';
 
-const CONTEXT = new TextEncoder().encode('ctfs/history/v1\0');
+const CONTEXT = new TextEncoder().encode('ctfs/history/v2\0');
 /** Five u32 fields between the context and the part hashes. */
 const FIELDS_BYTES = 20;
 /** Bytes of a history digest. */

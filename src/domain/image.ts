@@ -1,20 +1,24 @@
 /**
  * A domain's image: everything that defines its admitted history, as plain bytes — what a
- * checkpoint stores and what the history digest hashes. Restoring an image (ids inserted in the
- * same order, so key numbers and heads carry over) gives a domain that behaves exactly like the
- * one it was taken from.
+ * checkpoint stores and what the history digest hashes. Restoring an image (its ids inserted, its
+ * frontier ring of ids copied back) gives a domain that behaves exactly like the one it was taken
+ * from; nothing in it refers to an id by its position in the index.
  */
 import { hash } from 'blake3-jit';
 import { STATE_CELL_BYTES } from '../core/state-cell.js';
-import { CLOCK_BYTES, FRONTIER_WIDTH, OFF_CELLS, OFF_CLOCK, OFF_FRONTIER, W_HEAD_COUNT, W_HEAD_START, W_POPCOUNT } from './control-block.js';
+import { CLOCK_BYTES, FRONTIER_BYTES, OFF_CELLS, OFF_CLOCK, OFF_FRONTIER, W_HEAD_COUNT, W_HEAD_START, W_POPCOUNT } from './control-block.js';
 
 export interface DomainImage {
   /** 64 bytes per cell. */
   readonly cells: Uint8Array;
   /** The Bloom clock, 64 bytes. */
   readonly clock: Uint8Array;
-  /** The frontier ring: FRONTIER_WIDTH key numbers, and where it starts and how many it holds. */
-  readonly heads: Uint32Array;
+  /**
+   * The frontier ring as it is in the control block: FRONTIER_WIDTH slots of one 32-byte id
+   * (FRONTIER_BYTES), and where it starts and how many heads it holds. Slots outside
+   * [start, start + count) hold whatever they last held; they are part of the image all the same.
+   */
+  readonly heads: Uint8Array;
   readonly headStart: number;
   readonly headCount: number;
   readonly popcount: number;
@@ -22,8 +26,6 @@ export interface DomainImage {
   readonly ids: Uint8Array;
 }
 
-/** Bytes of the frontier ring's key numbers. */
-export const HEADS_BYTES = 4 * FRONTIER_WIDTH;
 /** Bytes of one BLAKE3 part hash. */
 const HASH_BYTES = 32;
 
@@ -33,7 +35,7 @@ export function imageOf(control: SharedArrayBuffer, cells: number, ids: Uint8Arr
   return {
     cells: new Uint8Array(control.slice(OFF_CELLS, OFF_CELLS + cells * STATE_CELL_BYTES)),
     clock: new Uint8Array(control.slice(OFF_CLOCK, OFF_CLOCK + CLOCK_BYTES)),
-    heads: new Uint32Array(control.slice(OFF_FRONTIER, OFF_FRONTIER + HEADS_BYTES)),
+    heads: new Uint8Array(control.slice(OFF_FRONTIER, OFF_FRONTIER + FRONTIER_BYTES)),
     headStart: ctl[W_HEAD_START]!,
     headCount: ctl[W_HEAD_COUNT]!,
     popcount: ctl[W_POPCOUNT]!,
@@ -46,7 +48,7 @@ export function writeImageState(control: SharedArrayBuffer, image: DomainImage):
   const ctl = new Uint32Array(control);
   new Uint8Array(control, OFF_CELLS, image.cells.length).set(image.cells);
   new Uint8Array(control, OFF_CLOCK, CLOCK_BYTES).set(image.clock);
-  new Uint32Array(control, OFF_FRONTIER, FRONTIER_WIDTH).set(image.heads);
+  new Uint8Array(control, OFF_FRONTIER, FRONTIER_BYTES).set(image.heads);
   ctl[W_HEAD_START] = image.headStart;
   ctl[W_HEAD_COUNT] = image.headCount;
   ctl[W_POPCOUNT] = image.popcount;
@@ -55,12 +57,13 @@ export function writeImageState(control: SharedArrayBuffer, image: DomainImage):
 /**
  * The three part hashes of an image, 96 bytes: BLAKE3(cells) ‖ BLAKE3(clock ‖ heads) ‖ BLAKE3(ids).
  * Each part can be hashed where its memory is: the ids straight from the index's shared key store.
+ * The heads are hashed at whatever length the image holds them (a version-1 checkpoint's were 32
+ * bytes of key numbers; see checkpoint.ts).
  */
 export function hashParts(image: DomainImage): Uint8Array {
-  const heads = new Uint8Array(image.heads.buffer, image.heads.byteOffset, HEADS_BYTES);
-  const clockAndHeads = new Uint8Array(CLOCK_BYTES + HEADS_BYTES);
+  const clockAndHeads = new Uint8Array(CLOCK_BYTES + image.heads.length);
   clockAndHeads.set(image.clock);
-  clockAndHeads.set(heads, CLOCK_BYTES);
+  clockAndHeads.set(image.heads, CLOCK_BYTES);
   const parts = new Uint8Array(3 * HASH_BYTES);
   parts.set(hash(image.cells), 0);
   parts.set(hash(clockAndHeads), HASH_BYTES);

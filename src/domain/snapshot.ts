@@ -9,7 +9,7 @@
  */
 import { STATE_CELL_BYTES } from '../core/state-cell.js';
 import { SharedMemoryError } from '../errors.js';
-import { FRONTIER_WIDTH, SNAP_CELLS, SNAP_FRONTIER, SNAP_META, W_CELLS_START, W_CLOCK, W_FRONTIER, W_HEAD_COUNT, W_HEAD_START, W_POPCOUNT, W_SNAP } from './control-block.js';
+import { FRONTIER_WIDTH, HEAD_WORDS, SNAP_CELLS, SNAP_FRONTIER, SNAP_META, W_CELLS_START, W_CLOCK, W_FRONTIER, W_HEAD_COUNT, W_HEAD_START, W_POPCOUNT, W_SNAP } from './control-block.js';
 
 /** A reader spins this many times on a snapshot being written, then sleeps in `Atomics.wait`. */
 const SNAPSHOT_SPINS = 64;
@@ -30,14 +30,21 @@ export const SNAPSHOT_WORDS = {
 
 /**
  * Copies the live clock, frontier, counters, `size` and the first `cells` cells into the snapshot
- * area under the seqlock (~50 atomic stores per cell in use: per batch or on demand, never per fact).
+ * area under the seqlock: 20 atomic stores, 8 per head and 16 per cell in use (a chain with one
+ * cell: 44). Per batch or on demand, never per fact.
  */
 export function publishSnapshot(ctl: Uint32Array, seqlock: Int32Array, size: number, cells: number): void {
   Atomics.add(seqlock, 0, 1); // odd: snapshot being written
   for (let i = 0; i < CLOCK_WORDS; i++) Atomics.store(ctl, W_SNAP + i, ctl[W_CLOCK + i]!);
-  for (let i = 0; i < FRONTIER_WIDTH; i++) Atomics.store(ctl, W_SNAP + SNAP_FRONTIER + i, ctl[W_FRONTIER + i]!);
-  Atomics.store(ctl, W_SNAP + SNAP_META, ctl[W_HEAD_START]!);
-  Atomics.store(ctl, W_SNAP + SNAP_META + 1, ctl[W_HEAD_COUNT]!);
+  // Only the slots holding heads, each to the same slot: a reader reads no other (`sync`).
+  const start = ctl[W_HEAD_START]!;
+  const count = ctl[W_HEAD_COUNT]!;
+  for (let i = 0; i < count; i++) {
+    const at = ((start + i) & (FRONTIER_WIDTH - 1)) * HEAD_WORDS;
+    for (let j = 0; j < HEAD_WORDS; j++) Atomics.store(ctl, W_SNAP + SNAP_FRONTIER + at + j, ctl[W_FRONTIER + at + j]!);
+  }
+  Atomics.store(ctl, W_SNAP + SNAP_META, start);
+  Atomics.store(ctl, W_SNAP + SNAP_META + 1, count);
   Atomics.store(ctl, W_SNAP + SNAP_META + 2, ctl[W_POPCOUNT]!);
   Atomics.store(ctl, W_SNAP + SNAP_META + 3, size);
   const words = cells * (STATE_CELL_BYTES / 4);

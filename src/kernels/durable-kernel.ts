@@ -438,10 +438,11 @@ export class DurableKernel<I extends Invariant = Invariant> extends KernelBase<I
    * Re-anchors the kernel on a verified checkpoint (e.g. a peer's): the kernel's history becomes
    * exactly the checkpoint's, atomically, in memory and on disk. The file is verified first (hash,
    * sizes, frontier, distinct ids, cell count, capacity); a bad one throws `CheckpointError` (or
-   * `InvalidArgumentError` for a kernel too small) and changes nothing. Then, once everything
-   * admitted is durable, the checkpoint is written into this log as its newest (at the current
-   * sequence), the live state replaced, and every older checkpoint and segment deleted — so no
-   * recovery can fall back to the history before the anchor. Returns the new checkpoint.
+   * `InvalidArgumentError` for a kernel too small, `LogFormatError` for a checkpoint of the
+   * earlier format) and changes nothing. Then, once everything admitted is durable, the
+   * checkpoint is written into this log as its newest (at the current sequence), the live state
+   * replaced, and every older checkpoint and segment deleted — so no recovery can fall back to
+   * the history before the anchor. Returns the new checkpoint.
    */
   reanchor(checkpointFile: string): Promise<CheckpointInfo> {
     if (this.closing !== undefined) return Promise.reject(new DurabilityError('LogClosed', 'the kernel is closed (or closing): no re-anchor'));

@@ -78,7 +78,7 @@ function encodeSnapshot(image: DomainImage, facts: readonly WireFact[]): Uint8Ar
   const json = {
     cells: b64(image.cells),
     clock: b64(image.clock),
-    heads: b64(new Uint8Array(image.heads.buffer, image.heads.byteOffset, image.heads.byteLength)),
+    heads: b64(image.heads),
     headStart: image.headStart,
     headCount: image.headCount,
     popcount: image.popcount,
@@ -91,9 +91,8 @@ function encodeSnapshot(image: DomainImage, facts: readonly WireFact[]): Uint8Ar
 function decodeSnapshot(bytes: Uint8Array): { image: DomainImage; facts: WireFact[] } {
   const j = JSON.parse(Buffer.from(bytes).toString()) as { cells: string; clock: string; heads: string; headStart: number; headCount: number; popcount: number; ids: string; facts: [string, string[], string][] };
   const u8 = (s: string): Uint8Array => new Uint8Array(Buffer.from(s, 'base64'));
-  const heads = u8(j.heads);
   return {
-    image: { cells: u8(j.cells), clock: u8(j.clock), heads: new Uint32Array(heads.slice().buffer), headStart: j.headStart, headCount: j.headCount, popcount: j.popcount, ids: u8(j.ids) },
+    image: { cells: u8(j.cells), clock: u8(j.clock), heads: u8(j.heads), headStart: j.headStart, headCount: j.headCount, popcount: j.popcount, ids: u8(j.ids) },
     facts: j.facts.map(([id, deps, payload]) => ({ id: u8(id), deps: deps.map(u8), payload: u8(payload) })),
   };
 }

@@ -53,9 +53,9 @@ export const LAYOUT = {
     /** u32 id count (32 bytes each). */
     idCountAt: 36,
     cellBytes: 64,
-    /** Between the cells and the ids: the Bloom clock (64) and the frontier heads (8 × u32). */
+    /** Between the cells and the ids: the Bloom clock (64) and the frontier ring (8 ids of 32 bytes). */
     clockBytes: 64,
-    headsBytes: 32,
+    headsBytes: 256,
     name: /^checkpoint-([0-9a-f]{16})\.ckpt$/,
   },
 } as const;
