@@ -17,6 +17,7 @@ export const THREADS_FILES = [
   'test/durable-kernel.test.ts',
   'test/error-wire.test.ts',
   'test/examples.test.ts',
+  'test/history-compactor.test.ts',
   'test/import-cost.test.ts',
   'test/metrics.test.ts',
   'test/pool-exactness.test.ts',

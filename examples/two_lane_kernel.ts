@@ -13,7 +13,7 @@ for (let i = 1; i < 1000; i++) {
   previous = fact;
 }
 console.log(`1000 chained facts: Bloom saturation ${(kernel.saturation * 100).toFixed(1)}%`);
-console.log(`exact index: ${kernel.exactIndex.size} ids, ${kernel.exactIndex.bytesPerId.toFixed(1)} bytes per id at capacity ${kernel.exactIndex.capacity}`);
+console.log(`exact index: ${kernel.exactIndex.size} ids in ${(kernel.exactIndex.byteLength / 2 ** 20).toFixed(1)} MiB (its hot tables; no limit on ids)`);
 
 // Find ids the Bloom clock would wrongly accept, and show the exact lane rejecting them.
 const clock = kernel.clock;

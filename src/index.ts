@@ -96,7 +96,7 @@ export { Kernel, TwoLaneKernel } from './kernels/kernel.js';
 export { CausalMode, EscalatingKernel } from './kernels/escalating-kernel.js';
 export {
   DEFAULT_MAX_TENANTS,
-  DEFAULT_TENANT_INDEX_CAPACITY,
+  DEFAULT_TENANT_HOT_CAPACITY,
   MAX_TENANT_ID,
   TenantKernel,
 } from './kernels/tenant-kernel.js';

@@ -10,6 +10,7 @@ import {
   ExactCausalIndex,
   GCounterInvariant,
   Kernel,
+  type SharedKernelMemory,
   LatencyHistogram,
   MultiKernel,
   ShardLocks,
@@ -41,7 +42,23 @@ function sharedKernel(): { kernel: Kernel; ctl: Uint32Array; index: Uint32Array 
     prev = [id];
   }
   kernel.publish();
-  return { kernel, ctl: new Uint32Array(kernel.shared.control), index: new Uint32Array(kernel.shared.index) };
+  return { kernel, ctl: new Uint32Array(kernel.shared.control), index: hotTableHeader(kernel.shared) };
+}
+
+/** Tier directory words (docs/FORMATS.md §5): table entries from word 64, 8 words each (serial, state, location). */
+const DIRECTORY_TABLES = 64;
+const TABLE_HOT = 1;
+
+/** The header words of a kernel's hot table, where its arena holds it (a location is arena × 2^20 + page). */
+function hotTableHeader(shared: SharedKernelMemory): Uint32Array {
+  const dir = new Uint32Array(shared.history.directory);
+  for (let t = 0; t < 32; t++) {
+    const at = DIRECTORY_TABLES + 8 * t;
+    if (dir[at + 1] !== TABLE_HOT) continue;
+    const location = dir[at + 2]!;
+    return new Uint32Array(shared.history.arenas[Math.floor(location / 2 ** 20)]!, (location % 2 ** 20) * 4096, 144);
+  }
+  throw new Error('no hot table');
 }
 
 function expectInvalidSharedMemory(attach: () => unknown): void {
@@ -98,7 +115,7 @@ describe('every shared structure checks its magic and layout version', () => {
     ['LatencyHistogram', () => new LatencyHistogram().buffer, (b) => LatencyHistogram.attach(b)],
     ['ShardLocks', () => new ShardLocks(2).buffer, (b) => ShardLocks.attach(b)],
     ['DurabilityControl', () => new DurabilityControl().buffer, (b) => new DurabilityControl(b)],
-    ['kernel control block', () => new Kernel(new GCounterInvariant(), { indexCapacity: 16 }).shared.control, (b) => Kernel.attach({ control: b, index: new ExactCausalIndex({ capacity: 16 }).buffer }, new GCounterInvariant())],
+    ['kernel control block', () => new Kernel(new GCounterInvariant(), { indexCapacity: 16 }).shared.control, (b) => Kernel.attach({ control: b, history: new Kernel(new GCounterInvariant(), { indexCapacity: 16 }).shared.history }, new GCounterInvariant())],
   ];
   for (const [name, create, attach] of structures) {
     it(`${name}: wrong magic, wrong version, too small, not shared → InvalidSharedMemory`, () => {
@@ -138,7 +155,7 @@ describe('the record-log seam', () => {
   /** A TotalSupply domain from the invariant's own initial state (unbounded balance). */
   const supply = (): CausalDomain => {
     const invariant = new TotalSupplyInvariant();
-    const domain = new CausalDomain([invariant], { capacity: 64 });
+    const domain = new CausalDomain([invariant], { idLimit: 64 });
     domain.setInitialState(invariant.initialState());
     return domain;
   };

@@ -661,7 +661,17 @@ describe('exposition: createMetricsRegistry passes promtool and keeps the histog
     const k = memKernel();
     const kernelsOnly = await createMetricsRegistry({ kernels: { mem: k } }).metrics();
     expectPromtoolClean(kernelsOnly);
-    expect(new Set(parseExposition(kernelsOnly).map((s) => s.name))).toEqual(new Set(['ctfs_exact_index_facts', 'ctfs_exact_index_fill', 'ctfs_bloom_saturation']));
+    expect(new Set(parseExposition(kernelsOnly).map((s) => s.name))).toEqual(
+      new Set([
+        'ctfs_exact_index_facts',
+        'ctfs_exact_index_fill',
+        'ctfs_bloom_saturation',
+        'ctfs_exact_index_ids',
+        'ctfs_exact_index_bytes',
+        'ctfs_exact_index_runs',
+        'ctfs_exact_index_frozen_tables',
+      ]),
+    );
   });
 
   it('values are nanoseconds, no ticks: record(1000) is in the le="1023" bucket, not le="511"; the sum is 1000', async () => {
@@ -789,6 +799,17 @@ describe('exposition: createMetricsRegistry passes promtool and keeps the histog
     expect(only(samples, 'ctfs_exact_index_facts', { kernel: 'durable' })).toBe(10);
     expect(only(samples, 'ctfs_exact_index_fill', { kernel: 'mem' })).toBe(4 / mem.indexCapacity);
     expect(only(samples, 'ctfs_exact_index_fill', { kernel: 'durable' })).toBe(10 / durable.indexCapacity);
+    // Per tier of the exact history: the ids add up to the facts, the bytes are what the kernel reports.
+    for (const [name, k] of [['mem', mem], ['durable', durable]] as const) {
+      const m = k.historyMemory();
+      const ids = ['hot', 'frozen', 'runs'].map((tier) => only(samples, 'ctfs_exact_index_ids', { kernel: name, tier }));
+      expect(ids.reduce((a, b) => a + b, 0)).toBe(k.size);
+      expect(ids).toEqual([m.hot.ids, m.frozen.ids, m.runs.ids]);
+      expect(only(samples, 'ctfs_exact_index_bytes', { kernel: name, tier: 'hot' })).toBe(m.hot.bytes);
+      expect(only(samples, 'ctfs_exact_index_bytes', { kernel: name, tier: 'spare' })).toBe(m.spare.bytes);
+      expect(only(samples, 'ctfs_exact_index_runs', { kernel: name })).toBe(m.runs.count);
+      expect(only(samples, 'ctfs_exact_index_frozen_tables', { kernel: name })).toBe(m.frozen.tables);
+    }
     expect(only(samples, 'ctfs_bloom_saturation', { kernel: 'mem' })).toBe(mem.saturation);
     expect(only(samples, 'ctfs_bloom_saturation', { kernel: 'durable' })).toBe(durable.saturation);
     expect(mem.saturation).toBeGreaterThan(0);

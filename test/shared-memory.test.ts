@@ -158,9 +158,9 @@ describe('a worker attached to a kernel created here', () => {
     const k = Kernel.withState(totalSupply(), supplyCell(0n), { indexCapacity: 64 });
     const garbage = [
       {},
-      { control: new SharedArrayBuffer(320), index: k.shared.index },
-      { control: k.shared.control, index: new SharedArrayBuffer(1024) },
-      { control: k.shared.index, index: k.shared.control },
+      { control: new SharedArrayBuffer(320), history: k.shared.history },
+      { control: k.shared.control, history: { directory: new SharedArrayBuffer(1024), arenas: k.shared.history.arenas } },
+      { control: k.shared.history.directory, history: { directory: k.shared.control, arenas: k.shared.history.arenas } },
     ];
     const r = await runWorker({ mode: 'attach-garbage', garbage });
     expect(r.results).toEqual(garbage.map(() => ({ threw: true, name: 'SharedMemoryError', code: 'InvalidSharedMemory', ctfs: true })));
@@ -170,33 +170,39 @@ describe('a worker attached to a kernel created here', () => {
 describe('(d) Kernel.attach refuses garbage and wrong-size buffers', () => {
   const k = Kernel.withState(totalSupply(), supplyCell(0n), { indexCapacity: 64 });
   k.admitRaw(seq(1), [], delta(1));
-  const { control, index } = k.shared;
-  const biggerIndex = new SharedArrayBuffer(index.byteLength + 64);
-  new Uint8Array(biggerIndex).set(new Uint8Array(index));
-  const truncatedIndex = new SharedArrayBuffer(index.byteLength - 32);
-  new Uint8Array(truncatedIndex).set(new Uint8Array(index, 0, truncatedIndex.byteLength));
-  const biggerControl = new SharedArrayBuffer(control.byteLength + 64);
-  new Uint8Array(biggerControl).set(new Uint8Array(control));
+  const { control, history } = k.shared;
+  const { directory, arenas } = history;
+  const copyOf = (buffer: SharedArrayBuffer, length: number): SharedArrayBuffer => {
+    const out = new SharedArrayBuffer(length);
+    new Uint8Array(out).set(new Uint8Array(buffer, 0, Math.min(length, buffer.byteLength)));
+    return out;
+  };
+  const biggerControl = copyOf(control, control.byteLength + 64);
   const plainControl = new ArrayBuffer(control.byteLength);
   new Uint8Array(plainControl).set(new Uint8Array(control));
+  const at = (d: SharedArrayBuffer): SharedKernelMemory => ({ control, history: { directory: d, arenas } });
 
   const cases: [string, unknown][] = [
     ['an empty object', {}],
     ['a string', 'shared'],
     ['a number', 42],
     ['control only', { control }],
-    ['index only', { index }],
-    ['a zeroed control block', { control: new SharedArrayBuffer(control.byteLength), index }],
-    ['a control block of the wrong size', { control: biggerControl, index }],
-    ['a 100-byte control block', { control: new SharedArrayBuffer(100), index }],
-    ['a non-shared ArrayBuffer as control', { control: plainControl, index }],
-    ['a typed array as control', { control: new Uint8Array(control), index }],
-    ['a zeroed index', { control, index: new SharedArrayBuffer(index.byteLength) }],
-    ['a 10-byte index', { control, index: new SharedArrayBuffer(10) }],
-    ['an index buffer too big for its header', { control, index: biggerIndex }],
-    ['a truncated index', { control, index: truncatedIndex }],
-    ['swapped buffers', { control: index, index: control }],
-    ['a non-shared index', { control, index: new ArrayBuffer(index.byteLength) }],
+    ['history only', { history }],
+    ['a zeroed control block', { control: new SharedArrayBuffer(control.byteLength), history }],
+    ['a control block of the wrong size', { control: biggerControl, history }],
+    ['a 100-byte control block', { control: new SharedArrayBuffer(100), history }],
+    ['a non-shared ArrayBuffer as control', { control: plainControl, history }],
+    ['a typed array as control', { control: new Uint8Array(control), history }],
+    ['a zeroed directory', at(new SharedArrayBuffer(directory.byteLength))],
+    ['a 10-byte directory', at(new SharedArrayBuffer(10))],
+    ['a directory too big for its header', at(copyOf(directory, directory.byteLength + 64))],
+    ['a truncated directory', at(copyOf(directory, directory.byteLength - 32))],
+    ['swapped buffers', { control: directory, history: { directory: control, arenas } }],
+    ['a non-shared directory', at(new ArrayBuffer(directory.byteLength) as unknown as SharedArrayBuffer)],
+    ['no arenas', { control, history: { directory } }],
+    ['arenas that are not growable', { control, history: { directory, arenas: arenas.map((a) => new SharedArrayBuffer(a.byteLength)) } }],
+    ['one arena missing', { control, history: { directory, arenas: arenas.slice(1) } }],
+    ['history of another kernel', { control, history: Kernel.withState(totalSupply(), supplyCell(0n)).shared.history }],
   ];
 
   it.each(cases)('%s → SharedMemoryError (InvalidSharedMemory) or InvalidArgumentError, never a kernel', (name, shared) => {

@@ -77,18 +77,19 @@ export interface ExactIndexOptions {
   readonly seed?: number;
 }
 
-/** The read-only face of an index, as kernels expose it: admit through the kernel. */
+/**
+ * The read-only face of an exact index, as kernels expose theirs (a TieredExactIndex): admit
+ * through the kernel.
+ */
 export interface ReadonlyExactIndex {
+  /** The most ids it takes (Infinity: no limit). */
   readonly capacity: number;
-  readonly tableSlots: number;
   readonly size: number;
-  readonly fill: number;
+  /** Bytes of memory it holds. */
   readonly byteLength: number;
-  readonly bytesPerId: number;
   contains(id: Uint8Array): boolean;
   containsAll(ids: readonly Uint8Array[]): boolean;
-  keyNumberOf(id: Uint8Array): number;
-  idAt(keyNumber: number): Uint8Array;
+  /** Every id (a copy each); the order is the index's own. */
   ids(): IterableIterator<Uint8Array>;
 }
 

@@ -509,6 +509,39 @@ function prepare(capacity: number, options: SortedRunOptions): { out: Uint8Array
   return { out: into, layout };
 }
 
+/** Ids sorted in memcmp order (a run's keys, or ids sorted by `sortedIds`), as the merge reads them. */
+interface SortedIds {
+  readonly count: number;
+  readonly keys: Uint8Array;
+  readonly keyWords: Int32Array | undefined;
+}
+
+/**
+ * Every id of `blocks` (32-byte ids end to end), sorted in memcmp order with repeats kept once,
+ * as a new array: blocks flagged in `sorted` are taken as they are, the others are sorted
+ * first. The canonical order of a set of ids (history digests, checkpoints), without building a
+ * run's fences or filter.
+ */
+export function sortedIds(blocks: readonly Uint8Array[], sorted: readonly boolean[]): Uint8Array {
+  const sources: SortedIds[] = [];
+  let total = 0;
+  blocks.forEach((block, i) => {
+    const n = block.length / ID_BYTES;
+    total += n;
+    let keys = block;
+    let count = n;
+    if (!sorted[i]) {
+      keys = new Uint8Array(block.length);
+      count = sortInto(block.byteOffset % 4 === 0 ? block : new Uint8Array(block), n, keys);
+      keys = keys.subarray(0, ID_BYTES * count);
+    }
+    const keyWords = keys.byteOffset % 4 === 0 ? new Int32Array(keys.buffer, keys.byteOffset, 8 * count) : undefined;
+    sources.push({ count, keys, keyWords });
+  });
+  const out = new Uint8Array(ID_BYTES * total);
+  return out.subarray(0, ID_BYTES * mergeInto(sources, out));
+}
+
 /** Writes fences, filter, header and checksum around `count` ids already at the layout's ids offset. */
 function finish(out: Uint8Array, layout: RunLayout, count: number, capacity: number, options: SortedRunOptions): SortedRun {
   const { checksum = true, seed } = (options ?? {}) as SortedRunOptions;
@@ -668,7 +701,7 @@ function insertionSort(order: Uint32Array, from: number, to: number, ids: Uint8A
  * A binary heap of the runs that still have ids, keyed by each one's next id: its 8-byte prefix
  * as two numbers, the full id on a tie.
  */
-function mergeInto(runs: readonly SortedRun[], keys: Uint8Array): number {
+function mergeInto(runs: readonly SortedIds[], keys: Uint8Array): number {
   const live = runs.filter((r) => r.count > 0);
   const sources = live.map((r) => r.keys);
   // Ids are copied as eight u32 words (a byte loop is ~7× slower); a run attached at an odd

@@ -1,136 +1,82 @@
 /**
  * TieredExactIndex: an exact set of 32-byte fact ids with no capacity limit — a small hot table
- * that takes every insert, frozen tables waiting to be compacted, and immutable sorted runs.
+ * that takes every insert, frozen tables waiting to be compacted, and immutable sorted runs —
+ * all in shared memory, so every thread that holds the index's memory sees one index.
  *
  * Tiers, in the order a lookup consults them:
  *
- *   1. **hot**: an ExactCausalIndex of `hotCapacity` ids (default 2^16) in one SharedArrayBuffer.
- *      Every insert lands here. A new id is proven absent from it by its tag array alone.
- *   2. **frozen**: a hot table that filled up, kept and still consulted until `compact` (or the
- *      owner's worker, below) turns it into a run. The swap is O(1): the next hot table was allocated (and its pages committed) ahead of
- *      time, so a freeze moves two references: no allocation, no copy, no fence, no page fault
- *      on the admitting path (the table's buffered slot writes are flushed, and it is published,
- *      when it is handed out for compaction).
+ *   1. **hot**: an ExactCausalIndex of `hotCapacity` ids (default 2^16). Every insert lands
+ *      here. A new id is proven absent from it by its tag array alone.
+ *   2. **frozen**: hot tables that filled up, still consulted until compaction turns each into
+ *      a run. A freeze is O(1): the spare table (allocated ahead, pages committed) takes over
+ *      and two directory entries change; no allocation, no copy on the admitting path.
  *   3. **runs**: SortedRuns (sorted-run.ts): the ids sorted, a fence per 128 ids, a binary fuse
- *      filter. A lookup asks the filter first (~1 in 256 absent ids passes it) and confirms a
- *      pass against the run's ids, so exactness never rests on a filter.
+ *      filter. A lookup asks every run's filter first (~1 in 256 absent ids passes one) and
+ *      confirms a pass against the run's ids, so exactness never rests on a filter.
  *
- * Every id lives in exactly one tier: `insert` checks all of them (hot table, frozen tables
- * newest first, runs newest first) before it writes anything, so a duplicate from any age is
- * refused and a refusal changes nothing. The common case, an id never seen, costs one hot-table
- * probe (tags only), one probe per frozen table, and one filter lookup per run.
+ * Every id lives in exactly one tier, and an insert checks all of them before it writes, so a
+ * duplicate from any age is refused and a refusal changes nothing. The common case, an id never
+ * seen, costs one hot-table probe (tags only), one probe per frozen table and one filter lookup
+ * per run.
  *
- * Why 2^16 ids per hot table (2.45 MiB: 91 KiB of tags, 366 KiB of slot words, 2 MiB of keys):
- * measured on this 2-core machine (1 MiB L2 per core, a loaded machine, two runs), a full
- * ExactCausalIndex answered an absent id in 84–126 ns at 2^13–2^16 ids, 105–131 at 2^17–2^18
- * and 179 at 2^20, and a present one (a recent dep: tag, slot word and key) in 100–316 ns at
- * 2^13–2^16 against 298–368 at 2^17 and 600–650 at 2^20. At 2^16 the randomly read part (tags
- * and slot words, 457 KiB) fits half the L2 beside the newest runs' filters while keys are only
- * appended; 2^17 doubles it. Over the whole index (`npm run bench:tiered` with
- * CTFS_HOT_CAPACITY = 2^15, 2^16, 2^17, at 1M and 10M ids) lookups and inserts differed by
- * less than the run-to-run noise, so the rest decided: 2^15 freezes twice as often and rewrote
- * each id 3.65 times in merges at 10M ids against 2.77 at 2^16, and 2^17 doubles the fixed
- * 4.9 MiB of two hot tables (which every tenant of a TenantKernel would pay). A freeze is a run
- * to build: 17 ms at 2^16 ids alone, 23–45 ms amid inserts (1.4–2.9M ids/s).
+ * **Memory.** Tables and runs are carved out of a few growable SharedArrayBuffers (arenas,
+ * history-arenas.ts); which pages hold what is written in the tier directory (tier-directory.ts),
+ * a small SharedArrayBuffer with a lock and a generation seqlock. The directory and the arenas
+ * are handed to another thread once (`memory`, `attach`): they keep their identity as they grow.
+ * A run costs 32 bytes per id for its keys, ~1.13 for its filter, 0.0625 for its fences and
+ * its header and page padding; a table 39.2 bytes per id at capacity. Two tables (hot and spare)
+ * are held at all times (4.9 MiB at the default capacity); freed pages stay committed and are
+ * reused. `memoryBytes()` gives the figures per tier.
  *
- * Measured against a plain ExactCausalIndex holding the same ids (`npm run bench:tiered`, two
- * runs, at 1M / 10M ids): insert of a new id 1.08–1.27× / 1.09–1.21× the plain index's time, an
- * absent id 1.4–1.6× / 1.3–1.5×, a recent id 0.5–0.7× / 0.6–0.7× (the hot table is small), an
- * old id or its duplicate ~2.2× / 1.6–2.2× (one run at 1M measured 6×): a filter pass over every
- * run, then a search of the run's ids, 0.8 µs / 0.9–1.4 µs. Compaction reads each id once to
- * build its run (2.4–2.9M ids/s) and ~2.8 times in merges (2.8–3.1M ids/s) at 10M ids: ~1.4 µs
- * of one core per id, so one compacting core keeps up with ~700k inserts/s; faster admission
- * for long stretches leaves frozen tables waiting (each one more probe per lookup).
+ * **Why 2^16 ids per hot table** (2.45 MiB: 91 KiB of tags, 366 KiB of slot words, 2 MiB of
+ * keys): measured on this 2-core machine (1 MiB L2 per core), a full ExactCausalIndex answered
+ * an absent id in 84–126 ns at 2^13–2^16 ids, 105–131 at 2^17–2^18 and 179 at 2^20, and a
+ * present one in 100–316 ns at 2^13–2^16 against 298–368 at 2^17 and 600–650 at 2^20. At 2^16
+ * the randomly read part (tags and slot words, 457 KiB) fits half the L2 beside the newest
+ * runs' filters; 2^15 froze twice as often and rewrote each id 3.65 times in merges at 10M ids
+ * against 2.77, and 2^17 doubles the fixed memory every kernel (and tenant) pays.
  *
- * **Compaction** is explicit and off the admitting path. `compact(budget)` does it all in the
- * calling thread; the steps it is made of let an owner run the expensive part anywhere:
- *
- *   frozen = index.freezeReady()          // the oldest frozen table not handed out yet
- *   run    = buildRun(frozen.ids, index.filterSeed)       // O(n log n): here or in a worker
- *   index.installRun(frozen, run)         // O(1) swap: the run replaces the table for lookups
- *
- *   job    = index.mergeReady()           // runs the policy says to merge, or undefined
- *   run    = mergeRuns(job.runs, index.filterSeed)        // O(n): here or in a worker
- *   index.installMerge(job, run)          // O(runs) swap
- *
- * `frozen.ids` is a view of the table's SharedArrayBuffer and a run's image (`run.bytes`) is a
- * view of one too, so both cross to a worker without a copy; `installRun`/`installMerge` also
- * take the image a worker sends back (attached, header checked, id count compared). Until an
- * install, the table or input runs stay in place and are consulted, so a lookup never misses an
- * id in between. A handed-out job that will not come back (the worker died) is given back with
- * `abandon`. A table whose run is installed is cleared and kept as the next spare hot table
- * (its pages stay committed), so in steady state exactly two hot tables exist.
+ * **Compaction** is claimed, run and installed in three steps, so the expensive one runs
+ * anywhere: `claimCompaction` (any thread; under the lock: marks a frozen table or some runs
+ * as taken and allocates the output), `runCompaction` (no lock: builds the table's run, or
+ * merges the runs, straight into the arena), `completeCompaction` (reports it in a job slot).
+ * The writer installs finished jobs at its next `beginWrite`/`publish` — the run replaces its
+ * table or inputs for lookups in one generation — so lookups on the admitting thread never race
+ * a change. Kernels hand their indexes to a compactor thread (history-compactor.ts);
+ * `compact()` does it all in the calling thread. Until an install, a table or input runs stay
+ * consulted, so no lookup misses an id in between.
  *
  * **Merge policy** (size-tiered): a run's level is ⌊log_F(ids / hotCapacity)⌋ with F =
- * `mergeFactor` (default 4), so a run built from one frozen table is level 0 and F level-ℓ runs
- * merge into one level-(ℓ + 1) run. Whenever some level holds F runs not already being merged,
- * `mergeReady` offers its F oldest, lowest level first. A merge of F level-ℓ runs is at level
- * ℓ + 1 or above, so after `compact` at most F − 1 runs remain per level, and a lookup consults
- * at most (F − 1)·(⌊log_F(n / hotCapacity)⌋ + 1) runs: 12 at 10M ids, 18 at 100M (more while
- * compaction is behind). Each id is rewritten about log_F(n / hotCapacity) times (2.8 per id at
- * 10M ids, measured): the price of few runs; a larger F rewrites less and consults more. Runs are kept newest first, a merged
- * run taking the place of its newest input: old ids live in the large runs at the end.
+ * `mergeFactor` (default 4); when a level holds F unclaimed runs, its F oldest merge (lowest
+ * level first). So at most F − 1 runs stay per level and a lookup consults about
+ * (F − 1)·(⌊log_F(n / hotCapacity)⌋ + 1) runs: 12 at 10M ids. Runs of 2^24 ids or more
+ * (`MAX_RUN_IDS`) are final: a merge holds its inputs and output at once and rewrites every
+ * id, so the largest runs are left alone. Each id is rewritten about log_F(n / hotCapacity)
+ * times (2.75 per id at 10M ids, measured).
  *
- * **Memory** (`memoryBytes()`, per tier): a run costs 32 bytes per id for its keys, ~1.13 for
- * its filter (9 bits per id at large counts, ~9.9 at 2^16 ids), 0.0625 for fences, and a header
- * plus padding to a 4 KiB page per run; the radix over the fences (≤ 0.03 bytes per id) lives in
- * the JavaScript heap and is not counted. Measured: 33.19–33.25 bytes per id in runs (32 +
- * 1.13–1.16 filter + 0.06 fences + ≤ 0.03 padding), plus two hot tables (4.9 MiB at the default
- * capacity) and any frozen tables not compacted yet (39.2 bytes per id): 36.4 bytes per id
- * overall at 1M ids, 33.7 at 10M. A merge holds its output beside its inputs until installed.
+ * **Limits**: no id-count limit by default; `idLimit` sets one, and `budgetBytes` refuses new
+ * ids once the arenas hold more than the budget (CausalHorizonExceededError, nothing changed;
+ * `horizonMessage` gives the figures). A duplicate is refused as such whatever the limits.
  *
- * **Budget**: no id-count limit; with `budgetBytes`, `insert` of a new id throws
- * CausalHorizonExceededError (nothing changed) when the index holds more than the budget, or
- * would after a freeze that has to allocate a hot table. Memory grows when a run is installed
- * (the table it replaces is kept as the spare) and when a freeze finds no spare, so the budget is
- * checked against what is held, never against an estimate. A duplicate is refused as such
- * whatever the budget.
+ * **Threads**: one writer at a time (the owner, or whoever holds a pool shard's lock) inserts;
+ * any thread may look up. A writer that finds the generation changed (another writer froze or
+ * installed) re-reads the directory. A reader re-checks the generation after each lookup and
+ * retries, since memory an install freed may be reused under it. Readers see the hot table up
+ * to the writer's last `publish()`, and frozen tables and runs whole (a freeze publishes the
+ * table it freezes).
  *
  * **Order of `ids()`**: runs oldest first (each in memcmp order), then frozen tables oldest
- * first and the hot table, each in insertion order. Insertion order is NOT preserved across
- * runs: sorting forgets it. A checkpoint written from `ids()` holds the set exactly, and the ids
- * of the frozen and hot tables (the newest 1–2 tables' worth) in the order they came; everything
- * older comes back sorted, so a restore that re-inserts the ids numbers them differently; nothing
- * outside the index may refer to ids by insertion number (the domain's frontier ring holds ids).
- *
- * Threads: one owner thread inserts, looks up and installs; builds and merges may run anywhere.
- * Other threads do not attach to a tiered index yet (see below).
- *
- * **Integration notes** (what CausalDomain needs beyond ExactCausalIndex, and how to get it):
- *  - *Key numbers*: none needed. Key numbers are per hot table and a run has none, so the
- *    domain's frontier ring and recent-admissions cache hold ids (the ring 8 × 32 bytes in the
- *    control block), compared by first word and confirmed by a full compare; CausalDomain uses
- *    neither `idAt`, `keyEquals` nor `insertAt`'s key number, and a checkpoint needs no
- *    insertion order at all.
- *  - *publish / sync / showUpTo / containsPublished* (attached threads, pool shards): every tier
- *    must be attachable. A SharedArrayBuffer cannot be stored in shared memory, so: a tier
- *    directory in the control block (a generation word, the tables' and runs' identities), the
- *    buffers posted to attached threads when it changes, each thread caching what it attached
- *    and re-reading the directory on `sync()`. `publish()` flushes the hot table and any frozen
- *    table not handed out yet (their slot words must be written before another thread probes);
- *    the published size stays the total count, and `showUpTo` limits the hot table only (older
- *    tiers are wholly published). A table or run that was replaced must not be reused or freed
- *    while a reader may still probe it: recycle a table as the spare only once every reader's
- *    generation has passed its retirement (an epoch per reader), or give up recycling there.
- *  - *Pending writes and the prepare/commit split*: today `prepare` probes and remembers the
- *    slot, `commit` writes. Here `prepare` would probe the hot table, then the frozen tables
- *    and the runs (`insert` shows the order), and check the budget including a freeze's growth
- *    (a pure query); `commit` freezes when the hot table is full and only then probes the new,
- *    empty table for the slot, so a rejected fact never freezes anything. Pending slot writes
- *    stay per hot table; `beginWrite` takes the hot table's live count, as today.
- *  - *Checkpoints and images* (`copyIds`, `idsView`, restore): `idBlocks()` gives views with
- *    no copy, in the order described above; a durable checkpoint should reference run files
- *    rather than copy their ids.
- *  - *reset*: `clear()` keeps two hot tables and drops everything else.
+ * first and the hot table, each in insertion order. Insertion order is not kept across runs;
+ * `sortedIds()` gives the canonical order of the set (images, digests).
  */
 import { CausalHorizonExceededError, InvalidArgumentError, SharedMemoryError } from '../errors.js';
 import { describeValue } from '../describe-value.js';
 import { optionsObject } from '../core/options.js';
 import { prefaultRange } from '../native/shim.js';
-import { ExactCausalIndex, MAX_INDEX_CAPACITY, exactIndexByteLength } from './exact-index.js';
+import { ExactCausalIndex, MAX_INDEX_CAPACITY, exactIndexByteLength, type ReadonlyExactIndex } from './exact-index.js';
 import { IdFilterHash, type IdFilter } from './id-filter.js';
 import { IdHasher, splitmix32 } from './id-hash.js';
-import { SortedRun, sortedRunByteLength } from './sorted-run.js';
+import { SortedRun, sortedIds, sortedRunByteLength } from './sorted-run.js';
 import { ARENA_PAGE, HistoryArenas, MAX_ARENAS, MAX_ARENA_BYTES, arenaStateWords, createArenas, pagesFor } from './history-arenas.js';
 import {
   DIRECTORY_MAGIC,
@@ -317,7 +263,7 @@ interface AttachOptions extends TieredIndexOptions {
   readonly [ATTACHED]?: SharedTieredMemory;
 }
 
-export class TieredExactIndex {
+export class TieredExactIndex implements ReadonlyExactIndex {
   /** Pass it to `TieredExactIndex.attach` in another thread. */
   readonly memory: SharedTieredMemory;
   readonly hotCapacity: number;
@@ -373,7 +319,7 @@ export class TieredExactIndex {
       directory = attached.directory;
       arenaBuffers = attached.arenas;
     } else {
-      const o = checkOptions(options);
+      const o = checkTieredIndexOptions(options);
       prefaultTables = o.prefault;
       const words = new Uint32Array(directoryWords(o.arenas));
       directory = new SharedArrayBuffer(words.byteLength);
@@ -449,14 +395,16 @@ export class TieredExactIndex {
     return this.cold + this.hot.size;
   }
 
-  /** @internal Ids inserted so far, whoever inserted them. */
+  /**
+   * @internal Ids inserted so far, whoever inserted them: the cold count and the hot table's
+   * live count read in one generation (a freeze moves ids from one to the other).
+   */
   get liveCount(): number {
-    return this.f64[F_COLD]! + this.hotLiveCount();
-  }
-
-  private hotLiveCount(): number {
-    if (Atomics.load(this.i32, D_GEN) !== this.gen) this.refresh();
-    return this.hot.liveCount;
+    for (;;) {
+      const g = this.stableGeneration();
+      const count = this.cold + this.hot.liveCount;
+      if (Atomics.load(this.i32, D_GEN) === g) return count;
+    }
   }
 
   /** Frozen tables waiting for their run. */
@@ -485,6 +433,23 @@ export class TieredExactIndex {
   /** The id limit (Infinity: none). */
   get idCountLimit(): number {
     return this.idLimit;
+  }
+
+  /** The most ids the index takes: its id limit (Infinity: none). */
+  get capacity(): number {
+    return this.idLimit;
+  }
+
+  /** Bytes of memory the index holds (every tier; see `memoryBytes`). */
+  get byteLength(): number {
+    return this.arenas.heldBytes();
+  }
+
+  /** True if every id in `ids` is present. */
+  containsAll(ids: readonly Uint8Array[]): boolean {
+    if (!Array.isArray(ids)) throw new InvalidArgumentError('ids must be an array of 32-byte ids');
+    for (let i = 0; i < ids.length; i++) if (!this.contains(ids[i]!)) return false;
+    return true;
   }
 
   // ---- the writer's path ----
@@ -534,13 +499,19 @@ export class TieredExactIndex {
     return true;
   }
 
-  /** @internal Inserts the id loaded into `h`, after `findForInsert` (absent) and `roomForOne` (true). Freezes first if the hot table is full. */
-  insertPrepared(h: IdHasher): void {
+  /**
+   * @internal Inserts the id loaded into `h`, after `findForInsert` (absent) and `roomForOne`
+   * (true). Freezes first if the hot table is full, and then returns true: the caller sees to
+   * compaction (`afterFreeze`).
+   */
+  insertPrepared(h: IdHasher): boolean {
     if (this.slot === -1) {
       this.freeze();
-      this.slot = ~this.hot.probe(h);
+      this.hot.insertAt(~this.hot.probe(h), h);
+      return true;
     }
     this.hot.insertAt(this.slot, h);
+    return false;
   }
 
   /** Why the last `roomForOne` said no, with the figures (the CausalHorizonExceeded message). */
@@ -1300,6 +1271,13 @@ export class TieredExactIndex {
     yield this.hot.idsView(this.hot.liveCount);
   }
 
+  /** Every id in memcmp order, end to end (a new array): the canonical order of the set, for digests and images. Writer only. */
+  sortedIds(): Uint8Array {
+    const blocks = [...this.idBlocks()];
+    const runs = this.runs.length;
+    return sortedIds(blocks, blocks.map((_, i) => i < runs));
+  }
+
   /** Every id (a copy each), in `idBlocks` order: NOT insertion order once runs exist. */
   *ids(): IterableIterator<Uint8Array> {
     for (const block of this.idBlocks()) {
@@ -1349,7 +1327,7 @@ export class TieredExactIndex {
   }
 }
 
-interface CheckedOptions {
+export interface CheckedOptions {
   hotCapacity: number;
   mergeFactor: number;
   budgetBytes: number;
@@ -1360,7 +1338,8 @@ interface CheckedOptions {
   arenaBytes: number;
 }
 
-function checkOptions(options: TieredIndexOptions): CheckedOptions {
+/** @internal Throws InvalidArgumentError unless `options` are valid; the options with defaults filled in. */
+export function checkTieredIndexOptions(options: TieredIndexOptions): CheckedOptions {
   const {
     hotCapacity = DEFAULT_HOT_CAPACITY,
     mergeFactor = DEFAULT_MERGE_FACTOR,

@@ -28,9 +28,10 @@ import { AdmitCode, InvariantCode } from '../codes.js';
 import { MAX_DEPS, MAX_PAYLOAD_BYTES } from '../core/fact.js';
 import { STATE_CELL_BYTES, StateCell, stateView, type StateView } from '../core/state-cell.js';
 import { CausalClock } from '../causal/causal-clock.js';
-import { ExactCausalIndex, type ExactIndexOptions } from '../causal/exact-index.js';
+import { TieredExactIndex, type SharedTieredMemory, type TieredIndexOptions } from '../causal/tiered-index.js';
+import { afterFreeze, type HistoryCompaction } from '../causal/history-compactor.js';
 import { IdHasher } from '../causal/id-hash.js';
-import { InvalidArgumentError } from '../errors.js';
+import { InvalidArgumentError, SharedMemoryError } from '../errors.js';
 import type { Invariant } from '../invariants/invariant.js';
 import {
   FRONTIER_BYTES,
@@ -104,7 +105,14 @@ function headsOf(ring: Uint8Array, start: number, n: number): Uint8Array[] {
 /** The shared memory of one causal domain; hand it to another thread to attach. */
 export interface SharedDomainMemory {
   readonly control: SharedArrayBuffer;
-  readonly index: SharedArrayBuffer;
+  /** The exact history: its tier directory and arenas. */
+  readonly history: SharedTieredMemory;
+}
+
+/** How a domain keeps its exact history: the tiered index's options and who compacts it. */
+export interface HistoryOptions extends TieredIndexOptions {
+  /** 'background' (default): a compactor thread; 'inline': the admitting thread, right after a freeze. */
+  readonly compaction?: HistoryCompaction;
 }
 
 /** The cell an invariant starts from: `cell`, else its `initialState()`, else zeros — checked to be 64 bytes. */
@@ -130,7 +138,8 @@ export interface DomainSnapshot {
 
 export class CausalDomain {
   readonly control: SharedArrayBuffer;
-  readonly index: ExactCausalIndex;
+  readonly index: TieredExactIndex;
+  private readonly compaction: HistoryCompaction;
   readonly clock: CausalClock;
   /** Live views of all MAX_CELLS state cells; the first `cellCount` are in use (each carries its word view). */
   private readonly cellViews: StateView[] = [];
@@ -178,18 +187,21 @@ export class CausalDomain {
    * a replication ring); null: not logged. See `RecordLog` for when it is called.
    */
   private recordLog: RecordLog | null = null;
-  /** Set by `prepare` for `commit`: the empty slot for the id, and its dep count. */
-  private insertSlot = 0;
+  /** Set by `prepare` for `commit`: the id's dep count (the index remembers where the id goes). */
   private preparedDeps = 0;
 
   /** A domain with one cell per invariant (at most 8; MultiKernel may start with none and `addInvariant`). */
-  constructor(invariants: readonly Invariant[], options: ExactIndexOptions, shared?: SharedDomainMemory) {
+  constructor(invariants: readonly Invariant[], options: HistoryOptions, shared?: SharedDomainMemory) {
     if (invariants.length > MAX_CELLS) throw new InvalidArgumentError(`at most ${MAX_CELLS} invariants per kernel`);
+    const { compaction = 'background', ...indexOptions } = options;
+    if (compaction !== 'background' && compaction !== 'inline') throw new InvalidArgumentError(`history compaction is 'background' or 'inline', got ${String(compaction)}`);
+    this.compaction = compaction;
     if (shared === undefined) {
-      this.index = new ExactCausalIndex(options);
+      this.index = new TieredExactIndex(indexOptions);
       this.control = createControlBlock(this.index.domainId, invariants.length);
     } else {
-      this.index = ExactCausalIndex.attach(shared.index);
+      if (shared === null || typeof shared !== 'object') throw new SharedMemoryError('shared memory of a kernel is { control, history }');
+      this.index = TieredExactIndex.attach(shared.history);
       this.control = checkControlBlock(shared.control, this.index, invariants.length);
     }
     this.ctl = new Uint32Array(this.control);
@@ -246,7 +258,7 @@ export class CausalDomain {
   }
 
   get shared(): SharedDomainMemory {
-    return { control: this.control, index: this.index.buffer };
+    return { control: this.control, history: this.index.memory };
   }
 
   get popcount(): number {
@@ -365,8 +377,7 @@ export class CausalDomain {
     index.beginWrite();
     const idHasher = this.idHasher;
     idHasher.load(id);
-    const probe = index.probe(idHasher);
-    if (probe >= 0) return this.rejectShape(-1, AdmitCode.DuplicateFact);
+    if (index.findForInsert(idHasher, id, 0)) return this.rejectShape(-1, AdmitCode.DuplicateFact);
 
     // Another thread's reset (a writer that took over, then reset) may have dropped ids this
     // thread's cache still holds.
@@ -381,14 +392,13 @@ export class CausalDomain {
       const depHasher = this.depHasher;
       depHasher.load(dep);
       // Bloom: a clear bit proves the dep was never admitted; a set bit proves nothing.
-      if ((bloomFilter && !this.clock.hasHash(depHasher.bloomHash)) || index.find(depHasher) < 0) {
+      if ((bloomFilter && !this.clock.hasHash(depHasher.bloomHash)) || !index.find(depHasher, dep, 0)) {
         // A dep another domain admitted (a pool shard that shares causality) is satisfied. It is
         // no head here, and needs no mark: never admitted here, it equals no id in the ring.
         if (this.foreignDep === null || !this.foreignDep(dep)) return this.rejectDep(d);
       }
     }
-    if (index.size >= index.capacity) return this.rejectShape(-1, AdmitCode.CausalHorizonExceeded);
-    this.insertSlot = ~probe;
+    if (!index.roomForOne()) return this.rejectShape(-1, AdmitCode.CausalHorizonExceeded);
     this.preparedDeps = nDeps;
     return 0;
   }
@@ -396,7 +406,8 @@ export class CausalDomain {
   /** Step 6, after a successful `prepare` (of these `deps`) and invariant step. */
   private commit(deps: readonly Uint8Array[]): void {
     const idHasher = this.idHasher;
-    this.index.insertAt(this.insertSlot, idHasher);
+    // A freeze (one admission in 2^16) hands the frozen table to compaction.
+    if (this.index.insertPrepared(idHasher)) afterFreeze(this.index, this.compaction);
     const added = this.clock.observeHash(idHasher.bloomHash);
     if (added !== 0) this.ctl[W_POPCOUNT] = this.ctl[W_POPCOUNT]! + added;
     copyId(this.recent, this.recentNext * HEAD_WORDS, this.idWords, 0);
@@ -588,18 +599,13 @@ export class CausalDomain {
     this.publish();
   }
 
-  /** @internal A copy of the domain's history (writer only). */
-  exportImage(idCount = this.index.size): DomainImage {
-    return imageOf(this.control, this.invariants.length, this.index.copyIds(idCount));
-  }
-
   /**
-   * @internal Like `exportImage`, but the ids are a view of the shared key store (no copy): it
-   * stays valid while this domain keeps admitting, until a reset or restore. Writer only.
+   * @internal A copy of the domain's history (writer only): its ids in memcmp order (the
+   * canonical order of the set: two domains that admitted the same facts give the same bytes,
+   * however their tiers stand), or none if `withIds` is false (the cells alone).
    */
-  exportImageShared(): DomainImage {
-    this.index.beginWrite();
-    return imageOf(this.control, this.invariants.length, this.index.idsView(this.index.size));
+  exportImage(withIds = true): DomainImage {
+    return imageOf(this.control, this.invariants.length, withIds ? this.index.sortedIds() : new Uint8Array(0));
   }
 
   /**

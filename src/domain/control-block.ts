@@ -6,7 +6,11 @@
  */
 import { STATE_CELL_BYTES } from '../core/state-cell.js';
 import { checkSharedHeader } from '../core/shared-header.js';
-import type { ExactCausalIndex } from '../causal/exact-index.js';
+/** What a control block is checked against: the exact history it belongs to. */
+interface History {
+  readonly domainId: number;
+  readonly liveCount: number;
+}
 import { SharedMemoryError } from '../errors.js';
 
 /** "CTKD" little-endian: marks a buffer as a kernel domain's control block. */
@@ -85,7 +89,7 @@ export function createControlBlock(domainId: number, cells: number): SharedArray
  * ring and snapshot heads, snapshot size), so a damaged buffer is a `SharedMemoryError` here
  * rather than a hang or a `RangeError` later.
  */
-export function checkControlBlock(control: unknown, index: ExactCausalIndex, cells: number): SharedArrayBuffer {
+export function checkControlBlock(control: unknown, index: History, cells: number): SharedArrayBuffer {
   const header = checkSharedHeader(control, MAGIC, LAYOUT_VERSION, 'a kernel control block', 16);
   const buffer = control as SharedArrayBuffer;
   if (buffer.byteLength !== CONTROL_BYTES) throw new SharedMemoryError(`kernel control block must be a SharedArrayBuffer of ${CONTROL_BYTES} bytes`);
@@ -111,8 +115,8 @@ export function checkHeads(start: number, count: number, which: string): void {
 }
 
 /** Throws unless a published size is one the index can hold and has inserted. */
-export function checkSnapshotSize(size: number, index: ExactCausalIndex): void {
-  if (size > index.capacity || size > index.liveCount) {
-    throw new SharedMemoryError(`kernel control block: a snapshot of ${size} facts, but the index holds ${index.liveCount} of at most ${index.capacity}`);
+export function checkSnapshotSize(size: number, index: History): void {
+  if (size > index.liveCount) {
+    throw new SharedMemoryError(`kernel control block: a snapshot of ${size} facts, but the index holds ${index.liveCount}`);
   }
 }

@@ -1,6 +1,7 @@
 /**
  * The digest of a kernel's admitted history: one BLAKE3 hash over its state cells, Bloom clock,
- * frontier ring (the heads' ids) and every id in admission order. Two kernels have equal digests
+ * frontier ring (the heads' ids) and every id in memcmp order (the set's canonical order, whatever
+ * the history's tiers hold). Two kernels have equal digests
  * exactly when a checkpoint of each would hold the same bytes (apart from the log fields), so it
  * is the cheap way to compare a pool shard with a kernel built elsewhere, or two replicas.
  *
@@ -9,8 +10,8 @@
  *
  * v2: the heads part holds the frontier ring's 8 ids (256 bytes); v1 held 8 key numbers (32).
  *
- * The ids are hashed where they live (a view of the exact index's shared key store), so a pool
- * thread can hash a large kernel without copying it.
+ * The image's ids are a sorted copy (`exportImage`): the writer pays the copy, the hashing can
+ * run elsewhere (a pool thread hashes after releasing the shard's lock).
  */
 import { hash } from 'blake3-jit';
 import { STATE_CELL_BYTES } from '../core/state-cell.js';

@@ -22,7 +22,7 @@ export interface DomainImage {
   readonly headStart: number;
   readonly headCount: number;
   readonly popcount: number;
-  /** Every admitted id in admission order, 32 bytes each. */
+  /** Every admitted id, 32 bytes each, in memcmp order (the canonical order of the set). */
   readonly ids: Uint8Array;
 }
 
@@ -56,7 +56,6 @@ export function writeImageState(control: SharedArrayBuffer, image: DomainImage):
 
 /**
  * The three part hashes of an image, 96 bytes: BLAKE3(cells) ‖ BLAKE3(clock ‖ heads) ‖ BLAKE3(ids).
- * Each part can be hashed where its memory is: the ids straight from the index's shared key store.
  * The heads are hashed at whatever length the image holds them (a version-1 checkpoint's were 32
  * bytes of key numbers; see checkpoint.ts).
  */

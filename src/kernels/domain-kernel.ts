@@ -9,6 +9,7 @@ import { AdmitCode } from '../codes.js';
 import { toHex } from '../core/bytes.js';
 import { AdmitError } from '../errors.js';
 import type { CausalDomain } from '../domain/causal-domain.js';
+import type { TieredMemory } from '../causal/tiered-index.js';
 import { ACCEPT_FOREIGN_DEPS } from './internal.js';
 
 /**
@@ -20,10 +21,10 @@ export function rejectionError(domain: CausalDomain, code: number, id: FactId | 
   const invariantCode = code === AdmitCode.InvariantViolation || code === AdmitCode.MalformedFact ? domain.lastInvariantError : 0;
   const which = domain.lastFailedInvariant >= 0 && domain.cellCount > 1 ? ` (invariant ${domain.lastFailedInvariant})` : '';
   const where = context === undefined ? '' : `, ${context}`;
-  return new AdmitError(code, invariantCode, `${describe(code, id, domain.index.capacity)}${which}${where}`);
+  return new AdmitError(code, invariantCode, `${describe(code, id, domain)}${which}${where}`);
 }
 
-function describe(code: number, id: FactId | undefined, capacity: number): string {
+function describe(code: number, id: FactId | undefined, domain: CausalDomain): string {
   const fact = id instanceof Uint8Array && id.length === 32 ? `fact ${toHex(id).slice(0, 16)}…` : 'fact';
   switch (code) {
     case AdmitCode.CausalityViolation:
@@ -31,7 +32,7 @@ function describe(code: number, id: FactId | undefined, capacity: number): strin
     case AdmitCode.DuplicateFact:
       return `${fact} was already admitted`;
     case AdmitCode.CausalHorizonExceeded:
-      return `exact index is full (capacity ${capacity} facts); ${fact} cannot be tracked`;
+      return `${domain.index.horizonMessage()}; ${fact} cannot be tracked`;
     case AdmitCode.RequiresCoordination:
       return 'the invariant is not coordination-free; replicate it through escrow';
     case AdmitCode.FactIdMismatch:
@@ -69,9 +70,14 @@ export abstract class DomainKernel {
     return this.domain.index.size;
   }
 
-  /** The most facts this kernel can admit (its exact-index capacity). */
+  /** The most facts this kernel admits (its `indexCapacity` option; Infinity: no limit). */
   get indexCapacity(): number {
     return this.domain.index.capacity;
+  }
+
+  /** Ids and bytes per tier of the exact history (hot table, spare, frozen tables, runs); what `ctfs_exact_index_*` exports. */
+  historyMemory(): TieredMemory {
+    return this.domain.index.memoryBytes();
   }
 
   /** True if a fact with this id was admitted (exact). */

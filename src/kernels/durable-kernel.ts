@@ -30,7 +30,6 @@ import type { Invariant } from '../invariants/invariant.js';
 import { readCheckpoint, writeCheckpoint, type Checkpoint, type CheckpointJob } from '../persistence/checkpoint.js';
 import { lockDirectory } from '../persistence/data-dir.js';
 import { invariantIdentity, writeManifest, type Manifest } from '../persistence/manifest.js';
-import { prefault } from '../native/shim.js';
 import { DurableLog } from '../persistence/durable-log.js';
 import { Stat } from '../persistence/durability-control.js';
 import type { BackendChoice } from '../persistence/io-backend.js';
@@ -255,9 +254,8 @@ export class DurableKernel<I extends Invariant = Invariant> extends KernelBase<I
   }
 
   /** @internal Recovers the directory's history into this (fresh) kernel. */
-  [RECOVER_HISTORY](initialState: StateCell | Uint8Array | undefined, prefaultMemory: boolean, salvage: boolean): { report: RecoveryReport; logId: Uint8Array; manifest: Manifest } {
+  [RECOVER_HISTORY](initialState: StateCell | Uint8Array | undefined, salvage: boolean): { report: RecoveryReport; logId: Uint8Array; manifest: Manifest } {
     if (initialState !== undefined) this.domain.setInitialState(cellBytes(initialState));
-    if (prefaultMemory) prefault(this.domain.index.buffer);
     return recoverDomain(this.dir, this.domain, { identity: invariantIdentity([this.invariant]), salvage });
   }
 
@@ -418,11 +416,10 @@ export class DurableKernel<I extends Invariant = Invariant> extends KernelBase<I
     const started = performance.now();
     // The snapshot is taken now, at the call — or, if another checkpoint or re-anchor is still
     // running, when it has finished (a snapshot from before a re-anchor must not be written after it).
-    // With a pool the ids are a view of the key store: the ids below `size` never change while
-    // admission appends, and nothing can restore the domain until this checkpoint is done.
+    // The image is a copy (ids sorted): admission may go on while a pool thread hashes and writes it.
     const snapshot = (): { sequence: number; image: DomainImage } => ({
       sequence: this.log.lastSequence,
-      image: pool === undefined ? this.domain.exportImage() : this.domain.exportImageShared(),
+      image: this.domain.exportImage(),
     });
     const taken = this.exclusiveRunning === 0 ? snapshot() : undefined;
     return this.exclusive(async () => {
@@ -535,7 +532,6 @@ async function openDurable<I extends Invariant, K extends DurableKernel<I>>(
   if (typeof dir !== 'string' || dir === '') throw new InvalidArgumentError('dir must be a directory path');
   options = optionsObject(options);
   const { arenaBytes, segmentBytes, ackTimeoutMs } = checkOptions(options);
-  const prefaultMemory = prefaultOf(options);
   let unlock: () => void;
   try {
     fs.mkdirSync(dir, { recursive: true });
@@ -544,9 +540,10 @@ async function openDurable<I extends Invariant, K extends DurableKernel<I>>(
     throw asStorageError(error, `cannot open ${dir}`);
   }
   try {
-    const opening: OpeningOptions = { indexCapacity: options.indexCapacity, indexSeed: options.indexSeed, [OPENING]: { dir, unlock, ackTimeoutMs } };
+    const { indexCapacity, indexSeed, prefault: prefaultHistory, historyBudgetBytes, historyHotCapacity, historyCompaction } = options;
+    const opening: OpeningOptions = { indexCapacity, indexSeed, prefault: prefaultHistory, historyBudgetBytes, historyHotCapacity, historyCompaction, [OPENING]: { dir, unlock, ackTimeoutMs } };
     const kernel = construct(invariant, opening);
-    const { report, logId, manifest: recovered } = kernel[RECOVER_HISTORY](options.initialState, prefaultMemory, options.salvage === true);
+    const { report, logId, manifest: recovered } = kernel[RECOVER_HISTORY](options.initialState, options.salvage === true);
     const segmentFile = openAppendSegment(dir, report.lastSequence + 1, logId, arenaBytes);
     // Only now, with the append segment in place, may the manifest name it.
     const manifest: Manifest = { ...recovered, generation: recovered.generation + 1 };
@@ -560,7 +557,7 @@ async function openDurable<I extends Invariant, K extends DurableKernel<I>>(
       segmentBytes,
       backend: options.backend ?? 'auto',
       faults: options.faults,
-      prefault: prefaultMemory,
+      prefault: prefaultOf(options),
       manifest,
     });
     kernel[BIND_LOG](log, report, logId);

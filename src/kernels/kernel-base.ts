@@ -12,13 +12,12 @@ import { AdmitError, InvalidArgumentError } from '../errors.js';
 import { checkInvariant, isCoordinationFree, type Invariant } from '../invariants/invariant.js';
 import { CausalDomain, type DomainImage, type SharedDomainMemory } from '../domain/causal-domain.js';
 import { DomainKernel, rejectionError } from './domain-kernel.js';
-import { indexOptionsOf, prefaultOf, type KernelOptions } from './kernel-options.js';
+import { historyOptionsOf, type KernelOptions } from './kernel-options.js';
 import { ATTACH_MEMORY, RESTORE_IMAGE, SET_INITIAL_STATE } from './internal.js';
 import type { Snapshot, View } from './view.js';
 import { checkHistogram, recordAdmission, type LatencyHistogram } from '../metrics/latency-histogram.js';
 import { FactBatch, admitShared, type BatchResult } from '../core/fact-batch.js';
 import { historyDigest } from '../domain/history-digest.js';
-import { prefault } from '../native/shim.js';
 
 export type { KernelOptions } from './kernel-options.js';
 
@@ -50,13 +49,12 @@ export abstract class KernelBase<I extends Invariant = Invariant> extends Domain
   constructor(invariant: I, options: KernelOptions = {}) {
     const shared = (options as AttachOptions | null | undefined)?.[ATTACH_MEMORY];
     checkInvariant(invariant);
-    super(new CausalDomain([invariant], indexOptionsOf(options), shared));
+    super(new CausalDomain([invariant], historyOptionsOf(options), shared));
     this.invariant = invariant;
     this.coordinationFree = isCoordinationFree(invariant.algebraicClass);
     if (shared === undefined && typeof invariant.initialState === 'function') {
       this[SET_INITIAL_STATE](cellBytes(invariant.initialState()));
     }
-    if (shared === undefined && prefaultOf(options)) prefault(this.domain.index.buffer);
   }
 
   /** A kernel of this class whose state starts as a copy of `cell`. */
@@ -201,16 +199,16 @@ export abstract class KernelBase<I extends Invariant = Invariant> extends Domain
   }
 
   /**
-   * BLAKE3 digest of everything admitted: state, clock, frontier and every id in admission order
+   * BLAKE3 digest of everything admitted: state, clock, frontier and every id (in memcmp order)
    * (docs/FORMATS.md §7). Equal digests mean equal histories. Writer only, like admission.
    */
   digest(): Uint8Array {
     return historyDigest(this.historyImage());
   }
 
-  /** @internal The history as `digest` hashes it, ids as a view of shared memory. Writer only. */
+  /** @internal The history as `digest` hashes it (ids in their canonical order). Writer only. */
   historyImage(): DomainImage {
-    return this.domain.exportImageShared();
+    return this.domain.exportImage();
   }
 
   /** The kernel's shared memory, for `attach` in another thread. */

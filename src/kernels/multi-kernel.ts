@@ -15,8 +15,7 @@ import { InvalidArgumentError } from '../errors.js';
 import { checkInvariant, type AlgebraicClass, type Invariant } from '../invariants/invariant.js';
 import { CausalDomain, MAX_CELLS } from '../domain/causal-domain.js';
 import { DomainKernel, rejectionError } from './domain-kernel.js';
-import { indexOptionsOf, prefaultOf, type KernelOptions } from './kernel-options.js';
-import { prefault } from '../native/shim.js';
+import { historyOptionsOf, type KernelOptions } from './kernel-options.js';
 import { checkHistogram, recordAdmission, type LatencyHistogram } from '../metrics/latency-histogram.js';
 
 /** MultiKernel's invariant limit. */
@@ -26,8 +25,7 @@ export class MultiKernel extends DomainKernel {
   private readonly invariants: Invariant[] = [];
 
   constructor(options?: KernelOptions) {
-    super(new CausalDomain([], indexOptionsOf(options)));
-    if (prefaultOf(options)) prefault(this.domain.index.buffer);
+    super(new CausalDomain([], historyOptionsOf(options)));
   }
 
   /**
@@ -126,8 +124,7 @@ export class DualKernel<I1 extends Invariant = Invariant, I2 extends Invariant =
     checkInvariant(second);
     const a = firstCell === undefined ? undefined : cellBytes(firstCell);
     const b = secondCell === undefined ? undefined : cellBytes(secondCell);
-    super(new CausalDomain([first, second], indexOptionsOf(options)));
-    if (prefaultOf(options)) prefault(this.domain.index.buffer);
+    super(new CausalDomain([first, second], historyOptionsOf(options)));
     this.first = first;
     this.second = second;
     this.domain.reset([a, b]);

@@ -7,18 +7,17 @@
  *
  * Limits: tenant ids are integers in [0, 65535]; at most `maxTenants` tenants (default 64, at most
  * 65,536) may be registered, beyond which registration throws `TenantLimitExceeded`. Each tenant's
- * exact index holds `indexCapacity` facts (default 65,536, ~39 bytes each).
+ * exact history is unbounded by default (`indexCapacity` sets a limit), in small hot tables
+ * (DEFAULT_TENANT_HOT_CAPACITY ids, 160 KiB each) and runs in one arena of its own.
  */
 import { AdmitCode } from '../codes.js';
 import type { FactId } from '../core/fact.js';
 import { StateCell, cellBytes } from '../core/state-cell.js';
 import { CLOCK_BITS, type CausalClock } from '../causal/causal-clock.js';
 import { AdmitError, InvalidArgumentError, TenantError, UnknownTenantError } from '../errors.js';
-import { checkIndexOptions } from '../causal/exact-index.js';
-import { prefault } from '../native/shim.js';
-import { prefaultOf } from './kernel-options.js';
+import { historyOptionsOf, type KernelOptions } from './kernel-options.js';
 import { checkInvariant, type Invariant } from '../invariants/invariant.js';
-import { CausalDomain } from '../domain/causal-domain.js';
+import { CausalDomain, type HistoryOptions } from '../domain/causal-domain.js';
 import { rejectionError } from './domain-kernel.js';
 import type { View } from './view.js';
 import { checkHistogram, recordAdmission, type LatencyHistogram } from '../metrics/latency-histogram.js';
@@ -27,24 +26,28 @@ import { optionsObject } from '../core/options.js';
 
 export const MAX_TENANT_ID = 0xffff;
 export const DEFAULT_MAX_TENANTS = 64;
-export const DEFAULT_TENANT_INDEX_CAPACITY = 65_536;
+/**
+ * Ids per hot table of a tenant by default: 4,096 (160 KiB per table, two per tenant), so 64
+ * tenants hold 20 MiB of tables rather than 314 MiB at a kernel's 2^16.
+ */
+export const DEFAULT_TENANT_HOT_CAPACITY = 4_096;
+/** Largest arena of a tenant's history: 1 GiB of address space (~30M ids in runs). */
+const TENANT_ARENA_BYTES = 2 ** 30;
 
-export interface TenantKernelOptions {
+/**
+ * A TenantKernel's options: the kernel options, applied to each tenant's history
+ * (`indexCapacity` is per tenant; `historyHotCapacity` defaults to DEFAULT_TENANT_HOT_CAPACITY),
+ * and the tenant limit.
+ */
+export interface TenantKernelOptions extends KernelOptions {
   /** Most tenants that may be registered (default 64, at most 65,536). */
   readonly maxTenants?: number;
-  /** Exact-index capacity of each tenant (default 65,536 facts). */
-  readonly indexCapacity?: number;
-  /** Seed of the exact indexes' hash (default random per tenant). */
-  readonly indexSeed?: number;
-  /** Commit each tenant's index memory when it is registered (see `KernelOptions.prefault`; default false). */
-  readonly prefault?: boolean;
 }
 
 export class TenantKernel<I extends Invariant = Invariant> {
   readonly invariant: I;
   readonly maxTenants: number;
-  private readonly indexOptions: { capacity: number; seed: number | undefined };
-  private readonly prefault: boolean;
+  private readonly historyOptions: HistoryOptions;
   /** Tenant id → position in `domains` + 1 (0: not registered). Dense, so lookups stay one load. */
   private readonly slotOf = new Int32Array(MAX_TENANT_ID + 1);
   private readonly domains: CausalDomain[] = [];
@@ -52,14 +55,15 @@ export class TenantKernel<I extends Invariant = Invariant> {
 
   constructor(invariant: I, options: TenantKernelOptions = {}) {
     checkInvariant(invariant);
-    const { maxTenants = DEFAULT_MAX_TENANTS, indexCapacity = DEFAULT_TENANT_INDEX_CAPACITY, indexSeed } = optionsObject(options);
+    const { maxTenants = DEFAULT_MAX_TENANTS } = optionsObject(options);
     if (!Number.isInteger(maxTenants) || maxTenants < 1 || maxTenants > MAX_TENANT_ID + 1) {
       throw new InvalidArgumentError(`maxTenants must be an integer in [1, ${MAX_TENANT_ID + 1}]`);
     }
     this.invariant = invariant;
     this.maxTenants = maxTenants;
-    this.indexOptions = checkIndexOptions({ capacity: indexCapacity, seed: indexSeed });
-    this.prefault = prefaultOf(options);
+    // A tenant's history lives in one arena of at most 1 GiB (~30M ids in runs): many tenants
+    // must not reserve 16 GiB of address space each.
+    this.historyOptions = { ...historyOptionsOf(options, DEFAULT_TENANT_HOT_CAPACITY), arenas: 1, arenaBytes: TENANT_ARENA_BYTES };
   }
 
   /** Registers `tenantId` with an initial state (default: the invariant's `initialState()`, else zeros). */
@@ -72,8 +76,7 @@ export class TenantKernel<I extends Invariant = Invariant> {
     if (this.registered.length >= this.maxTenants) {
       throw new TenantError('TenantLimitExceeded', `at most ${this.maxTenants} tenants can be registered`);
     }
-    const domain = new CausalDomain([this.invariant], this.indexOptions);
-    if (this.prefault) prefault(domain.index.buffer);
+    const domain = new CausalDomain([this.invariant], this.historyOptions);
     if (bytes !== undefined) domain.setInitialState(cellBytes(bytes));
     this.domains.push(domain);
     this.slotOf[tenantId] = this.domains.length;

@@ -31,6 +31,16 @@ export interface MetricsKernel {
   readonly backend?: string;
   readonly logStats?: { readonly bytes: number; readonly fsyncs: number; readonly records: number; readonly batches: number };
   readonly persistenceLatency?: LatencyHistogram;
+  /** The exact history's tiers (kernels over a tiered history): ids and bytes per tier. */
+  historyMemory?(): HistoryTiers;
+}
+
+/** What `ctfs_exact_index_ids` and `ctfs_exact_index_bytes` read: a tiered history's figures (TieredMemory's shape). */
+export interface HistoryTiers {
+  readonly hot: { readonly bytes: number; readonly ids: number };
+  readonly spare: { readonly bytes: number };
+  readonly frozen: { readonly bytes: number; readonly ids: number; readonly tables: number };
+  readonly runs: { readonly bytes: number; readonly ids: number; readonly count: number };
 }
 
 export interface MetricsSources {
@@ -100,8 +110,11 @@ function checkSources(sources: MetricsSources | null | undefined): MetricsSource
  * A prom-client `Registry` exporting `sources`:
  * - `ctfs_admission_latency` (histogram, ns) and `ctfs_admissions_total{outcome}`;
  * - `ctfs_persistence_latency` (histogram, ns: write + fdatasync per batch);
- * - per kernel (`kernel` label): `ctfs_exact_index_facts`, `ctfs_exact_index_fill` (0..1),
- *   `ctfs_bloom_saturation` (0..1); for durable kernels `ctfs_durable_lag_facts` (admitted but
+ * - per kernel (`kernel` label): `ctfs_exact_index_facts`, `ctfs_exact_index_fill` (facts /
+ *   `indexCapacity`, 0..1; 0 without a limit), `ctfs_bloom_saturation` (0..1); per tier of the
+ *   exact history (`tier` label: hot, frozen, runs; bytes also spare) `ctfs_exact_index_ids` and
+ *   `ctfs_exact_index_bytes`, and `ctfs_exact_index_runs` (runs consulted by a lookup) and
+ *   `ctfs_exact_index_frozen_tables` (tables waiting for compaction); for durable kernels `ctfs_durable_lag_facts` (admitted but
  *   not yet fsynced), `ctfs_wal_bytes_total`, `ctfs_wal_records_total`, `ctfs_wal_fsyncs_total`
  *   and `ctfs_persistence_backend_info{backend}`.
  * Nothing is copied ahead of time: every scrape reads the shared memory.
@@ -128,8 +141,18 @@ export function createMetricsRegistry(sources: MetricsSources = {}): Registry {
   if (kernels.length > 0) {
     const perKernel = (read: (k: MetricsKernel) => number) => (): Sample[] => kernels.map(([name, k]) => ({ value: read(k), labels: { kernel: name } }));
     external(registry, 'ctfs_exact_index_facts', 'Facts in the exact causal index', 'gauge', perKernel((k) => k.size));
-    external(registry, 'ctfs_exact_index_fill', 'Exact index fill: facts / capacity', 'gauge', perKernel((k) => k.size / k.indexCapacity));
+    external(registry, 'ctfs_exact_index_fill', 'Exact index fill: facts / capacity', 'gauge', perKernel((k) => (Number.isFinite(k.indexCapacity) ? k.size / k.indexCapacity : 0)));
     external(registry, 'ctfs_bloom_saturation', 'Fraction of the Bloom clock bits set', 'gauge', perKernel((k) => k.saturation));
+    const tiered = kernels.filter(([, k]) => typeof k.historyMemory === 'function');
+    if (tiered.length > 0) {
+      const perTier = (read: (m: HistoryTiers) => Record<string, number>) => (): Sample[] =>
+        tiered.flatMap(([name, k]) => Object.entries(read(k.historyMemory!())).map(([tier, value]) => ({ value, labels: { kernel: name, tier } })));
+      const perHistory = (read: (m: HistoryTiers) => number) => (): Sample[] => tiered.map(([name, k]) => ({ value: read(k.historyMemory!()), labels: { kernel: name } }));
+      external(registry, 'ctfs_exact_index_ids', 'Ids in each tier of the exact history', 'gauge', perTier((m) => ({ hot: m.hot.ids, frozen: m.frozen.ids, runs: m.runs.ids })));
+      external(registry, 'ctfs_exact_index_bytes', 'Bytes of memory held by each tier of the exact history', 'gauge', perTier((m) => ({ hot: m.hot.bytes, spare: m.spare.bytes, frozen: m.frozen.bytes, runs: m.runs.bytes })));
+      external(registry, 'ctfs_exact_index_runs', 'Sorted runs a lookup consults', 'gauge', perHistory((m) => m.runs.count));
+      external(registry, 'ctfs_exact_index_frozen_tables', 'Frozen hot tables waiting for compaction', 'gauge', perHistory((m) => m.frozen.tables));
+    }
   }
   if (durable.length > 0) {
     const perLog = (read: (k: MetricsKernel) => number) => (): Sample[] => durable.map(([name, k]) => ({ value: read(k), labels: { kernel: name } }));

@@ -1,6 +1,6 @@
 /**
  * Checkpoints: a kernel's whole admitted history (state cells, Bloom clock, frontier, every id of
- * the exact index in admission order) as of one WAL sequence, in a file
+ * the exact history, in memcmp order) as of one WAL sequence, in a file
  * `checkpoint-<sequence, 16 hex digits>.ckpt`. Layout in docs/FORMATS.md §6.
  *
  * Integrity: a tiered BLAKE3 hash over the header fields and a hash of each part, stored in the

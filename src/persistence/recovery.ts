@@ -267,7 +267,7 @@ export function recoverDomain(
   const started = performance.now();
   const salvage = options.salvage === true;
   const removedFiles = removeStaleFiles(dir);
-  const givenInitial = domain.exportImage(0).cells;
+  const givenInitial = domain.exportImage(false).cells;
 
   let duplicates = 0;
   // The id and deps are copied word by word into arrays reused for every record: replay runs at
@@ -314,8 +314,8 @@ export function recoverDomain(
       const code = domain.tryAdmit(id, deps, bytes.subarray(payloadAt, payloadAt + recordPayloadLength(words, w)));
       if (code === AdmitCode.DuplicateFact) duplicates++;
       else if (code === AdmitCode.CausalHorizonExceeded) {
-        // Not damage: the kernel was opened too small for its own history.
-        throw new InvalidArgumentError(`the log holds more than ${domain.index.capacity} facts; open the kernel with a larger indexCapacity`);
+        // Not damage: the kernel was opened with a limit (or a budget) below its own history.
+        throw new InvalidArgumentError(`the log holds more facts than the kernel may: ${domain.index.horizonMessage()}; open it with a larger indexCapacity or historyBudgetBytes`);
       } else if (code !== AdmitCode.Ok) {
         throw new WalCorruptionError(`record cannot be replayed (${admitCodeName(code)})`, { file, offset: fileOffset, sequence });
       }

@@ -143,8 +143,7 @@ class PoolThread {
     } finally {
       this.locks.release(shard);
     }
-    // The ids are a view of the key store: the prefix hashed here never changes while admission
-    // appends after it, so hashing needs neither the lock nor a copy.
+    // The image is a copy taken under the lock: hashing it needs the lock no more.
     return { ok: true, value: { digest: historyDigest(image), size: image.ids.length / 32 } };
   }
 }

@@ -351,15 +351,13 @@ export async function verifyDirectory(lib: CrashLibrary, dir: string, history: H
       if (c.ids.length !== c.sequence) fail(`checkpoint ${c.name} holds ${c.ids.length} facts for sequence ${c.sequence}`);
       if (new Set(c.ids).size !== c.ids.length) fail(`checkpoint ${c.name} holds an id twice`);
     }
+    // Each checkpoint's set of ids contains its predecessor's (they are sets: memcmp order).
     for (let i = 1; i < checkpoints.length; i++) {
       const a = checkpoints[i - 1]!;
       const b = checkpoints[i]!;
-      for (let j = 0; j < a.ids.length; j++) {
-        if (a.ids[j] !== b.ids[j]) {
-          fail(`checkpoint ${a.name} is not a prefix of ${b.name} (position ${j})`);
-          break;
-        }
-      }
+      const held = new Set(b.ids);
+      const missing = a.ids.find((id) => !held.has(id));
+      if (missing !== undefined) fail(`checkpoint ${b.name} lacks ${missing}, which ${a.name} holds`);
     }
 
     // --- the WAL as recovery must see it: records up to the next segment's start
@@ -388,14 +386,25 @@ export async function verifyDirectory(lib: CrashLibrary, dir: string, history: H
     const base = report.checkpoint;
     const baseCheckpoint = base === undefined ? undefined : checkpoints.find((c) => c.name === path.basename(base.file));
     if (base !== undefined && baseCheckpoint === undefined) fail(`recovery started from ${base.file}, which the scan did not find`);
-    const baseIds = baseCheckpoint?.ids ?? [];
+    // A checkpoint holds its ids as a set (memcmp order): their admission order is the order the
+    // children submitted them in (their S lines, absorbed run after run).
+    const submitted = new Map([...history.facts.keys()].map((hex, i) => [hex, i]));
+    const rank = (hex: string): number => submitted.get(hex) ?? Infinity;
+    const baseIds = (baseCheckpoint?.ids ?? []).slice().sort((a, b) => rank(a) - rank(b));
     const from = base?.sequence ?? 0;
-    // Every visible record agrees with every checkpoint covering it.
+    // Every checkpoint holds its ids in memcmp order, and exactly the ids of the WAL records it covers.
     for (const c of checkpoints) {
+      for (let i = 1; i < c.ids.length; i++) {
+        if (!(c.ids[i - 1]! < c.ids[i]!)) {
+          fail(`checkpoint ${c.name}: ids ${i - 1} and ${i} are not in increasing order`);
+          break;
+        }
+      }
+      const held = new Set(c.ids);
       for (let s = 1; s <= c.ids.length; s++) {
         const rec = visible.get(s);
-        if (rec !== undefined && rec.id !== c.ids[s - 1]) {
-          fail(`checkpoint ${c.name} has ${c.ids[s - 1]} at sequence ${s}, the WAL ${rec.id}`);
+        if (rec !== undefined && !held.has(rec.id)) {
+          fail(`checkpoint ${c.name} covers sequence ${s}, but not its WAL record ${rec.id}`);
           break;
         }
       }

@@ -150,7 +150,8 @@ export function snap(kernel: TwoLaneDurableKernel | TwoLaneKernel): Snap {
   return {
     state: toHex(kernel.state.toBytes()),
     size: kernel.size,
-    ids: [...kernel.exactIndex.ids()].map(toHex),
+    // The set, in its canonical order: where an index keeps an id depends on its tiers.
+    ids: [...kernel.exactIndex.ids()].map(toHex).sort(),
     frontier: kernel.frontier().map(toHex),
     clock: toHex(kernel.clock.toBytes()),
   };

@@ -55,6 +55,8 @@ export interface Subject {
 export interface SubjectOptions {
   readonly cell?: StateCell | Uint8Array;
   readonly indexCapacity?: number;
+  /** Ids per hot table of the history (small: many freezes and merges). */
+  readonly historyHotCapacity?: number;
 }
 
 export function singleKernel(
@@ -62,14 +64,18 @@ export function singleKernel(
   invariant: Invariant,
   options: SubjectOptions = {},
 ): Kernel | TwoLaneKernel | EscalatingKernel {
-  const opts = { indexCapacity: options.indexCapacity ?? 4096 };
+  const opts = { indexCapacity: options.indexCapacity ?? 4096, ...(options.historyHotCapacity === undefined ? {} : { historyHotCapacity: options.historyHotCapacity }) };
   const Ctor = kind === 'Kernel' ? Kernel : kind === 'TwoLaneKernel' ? TwoLaneKernel : EscalatingKernel;
   return options.cell === undefined ? new Ctor(invariant, opts) : Ctor.withState(invariant, options.cell, opts);
 }
 
 export function makeSubject(kind: KernelKind, invariant: Invariant, options: SubjectOptions = {}): Subject {
   if (kind === 'TenantKernel') {
-    const tk = new TenantKernel(invariant, { indexCapacity: options.indexCapacity ?? 4096, maxTenants: 4 });
+    const tk = new TenantKernel(invariant, {
+      indexCapacity: options.indexCapacity ?? 4096,
+      maxTenants: 4,
+      ...(options.historyHotCapacity === undefined ? {} : { historyHotCapacity: options.historyHotCapacity }),
+    });
     tk.registerTenant(NEIGHBOUR_TENANT, options.cell);
     tk.registerTenant(SUBJECT_TENANT, options.cell);
     const t = SUBJECT_TENANT;
