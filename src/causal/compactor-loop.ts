@@ -6,6 +6,7 @@
  */
 import type { MessagePort } from 'node:worker_threads';
 import { waitAsync } from '../core/wait-async.js';
+import { D_COMPACTOR } from './tier-directory.js';
 import { TieredExactIndex, type SharedTieredMemory } from './tiered-index.js';
 
 /** What the adopting thread tells the compactor. */
@@ -29,11 +30,20 @@ export function runCompactor(port: MessagePort): void {
     try {
       index = TieredExactIndex.attach(message.memory);
     } catch {
-      return; // not an index this version reads: nothing to compact
+      // Not an index this version reads: give it back, so its writer compacts it itself.
+      releaseAdoption(message.memory);
+      return;
     }
     watched.set(message.adopt, index);
     void watch(message.adopt, index, watched);
   });
+}
+
+/** Clears the index's compactor word (the adopting thread then compacts inline after its next freeze). */
+function releaseAdoption(memory: SharedTieredMemory): void {
+  if (memory?.directory instanceof SharedArrayBuffer && memory.directory.byteLength >= 4 * (D_COMPACTOR + 1)) {
+    Atomics.store(new Int32Array(memory.directory), D_COMPACTOR, 0);
+  }
 }
 
 async function watch(id: number, index: TieredExactIndex, watched: Map<number, TieredExactIndex>): Promise<void> {

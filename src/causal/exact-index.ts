@@ -234,7 +234,7 @@ export class ExactCausalIndex implements ReadonlyExactIndex {
    */
   static attach(buffer: SharedArrayBuffer): ExactCausalIndex {
     const header = checkSharedHeader(buffer, MAGIC, LAYOUT_VERSION, 'an exact index', HEADER_BYTES);
-    return ExactCausalIndex.attachChecked(buffer, 0, header, true);
+    return ExactCausalIndex.attachChecked(buffer, 0, header, true, false);
   }
 
   /**
@@ -251,8 +251,13 @@ export class ExactCausalIndex implements ReadonlyExactIndex {
     return new ExactCausalIndex(options);
   }
 
-  /** @internal The index laid out in `buffer` from byte `base` (checked like `attach`). */
-  static attachAt(buffer: SharedArrayBuffer, base: number): ExactCausalIndex {
+  /**
+   * @internal The index laid out in `buffer` from byte `base`, checked like `attach` — except
+   * that a `live` one (a tiered history's table, which its writer may be filling right now) has
+   * its layout checked but not its counts: they move under the check. Every read of a count
+   * stays inside the layout whatever it holds.
+   */
+  static attachAt(buffer: SharedArrayBuffer, base: number, live = false): ExactCausalIndex {
     if (!(buffer instanceof SharedArrayBuffer) || base % LINE !== 0 || base < 0 || base + HEADER_BYTES > buffer.byteLength) {
       throw new SharedMemoryError(`no exact index header fits at byte ${describeValue(base)} of the buffer`);
     }
@@ -260,11 +265,11 @@ export class ExactCausalIndex implements ReadonlyExactIndex {
     if (header[H_MAGIC] !== MAGIC || header[H_VERSION] !== LAYOUT_VERSION) {
       throw new SharedMemoryError(`no exact index of layout version ${LAYOUT_VERSION} at byte ${base} of the buffer`);
     }
-    return ExactCausalIndex.attachChecked(buffer, base, header, false);
+    return ExactCausalIndex.attachChecked(buffer, base, header, false, live);
   }
 
   /** `whole`: the index must be exactly the buffer (a standalone one); else it must fit in what follows `base`. */
-  private static attachChecked(buffer: SharedArrayBuffer, base: number, header: Uint32Array, whole: boolean): ExactCausalIndex {
+  private static attachChecked(buffer: SharedArrayBuffer, base: number, header: Uint32Array, whole: boolean, live: boolean): ExactCausalIndex {
     const capacity = header[H_CAPACITY]!;
     const layout = capacity >= 1 && capacity <= MAX_INDEX_CAPACITY ? layoutFor(capacity) : undefined;
     const room = buffer.byteLength - base;
@@ -273,13 +278,16 @@ export class ExactCausalIndex implements ReadonlyExactIndex {
       throw new SharedMemoryError('exact index header does not match the buffer size');
     }
     // Every count a loop or a key-number lookup runs to, checked against the layout's own limits.
+    // A live table's writer may move its counts during the check: what can only be transient
+    // there (the published count read after the live count, a pending write of the id being
+    // inserted) is not checked, and readers bound their lookups by their own visible count.
     const count = header[H_COUNT]!;
     const pending = header[H_PENDING_COUNT]!;
-    if (count > capacity || header[H_PUBLISHED]! > count || pending > PENDING_SLOT_WRITES) {
+    if (count > capacity || (!live && header[H_PUBLISHED]! > count) || pending > PENDING_SLOT_WRITES) {
       throw new SharedMemoryError(`exact index counts out of range (${count} ids of ${capacity}, ${header[H_PUBLISHED]} published, ${pending} pending slot writes)`);
     }
     for (let i = 0; i < pending; i++) {
-      if (header[H_PENDING_SLOTS + i]! >= layout.tableSlots || header[H_PENDING_KEYS + i]! >= count) {
+      if (header[H_PENDING_SLOTS + i]! >= layout.tableSlots || (!live && header[H_PENDING_KEYS + i]! >= count)) {
         throw new SharedMemoryError(`exact index: pending slot write ${i} points outside the table or past the ids`);
       }
     }
@@ -398,7 +406,7 @@ export class ExactCausalIndex implements ReadonlyExactIndex {
 
   /** Sees every insert the writer has published. Returns the size. */
   sync(): number {
-    this.visible = Atomics.load(this.header, H_PUBLISHED);
+    this.visible = Math.min(Atomics.load(this.header, H_PUBLISHED), this.capacity);
     return this.visible;
   }
 
@@ -477,7 +485,8 @@ export class ExactCausalIndex implements ReadonlyExactIndex {
   private keyAtSlot(i: number): number {
     const header = this.header;
     if ((header[H_PENDING_MASK]! & (1 << (i & 31))) !== 0) {
-      const n = header[H_PENDING_COUNT]!;
+      // Bounded: another thread's memory, read while its writer runs, is never trusted for a loop.
+      const n = Math.min(header[H_PENDING_COUNT]!, PENDING_SLOT_WRITES);
       for (let j = 0; j < n; j++) if (this.pendingSlots[j] === i) return this.pendingKeys[j]!;
     }
     return this.slots[i]!;
@@ -549,7 +558,7 @@ export class ExactCausalIndex implements ReadonlyExactIndex {
   /** @internal Writes the buffered slot words in one burst. */
   flushPending(): void {
     const header = this.header;
-    const n = header[H_PENDING_COUNT]!;
+    const n = Math.min(header[H_PENDING_COUNT]!, PENDING_SLOT_WRITES);
     const slots = this.slots;
     for (let j = 0; j < n; j++) slots[this.pendingSlots[j]!] = this.pendingKeys[j]!;
     header[H_PENDING_COUNT] = 0;

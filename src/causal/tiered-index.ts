@@ -855,7 +855,7 @@ export class TieredExactIndex implements ReadonlyExactIndex {
     let table = this.tableCache.get(location);
     if (table === undefined) {
       if (!this.arenas.holds(location, this.tableBytes)) throw new SharedMemoryError('tier directory: a table lies outside the arenas');
-      table = ExactCausalIndex.attachAt(this.arenas.bufferOf(location), this.arenas.offsetOf(location));
+      table = ExactCausalIndex.attachAt(this.arenas.bufferOf(location), this.arenas.offsetOf(location), true);
       if (table.capacity !== this.hotCapacity) throw new SharedMemoryError(`tier directory: a table of ${table.capacity} ids in an index of ${this.hotCapacity}`);
       this.tableCache.set(location, table);
     }
@@ -993,7 +993,7 @@ export class TieredExactIndex implements ReadonlyExactIndex {
     const out = this.arenas.view(job.outLocation, job.outBytes);
     if (job.kind === 'build') {
       const input = job.inputs[0]!;
-      const table = ExactCausalIndex.attachAt(this.arenas.bufferOf(input.location), this.arenas.offsetOf(input.location));
+      const table = ExactCausalIndex.attachAt(this.arenas.bufferOf(input.location), this.arenas.offsetOf(input.location), true);
       return buildRun(table.idsView(input.count), filterSeed, out).count;
     }
     const runs = job.inputs.map((i) => SortedRun.attach(this.arenas.view(i.location, i.bytes)));
