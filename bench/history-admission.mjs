@@ -17,7 +17,14 @@
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
+import { PerformanceObserver } from 'node:perf_hooks';
 import { QUICK, ROUNDS, median, randomIds } from './history-common.mjs';
+
+/** The longest garbage collection seen since the last reset: a long admission may be one. */
+const gcPause = { max: 0 };
+new PerformanceObserver((list) => {
+  for (const e of list.getEntries()) gcPause.max = Math.max(gcPause.max, e.duration);
+}).observe({ entryTypes: ['gc'] });
 
 const lib = await import(new URL('../dist/index.js', import.meta.url).href);
 const { AdmitCode, Kernel, DurableKernel, TotalSupplyInvariant, AckMode } = lib;
@@ -96,9 +103,11 @@ for (const n of SIZES) {
   gc();
   const kernel = new Kernel(new TotalSupplyInvariant(), { prefault: true });
   const pauses = { max: 0, over100us: 0, over1ms: 0 };
+  gcPause.max = 0;
   const t0 = performance.now();
   const filled = fill(kernel, n, 1, pauses);
   const fillMs = performance.now() - t0;
+  const fillGc = gcPause.max;
   if (filled.get(AdmitCode.Ok) !== n) throw new Error(`fill: ${[...filled]}`);
   await settle(kernel);
   // Sample old ids from everything admitted: regenerate the chunk that holds each one.
@@ -141,9 +150,10 @@ for (const n of SIZES) {
   }
   await settle(kernel);
   const m = kernel.historyMemory();
+  const p = kernel.historyPauses();
   const perTier = (bytes, ids) => (ids === 0 ? '-' : (bytes / ids).toFixed(2));
   console.log(
-    `| ${fmt(n)} | fill: ${fmt(Math.round(n / (fillMs / 1000)))} admissions/s; longest admission ${pauses.max.toFixed(2)} ms; > 100 µs: ${fmt(pauses.over100us)}, > 1 ms: ${fmt(pauses.over1ms)} | - | Ok ${fmt(n)} |`,
+    `| ${fmt(n)} | fill: ${fmt(Math.round(n / (fillMs / 1000)))} admissions/s; longest freeze ${p.longestFreezeMs.toFixed(3)} ms (${fmt(p.freezes)}), longest install ${p.longestInstallMs.toFixed(3)} ms (${fmt(p.installs)}); longest admission ${pauses.max.toFixed(2)} ms (longest GC meanwhile ${fillGc.toFixed(2)} ms); admissions > 100 µs: ${fmt(pauses.over100us)}, > 1 ms: ${fmt(pauses.over1ms)} | - | Ok ${fmt(n)} |`,
   );
   console.log(
     `| ${fmt(n)} | memory: ${(m.total / kernel.size).toFixed(2)} B/id overall; runs ${perTier(m.runs.bytes, m.runs.ids)} B/id (${m.runs.count} runs, ${fmt(m.runs.ids)} ids); hot + spare ${fmt(m.hot.bytes + m.spare.bytes)} B; frozen ${m.frozen.tables} | - | - |`,

@@ -230,6 +230,14 @@ export interface TieredMemory {
   readonly arenaBytes: number;
 }
 
+/** How long the writer was held up by tier changes, as this instance saw it (ms). */
+export interface WriterPauses {
+  readonly freezes: number;
+  readonly longestFreezeMs: number;
+  readonly installs: number;
+  readonly longestInstallMs: number;
+}
+
 /** Compaction work claimed from an index: run it anywhere with `runCompaction`, then `completeCompaction` (or `abandonCompaction`). */
 export interface CompactionJob {
   readonly slot: number;
@@ -308,6 +316,8 @@ export class TieredExactIndex implements ReadonlyExactIndex {
   private readonly runCache = new Map<number, SortedRun>();
   /** Set by `findForInsert`: the hot table's empty slot for the id, or -1 when a freeze must come first. */
   private slot = -1;
+  /** Freezes and installs this instance made, and the longest of each (timed: they are rare). */
+  private readonly pauses = { freezes: 0, longestFreezeMs: 0, installs: 0, longestInstallMs: 0 };
 
   constructor(options: TieredIndexOptions = {}) {
     const attached = (options as AttachOptions | null | undefined)?.[ATTACHED];
@@ -459,9 +469,18 @@ export class TieredExactIndex implements ReadonlyExactIndex {
    * or compaction made, and makes every id visible to this instance.
    */
   beginWrite(): void {
-    if (Atomics.load(this.i32, D_GEN) !== this.gen) this.refresh();
-    if (this.words[D_DONE] !== 0) this.installDone();
+    // Plain loads: a change of writer comes with a lock handover (which orders the previous
+    // writer's stores before these loads), and the compactor's note in D_DONE is read again on
+    // the next admission if this one misses it.
+    const words = this.words;
+    if (words[D_GEN] !== this.gen || words[D_DONE] !== 0) this.catchUp();
     this.hot.beginWrite();
+  }
+
+  /** Takes another writer's changes and installs finished compaction (rare: off the inlined path). */
+  private catchUp(): void {
+    if (Atomics.load(this.i32, D_GEN) !== this.gen) this.refresh();
+    if (Atomics.load(this.i32, D_DONE) !== 0) this.installDone();
   }
 
   /**
@@ -717,6 +736,7 @@ export class TieredExactIndex implements ReadonlyExactIndex {
    * instead of re-reading the directory (a refresh is cold code here: ~0.1–0.4 ms measured).
    */
   private freeze(): void {
+    const started = performance.now();
     const w = this.words;
     const i32 = this.i32;
     const hot = this.hot;
@@ -749,6 +769,13 @@ export class TieredExactIndex implements ReadonlyExactIndex {
     this.gen = gen;
     spare.beginWrite();
     this.signalWork();
+    this.pauses.freezes++;
+    this.pauses.longestFreezeMs = Math.max(this.pauses.longestFreezeMs, performance.now() - started);
+  }
+
+  /** The freezes and installs this instance (the writer) made, and the longest of each. */
+  writerPauses(): WriterPauses {
+    return { ...this.pauses };
   }
 
   private signalWork(): void {
@@ -1073,6 +1100,7 @@ export class TieredExactIndex implements ReadonlyExactIndex {
    * becomes the spare if there is none, else its memory is freed; replaced runs are freed.
    */
   private installDone(): void {
+    const started = performance.now();
     const w = this.words;
     const i32 = this.i32;
     let installed = 0;
@@ -1130,6 +1158,8 @@ export class TieredExactIndex implements ReadonlyExactIndex {
     }
     this.refresh();
     if (installed > 0) this.signalWork();
+    this.pauses.installs += installed;
+    this.pauses.longestInstallMs = Math.max(this.pauses.longestInstallMs, performance.now() - started);
   }
 
   private hasSpare(): boolean {

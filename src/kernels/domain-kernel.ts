@@ -9,7 +9,7 @@ import { AdmitCode } from '../codes.js';
 import { toHex } from '../core/bytes.js';
 import { AdmitError } from '../errors.js';
 import type { CausalDomain } from '../domain/causal-domain.js';
-import type { TieredMemory } from '../causal/tiered-index.js';
+import type { TieredMemory, WriterPauses } from '../causal/tiered-index.js';
 import { ACCEPT_FOREIGN_DEPS } from './internal.js';
 
 /**
@@ -78,6 +78,11 @@ export abstract class DomainKernel {
   /** Ids and bytes per tier of the exact history (hot table, spare, frozen tables, runs); what `ctfs_exact_index_*` exports. */
   historyMemory(): TieredMemory {
     return this.domain.index.memoryBytes();
+  }
+
+  /** How long this instance's admissions were held up by its history's freezes and installs of compacted runs (ms). */
+  historyPauses(): WriterPauses {
+    return this.domain.index.writerPauses();
   }
 
   /** True if a fact with this id was admitted (exact). */
