@@ -236,6 +236,9 @@ export interface WriterPauses {
   readonly longestFreezeMs: number;
   readonly installs: number;
   readonly longestInstallMs: number;
+  /** Compaction the writer did itself because every table entry was taken (the compactor far behind). */
+  readonly catchUps: number;
+  readonly longestCatchUpMs: number;
 }
 
 /** Compaction work claimed from an index: run it anywhere with `runCompaction`, then `completeCompaction` (or `abandonCompaction`). */
@@ -317,7 +320,7 @@ export class TieredExactIndex implements ReadonlyExactIndex {
   /** Set by `findForInsert`: the hot table's empty slot for the id, or -1 when a freeze must come first. */
   private slot = -1;
   /** Freezes and installs this instance made, and the longest of each (timed: they are rare). */
-  private readonly pauses = { freezes: 0, longestFreezeMs: 0, installs: 0, longestInstallMs: 0 };
+  private readonly pauses = { freezes: 0, longestFreezeMs: 0, installs: 0, longestInstallMs: 0, catchUps: 0, longestCatchUpMs: 0 };
 
   constructor(options: TieredIndexOptions = {}) {
     const attached = (options as AttachOptions | null | undefined)?.[ATTACHED];
@@ -686,7 +689,10 @@ export class TieredExactIndex implements ReadonlyExactIndex {
       }
       // Every table entry is taken: compaction is far behind. Catch up in this thread (a pause),
       // or wait for a job another thread is running, rather than refuse the fact.
-      if (!this.compactOneInline()) this.awaitCompaction();
+      const started = performance.now();
+      if (this.compactOneInline() === 0) this.awaitCompaction();
+      this.pauses.catchUps++;
+      this.pauses.longestCatchUpMs = Math.max(this.pauses.longestCatchUpMs, performance.now() - started);
       if (this.spareEntry >= 0) return true;
     }
     return false;
@@ -1187,10 +1193,10 @@ export class TieredExactIndex implements ReadonlyExactIndex {
     return level;
   }
 
-  /** One claim, run and install in this thread; false if there was nothing to claim. Writer only. */
-  private compactOneInline(): boolean {
+  /** One claim, run and install in this thread: the ids the job read, or 0 if there was nothing to claim. Writer only. */
+  private compactOneInline(): number {
     const job = this.claimCompaction();
-    if (job === undefined) return false;
+    if (job === undefined) return 0;
     let count: number;
     try {
       count = this.runCompaction(job);
@@ -1200,7 +1206,7 @@ export class TieredExactIndex implements ReadonlyExactIndex {
     }
     this.completeCompaction(job, count);
     this.installDone();
-    return true;
+    return job.count;
   }
 
   /**
@@ -1213,18 +1219,9 @@ export class TieredExactIndex implements ReadonlyExactIndex {
     this.beginWrite();
     let done = 0;
     while (done < budget) {
-      const job = this.claimCompaction();
-      if (job === undefined) break;
-      let count: number;
-      try {
-        count = this.runCompaction(job);
-      } catch (error) {
-        this.abandonCompaction(job);
-        throw error;
-      }
-      this.completeCompaction(job, count);
-      this.installDone();
-      done += job.count;
+      const read = this.compactOneInline();
+      if (read === 0) break;
+      done += read;
     }
     this.hot.beginWrite();
     return done;
