@@ -416,7 +416,7 @@ export function checkCompatible(checkpoint: Checkpoint, domain: CausalDomain, fi
   const ids = checkpoint.image.ids.length / 32;
   if (ids > domain.index.capacity) {
     // Not damage: the kernel was opened too small for its own history.
-    throw new InvalidArgumentError(`${file} holds ${ids} facts; open the kernel with indexCapacity ≥ ${ids} (it has ${domain.index.capacity})`);
+    throw new InvalidArgumentError(`${file} holds ${ids} facts; open the kernel with indexCapacity ≥ ${ids} (it has ${domain.index.capacity}), or without one`);
   }
 }
 

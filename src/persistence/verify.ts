@@ -4,7 +4,7 @@
  * record recovery would replay (CRC, sequence continuity, log id), the torn-tail versus
  * corruption decision, and what the manifest says was made durable — so it refuses, with the
  * same typed error, whatever `DurableKernel.open` would refuse. What it cannot check without the
- * kernel: the invariant's identity and the index capacity. Read-only, so it can run in a pool
+ * kernel: the invariant's identity and the kernel's `indexCapacity` limit. Read-only, so it can run in a pool
  * thread beside a live kernel (an unfinished last batch then shows as a torn tail).
  */
 import { statSync } from 'node:fs';

@@ -56,7 +56,7 @@ export interface KernelPoolOptions {
   readonly invariant: InvariantSpec;
   /** Pool threads (default: the machine's available parallelism). */
   readonly threads?: number;
-  /** Exact-index capacity of each shard: the most facts one shard can admit (default 2^20). */
+  /** The most facts one shard admits (default: no limit; each shard's exact history is unbounded). */
   readonly indexCapacity?: number;
   /** Seed of every shard's index hash (default random per shard). */
   readonly indexSeed?: number;
