@@ -1129,7 +1129,7 @@ export class TieredExactIndex implements ReadonlyExactIndex {
           const t = this.entryOf(OFF_TABLES, T_WORDS, MAX_TABLES, w[at + J_INPUT]!);
           const e = OFF_TABLES + t * T_WORDS;
           age = w[e + T_SEQUENCE]!;
-          if (t === this.spareEntryOf() || this.hasSpare()) {
+          if (this.hasSpare()) {
             this.arenas.free(w[e + T_LOCATION]!, this.tableBytes);
             w[e + T_STATE] = TABLE_FREE;
           } else {
