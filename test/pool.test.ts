@@ -38,6 +38,8 @@ import {
   routeKey,
   routeTenant,
   toHex,
+  createFact,
+  u64le,
   verifyLog,
   type BatchResult,
   type Fact,
@@ -607,6 +609,32 @@ describe('admitBatch', () => {
 // ================================================================================== reads
 
 describe('stateOf, digest and contains', () => {
+  it('shards whose hot tables freeze in pool threads (compacted there) stay exact: old facts are duplicates, the digest is a reference kernel\'s', async () => {
+    const pool = await makePool({ invariant: { builtin: 'GCounter' }, indexCapacity: undefined, historyHotCapacity: 256 });
+    const ref = new Kernel(new GCounterInvariant(), { historyHotCapacity: 4096 });
+    const all: Fact[] = [];
+    let anchor: Uint8Array[] = [];
+    for (let round = 0; round < 20; round++) {
+      const facts = Array.from({ length: 500 }, (_, i) => {
+        const f = createFact(i % 50 === 0 ? anchor : [], u64le(BigInt(round * 1_000 + i + 1)));
+        if (i % 50 === 0) anchor = [f.id];
+        return f;
+      });
+      const got = await pool.admitBatch(0, facts);
+      expect(got.admitted).toBe(facts.length);
+      refAdmit(ref, facts);
+      all.push(...facts);
+    }
+    // 10,000 facts in tables of 256: dozens of freezes, runs built and merged off the admitting threads.
+    const again = await pool.admitBatch(0, all.filter((_, i) => i % 37 === 0));
+    expect(again.admitted).toBe(0);
+    expect(new Set(codesOf(again))).toEqual(new Set([AdmitCode.DuplicateFact]));
+    const onOld = [createFact([all[3]!.id], u64le(7n)), createFact([all[5_000]!.id, all[9_999]!.id], u64le(8n))];
+    expect((await pool.admitBatch(0, onOld)).admitted).toBe(2);
+    refAdmit(ref, onOld);
+    await expectSameDigest(pool, 0, ref);
+  }, 60_000);
+
   it('stateOf and digest equal a reference kernel after the same batches; publication advances', async () => {
     const pool = await makePool({ invariant: { builtin: 'TotalSupply' }, initialState: new ConservationState(0n, -100n, 100n).toBytes() });
     const ref = reference(new TotalSupplyInvariant(), new ConservationState(0n, -100n, 100n).toBytes());

@@ -60,8 +60,12 @@ export interface KernelPoolOptions {
   readonly indexCapacity?: number;
   /** Seed of every shard's index hash (default random per shard). */
   readonly indexSeed?: number;
-  /** Commit every shard's index memory at creation (see `KernelOptions.prefault`; default false). */
+  /** Commit every shard's hot tables at creation (see `KernelOptions.prefault`; default false). */
   readonly prefault?: boolean;
+  /** Each shard's history memory limit, hot table size and compaction (see `KernelOptions`). */
+  readonly historyBudgetBytes?: number;
+  readonly historyHotCapacity?: number;
+  readonly historyCompaction?: 'background' | 'inline';
   /** Each shard's initial state: one cell for all, or one per shard (default the invariant's). */
   readonly initialState?: StateCell | Uint8Array | ((shard: number) => StateCell | Uint8Array);
   /**
@@ -244,7 +248,8 @@ export class KernelPool implements CheckpointOffload {
     this.startTimeoutMs = timeouts.start;
     this.taskClock = new BigInt64Array(new SharedArrayBuffer(TASK_CLOCK_BYTES * shards));
     this.locks = new ShardLocks(shards);
-    const kernelOptions = { indexCapacity: options.indexCapacity, indexSeed: options.indexSeed, prefault: options.prefault === true };
+    const { indexCapacity, indexSeed, historyBudgetBytes, historyHotCapacity, historyCompaction } = options;
+    const kernelOptions = { indexCapacity, indexSeed, historyBudgetBytes, historyHotCapacity, historyCompaction, prefault: options.prefault === true };
     this.kernels = [];
     for (let s = 0; s < shards; s++) {
       const initial = typeof options.initialState === 'function' ? options.initialState(s) : options.initialState;
