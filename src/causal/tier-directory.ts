@@ -145,6 +145,33 @@ export function unlockDirectory(words: Int32Array): void {
   Atomics.notify(words, D_LOCK, 1);
 }
 
+/** Runs `change` holding the directory lock; returns what it returns. */
+export function underLock<T>(words: Int32Array, change: () => T): T {
+  lockDirectory(words);
+  try {
+    return change();
+  } finally {
+    unlockDirectory(words);
+  }
+}
+
+/**
+ * Runs `change` holding the lock with the generation odd — a change to what lookups consult, so
+ * lookups on other threads that overlap it retry — and returns the new (even) generation.
+ */
+export function changeTiers(words: Int32Array, change: () => void): number {
+  let generation = 0;
+  lockDirectory(words);
+  Atomics.add(words, D_GEN, 1);
+  try {
+    change();
+  } finally {
+    generation = Atomics.add(words, D_GEN, 1) + 1;
+    unlockDirectory(words);
+  }
+  return generation;
+}
+
 /** Checks a directory handed over from another thread: identity and size. */
 export function checkDirectory(buffer: unknown): Uint32Array {
   const header = checkSharedHeader(buffer, DIRECTORY_MAGIC, DIRECTORY_VERSION, 'a tier directory', 64);

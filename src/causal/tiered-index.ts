@@ -148,8 +148,8 @@ import {
   T_WORDS,
   checkDirectory,
   directoryWords,
-  lockDirectory,
-  unlockDirectory,
+  changeTiers,
+  underLock,
 } from './tier-directory.js';
 
 /** Ids per hot table by default: 2^16 (see the module comment for the measurements). */
@@ -707,10 +707,8 @@ export class TieredExactIndex implements ReadonlyExactIndex {
 
   /** Allocates a table in state `state`: its entry number, or -1 (no entry or no room). */
   private addTable(state: number, commit: boolean): number {
-    const i32 = this.i32;
-    lockDirectory(i32);
-    let entry = -1;
-    try {
+    return underLock(this.i32, () => {
+      let entry = -1;
       const w = this.words;
       for (let t = 0; t < MAX_TABLES; t++) {
         if (w[OFF_TABLES + t * T_WORDS + T_STATE] === TABLE_FREE) {
@@ -730,10 +728,8 @@ export class TieredExactIndex implements ReadonlyExactIndex {
       w[at + T_COUNT] = 0;
       w[at + T_STATE] = state;
       if (commit) prefaultRange(this.arenas.view(location, this.tableBytes));
-    } finally {
-      unlockDirectory(i32);
-    }
-    return entry;
+      return entry;
+    });
   }
 
   /**
@@ -744,15 +740,11 @@ export class TieredExactIndex implements ReadonlyExactIndex {
   private freeze(): void {
     const started = performance.now();
     const w = this.words;
-    const i32 = this.i32;
     const hot = this.hot;
     const spareEntry = this.spareEntry;
     const spare = this.tableAt(w[OFF_TABLES + spareEntry * T_WORDS + T_LOCATION]!);
     const count = hot.liveCount;
-    let gen: number;
-    lockDirectory(i32);
-    Atomics.add(i32, D_GEN, 1);
-    try {
+    const gen = changeTiers(this.i32, () => {
       // Frozen tables are read whole by readers and the compactor: no pending slot writes.
       hot.publish();
       const at = OFF_TABLES + this.hotEntry * T_WORDS;
@@ -762,10 +754,7 @@ export class TieredExactIndex implements ReadonlyExactIndex {
       w[D_FREEZES] = w[D_FREEZES]! + 1;
       w[OFF_TABLES + spareEntry * T_WORDS + T_STATE] = TABLE_HOT;
       this.f64[F_COLD] = this.f64[F_COLD]! + count;
-    } finally {
-      gen = Atomics.add(i32, D_GEN, 1) + 1;
-      unlockDirectory(i32);
-    }
+    });
     hot.sync();
     this.frozen.unshift(hot);
     this.hot = spare;
@@ -906,9 +895,7 @@ export class TieredExactIndex implements ReadonlyExactIndex {
    */
   claimCompaction(): CompactionJob | undefined {
     const w = this.words;
-    const i32 = this.i32;
-    lockDirectory(i32);
-    try {
+    return underLock(this.i32, () => {
       let slot = -1;
       for (let j = 0; j < MAX_JOBS; j++) {
         if (w[OFF_JOBS + j * J_WORDS + J_STATE] === JOB_FREE) {
@@ -952,9 +939,7 @@ export class TieredExactIndex implements ReadonlyExactIndex {
       });
       const serials = chosen.map((r) => w[OFF_RUNS + r * R_WORDS + R_SERIAL]!);
       return this.fillJob(slot, job, KIND_MERGE, count, outLocation, outBytes, serials, inputs);
-    } finally {
-      unlockDirectory(i32);
-    }
+    });
   }
 
   /**
@@ -1036,29 +1021,22 @@ export class TieredExactIndex implements ReadonlyExactIndex {
   /** Reports a job done (from the thread that ran it); the writer installs it on its next admission or publish. */
   completeCompaction(job: CompactionJob, count: number): void {
     const w = this.words;
-    lockDirectory(this.i32);
-    try {
+    underLock(this.i32, () => {
       const at = OFF_JOBS + job.slot * J_WORDS;
       if (w[at + J_STATE] !== JOB_CLAIMED || w[at + J_OUT_LOCATION] !== job.outLocation) throw new InvalidArgumentError('completeCompaction takes a job this index handed out and has not finished');
       w[at + J_OUT_COUNT] = count;
       w[at + J_STATE] = JOB_DONE;
-    } finally {
-      unlockDirectory(this.i32);
-    }
+    });
     Atomics.add(this.i32, D_DONE, 1);
   }
 
   /** Gives a claimed job back (its thread failed): the inputs can be claimed again, the output's memory is freed. */
   abandonCompaction(job: CompactionJob): void {
     const w = this.words;
-    lockDirectory(this.i32);
-    try {
+    underLock(this.i32, () => {
       const at = OFF_JOBS + job.slot * J_WORDS;
-      if (w[at + J_STATE] !== JOB_CLAIMED || w[at + J_OUT_LOCATION] !== job.outLocation) return;
-      this.releaseJob(at, false);
-    } finally {
-      unlockDirectory(this.i32);
-    }
+      if (w[at + J_STATE] === JOB_CLAIMED && w[at + J_OUT_LOCATION] === job.outLocation) this.releaseJob(at, false);
+    });
   }
 
   /**
@@ -1092,10 +1070,11 @@ export class TieredExactIndex implements ReadonlyExactIndex {
     w[at + J_STATE] = JOB_FREE;
   }
 
+  /** The entry (table or run: both keep serial and state in their first two words) named `serial`, in use; -1 if none. */
   private entryOf(offset: number, words: number, max: number, serial: number): number {
     for (let e = 0; e < max; e++) {
       const at = offset + e * words;
-      if (this.words[at + 1] !== 0 && this.words[at] === serial) return e;
+      if (this.words[at + T_STATE] !== TABLE_FREE && this.words[at + T_SERIAL] === serial) return e;
     }
     return -1;
   }
@@ -1110,9 +1089,7 @@ export class TieredExactIndex implements ReadonlyExactIndex {
     const w = this.words;
     const i32 = this.i32;
     let installed = 0;
-    lockDirectory(i32);
-    Atomics.add(i32, D_GEN, 1);
-    try {
+    changeTiers(i32, () => {
       for (let j = 0; j < MAX_JOBS; j++) {
         const at = OFF_JOBS + j * J_WORDS;
         if (w[at + J_STATE] !== JOB_DONE) continue;
@@ -1129,7 +1106,7 @@ export class TieredExactIndex implements ReadonlyExactIndex {
           const t = this.entryOf(OFF_TABLES, T_WORDS, MAX_TABLES, w[at + J_INPUT]!);
           const e = OFF_TABLES + t * T_WORDS;
           age = w[e + T_SEQUENCE]!;
-          if (this.hasSpare()) {
+          if (this.spareEntryOf() >= 0) {
             this.arenas.free(w[e + T_LOCATION]!, this.tableBytes);
             w[e + T_STATE] = TABLE_FREE;
           } else {
@@ -1158,18 +1135,11 @@ export class TieredExactIndex implements ReadonlyExactIndex {
         Atomics.sub(i32, D_DONE, 1);
         installed++;
       }
-    } finally {
-      Atomics.add(i32, D_GEN, 1);
-      unlockDirectory(i32);
-    }
+    });
     this.refresh();
     if (installed > 0) this.signalWork();
     this.pauses.installs += installed;
     this.pauses.longestInstallMs = Math.max(this.pauses.longestInstallMs, performance.now() - started);
-  }
-
-  private hasSpare(): boolean {
-    return this.spareEntryOf() >= 0;
   }
 
   private spareEntryOf(): number {
@@ -1319,11 +1289,8 @@ export class TieredExactIndex implements ReadonlyExactIndex {
    */
   clear(): void {
     const w = this.words;
-    const i32 = this.i32;
     this.beginWrite();
-    lockDirectory(i32);
-    Atomics.add(i32, D_GEN, 1);
-    try {
+    changeTiers(this.i32, () => {
       w[D_EPOCH] = w[D_EPOCH]! + 1;
       for (let t = 0; t < MAX_TABLES; t++) {
         const at = OFF_TABLES + t * T_WORDS;
@@ -1345,10 +1312,7 @@ export class TieredExactIndex implements ReadonlyExactIndex {
       w[D_FREEZES] = 0;
       this.f64[F_COLD] = 0;
       this.f64[F_PUBLISHED] = 0;
-    } finally {
-      Atomics.add(i32, D_GEN, 1);
-      unlockDirectory(i32);
-    }
+    });
     this.refresh();
     this.hot.beginWrite();
   }
