@@ -1,5 +1,6 @@
 // What the two history benchmarks (history-runs, tiered-index) share: the run length options,
-// pseudo-random ids, the median, and the timing of one lookup with its outcomes tallied.
+// pseudo-random ids, the median, the timing of one lookup with its outcomes tallied, and the
+// table of rows each prints (a row whose outcome is not the expected one marks the run INVALID).
 import { measure } from 'mitata';
 
 /** `--quick`: small sizes and one round, to check a bench runs. */
@@ -40,4 +41,31 @@ export async function lookupNs(probes, lookup) {
   const p50s = [];
   for (let r = 0; r < ROUNDS; r++) p50s.push((await measure(fn, { min_cpu_time: QUICK ? 20e6 : 300e6 })).p50);
   return { ns: median(p50s), trues: tally[1], falses: tally[0] };
+}
+
+/**
+ * Rows printed as they are measured (names padded to `nameWidth`), then as one markdown table by
+ * `finish()`, which exits non-zero if any row saw an outcome it does not claim to measure.
+ * `expected(outcome)` says whether a row's outcome is the one it claims.
+ */
+export function resultTable(nameWidth) {
+  const rows = [];
+  let invalid = 0;
+  return {
+    row(name, value, unit, outcome, expected) {
+      const ok = expected === undefined || expected(outcome);
+      if (!ok) invalid++;
+      rows.push({ name, value, unit, outcome, ok });
+      console.log(`  ${name.padEnd(nameWidth)} ${value.padStart(12)} ${unit.padEnd(6)} [${outcome}]${ok ? '' : '  INVALID: not the expected outcome'}`);
+    },
+    finish() {
+      console.log('\n| benchmark | median | unit | outcome |');
+      console.log('|---|---:|---|---|');
+      for (const r of rows) console.log(`| ${r.name} | ${r.value} | ${r.unit} | ${r.outcome}${r.ok ? '' : ' **INVALID**'} |`);
+      if (invalid > 0) {
+        console.error(`\n${invalid} benchmark(s) did not see the outcome they claim to measure`);
+        process.exit(1);
+      }
+    },
+  };
 }

@@ -15,7 +15,7 @@
  *
  *   CTFS_BENCH_ROUNDS=5   rounds (default 5)        --quick   tiny sizes, figures meaningless
  */
-import { QUICK, ROUNDS, lookupNs, median, randomIds } from './history-common.mjs';
+import { QUICK, ROUNDS, resultTable, lookupNs, median, randomIds } from './history-common.mjs';
 
 const { IdFilter } = await import(new URL('../dist/causal/id-filter.js', import.meta.url).href);
 const { SortedRun } = await import(new URL('../dist/causal/sorted-run.js', import.meta.url).href);
@@ -27,8 +27,7 @@ const PROBES = QUICK ? 4096 : 1 << 16;
 /** Absent ids whose filter answers are counted for the false-positive rate. */
 const FPR_PROBES = QUICK ? 100_000 : 4_000_000;
 
-const rows = [];
-let invalid = 0;
+const { row, finish } = resultTable(58);
 
 /** Copies of `count` members of `ids`, chosen by a fixed stride, in an array of their own. */
 function presentProbes(ids, count) {
@@ -41,12 +40,6 @@ function presentProbes(ids, count) {
   return out;
 }
 
-function row(name, value, unit, outcome, expected) {
-  const ok = expected === undefined || expected(outcome);
-  if (!ok) invalid++;
-  rows.push({ name, value, unit, outcome, ok });
-  console.log(`  ${name.padEnd(58)} ${value.padStart(12)} ${unit.padEnd(6)} [${outcome}]${ok ? '' : '  INVALID: not the expected outcome'}`);
-}
 
 const fmtRate = (idsPerSecond) => `${(idsPerSecond / 1e6).toFixed(2)}M`;
 
@@ -137,10 +130,4 @@ for (const [k, total] of [
   row(`merge ${k} runs into ${(k * per).toLocaleString('en-US')} ids${rounds === 1 ? ' (one round)' : ''}`, fmtRate(median(rates)), 'ids/s', `${merged.count.toLocaleString('en-US')} ids out`, () => merged.count === k * per);
 }
 
-console.log('\n| benchmark | median | unit | outcome |');
-console.log('|---|---:|---|---|');
-for (const r of rows) console.log(`| ${r.name} | ${r.value} | ${r.unit} | ${r.outcome}${r.ok ? '' : ' **INVALID**'} |`);
-if (invalid > 0) {
-  console.error(`\n${invalid} benchmark(s) did not see the outcome they claim to measure`);
-  process.exit(1);
-}
+finish();

@@ -26,7 +26,7 @@
  *   CTFS_BENCH_SIZES=1000000,10000000   ids indexed (default 10k, 1M, 10M)
  *   CTFS_HOT_CAPACITY=65536             ids per hot table (default: the library's)
  */
-import { QUICK, ROUNDS, lookupNs, median, randomIds } from './history-common.mjs';
+import { QUICK, ROUNDS, resultTable, lookupNs, median, randomIds } from './history-common.mjs';
 
 const { TieredExactIndex, buildRun, mergeRuns, DEFAULT_HOT_CAPACITY } = await import(new URL('../dist/causal/tiered-index.js', import.meta.url).href);
 const { ExactCausalIndex } = await import(new URL('../dist/causal/exact-index.js', import.meta.url).href);
@@ -38,8 +38,7 @@ const PROBES = QUICK ? 4096 : 1 << 16;
 const RECENT = 1024;
 const gc = globalThis.gc ?? (() => {});
 
-const rows = [];
-let invalid = 0;
+const { row, finish } = resultTable(62);
 
 /** Copies of `count` ids of `ids[from..to)` (id numbers), chosen by a fixed stride, packed in a buffer of their own. */
 function probesFrom(ids, from, to, count) {
@@ -55,12 +54,6 @@ const fmt = (n) => n.toLocaleString('en-US');
 const now = () => process.hrtime.bigint();
 const since = (t0) => Number(process.hrtime.bigint() - t0);
 
-function row(name, value, unit, outcome, expected) {
-  const ok = expected === undefined || expected();
-  if (!ok) invalid++;
-  rows.push({ name, value, unit, outcome, ok });
-  console.log(`  ${name.padEnd(62)} ${value.padStart(12)} ${unit.padEnd(6)} [${outcome}]${ok ? '' : '  INVALID: not the expected outcome'}`);
-}
 
 /** The plain index driven as the admission path drives it: one hasher, probe, insertAt. */
 class Plain {
@@ -257,10 +250,4 @@ for (const n of SIZES) {
   row(`freeze without a spare (allocates a table): median / max`, `${(median(allocating) / 1e3).toFixed(1)} / ${(Math.max(...allocating) / 1e3).toFixed(1)}`, 'µs', `${allocating.length} freezes, ${index.frozenCount} frozen, ${fmt(ok)} inserted`, () => ok === n + 1);
 }
 
-console.log('\n| benchmark | median | unit | outcome |');
-console.log('|---|---:|---|---|');
-for (const r of rows) console.log(`| ${r.name} | ${r.value} | ${r.unit} | ${r.outcome}${r.ok ? '' : ' **INVALID**'} |`);
-if (invalid > 0) {
-  console.error(`\n${invalid} benchmark(s) did not see the outcome they claim to measure`);
-  process.exit(1);
-}
+finish();
