@@ -38,6 +38,7 @@ import {
   MalformedFactError,
   NativeUnavailableError,
   PoolError,
+  ReplicationError,
   PoolTimeoutError,
   SharedMemoryError,
   TenantError,
@@ -119,6 +120,7 @@ const CLASSES: Readonly<Record<string, { readonly cls: AnyErrorClass; readonly c
   },
   PoolTimeoutError: { cls: PoolTimeoutError, codes: ['PoolTaskTimeout', 'PoolStartTimeout'] satisfies CtfsErrorCode[] },
   ForeignError: { cls: ForeignError, codes: ['ForeignError'] },
+  ReplicationError: { cls: ReplicationError, codes: ['ReplicationStartFailed', 'ReplicationClosed'] satisfies CtfsErrorCode[] },
 };
 
 /** Properties every error has that are not the class's own fields. */

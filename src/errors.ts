@@ -54,7 +54,14 @@ export type CtfsErrorCode =
   | 'LogLocked'
   | 'NativeUnavailable'
   | 'ForeignError'
-  | PoolErrorCode;
+  | PoolErrorCode
+  | ReplicationErrorCode;
+
+/**
+ * Replication conditions: the replication worker could not start (the listen address is taken,
+ * the data directory unreadable, …), or the `NetworkingKernel` was used after `close()`.
+ */
+export type ReplicationErrorCode = 'ReplicationStartFailed' | 'ReplicationClosed';
 
 /**
  * Worker pool conditions: the pool is closed; a shard was poisoned (a pool thread died or was
@@ -480,6 +487,17 @@ export class PoolError extends CtfsError {
   constructor(code: PoolErrorCode, message: string, shard?: number, options?: ErrorOptions) {
     super(code, message, options);
     this.shard = shard;
+  }
+}
+
+/** A replication condition ({@link ReplicationErrorCode}); the system's error, if any, is the `cause`. */
+export class ReplicationError extends CtfsError {
+  static {
+    brand(this, 'ReplicationError');
+  }
+  declare readonly code: ReplicationErrorCode;
+  constructor(code: ReplicationErrorCode, message: string, options?: ErrorOptions) {
+    super(code, message, options);
   }
 }
 

@@ -26,6 +26,7 @@ export {
   NativeUnavailableError,
   PoolError,
   PoolTimeoutError,
+  ReplicationError,
   SharedMemoryError,
   StorageError,
   TenantError,
@@ -33,7 +34,7 @@ export {
   ValueOutOfRangeError,
   WalCorruptionError,
 } from './errors.js';
-export type { CtfsErrorCode, PoolErrorCode, PoolTimeoutCode, DurabilityErrorCode, EscrowErrorCode, LogPosition } from './errors.js';
+export type { CtfsErrorCode, ReplicationErrorCode, PoolErrorCode, PoolTimeoutCode, DurabilityErrorCode, EscrowErrorCode, LogPosition } from './errors.js';
 export { ERROR_WIRE_VERSION, MAX_CAUSE_DEPTH, decodeWire, encodeWire, fromWire, isWireError, toWire } from './error-wire.js';
 export type { WireError } from './error-wire.js';
 
@@ -73,6 +74,8 @@ export { STATE_CELL_BYTES, StateCell } from './core/state-cell.js';
 export { DEFAULT_BATCH_FACTS, FactBatch, MAX_BATCH_FACTS } from './core/fact-batch.js';
 export type { BatchResult } from './core/fact-batch.js';
 
+export { NetworkingKernel } from './network/networking-kernel.js';
+export type { NetworkingOptions, PeerState, PeerStatus, ReplicationCounters } from './network/networking-kernel.js';
 export { CLOCK_BITS, CLOCK_BYTES, ESCALATION_POPCOUNT, ESCALATION_THRESHOLD, CausalClock } from './causal/causal-clock.js';
 export { bloomPositions } from './causal/id-hash.js';
 export { DEFAULT_INDEX_CAPACITY, MAX_INDEX_CAPACITY, ExactCausalIndex } from './causal/exact-index.js';

@@ -25,10 +25,11 @@ const ALLOWED: Readonly<Record<string, readonly string[]>> = {
   domain: ['base', 'core', 'causal', 'invariants'],
   persistence: ['base', 'core', 'native', 'metrics', 'causal', 'invariants', 'domain'],
   replication: ['base', 'core'],
+  network: ['base', 'core', 'native', 'metrics', 'causal', 'invariants', 'algebra', 'domain', 'persistence', 'replication', 'kernels'],
   kernels: ['base', 'core', 'native', 'metrics', 'causal', 'invariants', 'algebra', 'domain', 'persistence'],
   pool: ['base', 'core', 'native', 'metrics', 'causal', 'invariants', 'algebra', 'domain', 'persistence', 'kernels'],
-  workers: ['base', 'core', 'native', 'metrics', 'causal', 'invariants', 'algebra', 'domain', 'persistence', 'kernels', 'pool'],
-  entry: ['base', 'core', 'native', 'metrics', 'causal', 'invariants', 'algebra', 'domain', 'persistence', 'replication', 'kernels', 'pool'],
+  workers: ['base', 'core', 'native', 'metrics', 'causal', 'invariants', 'algebra', 'domain', 'persistence', 'kernels', 'pool', 'replication', 'network'],
+  entry: ['base', 'core', 'native', 'metrics', 'causal', 'invariants', 'algebra', 'domain', 'persistence', 'replication', 'kernels', 'pool', 'network'],
 };
 /** Files directly in src/ that are entry points (the rest there are `base`). */
 const ENTRY_FILES = new Set(['index.ts', 'properties.ts', 'pool.ts', 'metrics.ts']);

@@ -87,6 +87,9 @@ function arbitraries(m: ErrorsModule, cause: fc.Arbitrary<unknown>): Record<stri
       .tuple(fc.constantFrom('PoolTaskTimeout', 'PoolStartTimeout') as fc.Arbitrary<ctfs.PoolTimeoutCode>, text, fc.integer({ min: 1, max: 1e6 }), fc.option(fc.nat(4095), { nil: undefined }))
       .map(([c, msg, t, s]) => new m.PoolTimeoutError(c, msg, t, s)),
     ForeignError: fc.tuple(text, text, fc.option(text, { nil: undefined })).map(([msg, name, code]) => new m.ForeignError(msg, { name, code })),
+    ReplicationError: fc
+      .tuple(fc.constantFrom('ReplicationStartFailed', 'ReplicationClosed') as fc.Arbitrary<ctfs.ReplicationErrorCode>, text, opts)
+      .map(([c, msg, o]) => new m.ReplicationError(c, msg, o)),
   };
 }
 

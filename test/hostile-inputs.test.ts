@@ -191,11 +191,12 @@ const ROWS: Record<string, Call[]> = {
         ['EscrowError', (a: unknown[]) => new api.EscrowError(...(a as [never, string]))],
         ['DurabilityError', (a: unknown[]) => new api.DurabilityError(...(a as [never, string]))],
         ['PoolError', (a: unknown[]) => new api.PoolError(...(a as [never, string]))],
+        ['ReplicationError', (a: unknown[]) => new api.ReplicationError(...(a as [never, string]))],
         ['CheckpointError', (a: unknown[]) => new api.CheckpointError(...(a as [string, string]))],
         ['WalCorruptionError', (a: unknown[]) => new api.WalCorruptionError(...(a as [string, never]))],
       ] as const
     ).map(([name, make]) => {
-      const arity = { CtfsError: 2, TenantError: 2, AlgebraicPropertyError: 2, EscrowError: 2, DurabilityError: 2, PoolError: 2, CheckpointError: 2, WalCorruptionError: 2 }[name as string] ?? 1;
+      const arity = { CtfsError: 2, TenantError: 2, AlgebraicPropertyError: 2, EscrowError: 2, DurabilityError: 2, PoolError: 2, ReplicationError: 2, CheckpointError: 2, WalCorruptionError: 2 }[name as string] ?? 1;
       const valid = name === 'WalCorruptionError' ? ['m', { file: 'f', offset: 0, sequence: 1 }] : ['InvalidArgument', 'm'].slice(2 - arity);
       const all = Object.fromEntries(Array.from({ length: arity }, (_, i) => [i, LABELS]));
       return [name, [{ name: `new ${name}`, args: () => [...valid], run: (_: unknown, a: unknown[]) => make(a), accepts: all }]];

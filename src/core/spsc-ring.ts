@@ -27,6 +27,7 @@ import { InvalidArgumentError, SharedMemoryError } from '../errors.js';
 import { checkSharedHeader } from './shared-header.js';
 import { checkWaitMs } from './options.js';
 import { describeValue } from '../describe-value.js';
+import { waitAsync } from './wait-async.js';
 
 /** "CTRG" little-endian. */
 const MAGIC = 0x47525443;
@@ -290,6 +291,27 @@ export class SpscRing {
         return false;
       }
       Atomics.wait(ctl, W_CONSUMER_SLEEPS, 1, left);
+    }
+  }
+
+  /**
+   * `waitForData` for a consumer that must not block its thread (an event loop): resolves true
+   * once the producer has published past `tail`, false when the ring is closed or `timeoutMs`
+   * passes. Same sleep-word handshake, parked with `Atomics.waitAsync`. Consumer only.
+   */
+  async waitForDataAsync(tail: number, timeoutMs: number): Promise<boolean> {
+    checkWait(timeoutMs, 0);
+    const ctl = this.ctl;
+    const deadline = Date.now() + timeoutMs;
+    for (;;) {
+      Atomics.store(ctl, W_CONSUMER_SLEEPS, 1);
+      const head = Atomics.load(ctl, W_HEAD);
+      const left = deadline - Date.now();
+      if (head !== tail || this.closed || left <= 0) {
+        Atomics.store(ctl, W_CONSUMER_SLEEPS, 0);
+        return head !== tail;
+      }
+      await waitAsync(ctl, W_CONSUMER_SLEEPS, 1, left);
     }
   }
 

@@ -36,3 +36,28 @@ export function historyDigest(image: DomainImage): Uint8Array {
   top.set(hashParts(image), CONTEXT.length + FIELDS_BYTES);
   return hash(top);
 }
+
+const SET_CONTEXT = new TextEncoder().encode('ctfs/set/v1\0');
+
+/**
+ * The digest of what was admitted, not of the order it came in: the state cells, the Bloom clock
+ * and the ids in memcmp order — no frontier ring, which remembers the most recent heads and so
+ * differs between replicas that admitted the same facts in different orders. For coordination-free
+ * invariants the state is order-independent too, so replicas holding the same facts have equal set
+ * digests (docs/FORMATS.md §7).
+ *
+ *   S = BLAKE3("ctfs/set/v1\0" ‖ cells u32 ‖ ids u32 ‖ BLAKE3(cells) ‖ BLAKE3(clock) ‖ BLAKE3(ids))
+ */
+export function setDigest(image: DomainImage): Uint8Array {
+  const top = new Uint8Array(SET_CONTEXT.length + 8 + 96);
+  top.set(SET_CONTEXT);
+  const fields = new DataView(top.buffer, SET_CONTEXT.length, 8);
+  fields.setUint32(0, image.cells.length / STATE_CELL_BYTES, true);
+  fields.setUint32(4, image.ids.length / 32, true);
+  let at = SET_CONTEXT.length + 8;
+  for (const part of [image.cells, image.clock, image.ids]) {
+    top.set(hash(part), at);
+    at += 32;
+  }
+  return hash(top);
+}

@@ -10,7 +10,8 @@ import { toHex } from '../core/bytes.js';
 import { AdmitError } from '../errors.js';
 import type { CausalDomain } from '../domain/causal-domain.js';
 import type { TieredMemory, WriterPauses } from '../causal/tiered-index.js';
-import { ACCEPT_FOREIGN_DEPS } from './internal.js';
+import { ACCEPT_FOREIGN_DEPS, RECORD_LOG } from './internal.js';
+import type { RecordLog } from '../domain/record-log.js';
 
 /**
  * @internal The `AdmitError` for a rejection `code` the domain just returned: the reason in words,
@@ -53,6 +54,15 @@ export abstract class DomainKernel {
 
   protected constructor(domain: CausalDomain) {
     this.domain = domain;
+  }
+
+  /** @internal The record log every admission is staged in (see RECORD_LOG). */
+  get [RECORD_LOG](): RecordLog | null {
+    return this.domain.log;
+  }
+
+  set [RECORD_LOG](log: RecordLog | null) {
+    this.domain.log = log;
   }
 
   /** A copy of the Bloom clock. */

@@ -17,6 +17,7 @@
  * - `Durable`: once fdatasynced — it survives power loss.
  * `admitRawWithHandle` returns at once with a `DurableHandle` to poll, spin on, or await.
  */
+import { DURABILITY_CONTROL } from './internal.js';
 import * as fs from 'node:fs';
 import { debuglog } from 'node:util';
 import { AdmitCode } from '../codes.js';
@@ -265,6 +266,11 @@ export class DurableKernel<I extends Invariant = Invariant> extends KernelBase<I
     this.domain.log = log;
     this.report = report;
     this.logId = logId;
+  }
+
+  /** @internal The durability control block (its fsync watermark), for the replication worker. */
+  get [DURABILITY_CONTROL](): SharedArrayBuffer {
+    return this.log.control.buffer;
   }
 
   /** What recovery found when the kernel was opened. */

@@ -15,3 +15,10 @@ export const ACCEPT_FOREIGN_DEPS: unique symbol = Symbol('ctfs.kernel.acceptFore
  * replication layer's reanchor of an in-memory kernel. The caller checks the image fits.
  */
 export const RESTORE_IMAGE: unique symbol = Symbol('ctfs.kernel.restoreImage');
+/**
+ * Property: the kernel's record log (the seam every admission is logged through). The replication
+ * layer tees its outbound ring in next to a durable kernel's WAL arena, and takes it out on close.
+ */
+export const RECORD_LOG: unique symbol = Symbol('ctfs.kernel.recordLog');
+/** Getter: a durable kernel's durability control block (the worker reads the fsync watermark). */
+export const DURABILITY_CONTROL: unique symbol = Symbol('ctfs.kernel.durabilityControl');

@@ -124,6 +124,13 @@ export interface ReplicaOptions {
   readonly graftTimeoutMs?: number;
   /** Largest snapshot this node accepts from a peer, in bytes (default 1 GiB): it is held in memory until verified. */
   readonly maxSnapshotBytes?: number;
+  /**
+   * Checks that a received fact's id is the content address of its deps and payload (the
+   * replication worker passes `verifyFactId`). Called once per fact not already seen; a fact
+   * that fails is dropped and its link reported with a `protocolError` ("ForgedFact: …").
+   * Default: none (the simulator, whose facts are its own).
+   */
+  readonly verifyFact?: (fact: WireFact) => boolean;
 }
 
 /** What the host must do. */
@@ -140,8 +147,8 @@ export type ReplicaAction =
   | { readonly kind: 'reanchor'; readonly peer: string; readonly snapshot: Uint8Array; readonly through: number };
 
 export type ReplicaEvent =
-  | { readonly type: 'peerReady'; readonly peer: string; readonly incarnation: number }
-  | { readonly type: 'peerRestarted'; readonly peer: string; readonly incarnation: number }
+  | { readonly type: 'peerReady'; readonly peer: string; readonly nodeId: string; readonly incarnation: number }
+  | { readonly type: 'peerRestarted'; readonly peer: string; readonly nodeId: string; readonly incarnation: number }
   | { readonly type: 'protocolError'; readonly peer: string; readonly reason: string }
   | { readonly type: 'pendingOverflow'; readonly peer: string; readonly dropped: number }
   | { readonly type: 'factRefused'; readonly peer: string; readonly id: Uint8Array; readonly code: number }
@@ -156,6 +163,9 @@ export type ReplicaEvent =
   | { readonly type: 'memberDiscovered'; readonly member: Member }
   /** The failure detector changed its mind about a member (alive, suspect, failed). */
   | { readonly type: 'memberStatus'; readonly member: MemberStatus; readonly previous: MemberState | undefined };
+
+/** Admission codes that are about the fact itself, so it is refused for good. */
+const FACT_REFUSALS: ReadonlySet<number> = new Set([AdmitCode.InvariantViolation, AdmitCode.MalformedFact, AdmitCode.PayloadTooLarge, AdmitCode.FactIdMismatch, AdmitCode.RequiresCoordination]);
 
 const DEFAULT_SKETCH_CELLS = 4096;
 /**
@@ -286,7 +296,7 @@ interface Peer {
 
 export class ReplicaCore {
   readonly nodeId: string;
-  private readonly options: Required<Omit<ReplicaOptions, 'nodeId' | 'clusterId' | 'incarnation' | 'sketchKey' | 'address' | 'failureDetector'>>;
+  private readonly options: Required<Omit<ReplicaOptions, 'nodeId' | 'clusterId' | 'incarnation' | 'sketchKey' | 'address' | 'failureDetector' | 'verifyFact'>>;
   private readonly tree: BroadcastTree;
   /** The overlay must be recomputed from the members before the tree is next used. */
   private treeStale = true;
@@ -309,6 +319,7 @@ export class ReplicaCore {
   private readonly incarnation: number;
   private readonly sketch: RatelessSketch;
   private readonly source: FactSource;
+  private readonly verify: ((fact: WireFact) => boolean) | undefined;
   private readonly peers = new Map<string, Peer>();
   /** Ids admitted here (hex). */
   private readonly known = new Set<string>();
@@ -354,6 +365,8 @@ export class ReplicaCore {
     this.incarnation = incarnation;
     this.sketch = new RatelessSketch(this.options.sketchCells, sketchKey);
     this.source = source;
+    if (options.verifyFact !== undefined && typeof options.verifyFact !== 'function') throw new InvalidArgumentError('verifyFact must be a function');
+    this.verify = options.verifyFact;
     const address = options.address ?? '';
     if (typeof address !== 'string') throw new InvalidArgumentError('address must be a string');
     this.detector = new FailureDetector({ nodeId, address, incarnation, refutations: 0, state: 'alive', reporter: '' }, this.detectorHost(), options.failureDetector);
@@ -588,8 +601,10 @@ export class ReplicaCore {
       return;
     }
     // A peer sent a fact this kernel will not take (a forged id, a payload the invariant refuses):
-    // remember it so neither pushes nor anti-entropy bring it back again.
-    this.refused.add(key);
+    // remember it so neither pushes nor anti-entropy bring it back again. A refusal that says
+    // nothing about the fact (the log is full or failed, a budget is spent) is not remembered:
+    // the fact comes again by reconciliation.
+    if (FACT_REFUSALS.has(code)) this.refused.add(key);
     this.emit({ type: 'factRefused', peer: from, id: fact.id, code });
   }
 
@@ -697,7 +712,7 @@ export class ReplicaCore {
     this.nodeOf.set(peer, hello.nodeId);
     // The peer is a member even if its Members frame is lost: its Hello says who it is.
     this.detector.learn({ nodeId: hello.nodeId, address: hello.address, incarnation: hello.incarnation, refutations: 0, state: 'alive', reporter: '' }, this.now);
-    this.emit({ type: restarted ? 'peerRestarted' : 'peerReady', peer, incarnation: hello.incarnation });
+    this.emit({ type: restarted ? 'peerRestarted' : 'peerReady', peer, nodeId: hello.nodeId, incarnation: hello.incarnation });
     // Tell it every node we know (it may have joined through us alone), then reconcile at once:
     // whatever either side missed while apart is found now, not a period later.
     this.sendMembers(peer, this.detector.statuses());
@@ -714,6 +729,12 @@ export class ReplicaCore {
       const key = hexOf(fact.id);
       const asked = this.requested.delete(key);
       if (this.seen(key)) continue;
+      if (this.verify !== undefined && !this.verify(fact)) {
+        // A forged fact: its id is not its content's address. Not remembered as refused (the
+        // genuine fact of that id must still get in); the host closes the link that sent it.
+        this.emit({ type: 'protocolError', peer, reason: `ForgedFact: ${key.slice(0, 16)}… is not the BLAKE3 address of its deps and payload` });
+        return;
+      }
       this.announced.delete(key);
       // A direct push (hop count 0) took one hop and goes no further.
       if (pushedHops !== undefined && !asked) this.arrivals.set(key, pushedHops === 0 ? { origin: undefined, hops: 1, from: '' } : { origin, hops: pushedHops, from: this.nodeOf.get(peer) ?? '' });
