@@ -20,6 +20,7 @@ export const THREADS_FILES = [
   'test/history-compactor.test.ts',
   'test/import-cost.test.ts',
   'test/metrics.test.ts',
+  'test/networking.test.ts',
   'test/pool-exactness.test.ts',
   'test/pool-failures.test.ts',
   'test/pool.test.ts',

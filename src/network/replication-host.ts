@@ -91,6 +91,7 @@ export class ReplicationHost {
   private readonly awaiting: { fact: WireFact; sequence: number }[] = [];
   private awaitingHead = 0;
   private server: net.Server | undefined;
+  /** The address peers are told to dial (the bound one unless `advertise` says otherwise). */
   private address = '';
   private linkCounter = 0;
   private closed = false;
@@ -155,13 +156,14 @@ export class ReplicationHost {
     });
     server.on('error', () => undefined);
     const bound = server.address() as net.AddressInfo;
-    this.address = this.data.advertise ?? `${bound.family === 'IPv6' ? `[${bound.address}]` : bound.address}:${bound.port}`;
+    const boundAddress = `${bound.family === 'IPv6' ? `[${bound.address}]` : bound.address}:${bound.port}`;
+    this.address = this.data.advertise ?? boundAddress;
     this.core = this.createCore(this.address);
     this.loadHistory();
     for (const peer of this.data.peers) this.addPeer(peer);
     this.ticker = setInterval(() => this.tick(), TICK_MS);
     void this.consume();
-    return this.address;
+    return boundAddress;
   }
 
   /** A durable kernel's facts through `through`, read back from its WAL: what this node already has. */
