@@ -2,11 +2,11 @@
  * FactStore: the replication worker's copy of this node's log — every fact the kernel admitted,
  * in log order, with its deps and payload — from which it serves peers (pushes, requests, log
  * streams). Facts are packed back to back in large chunks (no object per fact) and found by id
- * through a map keyed by the id's first 48 bits, confirmed against the stored id.
+ * through an open-addressing table of sequences (linear probing, hashed with a per-store random
+ * seed so a peer cannot grind ids that share a probe chain), confirmed against the stored id.
  *
  * Record in a chunk: dep count u8, 3 zero bytes, payload length u32, id, deps, payload.
  */
-import { bytesEqual } from '../core/bytes.js';
 import type { FactSource } from '../replication/replica-core.js';
 import type { WireFact } from '../replication/frames.js';
 
@@ -17,11 +17,13 @@ import type { WireFact } from '../replication/frames.js';
 const CHUNK_BITS = 24;
 const CHUNK_BYTES = 1 << CHUNK_BITS;
 const RECORD_FIXED_BYTES = 8;
-const TWO_POW_32 = 2 ** 32;
 
-/** The map key of an id: its first 48 bits (ids are BLAKE3 outputs, so these are uniform). */
-function keyOf(id: Uint8Array): number {
-  return ((id[0]! | (id[1]! << 8) | (id[2]! << 16) | (id[3]! << 24)) >>> 0) + (id[4]! | (id[5]! << 8)) * TWO_POW_32;
+/** Slots of the id table start at 2^16 and double when half full (probe chains stay short). */
+const MIN_TABLE_SLOTS = 1 << 16;
+
+/** Copies 32 bytes without the per-call cost of `TypedArray.prototype.set` on small arrays. */
+function copy32(to: Uint8Array, at: number, from: Uint8Array): void {
+  for (let i = 0; i < 32; i++) to[at + i] = from[i]!;
 }
 
 export class FactStore implements FactSource {
@@ -30,8 +32,9 @@ export class FactStore implements FactSource {
   /** Location of each fact by sequence − first (a growable array of doubles). */
   private locations = new Float64Array(1 << 16);
   private count = 0;
-  /** Key → sequence, or several sequences when ids share their first 48 bits. */
-  private readonly byKey = new Map<number, number | number[]>();
+  /** Slot → sequence − first + 1 (0: empty). */
+  private table = new Int32Array(MIN_TABLE_SLOTS);
+  private readonly seed = (Math.random() * 2 ** 32) | 1;
   private bytesStored = 0;
 
   /** @param first the log sequence of the first fact this store will hold (1 unless older facts are gone). */
@@ -73,13 +76,14 @@ export class FactStore implements FactSource {
     chunk[at + 6] = (len >>> 16) & 0xff;
     chunk[at + 7] = len >>> 24;
     let p = at + RECORD_FIXED_BYTES;
-    chunk.set(fact.id, p);
+    copy32(chunk, p, fact.id);
     p += 32;
     for (const d of fact.deps) {
-      chunk.set(d, p);
+      copy32(chunk, p, d);
       p += 32;
     }
-    chunk.set(fact.payload, p);
+    if (len > 64) chunk.set(fact.payload, p);
+    else for (let i = 0; i < len; i++) chunk[p + i] = fact.payload[i]!;
     this.chunkUsed = at + n;
     this.bytesStored += n;
     if (this.count === this.locations.length) {
@@ -88,27 +92,54 @@ export class FactStore implements FactSource {
       this.locations = grown;
     }
     this.locations[this.count++] = (this.chunks.length - 1) * CHUNK_BYTES + at;
-    const sequence = this.first + this.count - 1;
-    const key = keyOf(fact.id);
-    const had = this.byKey.get(key);
-    if (had === undefined) this.byKey.set(key, sequence);
-    else if (typeof had === 'number') this.byKey.set(key, [had, sequence]);
-    else had.push(sequence);
-    return sequence;
+    if (this.count * 2 > this.table.length) this.grow();
+    this.place(fact.id, this.count - 1);
+    return this.first + this.count - 1;
+  }
+
+  private slotOf(id: Uint8Array): number {
+    const w0 = id[0]! | (id[1]! << 8) | (id[2]! << 16) | (id[3]! << 24);
+    const w1 = id[4]! | (id[5]! << 8) | (id[6]! << 16) | (id[7]! << 24);
+    let h = Math.imul(w0 ^ this.seed, 0x9e3779b1) + Math.imul(w1, 0x85ebca77);
+    h ^= h >>> 15;
+    h = Math.imul(h, 0xc2b2ae35);
+    return (h ^ (h >>> 13)) & (this.table.length - 1);
+  }
+
+  /** Puts the fact at index `index` (sequence − first) into the table. */
+  private place(id: Uint8Array, index: number): void {
+    const mask = this.table.length - 1;
+    let slot = this.slotOf(id);
+    while (this.table[slot] !== 0) slot = (slot + 1) & mask;
+    this.table[slot] = index + 1;
+  }
+
+  private grow(): void {
+    this.table = new Int32Array(this.table.length * 2);
+    for (let i = 0; i < this.count - 1; i++) this.place(this.idAt(i), i);
+  }
+
+  private idAt(index: number): Uint8Array {
+    const [chunk, at] = this.locate(this.first + index);
+    return chunk.subarray(at + RECORD_FIXED_BYTES, at + RECORD_FIXED_BYTES + 32);
   }
 
   /** The sequence of the fact with this id, or 0. */
   sequenceOf(id: Uint8Array): number {
-    const had = this.byKey.get(keyOf(id));
-    if (had === undefined) return 0;
-    if (typeof had === 'number') return this.idMatches(had, id) ? had : 0;
-    for (const s of had) if (this.idMatches(s, id)) return s;
-    return 0;
+    const mask = this.table.length - 1;
+    for (let slot = this.slotOf(id); ; slot = (slot + 1) & mask) {
+      const entry = this.table[slot]!;
+      if (entry === 0) return 0;
+      if (this.idMatches(entry - 1, id)) return this.first + entry - 1;
+    }
   }
 
-  private idMatches(sequence: number, id: Uint8Array): boolean {
-    const [chunk, at] = this.locate(sequence);
-    return bytesEqual(chunk.subarray(at + RECORD_FIXED_BYTES, at + RECORD_FIXED_BYTES + 32), id);
+  private idMatches(index: number, id: Uint8Array): boolean {
+    const location = this.locations[index]!;
+    const chunk = this.chunks[Math.floor(location / CHUNK_BYTES)]!;
+    const at = (location % CHUNK_BYTES) + RECORD_FIXED_BYTES;
+    for (let i = 0; i < 32; i++) if (chunk[at + i] !== id[i]) return false;
+    return true;
   }
 
   private locate(sequence: number): [Uint8Array, number] {

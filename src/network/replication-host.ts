@@ -23,6 +23,7 @@ import { scanLog } from '../persistence/wal-scan.js';
 import { RECORD_ID_OFFSET, recordDepCount, recordPayloadLength } from '../persistence/wal-record.js';
 import { FrameType, type WireFact } from '../replication/frames.js';
 import { ReplicaCore, type ReplicaAction } from '../replication/replica-core.js';
+import { ByteSlab } from './byte-slab.js';
 import { FactStore } from './fact-store.js';
 import { FrameSplitter } from './frame-splitter.js';
 import { createLinkServer, dialLink } from './link-security.js';
@@ -99,6 +100,7 @@ export class ReplicationHost {
   private statusDirty = true;
   private lastStatusAt = 0;
   private readonly header: RecordHeader = { kind: 0, depCount: 0, code: 0, sequence: 0, payloadLength: 0 };
+  private readonly slab = new ByteSlab();
 
   constructor(
     private readonly data: ReplicationWorkerData,
@@ -231,7 +233,7 @@ export class ReplicationHost {
   private onRecord(offset: number): void {
     const h = readHeader(this.toNet, offset, this.header);
     if (h.kind === RecordKind.Local) {
-      const fact = copyFact(this.toNet, offset, h);
+      const fact = copyFact(this.toNet, offset, h, this.slab);
       if (this.durable !== undefined && h.sequence > this.durable.durable) {
         // A fact leaves this node only once it is in the WAL for good: a peer must never hold a
         // fact its origin could forget in a crash.

@@ -17,6 +17,7 @@
  */
 import type { WireFact } from '../replication/frames.js';
 import type { SpscRing } from '../core/spsc-ring.js';
+import type { ByteSlab } from './byte-slab.js';
 
 export const RecordKind = {
   /** kernel → net: a fact this node admitted from its own writer (in admission order). */
@@ -88,15 +89,19 @@ export function readHeader(ring: SpscRing, offset: number, out: RecordHeader): R
   return out;
 }
 
-/** The fact of the record at `offset`, copied out of the ring (the ring's space is reused). */
-export function copyFact(ring: SpscRing, offset: number, header: RecordHeader): WireFact {
-  const b = ring.bytes;
-  let p = offset + RECORD_HEADER_BYTES;
-  const id = b.slice(p, p + ID_BYTES);
-  p += ID_BYTES;
+/**
+ * The fact of the record at `offset`, copied out of the ring (whose space is reused) in one copy
+ * into `slab`; id, deps and payload are views of that copy.
+ */
+export function copyFact(ring: SpscRing, offset: number, header: RecordHeader, slab: ByteSlab): WireFact {
+  const start = offset + RECORD_HEADER_BYTES;
+  const length = ID_BYTES * (1 + header.depCount) + header.payloadLength;
+  const own = slab.take(length);
+  own.set(ring.bytes.subarray(start, start + length));
+  let p = ID_BYTES;
   const deps: Uint8Array[] = new Array(header.depCount);
-  for (let d = 0; d < header.depCount; d++, p += ID_BYTES) deps[d] = b.slice(p, p + ID_BYTES);
-  return { id, deps, payload: b.slice(p, p + header.payloadLength) };
+  for (let d = 0; d < header.depCount; d++, p += ID_BYTES) deps[d] = own.subarray(p, p + ID_BYTES);
+  return { id: own.subarray(0, ID_BYTES), deps, payload: own.subarray(p, p + header.payloadLength) };
 }
 
 /** Views of the fact of the record at `offset` in the ring's own memory (valid until released). */

@@ -2,7 +2,9 @@
  * Frames of the replication protocol, version 1 (docs/FORMATS.md §8): what one node sends another.
  * Encoders build a frame's bytes; `decodeFrame` reads one frame from the front of a buffer and is
  * total — any bytes give either a frame, `Incomplete` (read more), or a `FrameFault` naming what is
- * wrong, never an exception. Decoded frames own their bytes (nothing aliases the receive buffer).
+ * wrong, never an exception. Decoded frames own their bytes (nothing aliases the receive buffer):
+ * every field is a view of one private copy of the frame, so whoever keeps a fact long after the
+ * frame (a pending buffer) copies it, or it keeps the whole frame alive.
  *
  * Every frame: an 8-byte header — total length u32, type u8, protocol version u8, two reserved
  * zero bytes — then the body of its type. Little-endian throughout.
@@ -456,10 +458,10 @@ class FrameReader {
     return high * TWO_POW_32 + low;
   }
 
-  /** A copy of the next `n` bytes. */
+  /** The next `n` bytes: a view of the frame's private copy (see decodeFrame). */
   bytes(n: number): Uint8Array {
     const at = this.take(n);
-    return at < 0 ? new Uint8Array(0) : new Uint8Array(this.view.buffer.slice(this.view.byteOffset + at, this.view.byteOffset + at + n));
+    return at < 0 ? new Uint8Array(0) : new Uint8Array(this.view.buffer, this.view.byteOffset + at, n);
   }
 
   zero(what: string): void {
@@ -486,7 +488,11 @@ export function decodeFrame(bytes: Uint8Array): DecodeResult {
   if (view.getUint8(5) !== PROTOCOL_VERSION) return { ok: false, fault: 'UnsupportedVersion', detail: `protocol version ${view.getUint8(5)}; this node speaks ${PROTOCOL_VERSION}` };
   if (view.getUint16(6, true) !== 0) return { ok: false, fault: 'ReservedNotZero', detail: 'header bytes 6–7 must be zero' };
   if (bytes.length < length) return { ok: false, fault: 'Incomplete', needed: length };
-  const r = new FrameReader(view, length);
+  // One copy of the whole frame, which every id, dep and payload of the result views: the result
+  // owns its bytes (nothing aliases the caller's buffer) at one allocation per frame, not per field.
+  // (Uint8Array's slice, even for a Buffer, whose own `slice` would return a view.)
+  const own = Uint8Array.prototype.slice.call(bytes, 0, length);
+  const r = new FrameReader(new DataView(own.buffer), length);
   const frame = readBody(view.getUint8(4), r);
   if (frame === undefined) return { ok: false, fault: 'UnknownType', detail: `frame type 0x${view.getUint8(4).toString(16)}` };
   r.done();
