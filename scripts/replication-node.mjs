@@ -11,7 +11,8 @@
  *           → { admitted, elapsedMs }
  *   status  { digest?, latency? } → { size, digest, stats, peers, latency, memory }   latency: replication lag percentiles (ms)
  *           of facts from other nodes, measured at admission from the origin's timestamp
- *   raw     { peers, count, recordBytes } then rawStart: the TCP baseline (see below)
+ *   missing { ids }  → { missing }: which of these ids (hex) this node does not hold
+ *   rawListen, rawSend, rawWait: the raw TCP baseline (see below)
  *   close   closes the node (and its kernel) and exits
  *
  * Facts: see scripts/replication-facts.mjs.
@@ -179,10 +180,16 @@ async function rawWait() {
   return { doneAt: rawDoneAt, received: rawReceived };
 }
 
+/** Which of `ids` (hex) this node has not admitted. */
+function missing(m) {
+  return { missing: m.ids.filter((hex) => !kernel.contains(Buffer.from(hex, 'hex'))) };
+}
+
 const handlers = {
   start,
   admit,
   status,
+  missing,
   rawListen,
   rawSend,
   rawWait,

@@ -4,6 +4,6 @@
  * also re-exports this one.
  */
 export { createMetricsRegistry } from './metrics/prometheus.js';
-export type { MetricsKernel, MetricsSources } from './metrics/prometheus.js';
+export type { MetricsKernel, MetricsReplica, MetricsSources } from './metrics/prometheus.js';
 export { MetricsServer } from './metrics/metrics-server.js';
 export type { MetricsAddress, MetricsServerOptions } from './metrics/metrics-server.js';

@@ -515,6 +515,7 @@ const SKIPPED: Record<string, string> = {
   TwoLaneDurableKernel: 'needs a data directory and a worker thread (test/durable-kernel.test.ts)',
   DurableHandle: 'made only by DurableKernel.admitAsync (needs a data directory)',
   KernelPool: 'needs worker threads (test/pool.test.ts and test/pool-failures.test.ts cover its options)',
+  NetworkingKernel: 'starts a replication worker thread (test/networking.test.ts covers its options and hostile bytes on its port)',
   MetricsServer: 'binds a socket; its address parsing is covered in test/metrics.test.ts',
 };
 

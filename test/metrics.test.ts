@@ -41,6 +41,11 @@ import {
   bucketOf,
   bucketUpperBound,
   createMetricsRegistry,
+  factId,
+  GCounterInvariant,
+  Kernel,
+  NetworkingKernel,
+  u64le,
   i128le,
   type DurableKernel,
   type DurableKernelOptions,
@@ -1262,4 +1267,46 @@ describe('end to end: a real Prometheus scrapes a MetricsServer', () => {
     },
     90_000,
   );
+});
+
+describe('replication metrics', () => {
+  it('export peers, bytes, facts, pending and rejections of real nodes, promtool-clean', async () => {
+    const a = await NetworkingKernel.start(new Kernel(new GCounterInvariant()), { nodeId: 'a', plaintext: true });
+    const b = await NetworkingKernel.start(new Kernel(new GCounterInvariant()), { nodeId: 'b', plaintext: true, peers: [a.address] });
+    try {
+      for (let i = 1; i <= 100; i++) {
+        const payload = u64le(BigInt(i));
+        expect(a.tryAdmitRaw(factId([], payload), [], payload)).toBe(AdmitCode.Ok);
+      }
+      // A connection with a hostile length word: counted under its reason on a.
+      const [host, port] = [a.address.slice(0, a.address.lastIndexOf(':')), Number(a.address.slice(a.address.lastIndexOf(':') + 1))];
+      await new Promise<void>((resolve) => {
+        const s = net.connect({ host, port }, () => s.write(new Uint8Array([0xff, 0xff, 0xff, 0x7f, 1, 1, 0, 0])));
+        s.resume();
+        s.on('error', () => undefined);
+        s.on('close', () => resolve());
+      });
+      const deadline = Date.now() + 20_000;
+      while (b.size < 100 || !b.peers().some((p) => p.state === 'ready')) {
+        if (Date.now() > deadline) throw new Error(`b has ${b.size} facts`);
+        await new Promise((r) => setTimeout(r, 10));
+      }
+      const registry = createMetricsRegistry({ replication: { a, b } });
+      const text = await registry.metrics();
+      if (!withoutTool(PROMTOOL)) expectPromtoolClean(text);
+      const samples = parseExposition(text);
+      expect(only(samples, 'ctfs_replication_facts_total', { node: 'b', outcome: 'admitted' })).toBe(100);
+      expect(only(samples, 'ctfs_replication_facts_total', { node: 'a', outcome: 'sent' })).toBeGreaterThanOrEqual(100);
+      expect(only(samples, 'ctfs_replication_peers', { node: 'b', state: 'ready' })).toBeGreaterThanOrEqual(1);
+      const bytesIn = only(samples, 'ctfs_replication_bytes_total', { node: 'b', direction: 'in' });
+      expect(bytesIn).toBeGreaterThan(100 * 40); // 100 facts of at least id + payload
+      expect(bytesIn).toBeLessThanOrEqual(b.stats().bytesIn);
+      expect(only(samples, 'ctfs_replication_rejected_total', { node: 'a', reason: 'FrameTooLarge' })).toBe(1);
+      expect(only(samples, 'ctfs_replication_pending_facts', { node: 'b' })).toBe(0);
+      expect(() => createMetricsRegistry({ replication: { a: {} as never } })).toThrow(InvalidArgumentError);
+    } finally {
+      await a.close();
+      await b.close();
+    }
+  }, 60_000);
 });

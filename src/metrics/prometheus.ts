@@ -43,6 +43,28 @@ export interface HistoryTiers {
   readonly runs: { readonly bytes: number; readonly ids: number; readonly count: number };
 }
 
+/** What the replication collectors read from a `NetworkingKernel` (its `stats()` and `peers()`). */
+export interface MetricsReplica {
+  stats(): {
+    readonly bytesIn: number;
+    readonly bytesOut: number;
+    readonly framesIn: number;
+    readonly framesOut: number;
+    readonly factsAdmitted: number;
+    readonly factsRefused: number;
+    readonly factsSent: number;
+    readonly pending: number;
+    readonly rounds: number;
+    readonly differences: number;
+    readonly slowPeerDrops: number;
+    readonly awaitingDurable: number;
+    readonly inFlight: number;
+    readonly outboundDropped: number;
+    readonly rejected: Readonly<Record<string, number>>;
+  };
+  peers(): readonly { readonly state: string; readonly nodeId: string | undefined; readonly address: string; readonly bytesIn: number; readonly bytesOut: number }[];
+}
+
 export interface MetricsSources {
   /** Admission latencies (`admitInstrumented`), exported as `ctfs_admission_latency` with outcomes. */
   readonly admission?: LatencyHistogram;
@@ -50,6 +72,8 @@ export interface MetricsSources {
   readonly persistence?: LatencyHistogram;
   /** Kernels by name (the `kernel` label). */
   readonly kernels?: Readonly<Record<string, MetricsKernel>>;
+  /** Replicating nodes (`NetworkingKernel`s) by name (the `node` label). */
+  readonly replication?: Readonly<Record<string, MetricsReplica>>;
 }
 
 type Sample = { value: number; labels: Record<string, string>; metricName?: string };
@@ -102,6 +126,15 @@ function checkSources(sources: MetricsSources | null | undefined): MetricsSource
   const kernels = checked.kernels;
   if (kernels !== undefined && (kernels === null || typeof kernels !== 'object')) {
     throw new InvalidArgumentError(`kernels must be an object of kernels by name, got ${describeValue(kernels)}`);
+  }
+  const replication = checked.replication;
+  if (replication !== undefined) {
+    if (replication === null || typeof replication !== 'object') throw new InvalidArgumentError(`replication must be an object of NetworkingKernels by name, got ${describeValue(replication)}`);
+    for (const [name, node] of Object.entries(replication)) {
+      if (node === null || typeof node !== 'object' || typeof node.stats !== 'function' || typeof node.peers !== 'function') {
+        throw new InvalidArgumentError(`replication.${name} must be a NetworkingKernel, got ${describeValue(node)}`);
+      }
+    }
   }
   return checked;
 }
@@ -164,5 +197,49 @@ export function createMetricsRegistry(sources: MetricsSources = {}): Registry {
       durable.map(([name, k]) => ({ value: 1, labels: { kernel: name, backend: k.backend ?? 'unknown' } })),
     );
   }
+  registerReplication(registry, Object.entries(sources.replication ?? {}));
   return registry;
+}
+
+/** Peer states a replicating node reports (each exported, so a state with no peer shows 0). */
+const PEER_STATES = ['connecting', 'handshaking', 'ready', 'backoff'] as const;
+
+/**
+ * Replication (`node` label): peers by state, bytes/frames/facts in and out, pending facts,
+ * reconciliation rounds and differences, facts not yet sent (held for fsync) and in flight,
+ * drops, and rejected connections by reason. One `stats()` read per node per scrape.
+ */
+function registerReplication(registry: Registry, nodes: [string, MetricsReplica][]): void {
+  if (nodes.length === 0) return;
+  const each = (read: (s: ReturnType<MetricsReplica['stats']>, name: string) => Sample[]) => (): Sample[] => nodes.flatMap(([name, n]) => read(n.stats(), name));
+  const one = (read: (s: ReturnType<MetricsReplica['stats']>) => number) => each((s, node) => [{ value: read(s), labels: { node } }]);
+  external(registry, 'ctfs_replication_peers', 'Peers of each node by link state', 'gauge', () =>
+    nodes.flatMap(([node, n]) => {
+      const peers = n.peers();
+      return PEER_STATES.map((state) => ({ value: peers.filter((p) => p.state === state).length, labels: { node, state } }));
+    }),
+  );
+  external(registry, 'ctfs_replication_bytes_total', 'Bytes on replication links (after TLS framing is removed)', 'counter', each((s, node) => [
+    { value: s.bytesIn, labels: { node, direction: 'in' } },
+    { value: s.bytesOut, labels: { node, direction: 'out' } },
+  ]));
+  external(registry, 'ctfs_replication_frames_total', 'Replication frames received and sent', 'counter', each((s, node) => [
+    { value: s.framesIn, labels: { node, direction: 'in' } },
+    { value: s.framesOut, labels: { node, direction: 'out' } },
+  ]));
+  external(registry, 'ctfs_replication_facts_total', 'Facts from peers admitted or refused here, and facts sent to peers', 'counter', each((s, node) => [
+    { value: s.factsAdmitted, labels: { node, outcome: 'admitted' } },
+    { value: s.factsRefused, labels: { node, outcome: 'refused' } },
+    { value: s.factsSent, labels: { node, outcome: 'sent' } },
+  ]));
+  external(registry, 'ctfs_replication_pending_facts', 'Facts received and waiting for their deps', 'gauge', one((s) => s.pending));
+  external(registry, 'ctfs_replication_inflight_facts', 'Facts received and not yet answered by the admitting thread', 'gauge', one((s) => s.inFlight));
+  external(registry, 'ctfs_replication_unsent_facts', 'Local facts held back until the WAL has fsynced them (replication lag at the origin)', 'gauge', one((s) => s.awaitingDurable));
+  external(registry, 'ctfs_replication_rounds_total', 'Anti-entropy rounds that decoded the difference', 'counter', one((s) => s.rounds));
+  external(registry, 'ctfs_replication_differences_total', 'Facts the anti-entropy rounds found missing on either side', 'counter', one((s) => s.differences));
+  external(registry, 'ctfs_replication_dropped_total', 'Local facts not pushed (outbound ring full, or the peer link over its buffer); reconciliation sends them later', 'counter', each((s, node) => [
+    { value: s.outboundDropped, labels: { node, where: 'outbound_ring' } },
+    { value: s.slowPeerDrops, labels: { node, where: 'slow_peer' } },
+  ]));
+  external(registry, 'ctfs_replication_rejected_total', 'Connections closed for a reason, by reason', 'counter', each((s, node) => Object.entries(s.rejected).map(([reason, value]) => ({ value, labels: { node, reason } }))));
 }
