@@ -16,6 +16,7 @@ const examples = [
   'ledger_demo',
   'worker_pool',
   'pool_quick_start',
+  'replication',
 ];
 let failed = 0;
 for (const name of examples) {

@@ -67,6 +67,7 @@ describe('examples', () => {
     custom_invariant: /labelled Lattice it would be caught/,
     graph_invariant: /a degree-limited state under the lattice flavour is refused/,
     escrow_inventory: /sold 1000 of 1000; one more is refused \(InsufficientEscrow\)/,
+    replication: /every node holds 600 facts, counts 600 views/,
   };
   for (const [name, expected] of Object.entries(expectations)) {
     it(`${name} runs and checks itself`, () => {

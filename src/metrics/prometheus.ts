@@ -43,25 +43,42 @@ export interface HistoryTiers {
   readonly runs: { readonly bytes: number; readonly ids: number; readonly count: number };
 }
 
+/** Counters of one node's replication (`NetworkingKernel.stats()`), read from shared memory. */
+export interface ReplicationCounters {
+  readonly bytesIn: number;
+  readonly bytesOut: number;
+  readonly framesIn: number;
+  readonly framesOut: number;
+  /** Facts from peers the kernel admitted here, and refused (not counting duplicates). */
+  readonly factsAdmitted: number;
+  readonly factsRefused: number;
+  /** Facts in Facts and TreeFacts frames sent (pushes, answers, log streams). */
+  readonly factsSent: number;
+  /** Facts received and waiting for their deps. */
+  readonly pending: number;
+  /** Anti-entropy rounds that decoded, and the differences they found. */
+  readonly rounds: number;
+  readonly differences: number;
+  /** Fact frames not sent to a peer whose link had `maxLinkBufferBytes` unsent. */
+  readonly slowPeerDrops: number;
+  /** Local facts held until the WAL has fsynced them. */
+  readonly awaitingDurable: number;
+  /** Facts handed to the admitting thread and not answered yet. */
+  readonly inFlight: number;
+  readonly linksOpened: number;
+  readonly linksClosed: number;
+  /** Facts (and their bytes) in the worker's log, which it serves to peers. */
+  readonly logFacts: number;
+  readonly logBytes: number;
+  /** Records waiting on the admitting thread for room in the outbound ring (the worker is behind). */
+  readonly outboundQueued: number;
+  /** Connections closed, by reason. */
+  readonly rejected: Readonly<Record<string, number>>;
+}
+
 /** What the replication collectors read from a `NetworkingKernel` (its `stats()` and `peers()`). */
 export interface MetricsReplica {
-  stats(): {
-    readonly bytesIn: number;
-    readonly bytesOut: number;
-    readonly framesIn: number;
-    readonly framesOut: number;
-    readonly factsAdmitted: number;
-    readonly factsRefused: number;
-    readonly factsSent: number;
-    readonly pending: number;
-    readonly rounds: number;
-    readonly differences: number;
-    readonly slowPeerDrops: number;
-    readonly awaitingDurable: number;
-    readonly inFlight: number;
-    readonly outboundDropped: number;
-    readonly rejected: Readonly<Record<string, number>>;
-  };
+  stats(): ReplicationCounters;
   peers(): readonly { readonly state: string; readonly nodeId: string | undefined; readonly address: string; readonly bytesIn: number; readonly bytesOut: number }[];
 }
 
@@ -237,9 +254,7 @@ function registerReplication(registry: Registry, nodes: [string, MetricsReplica]
   external(registry, 'ctfs_replication_unsent_facts', 'Local facts held back until the WAL has fsynced them (replication lag at the origin)', 'gauge', one((s) => s.awaitingDurable));
   external(registry, 'ctfs_replication_rounds_total', 'Anti-entropy rounds that decoded the difference', 'counter', one((s) => s.rounds));
   external(registry, 'ctfs_replication_differences_total', 'Facts the anti-entropy rounds found missing on either side', 'counter', one((s) => s.differences));
-  external(registry, 'ctfs_replication_dropped_total', 'Local facts not pushed (outbound ring full, or the peer link over its buffer); reconciliation sends them later', 'counter', each((s, node) => [
-    { value: s.outboundDropped, labels: { node, where: 'outbound_ring' } },
-    { value: s.slowPeerDrops, labels: { node, where: 'slow_peer' } },
-  ]));
+  external(registry, 'ctfs_replication_outbound_queued_records', 'Records the admitting thread holds until the outbound ring has room (the worker is behind)', 'gauge', one((s) => s.outboundQueued));
+  external(registry, 'ctfs_replication_slow_peer_drops_total', 'Fact frames not sent to a peer whose link had too much unsent; reconciliation sends the facts later', 'counter', one((s) => s.slowPeerDrops));
   external(registry, 'ctfs_replication_rejected_total', 'Connections closed for a reason, by reason', 'counter', each((s, node) => Object.entries(s.rejected).map(([reason, value]) => ({ value, labels: { node, reason } }))));
 }

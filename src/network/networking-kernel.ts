@@ -26,6 +26,7 @@ import { derivePsk, deriveClusterId, deriveSketchKey, type LinkSecurity } from '
 import { OutboundLog } from './outbound-log.js';
 import { RecordKind, readHeader, viewFact, type RecordHeader } from './ring-records.js';
 import { ReplicationStats, Stat, REJECT_REASONS, type RejectReason } from './replication-stats.js';
+import type { ReplicationCounters } from '../metrics/prometheus.js';
 import type { FromWorker, PeerStatus, ReplicationTuning, ReplicationWorkerData, ToWorker } from './worker-protocol.js';
 
 export type { PeerStatus, PeerState } from './worker-protocol.js';
@@ -56,7 +57,7 @@ export interface NetworkingOptions {
   readonly sketchCells?: number;
   /** Most received facts waiting for their deps (default 10,000). */
   readonly maxPending?: number;
-  /** Bytes queued on one link beyond which fact frames to that peer are dropped (default 8 MiB). */
+  /** Bytes queued on one link beyond which fact frames to that peer are dropped (default 32 MiB). */
   readonly maxLinkBufferBytes?: number;
   /** Bytes of each of the two rings (a power of two, default 16 MiB). */
   readonly ringBytes?: number;
@@ -67,29 +68,7 @@ export interface NetworkingOptions {
   readonly probeMs?: number;
 }
 
-/** Counters of one node's replication (`NetworkingKernel.stats()`). */
-export interface ReplicationCounters {
-  readonly bytesIn: number;
-  readonly bytesOut: number;
-  readonly framesIn: number;
-  readonly framesOut: number;
-  readonly factsAdmitted: number;
-  readonly factsRefused: number;
-  readonly factsSent: number;
-  readonly pending: number;
-  readonly rounds: number;
-  readonly differences: number;
-  readonly slowPeerDrops: number;
-  readonly awaitingDurable: number;
-  readonly inFlight: number;
-  readonly linksOpened: number;
-  readonly linksClosed: number;
-  readonly logFacts: number;
-  readonly logBytes: number;
-  /** Local facts not put in the outbound ring because it was full (peers get them by reconciliation). */
-  readonly outboundDropped: number;
-  readonly rejected: Readonly<Record<RejectReason, number>>;
-}
+export type { ReplicationCounters } from '../metrics/prometheus.js';
 
 const DEFAULT_RING_BYTES = 16 << 20;
 const MIN_SECRET_BYTES = 16;
@@ -199,7 +178,7 @@ export class NetworkingKernel<K extends KernelBase = KernelBase> {
       antiEntropyMs: positiveInt(options.antiEntropyMs, 1_000, 'antiEntropyMs'),
       sketchCells: positiveInt(options.sketchCells, 4_096, 'sketchCells'),
       maxPending: positiveInt(options.maxPending, 10_000, 'maxPending'),
-      maxLinkBufferBytes: positiveInt(options.maxLinkBufferBytes, 8 << 20, 'maxLinkBufferBytes'),
+      maxLinkBufferBytes: positiveInt(options.maxLinkBufferBytes, 32 << 20, 'maxLinkBufferBytes'),
       reconnectMinMs: positiveInt(options.reconnectMinMs, 100, 'reconnectMinMs'),
       reconnectMaxMs: positiveInt(options.reconnectMaxMs, 5_000, 'reconnectMaxMs'),
       probeMs: options.probeMs === undefined ? undefined : positiveInt(options.probeMs, 1_000, 'probeMs'),
@@ -221,7 +200,7 @@ export class NetworkingKernel<K extends KernelBase = KernelBase> {
     const toKernel = new SpscRing({ capacity: ringBytes });
     const stats = new ReplicationStats();
     const durableKernel = kernel instanceof DurableKernel ? kernel : undefined;
-    const outbound = new OutboundLog(toNet, durableKernel === undefined ? undefined : () => durableKernel.lastSequence, () => undefined);
+    const outbound = new OutboundLog(toNet, durableKernel === undefined ? undefined : () => durableKernel.lastSequence);
     const previous = kernel[RECORD_LOG];
     kernel[RECORD_LOG] = previous === null ? outbound : teeRecordLogs(previous, outbound);
     const at = listen.lastIndexOf(':');
@@ -339,7 +318,7 @@ export class NetworkingKernel<K extends KernelBase = KernelBase> {
       linksClosed: s.get(Stat.LinksClosed),
       logFacts: s.get(Stat.LogFacts),
       logBytes: s.get(Stat.LogBytes),
-      outboundDropped: this.outbound.dropped,
+      outboundQueued: this.outbound.queued,
       rejected: s.rejected(),
     };
   }
@@ -424,6 +403,10 @@ export class NetworkingKernel<K extends KernelBase = KernelBase> {
 
   private async shutdown(): Promise<void> {
     this.kernel[RECORD_LOG] = this.previousLog;
+    // What waits for ring room still goes to the worker before it is told to close.
+    const flushBy = Date.now() + CLOSE_TIMEOUT_MS;
+    while (!this.outbound.flushOverflow() && Date.now() < flushBy) await new Promise((r) => setTimeout(r, 1));
+    this.outbound.stop();
     this.outbound.publish();
     const closed = new Promise<void>((resolve) => this.closedWaiters.push(resolve));
     this.tell({ type: 'close' });

@@ -294,7 +294,7 @@ export class ReplicationHost {
       const bytes = recordBytes(fact.deps.length, fact.payload.length);
       const at = ring.reserve(bytes);
       if (at < 0) break;
-      writeFactRecord(ring, at, bytes, RecordKind.Admit, 0, fact.id, fact.deps, fact.payload);
+      writeFactRecord(ring.bytes, at, bytes, RecordKind.Admit, 0, fact.id, fact.deps, fact.payload);
       ring.commit();
       this.handed.push({ fact, from });
     }
@@ -607,7 +607,7 @@ export class ReplicationHost {
     else void this.close();
   }
 
-  /** Stops everything: what the rings hold is processed first, pushes flushed, then sockets closed. */
+  /** Stops everything: what the toNet ring holds is processed first, pushes flushed, then sockets closed. */
   async close(): Promise<void> {
     if (this.closed) return;
     // One last pass, so facts admitted just before close still go out.

@@ -43,22 +43,26 @@ export function recordBytes(depCount: number, payloadLength: number): number {
 /** Bytes of an answer record (`Admitted`, `Refused`): the header alone. */
 export const ANSWER_RECORD_BYTES = RECORD_HEADER_BYTES;
 
-/** Writes the header of a record at byte `at` of the ring's data (after `reserve`). */
-export function writeHeader(ring: SpscRing, at: number, bytes: number, kind: RecordKind, depCount: number, code: number, sequence: number, payloadLength: number): void {
-  const w = ring.words;
-  const i = at >>> 2;
-  w[i] = bytes;
-  w[i + 1] = kind | (depCount << 8) | (code << 16);
-  w[i + 2] = sequence % TWO_POW_32;
-  w[i + 3] = Math.floor(sequence / TWO_POW_32);
-  w[i + 4] = payloadLength;
-  w[i + 5] = 0;
+function writeU32(b: Uint8Array, at: number, v: number): void {
+  b[at] = v & 0xff;
+  b[at + 1] = (v >>> 8) & 0xff;
+  b[at + 2] = (v >>> 16) & 0xff;
+  b[at + 3] = v >>> 24;
 }
 
-/** Writes a whole fact record (header and body) at byte `at`; returns nothing, cannot fail once reserved. */
-export function writeFactRecord(ring: SpscRing, at: number, bytes: number, kind: RecordKind, sequence: number, id: Uint8Array, deps: readonly Uint8Array[], payload: Uint8Array): void {
-  writeHeader(ring, at, bytes, kind, deps.length, 0, sequence, payload.length);
-  const b = ring.bytes;
+/** Writes the header of a record at byte `at` of `b` (a ring's data after `reserve`, or a record of its own). */
+export function writeHeader(b: Uint8Array, at: number, bytes: number, kind: RecordKind, depCount: number, code: number, sequence: number, payloadLength: number): void {
+  writeU32(b, at, bytes);
+  writeU32(b, at + 4, kind | (depCount << 8) | (code << 16));
+  writeU32(b, at + 8, sequence % TWO_POW_32);
+  writeU32(b, at + 12, Math.floor(sequence / TWO_POW_32));
+  writeU32(b, at + 16, payloadLength);
+  writeU32(b, at + 20, 0);
+}
+
+/** Writes a whole fact record (header and body) at byte `at` of `b`; cannot fail once reserved. */
+export function writeFactRecord(b: Uint8Array, at: number, bytes: number, kind: RecordKind, sequence: number, id: Uint8Array, deps: readonly Uint8Array[], payload: Uint8Array): void {
+  writeHeader(b, at, bytes, kind, deps.length, 0, sequence, payload.length);
   let p = at + RECORD_HEADER_BYTES;
   b.set(id, p);
   p += ID_BYTES;

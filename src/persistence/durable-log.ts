@@ -8,6 +8,7 @@ import type { Worker } from 'node:worker_threads';
 import { startWorker } from '../core/start-worker.js';
 import { AdmitCode } from '../codes.js';
 import { SpscRing } from '../core/spsc-ring.js';
+import { GroupedPublisher } from '../core/grouped-publisher.js';
 import { DurabilityError, NativeUnavailableError, type CtfsError } from '../errors.js';
 import type { RecordLog } from '../domain/causal-domain.js';
 import type { PersistenceWorkerData, WorkerMessage } from './protocol.js';
@@ -61,9 +62,8 @@ export class DurableLog implements RecordLog {
   private nextSequence: number;
   private reservedAt = 0;
   private reservedBytes = 0;
-  /** Records committed to the ring but not yet published, and whether a publish is queued. */
-  private unpublished = 0;
-  private publishQueued = false;
+  /** Publishes staged records to the worker in groups. */
+  private readonly publisher: GroupedPublisher;
   private readonly waiters: Waiter[] = [];
   private armed = false;
   private exited = false;
@@ -74,6 +74,7 @@ export class DurableLog implements RecordLog {
 
   private constructor(options: LogOptions) {
     this.ring = new SpscRing({ capacity: options.arenaBytes });
+    this.publisher = new GroupedPublisher(this.ring, PUBLISH_EVERY);
     if (options.prefault) prefault(this.ring.buffer);
     this.control = new DurabilityControl();
     // Two lanes: the worker records into one; the other is spare for an attached reader's thread.
@@ -143,26 +144,13 @@ export class DurableLog implements RecordLog {
     writeWalRecord(ring.bytes, ring.words, this.reservedAt, this.reservedBytes, this.nextSequence, idWords, deps, payload);
     this.nextSequence++;
     ring.commit();
-    // Publishing is an atomic store to a line the worker polls: once per PUBLISH_EVERY records,
-    // and at the end of the current task (a microtask queued once per burst), so a record is
-    // never left unpublished once the admitting code yields.
-    if (++this.unpublished >= PUBLISH_EVERY) this.publish();
-    else if (!this.publishQueued) {
-      this.publishQueued = true;
-      queueMicrotask(this.publishTask);
-    }
+    this.publisher.committed();
   }
 
   /** Makes every staged record visible to the worker (waits call it before they sleep). */
   publish(): void {
-    this.unpublished = 0;
-    this.ring.publish();
+    this.publisher.publish();
   }
-
-  private readonly publishTask = (): void => {
-    this.publishQueued = false;
-    if (this.unpublished > 0) this.publish();
-  };
 
   /** The sequence of the last staged record (0 if none). */
   get lastSequence(): number {
@@ -180,18 +168,18 @@ export class DurableLog implements RecordLog {
    * without yielding must not wait on records the worker cannot see.
    */
   isDurable(sequence: number): boolean {
-    if (this.unpublished > 0) this.publish();
+    if (this.publisher.pending > 0) this.publish();
     return this.control.durable >= sequence;
   }
 
   /** The watermarks, for pollers (publishing pending records first, as `isDurable`). */
   get durableSequence(): number {
-    if (this.unpublished > 0) this.publish();
+    if (this.publisher.pending > 0) this.publish();
     return this.control.durable;
   }
 
   get writtenSequence(): number {
-    if (this.unpublished > 0) this.publish();
+    if (this.publisher.pending > 0) this.publish();
     return this.control.written;
   }
 
@@ -218,7 +206,7 @@ export class DurableLog implements RecordLog {
    * passes. Returns undefined on success, else the error.
    */
   waitFor(sequence: number, written: boolean, timeoutMs: number): DurabilityError | undefined {
-    if (this.unpublished > 0) this.publish();
+    if (this.publisher.pending > 0) this.publish();
     const ctl = this.control.ctl;
     const word = written ? this.control.writtenWord : this.control.durableWord;
     const deadline = performance.now() + timeoutMs;
@@ -291,7 +279,7 @@ export class DurableLog implements RecordLog {
 
   /** Everything staged becomes durable (unless the log failed), then the worker exits. */
   async close(): Promise<void> {
-    if (this.unpublished > 0) this.publish();
+    if (this.publisher.pending > 0) this.publish();
     this.ring.close();
     this.worker.ref();
     await this.exitPromise;

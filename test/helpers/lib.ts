@@ -91,4 +91,12 @@ export * from '../../src/replication/replica-core.js';
 export * from '../../src/replication/failure-detector.js';
 export * from '../../src/replication/broadcast-tree.js';
 /** The replication layer's reanchor of an in-memory kernel (internal). */
-export { RESTORE_IMAGE } from '../../src/kernels/internal.js';
+export { RECORD_LOG, RESTORE_IMAGE } from '../../src/kernels/internal.js';
+/** The replication worker's parts that run without a thread: rings' records, the fact store, framing. */
+export { FactStore } from '../../src/network/fact-store.js';
+export { FrameSplitter } from '../../src/network/frame-splitter.js';
+export { ByteSlab } from '../../src/network/byte-slab.js';
+export { OutboundLog } from '../../src/network/outbound-log.js';
+export { RecordKind, copyFact, readHeader, type RecordHeader } from '../../src/network/ring-records.js';
+export { deriveClusterId, derivePsk, deriveSketchKey } from '../../src/network/link-security.js';
+export { setDigest } from '../../src/domain/history-digest.js';
