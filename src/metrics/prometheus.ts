@@ -44,7 +44,7 @@ export interface HistoryTiers {
 }
 
 /** Counters of one node's replication (`NetworkingKernel.stats()`), read from shared memory. */
-export interface ReplicationCounters {
+export interface MetricsReplicationCounters {
   readonly bytesIn: number;
   readonly bytesOut: number;
   readonly framesIn: number;
@@ -78,7 +78,7 @@ export interface ReplicationCounters {
 
 /** What the replication collectors read from a `NetworkingKernel` (its `stats()` and `peers()`). */
 export interface MetricsReplica {
-  stats(): ReplicationCounters;
+  stats(): MetricsReplicationCounters;
   peers(): readonly { readonly state: string; readonly nodeId: string | undefined; readonly address: string; readonly bytesIn: number; readonly bytesOut: number }[];
 }
 

@@ -26,7 +26,7 @@ import { derivePsk, deriveClusterId, deriveSketchKey, type LinkSecurity } from '
 import { OutboundLog } from './outbound-log.js';
 import { RecordKind, readHeader, viewFact, type RecordHeader } from './ring-records.js';
 import { ReplicationStats, Stat, REJECT_REASONS, type RejectReason } from './replication-stats.js';
-import type { ReplicationCounters } from '../metrics/prometheus.js';
+import type { MetricsReplicationCounters } from '../metrics/prometheus.js';
 import type { FromWorker, PeerStatus, ReplicationTuning, ReplicationWorkerData, ToWorker } from './worker-protocol.js';
 
 export type { PeerStatus, PeerState } from './worker-protocol.js';
@@ -68,7 +68,10 @@ export interface NetworkingOptions {
   readonly probeMs?: number;
 }
 
-export type { ReplicationCounters } from '../metrics/prometheus.js';
+/** Counters of one node's replication (`stats()`), with the rejections by their reasons. */
+export interface ReplicationCounters extends MetricsReplicationCounters {
+  readonly rejected: Readonly<Record<RejectReason, number>>;
+}
 
 const DEFAULT_RING_BYTES = 16 << 20;
 const MIN_SECRET_BYTES = 16;
