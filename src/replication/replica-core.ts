@@ -204,6 +204,8 @@ const SHORTER_PATH_HOPS = 2;
  */
 const ANTI_ENTROPY_LINKS_PER_PERIOD = 4;
 const MAX_QUIET_DOUBLINGS = 3;
+/** Rounds put off in a row while pushes arrive: a round still runs every 9 periods under any load. */
+const MAX_DEFERRED_ROUNDS = 8;
 const DEFAULT_ANTI_ENTROPY_MS = 1_000;
 const DEFAULT_MAX_PENDING = 10_000;
 const DEFAULT_REQUEST_RETRY_MS = 500;
@@ -298,6 +300,8 @@ interface Peer {
   /** When this link's next anti-entropy round is due, and how many rounds in a row found nothing. */
   nextRound: number;
   quietRounds: number;
+  /** Rounds put off in a row because pushed facts were still arriving (see tick). */
+  deferredRounds: number;
 }
 
 export class ReplicaCore {
@@ -340,6 +344,8 @@ export class ReplicaCore {
   private readonly requested = new Map<string, number>();
   private actions: ReplicaAction[] = [];
   private now = 0;
+  /** When pushed facts (not asked for) last arrived from any peer. */
+  private lastPushAt = -Infinity;
 
   constructor(options: ReplicaOptions, source: FactSource) {
     if (options === null || typeof options !== 'object') throw new InvalidArgumentError('ReplicaCore needs options');
@@ -475,6 +481,7 @@ export class ReplicaCore {
       reanchoring: undefined,
       nextRound: now,
       quietRounds: 0,
+      deferredRounds: 0,
     };
     this.peers.set(peer, link);
     this.sendHello(peer, link);
@@ -514,8 +521,19 @@ export class ReplicaCore {
     let ready = 0;
     for (const peer of this.peers.values()) if (peer.ready) ready++;
     const spread = Math.max(1, Math.ceil(ready / ANTI_ENTROPY_LINKS_PER_PERIOD));
+    // While pushed facts keep arriving, the sets differ by what is still on its way: a round then
+    // would find the in-flight facts and send them a second time (and a burst bigger than a sketch
+    // decodes would stream a whole log). Rounds wait a period for the pushes to land, but never
+    // more than MAX_DEFERRED_ROUNDS periods in a row, so a lost fact is found under any load.
+    const pushing = now - this.lastPushAt < this.options.antiEntropyMs;
     for (const [name, peer] of this.peers) {
       if (!peer.ready || now < peer.nextRound) continue;
+      if (pushing && peer.deferredRounds < MAX_DEFERRED_ROUNDS) {
+        peer.deferredRounds++;
+        peer.nextRound = now + this.options.antiEntropyMs;
+        continue;
+      }
+      peer.deferredRounds = 0;
       peer.nextRound = now + this.options.antiEntropyMs * spread * 2 ** Math.min(peer.quietRounds, MAX_QUIET_DOUBLINGS);
       this.startRound(name, peer);
     }
@@ -742,6 +760,7 @@ export class ReplicaCore {
         return;
       }
       this.announced.delete(key);
+      if (pushedHops !== undefined && !asked) this.lastPushAt = this.now;
       // A direct push (hop count 0) took one hop and goes no further.
       if (pushedHops !== undefined && !asked) this.arrivals.set(key, pushedHops === 0 ? { origin: undefined, hops: 1, from: '' } : { origin, hops: pushedHops, from: this.nodeOf.get(peer) ?? '' });
       const missing = new Set<string>();
