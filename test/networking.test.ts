@@ -6,7 +6,8 @@
  * a node without the secret gets nothing in or out, hostile bytes close only their own connection
  * with a counted reason, and a durable node serves its history from its WAL after a restart.
  */
-import { mkdtempSync, rmSync } from 'node:fs';
+import { spawnSync } from 'node:child_process';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import net from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -146,6 +147,36 @@ describe('NetworkingKernel', () => {
     expect(intruder.size).toBe(50);
     expect(a.stats().factsAdmitted).toBe(0);
     expect(intruder.peers().every((p) => p.state !== 'ready')).toBe(true);
+  });
+
+  it('links with mutual TLS: nodes with certificates of the cluster CA replicate, others are refused', async (ctx) => {
+    const dir = tempDir();
+    // A CA and certificates made here with openssl (CI installs it; elsewhere the test is skipped without it).
+    const openssl = (args: string[]): void => {
+      const r = spawnSync('openssl', args, { cwd: dir, encoding: 'utf8' });
+      if (r.error !== undefined || r.status !== 0) throw new Error(`openssl ${args.join(' ')}: ${r.error?.message ?? r.stderr}`);
+    };
+    if (spawnSync('openssl', ['version']).error !== undefined) {
+      if (process.env.CI) throw new Error('openssl is needed for this test in CI');
+      ctx.skip();
+    }
+    const ec = ['-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:prime256v1', '-nodes'];
+    for (const ca of ['ca', 'other-ca']) openssl(['req', '-x509', ...ec, '-keyout', `${ca}.key`, '-out', `${ca}.pem`, '-days', '2', '-subj', `/CN=${ca}`]);
+    for (const [name, ca] of [['a', 'ca'], ['b', 'ca'], ['x', 'other-ca']]) {
+      openssl(['req', ...ec, '-keyout', `${name}.key`, '-out', `${name}.csr`, '-subj', `/CN=${name}`]);
+      openssl(['x509', '-req', '-in', `${name}.csr`, '-CA', `${ca}.pem`, '-CAkey', `${ca}.key`, '-CAcreateserial', '-out', `${name}.pem`, '-days', '2']);
+    }
+    const tls = (name: string, ca = 'ca') => ({ key: readFileSync(join(dir, `${name}.key`)), cert: readFileSync(join(dir, `${name}.pem`)), ca: readFileSync(join(dir, `${ca}.pem`)) });
+    const a = await node('a', { secret: undefined, tls: tls('a') });
+    const b = await node('b', { secret: undefined, tls: tls('b'), peers: [a.address] });
+    const x = await node('x', { secret: undefined, tls: tls('x', 'other-ca'), peers: [a.address] });
+    await admitChain(a, 100);
+    await admitChain(b, 100);
+    await admitChain(x, 10);
+    await converged([a, b], 200);
+    await until('a refused x', () => a.stats().rejected.Handshake > 0);
+    expect(x.size).toBe(10);
+    expect(a.stats().factsAdmitted).toBe(100);
   });
 
   it('closes a connection that sends hostile bytes, with a counted reason, and nothing else', async () => {
