@@ -3,7 +3,7 @@
  * command and await its answer, collect events, kill with a signal, restart. Used by the
  * replication benchmark and the process fault tests.
  */
-import { fork } from 'node:child_process';
+import { spawn } from 'node:child_process';
 
 const NODE_SCRIPT = new URL('./replication-node.mjs', import.meta.url);
 
@@ -15,19 +15,24 @@ export class NodeProcess {
   #nextId = 1;
   #exited;
 
-  constructor(name) {
+  /** @param netns a network namespace (by name) to run the node in, through `ip netns exec` (root only). */
+  constructor(name, netns) {
     this.name = name;
+    this.netns = netns;
   }
 
-  /** Forks the node process and waits until it is ready for commands. */
-  static async spawn(name) {
-    const p = new NodeProcess(name);
+  /** Starts the node process and waits until it is ready for commands. */
+  static async spawn(name, options = {}) {
+    const p = new NodeProcess(name, options.netns);
     await p.#fork();
     return p;
   }
 
   #fork() {
-    const child = fork(NODE_SCRIPT, [], { stdio: ['ignore', 'inherit', 'inherit', 'ipc'], serialization: 'advanced' });
+    // The IPC channel is an inherited descriptor, so it survives the exec of `ip netns exec`.
+    const node = [...process.execArgv, NODE_SCRIPT.pathname];
+    const [command, args] = this.netns === undefined ? [process.execPath, node] : ['ip', ['netns', 'exec', this.netns, process.execPath, ...node]];
+    const child = spawn(command, args, { stdio: ['ignore', 'inherit', 'inherit', 'ipc'], serialization: 'advanced' });
     this.#child = child;
     this.#exited = new Promise((resolve) => child.once('exit', (code, signal) => resolve({ code, signal })));
     void this.#exited.then(({ code, signal }) => {
