@@ -1,43 +1,78 @@
 /**
  * Replication under packet loss and a partition made by the kernel's own network stack: three
- * node processes in a network namespace this test creates (`ip netns`), talking over that
- * namespace's loopback, with nftables dropping 10% of TCP packets throughout and, for a while,
- * every packet to and from one node's port. Traffic never leaves the namespace. Needs root, `ip`
- * and `nft` (.ci/run installs nftables); skipped where the namespace cannot be made.
+ * node processes, each in a network namespace of its own that this test creates (`ip netns`),
+ * joined by veth pairs to a bridge in a fourth; nftables on the bridge drops 10% of TCP packets
+ * throughout and, for a while, every packet to or from one node. Traffic never leaves these
+ * namespaces (addresses in 10.231.0.0/24, which exist only inside them). Needs root, `ip` and `nft`
+ * (.ci/run installs iproute2 and nftables); skipped where the namespaces cannot be made
+ * (CTFS_REQUIRE_NETNS=1 makes that a failure).
  */
 import { spawnSync } from 'node:child_process';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { NodeProcess } from '../scripts/replication-cluster.mjs';
 
-const NS = `ctfs-test-${process.pid}`;
+const TAG = `ct${process.pid % 100_000}`;
+const HUB = `${TAG}-hub`;
+const NODES = ['n0', 'n1', 'n2'];
+const nsOf = (i: number): string => `${TAG}-${NODES[i]}`;
+const addressOf = (i: number): string => `10.231.0.${i + 1}`;
 const SECRET = 'netns-test-cluster-secret';
 const OPTIONS = { antiEntropyMs: 250, reconnectMinMs: 20, reconnectMaxMs: 250, probeMs: 200 };
 
-function run(args: string[]): { ok: boolean; out: string } {
+function run(...args: string[]): { ok: boolean; out: string } {
   const r = spawnSync(args[0]!, args.slice(1), { encoding: 'utf8' });
   return { ok: r.error === undefined && r.status === 0, out: `${r.stdout ?? ''}${r.stderr ?? ''}${r.error?.message ?? ''}` };
 }
-const nft = (rule: string): { ok: boolean; out: string } => run(['ip', 'netns', 'exec', NS, 'nft', ...rule.split(' ')]);
+/** An nft command in the hub namespace (where the bridge forwards every packet between nodes). */
+const nft = (command: string): { ok: boolean; out: string } => run('ip', 'netns', 'exec', HUB, 'nft', ...command.split(' '));
 
 let why: string | undefined;
 
-beforeAll(() => {
-  if (process.getuid?.() !== 0) why = 'not root';
-  else if (!run(['ip', 'netns', 'add', NS]).ok) why = 'cannot create a network namespace';
-  else if (!run(['ip', '-n', NS, 'link', 'set', 'lo', 'up']).ok) why = 'cannot bring up the namespace loopback';
-  else if (!nft('add table inet ctfs').ok) why = 'nft is missing or refused';
-  else {
-    nft('add chain inet ctfs input { type filter hook input priority 0 ; policy accept ; }');
-    nft('add chain inet ctfs partition');
-    nft('add rule inet ctfs input jump partition');
-    // 10% of TCP packets, both ways (every packet on loopback is input once).
-    const loss = nft('add rule inet ctfs input meta l4proto tcp numgen random mod 100 < 10 drop');
-    if (!loss.ok) why = `nft refused the loss rule: ${loss.out}`;
+/** Builds the namespaces; the first step that fails says why the test cannot run. */
+function setUp(): string | undefined {
+  if (process.getuid?.() !== 0) return 'not root';
+  const steps: string[][] = [
+    ['ip', 'netns', 'add', HUB],
+    ['ip', '-n', HUB, 'link', 'add', 'br0', 'type', 'bridge'],
+    ['ip', '-n', HUB, 'link', 'set', 'br0', 'up'],
+  ];
+  NODES.forEach((_, i) => {
+    const ns = nsOf(i);
+    steps.push(
+      ['ip', 'netns', 'add', ns],
+      ['ip', '-n', ns, 'link', 'set', 'lo', 'up'],
+      ['ip', '-n', ns, 'link', 'add', 'eth0', 'type', 'veth', 'peer', 'name', `p${i}`, 'netns', HUB],
+      ['ip', '-n', ns, 'addr', 'add', `${addressOf(i)}/24`, 'dev', 'eth0'],
+      ['ip', '-n', ns, 'link', 'set', 'eth0', 'up'],
+      ['ip', '-n', HUB, 'link', 'set', `p${i}`, 'master', 'br0'],
+      ['ip', '-n', HUB, 'link', 'set', `p${i}`, 'up'],
+    );
+  });
+  for (const step of steps) {
+    const r = run(...step);
+    if (!r.ok) return `${step.join(' ')}: ${r.out.trim()}`;
   }
+  for (const command of [
+    'add table bridge ctfs',
+    'add chain bridge ctfs forward { type filter hook forward priority 0 ; policy accept ; }',
+    'add chain bridge ctfs partition',
+    'add rule bridge ctfs forward jump partition',
+    // 10% of TCP packets between the nodes, both ways.
+    'add rule bridge ctfs forward meta l4proto tcp numgen random mod 100 < 10 drop',
+  ]) {
+    const r = nft(command);
+    if (!r.ok) return `nft ${command}: ${r.out.trim()}`;
+  }
+  return undefined;
+}
+
+beforeAll(() => {
+  why = setUp();
 });
 
 afterAll(() => {
-  run(['ip', 'netns', 'del', NS]);
+  for (let i = 0; i < NODES.length; i++) run('ip', 'netns', 'del', nsOf(i));
+  run('ip', 'netns', 'del', HUB);
 });
 
 describe('replication in a network namespace', () => {
@@ -49,23 +84,22 @@ describe('replication in a network namespace', () => {
     const nodes: NodeProcess[] = [];
     const addresses: string[] = [];
     try {
-      for (const name of ['n0', 'n1', 'n2']) {
-        const p = (await NodeProcess.spawn(name, { netns: NS })) as NodeProcess;
+      for (const [i, name] of NODES.entries()) {
+        const p = (await NodeProcess.spawn(name, { netns: nsOf(i) })) as NodeProcess;
         nodes.push(p);
-        const { address } = (await p.call('start', { nodeId: name, secret: SECRET, peers: addresses.slice(0, 1), options: OPTIONS })) as { address: string };
+        const { address } = (await p.call('start', { nodeId: name, secret: SECRET, listen: `${addressOf(i)}:0`, peers: addresses.slice(0, 1), options: OPTIONS })) as { address: string };
         addresses.push(address);
       }
       const writes = nodes.map((n) => n.call('admit', { count: 3000, rate: 2000, payloadBytes: 100 }));
       await new Promise((r) => setTimeout(r, 500));
-      // Cut n2 off: every packet to or from its port is dropped, then the cut heals.
-      const port = addresses[2]!.slice(addresses[2]!.lastIndexOf(':') + 1);
-      expect(nft(`add rule inet ctfs partition tcp dport ${port} drop`).ok).toBe(true);
-      expect(nft(`add rule inet ctfs partition tcp sport ${port} drop`).ok).toBe(true);
+      // Cut n2 off: every packet to or from its address is dropped, then the cut heals.
+      expect(nft(`add rule bridge ctfs partition ip saddr ${addressOf(2)} drop`).ok).toBe(true);
+      expect(nft(`add rule bridge ctfs partition ip daddr ${addressOf(2)} drop`).ok).toBe(true);
       await new Promise((r) => setTimeout(r, 1500));
       // The cut is real: n2 is missing what n0 and n1 exchanged meanwhile.
       const [cut0, cut2] = (await Promise.all([nodes[0]!.call('status'), nodes[2]!.call('status')])) as { size: number }[];
       expect(cut2!.size).toBeLessThan(cut0!.size);
-      expect(nft('flush chain inet ctfs partition').ok).toBe(true);
+      expect(nft('flush chain bridge ctfs partition').ok).toBe(true);
       await Promise.all(writes);
       const deadline = Date.now() + 120_000;
       for (;;) {
