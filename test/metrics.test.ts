@@ -1287,7 +1287,8 @@ describe('replication metrics', () => {
         s.on('close', () => resolve());
       });
       const deadline = Date.now() + 20_000;
-      while (b.size < 100 || !b.peers().some((p) => p.state === 'ready')) {
+      // The worker counts an admission when it reads the kernel's answer, a moment after the kernel has it.
+      while (b.stats().factsAdmitted < 100 || !b.peers().some((p) => p.state === 'ready')) {
         if (Date.now() > deadline) throw new Error(`b has ${b.size} facts`);
         await new Promise((r) => setTimeout(r, 10));
       }
