@@ -93,15 +93,18 @@ describe('replication in a network namespace', () => {
       const writes = nodes.map((n) => n.call('admit', { count: 3000, rate: 2000, payloadBytes: 100 }));
       await new Promise((r) => setTimeout(r, 500));
       // Cut n2 off: every packet to or from its address is dropped, then the cut heals.
-      expect(nft(`add rule bridge ctfs partition ip saddr ${addressOf(2)} counter drop`).ok).toBe(true);
-      expect(nft(`add rule bridge ctfs partition ip daddr ${addressOf(2)} counter drop`).ok).toBe(true);
+      for (const rule of [`ip saddr ${addressOf(2)} counter drop`, `ip daddr ${addressOf(2)} counter drop`]) {
+        const r = nft(`add rule bridge ctfs partition ${rule}`);
+        expect(r.ok, r.out).toBe(true);
+      }
       await new Promise((r) => setTimeout(r, 1500));
       // The cut is real: packets to and from n2 were dropped (probes, retransmissions, facts).
       const counters = nft('list chain bridge ctfs partition').out;
       const dropped = [...counters.matchAll(/counter packets (\d+)/g)].map((m) => Number(m[1]));
-      expect(dropped).toHaveLength(2);
-      expect(dropped.every((n) => n > 0)).toBe(true);
-      expect(nft('flush chain bridge ctfs partition').ok).toBe(true);
+      expect(dropped, counters).toHaveLength(2);
+      expect(dropped.every((n) => n > 0), counters).toBe(true);
+      const flushed = nft('flush chain bridge ctfs partition');
+      expect(flushed.ok, flushed.out).toBe(true);
       await Promise.all(writes);
       const deadline = Date.now() + 120_000;
       for (;;) {

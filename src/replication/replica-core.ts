@@ -1030,6 +1030,9 @@ export class ReplicaCore {
    */
   private startStream(peer: string, link: Peer): void {
     if (link.streaming) return;
+    // One log stream at a time: a node far behind would otherwise stream the same facts from
+    // every peer at once. This link's next round asks again, and finds only what is still missing.
+    for (const other of this.peers.values()) if (other !== link && other.streaming) return;
     link.streaming = true;
     this.askLog(peer, link);
   }
@@ -1051,6 +1054,12 @@ export class ReplicaCore {
     } else if (link.cursor >= link.streamEnd) {
       this.emit({ type: 'streamed', peer, facts: count, through: link.cursor - 1 });
       this.askLog(peer, link);
+    } else if (link.streamEnd - link.cursor <= LOG_STREAM_FACTS / 2 && link.streamEnd - link.cursor + count > LOG_STREAM_FACTS / 2) {
+      // Half of the window has come: ask for the next one now, so the peer serves it while this
+      // node admits the rest (one window at a time would leave one side idle at every turn).
+      this.emit({ type: 'streamed', peer, facts: count, through: link.cursor - 1 });
+      this.send(peer, encodeLogRequest(link.streamEnd, LOG_STREAM_FACTS));
+      link.streamEnd += LOG_STREAM_FACTS;
     }
   }
 
