@@ -6,7 +6,7 @@
  * Dependencies are canonical when sorted in strictly ascending bytewise order: the same
  * set of deps always produces the same id and the same bytes.
  */
-import { Hasher } from 'blake3-jit';
+import { hash } from 'blake3-jit';
 import { FactIdMismatchError, InvalidArgumentError, MalformedFactError } from '../errors.js';
 import { bytesEqual, compareBytes, copyBytes } from './bytes.js';
 import { optionsObject } from './options.js';
@@ -36,8 +36,12 @@ export const FACT_HEADER_BYTES = 40;
 /** Domain-separation prefix of the id hash ("ctfs/fact/v1" and a zero byte). */
 const ID_DOMAIN = new TextEncoder().encode('ctfs/fact/v1\0');
 
-const hasher = new Hasher();
-const lengthBytes = new Uint8Array(4);
+/**
+ * The message a fact id hashes, assembled in one reused buffer and hashed in one call: 0.69 µs
+ * for a 1-dep, 200-byte fact against 0.94 µs for the same bytes fed to a streaming hasher piece
+ * by piece (measured here). Grown on demand; the largest message is ~65 KiB.
+ */
+let scratch = new Uint8Array(1024);
 
 function writeU32(out: Uint8Array, offset: number, v: number): void {
   out[offset] = v & 0xff;
@@ -94,15 +98,22 @@ function isCanonical(deps: readonly FactId[]): boolean {
 }
 
 function hashCanonical(deps: readonly FactId[], payload: Uint8Array): FactId {
-  hasher.reset();
-  hasher.update(ID_DOMAIN);
-  writeU32(lengthBytes, 0, deps.length);
-  hasher.update(lengthBytes);
-  for (const d of deps) hasher.update(d);
-  writeU32(lengthBytes, 0, payload.length);
-  hasher.update(lengthBytes);
-  hasher.update(payload);
-  return hasher.finalize(FACT_ID_BYTES);
+  const length = ID_DOMAIN.length + 4 + 32 * deps.length + 4 + payload.length;
+  if (scratch.length < length) scratch = new Uint8Array(Math.max(length, scratch.length * 2));
+  const m = scratch;
+  m.set(ID_DOMAIN);
+  let p = ID_DOMAIN.length;
+  writeU32(m, p, deps.length);
+  p += 4;
+  for (const d of deps) {
+    for (let i = 0; i < 32; i++) m[p + i] = d[i]!;
+    p += 32;
+  }
+  writeU32(m, p, payload.length);
+  p += 4;
+  // A detached payload reads as empty (length 0), as everywhere else; `set` would throw on it.
+  if (payload.length > 0) m.set(payload, p);
+  return hash(m.subarray(0, length), FACT_ID_BYTES);
 }
 
 /**
