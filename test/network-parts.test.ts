@@ -9,6 +9,7 @@ import { describe, expect, it } from 'vitest';
 import {
   ByteSlab,
   FactStore,
+  Fifo,
   FrameSplitter,
   GCounterInvariant,
   Kernel,
@@ -160,6 +161,28 @@ describe('OutboundLog', () => {
         expect(seen).toEqual(expected);
       }),
       { numRuns: 60 },
+    );
+  });
+});
+
+describe('Fifo', () => {
+  it('gives items back in the order they came, through any mix of pushes and shifts (a property)', () => {
+    fc.assert(
+      fc.property(fc.array(fc.oneof(fc.nat(), fc.constant(-1)), { maxLength: 5000 }), (steps) => {
+        const fifo = new Fifo<number>();
+        const model: number[] = [];
+        for (const step of steps) {
+          if (step >= 0) {
+            fifo.push(step);
+            model.push(step);
+          } else {
+            expect(fifo.peek()).toBe(model[0]);
+            expect(fifo.shift()).toBe(model.shift());
+          }
+          expect(fifo.size).toBe(model.length);
+        }
+      }),
+      { numRuns: 200 },
     );
   });
 });

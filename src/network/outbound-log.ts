@@ -14,6 +14,7 @@
 import type { RecordLog } from '../domain/record-log.js';
 import type { SpscRing } from '../core/spsc-ring.js';
 import { GroupedPublisher } from '../core/grouped-publisher.js';
+import { Fifo } from '../core/fifo.js';
 import { ANSWER_RECORD_BYTES, RecordKind, recordBytes, writeFactRecord, writeHeader } from './ring-records.js';
 
 /**
@@ -31,8 +32,7 @@ export class OutboundLog implements RecordLog {
   private reservedBytes = 0;
   private readonly publisher: GroupedPublisher;
   /** Whole records (length word first) waiting for ring room, oldest first. */
-  private overflow: Uint8Array[] = [];
-  private overflowHead = 0;
+  private readonly overflow = new Fifo<Uint8Array>();
   private retry: NodeJS.Timeout | undefined;
   private readonly idBytes = new Uint8Array(32);
   private readonly idWordsOut = new Uint32Array(this.idBytes.buffer);
@@ -50,7 +50,7 @@ export class OutboundLog implements RecordLog {
 
   /** Records waiting for room in the ring (the admitting thread is ahead of the worker). */
   get queued(): number {
-    return this.overflow.length - this.overflowHead;
+    return this.overflow.size;
   }
 
   reserve(depCount: number, payloadLength: number): number {
@@ -103,21 +103,16 @@ export class OutboundLog implements RecordLog {
     if (this.queued === 0) return true;
     const ring = this.ring;
     let moved = 0;
-    while (this.overflowHead < this.overflow.length) {
-      const record = this.overflow[this.overflowHead]!;
+    for (let record = this.overflow.peek(); record !== undefined; record = this.overflow.peek()) {
       const at = ring.reserve(record.length);
       if (at < 0) break;
       ring.bytes.set(record, at);
       ring.commit();
-      this.overflow[this.overflowHead++] = EMPTY;
+      this.overflow.shift();
       moved++;
     }
     if (moved > 0) this.publish();
-    if (this.overflowHead === this.overflow.length) {
-      this.overflow = [];
-      this.overflowHead = 0;
-      return true;
-    }
+    if (this.overflow.size === 0) return true;
     this.scheduleRetry();
     return false;
   }
@@ -144,5 +139,3 @@ export class OutboundLog implements RecordLog {
     this.retry = undefined;
   }
 }
-
-const EMPTY = new Uint8Array(0);

@@ -25,6 +25,7 @@ import { FrameType, type WireFact } from '../replication/frames.js';
 import { ReplicaCore, type ReplicaAction } from '../replication/replica-core.js';
 import { ByteSlab } from './byte-slab.js';
 import { FactStore } from './fact-store.js';
+import { Fifo } from '../core/fifo.js';
 import { FrameSplitter } from './frame-splitter.js';
 import { createLinkServer, dialLink } from './link-security.js';
 import { RecordKind, copyFact, readHeader, recordBytes, writeFactRecord, type RecordHeader } from './ring-records.js';
@@ -58,6 +59,12 @@ interface Link {
   closing: boolean;
 }
 
+/** A fact handed to the kernel, and the link it came from (the core wants both back with the answer). */
+interface HandOver {
+  readonly fact: WireFact;
+  readonly from: string;
+}
+
 interface Dial {
   attempts: number;
   timer: NodeJS.Timeout | undefined;
@@ -83,14 +90,12 @@ export class ReplicationHost {
   /** Addresses this node keeps dialling: the configured peers and the members it learnt. */
   private readonly dials = new Map<string, Dial>();
   /** Facts handed to the kernel, oldest first, matched to its answers by order. */
-  private readonly handed: { fact: WireFact; from: string }[] = [];
-  private handedHead = 0;
+  private readonly handed = new Fifo<HandOver>();
   /** Hand-overs waiting for room in the toKernel ring. */
-  private backlog: { fact: WireFact; from: string }[] = [];
+  private readonly backlog = new Fifo<HandOver>();
   private readingPaused = false;
   /** Local facts not yet fsynced (durable kernels), in order, with their WAL sequences. */
-  private readonly awaiting: { fact: WireFact; sequence: number }[] = [];
-  private awaitingHead = 0;
+  private readonly awaiting = new Fifo<{ fact: WireFact; sequence: number }>();
   private server: net.Server | undefined;
   /** The address peers are told to dial (the bound one unless `advertise` says otherwise). */
   private address = '';
@@ -200,7 +205,7 @@ export class ReplicationHost {
     const ring = this.toNet;
     while (!this.closed) {
       if (!this.drainToNet()) {
-        const wait = this.awaitingHead < this.awaiting.length ? DURABLE_POLL_MS : 1000;
+        const wait = this.awaiting.size > 0 ? DURABLE_POLL_MS : 1000;
         await ring.waitForDataAsync(ring.tail(), wait);
         this.releaseDurable();
         if (ring.closed && ring.head() === ring.tail()) break;
@@ -238,15 +243,11 @@ export class ReplicationHost {
         // A fact leaves this node only once it is in the WAL for good: a peer must never hold a
         // fact its origin could forget in a crash.
         this.awaiting.push({ fact, sequence: h.sequence });
-        this.stats.set(Stat.AwaitingDurable, this.awaiting.length - this.awaitingHead);
+        this.stats.set(Stat.AwaitingDurable, this.awaiting.size);
       } else this.admittedLocally(fact);
       return;
     }
-    const handed = this.handed[this.handedHead++];
-    if (this.handedHead > 4096 && this.handedHead * 2 > this.handed.length) {
-      this.handed.splice(0, this.handedHead);
-      this.handedHead = 0;
-    }
+    const handed = this.handed.shift();
     if (handed === undefined) return; // cannot happen: answers follow hand-overs one for one
     if (h.kind === RecordKind.Admitted) {
       this.store.append(handed.fact);
@@ -256,7 +257,7 @@ export class ReplicationHost {
       if (h.code !== AdmitCode.DuplicateFact) this.stats.add(Stat.FactsRefused);
       this.core.admitResult(handed.fact, handed.from, h.code);
     }
-    this.stats.set(Stat.InFlight, this.handed.length - this.handedHead + this.backlog.length);
+    this.stats.set(Stat.InFlight, this.handed.size + this.backlog.size);
   }
 
   private admittedLocally(fact: WireFact): void {
@@ -266,17 +267,11 @@ export class ReplicationHost {
 
   /** Hands the core every local fact the WAL has fsynced since. */
   private releaseDurable(): void {
-    if (this.durable === undefined || this.awaitingHead === this.awaiting.length) return;
+    if (this.durable === undefined || this.awaiting.size === 0) return;
     if (this.durable.status === LogStatus.Failed) return; // never durable: never sent
     const durable = this.durable.durable;
-    while (this.awaitingHead < this.awaiting.length && this.awaiting[this.awaitingHead]!.sequence <= durable) {
-      this.admittedLocally(this.awaiting[this.awaitingHead++]!.fact);
-    }
-    if (this.awaitingHead === this.awaiting.length) {
-      this.awaiting.length = 0;
-      this.awaitingHead = 0;
-    }
-    this.stats.set(Stat.AwaitingDurable, this.awaiting.length - this.awaitingHead);
+    while ((this.awaiting.peek()?.sequence ?? Infinity) <= durable) this.admittedLocally(this.awaiting.shift()!.fact);
+    this.stats.set(Stat.AwaitingDurable, this.awaiting.size);
   }
 
   private noteLog(): void {
@@ -286,23 +281,21 @@ export class ReplicationHost {
 
   /** Moves hand-overs from the backlog into the toKernel ring while it has room. */
   private feedKernel(): void {
-    if (this.backlog.length === 0) return;
+    if (this.backlog.size === 0) return;
     const ring = this.toKernel;
-    let i = 0;
-    for (; i < this.backlog.length; i++) {
-      const { fact, from } = this.backlog[i]!;
+    let moved = 0;
+    for (let next = this.backlog.peek(); next !== undefined; next = this.backlog.peek()) {
+      const { fact } = next;
       const bytes = recordBytes(fact.deps.length, fact.payload.length);
       const at = ring.reserve(bytes);
       if (at < 0) break;
       writeFactRecord(ring.bytes, at, bytes, RecordKind.Admit, 0, fact.id, fact.deps, fact.payload);
       ring.commit();
-      this.handed.push({ fact, from });
+      this.handed.push(this.backlog.shift()!);
+      moved++;
     }
-    if (i > 0) {
-      ring.publish();
-      this.backlog = i === this.backlog.length ? [] : this.backlog.slice(i);
-    }
-    if (this.readingPaused && this.backlog.length < MAX_BACKLOG / 2) this.setReading(true);
+    if (moved > 0) ring.publish();
+    if (this.readingPaused && this.backlog.size < MAX_BACKLOG / 2) this.setReading(true);
   }
 
   private setReading(on: boolean): void {
@@ -340,9 +333,9 @@ export class ReplicationHost {
       }
     }
     for (const socket of corked) socket.uncork();
-    if (this.backlog.length > 0) {
+    if (this.backlog.size > 0) {
       this.feedKernel();
-      if (!this.readingPaused && this.backlog.length >= MAX_BACKLOG) this.setReading(false);
+      if (!this.readingPaused && this.backlog.size >= MAX_BACKLOG) this.setReading(false);
     }
   }
 

@@ -100,3 +100,4 @@ export { OutboundLog } from '../../src/network/outbound-log.js';
 export { RecordKind, copyFact, readHeader, type RecordHeader } from '../../src/network/ring-records.js';
 export { deriveClusterId, derivePsk, deriveSketchKey } from '../../src/network/link-security.js';
 export { setDigest } from '../../src/domain/history-digest.js';
+export { Fifo } from '../../src/core/fifo.js';
