@@ -24,6 +24,7 @@ import { DURABILITY_CONTROL, RECORD_LOG } from '../kernels/internal.js';
 import { MAX_NODE_ID_BYTES } from '../replication/frames.js';
 import { derivePsk, deriveClusterId, deriveSketchKey, type LinkSecurity } from './link-security.js';
 import { OutboundLog } from './outbound-log.js';
+import { checkAddress } from './address.js';
 import { RecordKind, readHeader, viewFact, type RecordHeader } from './ring-records.js';
 import { ReplicationStats, Stat, REJECT_REASONS, type RejectReason } from './replication-stats.js';
 import type { MetricsReplicationCounters } from '../metrics/prometheus.js';
@@ -84,13 +85,6 @@ function positiveInt(value: unknown, fallback: number, what: string): number {
   if (value === undefined) return fallback;
   if (!Number.isSafeInteger(value) || (value as number) < 1) throw new InvalidArgumentError(`${what} must be a positive integer, got ${describeValue(value)}`);
   return value as number;
-}
-
-function checkAddress(address: unknown, what: string): string {
-  if (typeof address !== 'string' || !/^(\[[0-9a-fA-F:.]+\]|[^:\s]+):\d{1,5}$/.test(address) || Number(address.slice(address.lastIndexOf(':') + 1)) > 65535) {
-    throw new InvalidArgumentError(`${what} must be "host:port", got ${describeValue(address)}`);
-  }
-  return address;
 }
 
 function securityOf(options: NetworkingOptions): LinkSecurity {
@@ -206,14 +200,12 @@ export class NetworkingKernel<K extends KernelBase = KernelBase> {
     const outbound = new OutboundLog(toNet, durableKernel === undefined ? undefined : () => durableKernel.lastSequence);
     const previous = kernel[RECORD_LOG];
     kernel[RECORD_LOG] = previous === null ? outbound : teeRecordLogs(previous, outbound);
-    const at = listen.lastIndexOf(':');
     const data: ReplicationWorkerData = {
       nodeId,
       clusterId,
       sketchKey: deriveSketchKey(clusterId),
       incarnation: nextIncarnation(),
-      listenHost: listen.slice(0, at).replace(/^\[|\]$/g, ''),
-      listenPort: Number(listen.slice(at + 1)),
+      listen,
       advertise,
       peers,
       security,

@@ -25,6 +25,7 @@ import { FrameType, type WireFact } from '../replication/frames.js';
 import { ReplicaCore, type ReplicaAction } from '../replication/replica-core.js';
 import { ByteSlab } from './byte-slab.js';
 import { FactStore } from './fact-store.js';
+import { parseAddress } from './address.js';
 import { Fifo } from '../core/fifo.js';
 import { FrameSplitter } from './frame-splitter.js';
 import { createLinkServer, dialLink } from './link-security.js';
@@ -73,11 +74,6 @@ interface Dial {
   /** The node this address turned out to be (learnt from its Hello). */
   nodeId: string | undefined;
 }
-
-const parseAddress = (address: string): { host: string; port: number } => {
-  const at = address.lastIndexOf(':');
-  return { host: address.slice(0, at).replace(/^\[|\]$/g, ''), port: Number(address.slice(at + 1)) };
-};
 
 export class ReplicationHost {
   private core!: ReplicaCore;
@@ -147,7 +143,7 @@ export class ReplicationHost {
 
   /** Loads the kernel's history, listens, dials the peers; resolves with the bound address. */
   async start(): Promise<string> {
-    const { host, port } = { host: this.data.listenHost, port: this.data.listenPort };
+    const { host, port } = parseAddress(this.data.listen);
     const server = createLinkServer(
       this.data.security,
       (socket) => this.adopt(socket, 'in', `${socket.remoteAddress ?? '?'}:${socket.remotePort ?? 0}`),

@@ -9,8 +9,8 @@ export interface ReplicationWorkerData {
   readonly clusterId: Uint8Array;
   readonly sketchKey: Uint8Array;
   readonly incarnation: number;
-  readonly listenHost: string;
-  readonly listenPort: number;
+  /** Where to listen, `host:port` (checked). */
+  readonly listen: string;
   /** The address peers are told to dial (default: the bound one). */
   readonly advertise: string | undefined;
   readonly peers: readonly string[];
