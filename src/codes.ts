@@ -34,6 +34,11 @@ export const AdmitCode = {
    * causality with it. Route facts that depend on each other to the same shard.
    */
   CrossShardDependency: 15,
+  /**
+   * Escrow (a `NetworkingKernel` with a bounded invariant): this node's own rights fall short of
+   * the fact's delta. Nothing was applied; a request for more was started in the background.
+   */
+  EscrowExhausted: 16,
 } as const;
 export type AdmitCode = (typeof AdmitCode)[keyof typeof AdmitCode];
 export type AdmitCodeName = Exclude<keyof typeof AdmitCode, 'Ok'>;

@@ -111,6 +111,12 @@ export { EscrowManager, MAX_ESCROW_LIMIT } from './algebra/escrow.js';
 export type { EscrowAllocation, NodeId } from './algebra/escrow.js';
 export { INITIAL_BACKOFF_MS, MAX_BACKOFF_MS, PendingQuotaRequests, QuotaRequest } from './algebra/quota-requests.js';
 export type { GrantOutcome, QuotaRequestPolicy } from './algebra/quota-requests.js';
+export { EscrowKind, Resource, decodeEscrowFact, escrowAdapterFor } from './algebra/escrow-facts.js';
+export type { EscrowAdapter, EscrowFact } from './algebra/escrow-facts.js';
+export { EscrowCode, EscrowLedger } from './algebra/escrow-ledger.js';
+export type { HolderView, UnackedGrant } from './algebra/escrow-ledger.js';
+export { EscrowAgent } from './algebra/escrow-agent.js';
+export type { EscrowCounters, EscrowHint, EscrowHost, EscrowPolicy } from './algebra/escrow-agent.js';
 export {
   CoordinationScope,
   composeAll,

@@ -134,6 +134,14 @@ export class PendingQuotaRequests {
     if (!request.tried.includes(peer)) request.tried.push(peer);
   }
 
+  /** A peer said it has nothing to give: the request is due again at once (to the next peer). */
+  expedite(requestId: string, now: number): void {
+    const request = this.requests.get(requestId);
+    if (request === undefined) return;
+    checkTime(now);
+    request.lastAttemptAt = now - Math.max(this.timeoutMs, request.backoffMs());
+  }
+
   /** Requests to send now: new ones, and those that waited max(timeout, backoff) since their last attempt. */
   due(now: number): QuotaRequest[] {
     checkTime(now);
