@@ -74,6 +74,10 @@ export const FrameType = {
   SnapshotRequest: 0x21,
   /** A range of a snapshot's bytes (none: that snapshot is gone, expect a new offer). */
   SnapshotChunk: 0x22,
+  /** Escrow: "grant me this much of this resource" (a hint: safe to lose or repeat). */
+  QuotaRequest: 0x30,
+  /** Escrow: "I have nothing to give for that request" (so the requester moves on at once). */
+  QuotaDenial: 0x31,
 } as const;
 export type FrameType = (typeof FrameType)[keyof typeof FrameType];
 
@@ -131,7 +135,8 @@ export type Frame =
   | { readonly type: typeof FrameType.Prune; readonly origin: string }
   | { readonly type: typeof FrameType.SnapshotOffer; readonly snapshotId: Uint8Array; readonly through: number; readonly totalBytes: number }
   | { readonly type: typeof FrameType.SnapshotRequest; readonly snapshotId: Uint8Array; readonly offset: number; readonly length: number }
-  | { readonly type: typeof FrameType.SnapshotChunk; readonly snapshotId: Uint8Array; readonly offset: number; readonly bytes: Uint8Array };
+  | { readonly type: typeof FrameType.SnapshotChunk; readonly snapshotId: Uint8Array; readonly offset: number; readonly bytes: Uint8Array }
+  | { readonly type: typeof FrameType.QuotaRequest | typeof FrameType.QuotaDenial; readonly requestId: Uint8Array; readonly resource: number; readonly amount: bigint };
 
 /** Why bytes are not a frame. */
 export type FrameFault =
@@ -391,6 +396,25 @@ export function encodePingReq(nonce: number, target: string): Uint8Array {
   checkU64(nonce, 'nonce');
   const name = nodeIdBytes(target, 'target');
   return new FrameWriter(FrameType.PingReq).u64(nonce).u8(name.length).u8(0).raw(name).finish();
+}
+
+/** Bytes of a quota request id. */
+export const QUOTA_REQUEST_ID_BYTES = 16;
+/** Escrow resources: 0 (down, toward the floor) and 1 (up, toward the ceiling). */
+const MAX_RESOURCE = 1;
+const U128_MAX = (1n << 128n) - 1n;
+
+/**
+ * A QuotaRequest (`amount` asked for, positive) or a QuotaDenial (`amount`: what the denier has
+ * left, maybe 0): request id, resource u8, three zero bytes, amount u128.
+ */
+export function encodeQuota(type: typeof FrameType.QuotaRequest | typeof FrameType.QuotaDenial, requestId: Uint8Array, resource: number, amount: bigint): Uint8Array {
+  if (!(requestId instanceof Uint8Array) || requestId.length !== QUOTA_REQUEST_ID_BYTES) throw new InvalidArgumentError(`a request id is ${QUOTA_REQUEST_ID_BYTES} bytes`);
+  if (resource !== 0 && resource !== MAX_RESOURCE) throw new InvalidArgumentError('a resource is 0 (down) or 1 (up)');
+  const min = type === FrameType.QuotaRequest ? 1n : 0n;
+  if (typeof amount !== 'bigint' || amount < min || amount > U128_MAX) throw new InvalidArgumentError(`an amount is in [${min}, 2^128)`);
+  const w = new FrameWriter(type).raw(requestId).u8(resource).u8(0).u16(0);
+  return w.u32(Number(amount & 0xffffffffn)).u32(Number((amount >> 32n) & 0xffffffffn)).u32(Number((amount >> 64n) & 0xffffffffn)).u32(Number(amount >> 96n)).finish();
 }
 
 export function encodeNack(nonce: number): Uint8Array {
@@ -668,6 +692,18 @@ function readBody(type: number, r: FrameReader): Frame | undefined {
     }
     case FrameType.Nack:
       return { type, nonce: r.u64('nonce') };
+    case FrameType.QuotaRequest:
+    case FrameType.QuotaDenial: {
+      const requestId = r.bytes(QUOTA_REQUEST_ID_BYTES);
+      const resource = r.u8();
+      r.zero('byte 17 of a quota frame');
+      if (r.u16() !== 0) r.fail('ReservedNotZero', 'bytes 18–19 of a quota frame must be zero');
+      if (resource > MAX_RESOURCE) r.fail('BadNumber', `resource ${resource}; 0 or 1`);
+      let amount = 0n;
+      for (let i = 0; i < 4; i++) amount |= BigInt(r.u32()) << BigInt(32 * i);
+      if (type === FrameType.QuotaRequest && amount === 0n && r.fault === undefined) r.fail('BadNumber', 'a request for nothing');
+      return { type, requestId, resource, amount };
+    }
     default:
       return undefined;
   }

@@ -43,6 +43,7 @@ import {
   encodeGraft,
   encodeIHave,
   encodeNack,
+  encodeQuota,
   encodePingReq,
   encodePrune,
   encodeTreeFacts,
@@ -163,7 +164,9 @@ export type ReplicaEvent =
   /** A node this one did not know (or knew by an older incarnation): the host should link to it. */
   | { readonly type: 'memberDiscovered'; readonly member: Member }
   /** The failure detector changed its mind about a member (alive, suspect, failed). */
-  | { readonly type: 'memberStatus'; readonly member: MemberStatus; readonly previous: MemberState | undefined };
+  | { readonly type: 'memberStatus'; readonly member: MemberStatus; readonly previous: MemberState | undefined }
+  /** Escrow: a QuotaRequest (`request`) or QuotaDenial from node `nodeId`, for the host's escrow agent. */
+  | { readonly type: 'quota'; readonly peer: string; readonly nodeId: string; readonly request: boolean; readonly requestId: Uint8Array; readonly resource: number; readonly amount: bigint };
 
 /** Admission codes that are about the fact itself, so it is refused for good. */
 const FACT_REFUSALS: ReadonlySet<number> = new Set([AdmitCode.InvariantViolation, AdmitCode.MalformedFact, AdmitCode.PayloadTooLarge, AdmitCode.FactIdMismatch, AdmitCode.RequiresCoordination]);
@@ -611,6 +614,24 @@ export class ReplicaCore {
     return name !== undefined && link?.ready === true ? [name, link] : undefined;
   }
 
+  /**
+   * Sends an escrow hint (QuotaRequest, or QuotaDenial when `request` is false) to node `nodeId`
+   * over its link; false when there is no ready link to it (a hint is safe to lose).
+   */
+  sendQuota(nodeId: string, request: boolean, requestId: Uint8Array, resource: number, amount: bigint): boolean {
+    const link = this.readyLink(nodeId);
+    if (link === undefined) return false;
+    this.send(link[0], encodeQuota(request ? FrameType.QuotaRequest : FrameType.QuotaDenial, requestId, resource, amount));
+    return true;
+  }
+
+  /** Node ids this node has a ready link to. */
+  readyNodes(): string[] {
+    const out: string[] = [];
+    for (const [nodeId] of this.linkOf) if (this.readyLink(nodeId) !== undefined) out.push(nodeId);
+    return out;
+  }
+
   /** The kernel's answer to an `admit` action. */
   admitResult(fact: WireFact, from: string, code: number): void {
     const key = hexOf(fact.id);
@@ -705,6 +726,13 @@ export class ReplicaCore {
         return this.onSnapshotRequest(peer, frame.snapshotId, frame.offset, frame.length);
       case FrameType.SnapshotChunk:
         return this.onSnapshotChunk(peer, link, frame.snapshotId, frame.offset, frame.bytes);
+      case FrameType.QuotaRequest:
+      case FrameType.QuotaDenial: {
+        const nodeId = this.nodeOf.get(peer);
+        if (nodeId === undefined) return;
+        this.emit({ type: 'quota', peer, nodeId, request: frame.type === FrameType.QuotaRequest, requestId: frame.requestId, resource: frame.resource, amount: frame.amount });
+        return;
+      }
     }
   }
 

@@ -11,7 +11,26 @@
  * every node holds the same set of facts and the same state, and every fact some node had made
  * durable is everywhere.
  */
-import { AdmitCode, FrameType, GCounterInvariant, RESTORE_IMAGE, type DomainImage, Kernel, ReplicaCore, factId, u64le, type ReplicaAction, type WireFact } from '../helpers/lib.js';
+import {
+  AdmitCode,
+  BoundedCounterState,
+  BoundedGCounterInvariant,
+  EscrowAgent,
+  EscrowKind,
+  EscrowLedger,
+  FrameType,
+  GCounterInvariant,
+  RESTORE_IMAGE,
+  Resource,
+  type DomainImage,
+  Kernel,
+  ReplicaCore,
+  decodeEscrowFact,
+  factId,
+  u64le,
+  type ReplicaAction,
+  type WireFact,
+} from '../helpers/lib.js';
 
 export interface SimulationOptions {
   readonly seed: number;
@@ -52,12 +71,24 @@ export interface SimulationOptions {
    * which the receiver reanchors on.
    */
   readonly retainLogFacts?: number;
+  /**
+   * Escrow mode: the kernels are bounded counters of this capacity, split between the nodes by an
+   * escrow; local admissions are spends of 1–5 that outrun the limit, quota moves by requests and
+   * grants over the same lossy links. Checked after every step: nobody's rights are overdrawn, each
+   * replica's quotas sum to the limit, and the union of every fact anywhere never sells more than
+   * the limit; after healing, every request is resolved and every ledger is byte-identical. Facts
+   * leave their origin only once durable (as with a durable kernel), so a crash never forks a chain.
+   */
+  readonly escrowLimit?: bigint;
 }
 
 interface SimNode {
   readonly name: string;
   core: ReplicaCore;
-  kernel: Kernel<GCounterInvariant>;
+  kernel: Kernel;
+  /** Escrow mode: the node's agent (and ledger), and its own facts not yet durable (not yet sent). */
+  agent: EscrowAgent | undefined;
+  unsent: WireFact[];
   /** Admission order: the node's log; the first `synced` entries are durable. */
   log: WireFact[];
   byId: Map<string, WireFact>;
@@ -126,10 +157,12 @@ export interface SimulationReport {
   /** Virtual ms from healing until every node saw every live node alive and every dead one failed. */
   readonly membershipSettledMs: number;
   readonly violations: string[];
+  /** Escrow mode: what the cluster sold of its limit, spends accepted and refused, grants made. */
+  readonly escrow?: { readonly sold: bigint; readonly limit: bigint; readonly accepted: number; readonly refused: number; readonly grants: number; readonly settledMs: number };
 }
 
 export class Simulation {
-  private readonly o: Required<SimulationOptions>;
+  private o: Required<SimulationOptions>;
   private readonly nodes: SimNode[] = [];
   /** Frames in flight, by the virtual ms they arrive (in sending order within one ms). */
   private queue = new Map<number, InFlight[]>();
@@ -170,8 +203,11 @@ export class Simulation {
       permanentCrashes: false,
       directPushMax: 16,
       retainLogFacts: Number.POSITIVE_INFINITY,
+      escrowLimit: 0n,
       ...options,
     };
+    // The simulator's snapshots carry no ledger: escrow runs keep whole logs.
+    if (this.o.escrowLimit > 0n) this.o = { ...this.o, retainLogFacts: Number.POSITIVE_INFINITY };
     this.rng = (options.seed >>> 0) || 1;
     this.group = new Array<number>(options.nodes).fill(0);
     for (let i = 0; i < options.nodes; i++) this.nodes.push(this.boot(`n${i}`, 1, []));
@@ -206,8 +242,42 @@ export class Simulation {
     return this.rng / 2 ** 32;
   }
 
+  private get escrow(): boolean {
+    return this.o.escrowLimit > 0n;
+  }
+
+  private newKernel(): Kernel {
+    if (!this.escrow) return new Kernel(new GCounterInvariant(), { indexCapacity: 1 << 16 });
+    return Kernel.withState(new BoundedGCounterInvariant(), new BoundedCounterState(0n, this.o.escrowLimit).toBytes(), { indexCapacity: 1 << 16 });
+  }
+
+  private newAgent(node: SimNode): EscrowAgent {
+    const names = Array.from({ length: this.o.nodes }, (_, i) => `n${i}`);
+    const ledger = EscrowLedger.create(node.kernel.invariant, node.name, names, new BoundedCounterState(0n, this.o.escrowLimit).toBytes());
+    return new EscrowAgent(ledger, {
+      admit: (id, deps, payload) => {
+        const code = node.kernel.tryAdmitRaw(id, deps, payload);
+        if (code === AdmitCode.Ok) {
+          const fact = { id, deps: [...deps], payload };
+          this.append(node, fact);
+          this.countFact(fact, 1);
+          node.unsent.push(fact);
+        }
+        return code;
+      },
+      send: (to, hint) => node.core.sendQuota(to, hint.type === 'request', hint.requestId, hint.resource, hint.type === 'request' ? hint.amount : hint.available),
+      reachable: () => node.core.readyNodes(),
+      requestId: () => {
+        const id = new Uint8Array(16);
+        const v = new DataView(id.buffer);
+        for (let i = 0; i < 4; i++) v.setUint32(4 * i, Math.floor(this.random() * 2 ** 32));
+        return id;
+      },
+    }, { maxRetries: 4 });
+  }
+
   private boot(name: string, incarnation: number, log: WireFact[]): SimNode {
-    const kernel = new Kernel(new GCounterInvariant(), { indexCapacity: 1 << 16 });
+    const kernel = this.newKernel();
     const core = new ReplicaCore(
       {
         nodeId: name,
@@ -230,11 +300,21 @@ export class Simulation {
         snapshot: () => ({ bytes: encodeSnapshot(node.kernel.historyImage(), node.log), through: node.log.length }),
       },
     );
-    const node: SimNode = { name, core, kernel, log: [], byId: new Map(), synced: 0, up: true, incarnation };
+    const node: SimNode = { name, core, kernel, agent: undefined, unsent: [], log: [], byId: new Map(), synced: 0, up: true, incarnation };
+    if (this.escrow) {
+      node.agent = this.newAgent(node);
+      // The genesis first (every node derives the same one), unless the log starts with it.
+      if (log.length === 0) {
+        const g = node.agent.ledger.genesisFact();
+        log = [g];
+      }
+    }
     // Recovery: the durable log is replayed into a fresh kernel; the core learns it as known.
     for (const f of log) {
       const code = kernel.tryAdmitRaw(f.id, f.deps, f.payload);
       if (code !== AdmitCode.Ok) this.violations.push(`${name} could not replay its own log: code ${code}`);
+      const escrow = node.agent?.replay(f.id, f.deps, f.payload);
+      if (escrow !== undefined && escrow !== 0) this.violations.push(`${name}'s ledger could not replay its own log: escrow code ${escrow}`);
       node.log.push(f);
       node.byId.set(hex(f.id), f);
       core.admittedLocally(f);
@@ -283,6 +363,10 @@ export class Simulation {
           else this.hops[a.hops] = (this.hops[a.hops] ?? 0) + 1;
           this.admit(node, a.fact, a.from);
         } else if (a.event.type === 'sketchExhausted') this.streams++;
+        else if (a.event.type === 'quota') {
+          const e = a.event;
+          node.agent?.onHint(e.nodeId, e.request ? { type: 'request', requestId: e.requestId, resource: e.resource as Resource, amount: e.amount } : { type: 'denial', requestId: e.requestId, resource: e.resource as Resource, available: e.amount }, this.now);
+        }
         else if (a.event.type === 'memberStatus') {
           const { member } = a.event;
           const named = this.nodes.find((n) => n.name === member.nodeId);
@@ -300,7 +384,16 @@ export class Simulation {
   }
 
   private admit(node: SimNode, fact: WireFact, from: string): void {
-    const code = node.kernel.tryAdmitRaw(fact.id, fact.deps, fact.payload);
+    const agent = node.agent;
+    const code =
+      agent === undefined
+        ? node.kernel.tryAdmitRaw(fact.id, fact.deps, fact.payload)
+        : agent.admitRemote(fact.id, fact.deps, fact.payload, this.now, () => node.kernel.tryAdmitRaw(fact.id, fact.deps, fact.payload), () => node.byId.has(hex(fact.id)));
+    if (agent !== undefined && code !== AdmitCode.Ok && code !== AdmitCode.DuplicateFact) {
+      const d = decodeEscrowFact(agent.adapter, fact.payload);
+      this.violations.push(`${node.name} refused ${d?.origin}'s escrow fact #${d?.seq} (kind ${d?.kind}): code ${code}, ledger ${agent.lastRefusal} (t=${this.now})`);
+    }
+    if (agent !== undefined && code === AdmitCode.Ok) this.countFact(fact, 1);
     if (code === AdmitCode.CausalityViolation) this.violations.push(`${node.name} was handed ${hex(fact.id).slice(0, 8)} before its deps (t=${this.now})`);
     if (code === AdmitCode.DuplicateFact) this.violations.push(`${node.name} was handed ${hex(fact.id).slice(0, 8)} twice (t=${this.now})`);
     if (code === AdmitCode.Ok) this.append(node, fact);
@@ -339,6 +432,14 @@ export class Simulation {
     const live = this.nodes.filter((n) => n.up);
     if (live.length === 0) return;
     const node = live[Math.floor(this.random() * live.length)]!;
+    if (node.agent !== undefined) {
+      const code = node.agent.trySpend(u64le(1 + Math.floor(this.random() * 5)), [], this.now);
+      if (code === AdmitCode.Ok) this.spendsAccepted++;
+      else if (code === AdmitCode.EscrowExhausted) this.spendsRefused++;
+      else this.violations.push(`${node.name} could not spend: code ${code}`);
+      this.run(node);
+      return;
+    }
     const heads = node.kernel.frontier();
     const deps = heads.filter(() => this.random() < 0.5).slice(0, 3);
     const payload = u64le(BigInt(1 + Math.floor(this.random() * 1000)) * 1_000_000n + BigInt(this.created++));
@@ -357,6 +458,7 @@ export class Simulation {
     this.crashes++;
     node.up = false;
     const survivors = node.log.slice(0, node.synced);
+    if (this.escrow) for (const f of node.log.slice(node.synced)) this.countFact(f, -1);
     for (const other of this.nodes) {
       if (other === node) continue;
       this.links.delete(this.pair(node, other));
@@ -422,6 +524,11 @@ export class Simulation {
         if (!n.up) continue;
         for (let i = n.synced; i < n.log.length; i++) this.durable.add(hex(n.log[i]!.id));
         n.synced = n.log.length;
+        // Escrow: a node's own facts leave it only once durable (a crash can then never fork its chain).
+        if (n.unsent.length > 0) {
+          for (const f of n.unsent.splice(0)) n.core.admittedLocally(f);
+          this.run(n);
+        }
       }
     }
     const due = this.queue.get(this.now) ?? [];
@@ -440,7 +547,43 @@ export class Simulation {
     for (const n of this.nodes) {
       if (!n.up) continue;
       n.core.tick(this.now);
+      n.agent?.tick(this.now);
       this.run(n);
+    }
+    if (this.escrow) this.checkEscrow();
+  }
+
+  spendsAccepted = 0;
+  spendsRefused = 0;
+  /** Every escrow fact some node holds (or held durably), with how many copies: the cluster's union. */
+  private readonly copies = new Map<string, { delta: bigint; copies: number }>();
+  private sold = 0n;
+
+  private countFact(fact: WireFact, change: 1 | -1): void {
+    const key = hex(fact.id);
+    let c = this.copies.get(key);
+    if (c === undefined) {
+      const d = decodeEscrowFact(this.nodes[0]?.agent?.adapter ?? this.adapterOf(), fact.payload);
+      this.copies.set(key, (c = { delta: d?.kind === EscrowKind.Spend ? d.delta : 0n, copies: 0 }));
+    }
+    if (c.copies === 0 && change > 0) this.sold += c.delta;
+    c.copies += change;
+    if (c.copies === 0) this.sold -= c.delta;
+  }
+
+  private adapterOf() {
+    return EscrowLedger.create(new BoundedGCounterInvariant(), 'x', ['x'], new BoundedCounterState(0n, 1n).toBytes()).adapter;
+  }
+
+  /** The escrow checks of every step (see SimulationOptions.escrowLimit). */
+  private checkEscrow(): void {
+    if (this.sold > this.o.escrowLimit) this.violations.push(`t=${this.now}: the cluster's facts sell ${this.sold} of ${this.o.escrowLimit}`);
+    for (const n of this.nodes) {
+      if (!n.up || n.agent === undefined) continue;
+      const sums = n.agent.ledger.sums();
+      if (sums.quota[Resource.Up] !== this.o.escrowLimit) this.violations.push(`t=${this.now}: ${n.name}'s quotas sum to ${sums.quota[Resource.Up]}`);
+      const room = n.agent.adapter.room(n.kernel.state.bytes)[Resource.Up];
+      if (sums.available[Resource.Up] !== room) this.violations.push(`t=${this.now}: ${n.name}'s ledger has ${sums.available[Resource.Up]} available, its kernel ${room} of room`);
     }
   }
 
@@ -468,6 +611,27 @@ export class Simulation {
       for (const n of live) if (!n.byId.has(id)) out.push(`${n.name} lacks durable fact ${id.slice(0, 8)}`);
     }
     return out;
+  }
+
+  /**
+   * Escrow after healing: runs until no node has a request open and every live node holds the
+   * same facts and a byte-identical ledger (grants made while settling are facts too).
+   */
+  private settleEscrow(healedAt: number, maxHealMs: number): NonNullable<SimulationReport['escrow']> {
+    const open = (): number => this.nodes.reduce((n, x) => n + (x.up ? x.agent!.requests().length : 0), 0);
+    const ledgers = (): number => new Set(this.nodes.filter((n) => n.up).map((n) => hex(n.agent!.ledger.digest()))).size;
+    let settled = -1;
+    const deadline = this.now + 2 * maxHealMs;
+    while (this.now < deadline) {
+      if (this.now % 10 === 0 && open() === 0 && this.disagreement().length === 0 && ledgers() === 1) {
+        settled = this.now - healedAt;
+        break;
+      }
+      this.step();
+    }
+    if (settled < 0) this.violations.push(`escrow not settled: ${open()} requests open, ${ledgers()} different ledgers, ${this.disagreement()[0] ?? 'facts agree'}`);
+    const grants = [...this.nodes.find((n) => n.up)!.byId.values()].filter((f) => decodeEscrowFact(this.nodes[0]!.agent!.adapter, f.payload)?.kind === EscrowKind.Grant).length;
+    return { sold: this.sold, limit: this.o.escrowLimit, accepted: this.spendsAccepted, refused: this.spendsRefused, grants, settledMs: settled };
   }
 
   /** How each live node's failure detector disagrees with the truth; empty when none does. */
@@ -544,7 +708,9 @@ export class Simulation {
         if (stuck.length > 0) this.violations.push(`${n.name} still holds ${stuck.length} pending facts whose deps all exist`);
       }
     }
+    const escrow = this.escrow ? this.settleEscrow(healedAt, maxHealMs) : undefined;
     return {
+      escrow,
       seed: this.o.seed,
       facts: this.nodes[0]!.byId.size,
       frames: this.frames,
