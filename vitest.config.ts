@@ -21,6 +21,7 @@ export const THREADS_FILES = [
   'test/import-cost.test.ts',
   'test/metrics.test.ts',
   'test/networking.test.ts',
+  'test/escrow-network.test.ts',
   'test/replication-processes.test.ts',
   'test/replication-netns.test.ts',
   'test/pool-exactness.test.ts',

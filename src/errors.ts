@@ -98,7 +98,15 @@ export type EscrowErrorCode =
   | 'AlreadyInitialized'
   | 'NotInitialized'
   | 'DuplicateRequest'
-  | 'UnknownRequest';
+  | 'UnknownRequest'
+  /** A node's own rights fall short and no peer granted more in time. */
+  | 'EscrowExhausted'
+  /** The escrow genesis in a data directory is not the one this configuration derives. */
+  | 'GenesisMismatch'
+  /** The WAL no longer holds every escrow fact (compacted), so the ledger cannot be rebuilt. */
+  | 'HistoryUnavailable'
+  /** A fact in the WAL does not replay into the escrow ledger. */
+  | 'EscrowHistoryInvalid';
 
 /** A string as it is; anything else described, so building a message never throws. */
 function asText(value: unknown): string {

@@ -76,6 +76,7 @@ export type { BatchResult } from './core/fact-batch.js';
 
 export { NetworkingKernel } from './network/networking-kernel.js';
 export type { NetworkingOptions, PeerState, PeerStatus, ReplicationCounters } from './network/networking-kernel.js';
+export type { NetworkEscrow, EscrowOptions, EscrowStats } from './network/network-escrow.js';
 export { CLOCK_BITS, CLOCK_BYTES, ESCALATION_POPCOUNT, ESCALATION_THRESHOLD, CausalClock } from './causal/causal-clock.js';
 export { bloomPositions } from './causal/id-hash.js';
 export { DEFAULT_INDEX_CAPACITY, MAX_INDEX_CAPACITY, ExactCausalIndex } from './causal/exact-index.js';
@@ -111,12 +112,11 @@ export { EscrowManager, MAX_ESCROW_LIMIT } from './algebra/escrow.js';
 export type { EscrowAllocation, NodeId } from './algebra/escrow.js';
 export { INITIAL_BACKOFF_MS, MAX_BACKOFF_MS, PendingQuotaRequests, QuotaRequest } from './algebra/quota-requests.js';
 export type { GrantOutcome, QuotaRequestPolicy } from './algebra/quota-requests.js';
-export { EscrowKind, Resource, decodeEscrowFact, escrowAdapterFor } from './algebra/escrow-facts.js';
+export { EscrowKind, Resource } from './algebra/escrow-facts.js';
 export type { EscrowAdapter, EscrowFact } from './algebra/escrow-facts.js';
 export { EscrowCode, EscrowLedger } from './algebra/escrow-ledger.js';
 export type { HolderView, UnackedGrant } from './algebra/escrow-ledger.js';
-export { EscrowAgent } from './algebra/escrow-agent.js';
-export type { EscrowCounters, EscrowHint, EscrowHost, EscrowPolicy } from './algebra/escrow-agent.js';
+export type { EscrowCounters, EscrowPolicy } from './algebra/escrow-agent.js';
 export {
   CoordinationScope,
   composeAll,

@@ -148,7 +148,7 @@ describe('escrow as replicated facts', () => {
     expect(world.spend(2, 40n)).toBe(AdmitCode.Ok);
     world.syncAll();
     // c is gone for good. a reclaims what c had left (60), naming c's last fact.
-    expect(world.nodes[0]!.agent.tryReclaim('c')).toBe(AdmitCode.Ok);
+    expect(world.nodes[0]!.agent.tryAdmitReclaim('c')).toBe(AdmitCode.Ok);
     world.syncAll();
     expect(world.check()).toEqual([]);
     expect(world.nodes[1]!.ledger.holder('c')).toMatchObject({ fenced: true, available: [0n, 0n] });
@@ -162,7 +162,7 @@ describe('escrow as replicated facts', () => {
     const world = new EscrowWorld('counter', ['a', 'b', 'c'], 300n);
     expect(world.spend(2, 40n)).toBe(AdmitCode.Ok);
     world.syncAll();
-    expect(world.nodes[0]!.agent.tryReclaim('c')).toBe(AdmitCode.Ok);
+    expect(world.nodes[0]!.agent.tryAdmitReclaim('c')).toBe(AdmitCode.Ok);
     // c was only cut off: it spends before it hears of the reclaim.
     expect(world.spend(2, 10n)).toBe(AdmitCode.Ok);
     world.syncAll();

@@ -19,6 +19,7 @@ import {
   encodeGraft,
   encodeIHave,
   encodeNack,
+  encodeQuota,
   encodePing,
   encodePingReq,
   encodePrune,
@@ -66,6 +67,10 @@ const frames: fc.Arbitrary<{ bytes: Uint8Array; expected: Frame }> = fc.oneof(
     .map((members) => ({ bytes: encodeMembers(members), expected: { type: FrameType.Members, members } as Frame })),
   fc.tuple(u53, fc.string({ minLength: 1, maxLength: 16 })).map(([nonce, target]) => ({ bytes: encodePingReq(nonce, target), expected: { type: FrameType.PingReq, nonce, target } as Frame })),
   u53.map((nonce) => ({ bytes: encodeNack(nonce), expected: { type: FrameType.Nack, nonce } as Frame })),
+  fc.tuple(fc.uint8Array({ minLength: 16, maxLength: 16 }), fc.integer({ min: 0, max: 1 }), fc.bigInt({ min: 1n, max: (1n << 128n) - 1n }), fc.boolean()).map(([requestId, resource, amount, request]) => {
+    const type = request ? FrameType.QuotaRequest : FrameType.QuotaDenial;
+    return { bytes: encodeQuota(type, requestId, resource, amount), expected: { type, requestId, resource, amount } as Frame };
+  }),
   fc.tuple(nodeId, hops, fc.array(fact, { maxLength: 4 })).map(([origin, h, facts]) => ({ bytes: encodeTreeFacts(origin, h, facts), expected: { type: FrameType.TreeFacts, origin, hops: h, facts } as Frame })),
   fc.tuple(nodeId, hops, fc.array(id, { maxLength: 8 })).map(([origin, h, ids]) => ({ bytes: encodeIHave(origin, h, ids), expected: { type: FrameType.IHave, origin, hops: h, ids } as Frame })),
   fc.tuple(nodeId, hops, fc.array(id, { maxLength: 8 })).map(([origin, h, ids]) => ({ bytes: encodeGraft(origin, h, ids), expected: { type: FrameType.Graft, origin, hops: h, ids } as Frame })),
@@ -222,6 +227,10 @@ describe('replication frames', () => {
     bad(() => encodeMembers([{ ...member, reporter: 'x'.repeat(65) }]));
     bad(() => encodePingReq(1, ''));
     bad(() => encodeNack(-1));
+    bad(() => encodeQuota(FrameType.QuotaRequest, new Uint8Array(16), 0, 0n));
+    bad(() => encodeQuota(FrameType.QuotaRequest, new Uint8Array(15), 0, 1n));
+    bad(() => encodeQuota(FrameType.QuotaDenial, new Uint8Array(16), 2, 0n));
+    bad(() => encodeQuota(FrameType.QuotaDenial, new Uint8Array(16), 0, 1n << 128n));
     bad(() => encodeTreeFacts('', 1, []));
     bad(() => encodeTreeFacts('n', 256, []));
     bad(() => encodeIHave('n', 1, Array.from({ length: MAX_REQUESTED_IDS + 1 }, () => new Uint8Array(32))));

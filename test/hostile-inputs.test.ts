@@ -453,6 +453,30 @@ const ROWS: Record<string, Call[]> = {
       accepts: { 1: ['10n'] },
     },
   ],
+  EscrowLedger: [
+    {
+      name: 'EscrowLedger.create',
+      args: () => [new api.BoundedGCounterInvariant(), 'a', ['a', 'b'], new api.BoundedCounterState(0n, 10n).toBytes()],
+      run: (_, a) => api.EscrowLedger.create(...(a as [never, string, string[], Uint8Array])),
+      accepts: { 1: ['string'] },
+    },
+    {
+      name: 'EscrowLedger#check',
+      codes: true,
+      setup: () => {
+        const ledger = api.EscrowLedger.create(new api.BoundedGCounterInvariant(), 'a', ['a', 'b'], new api.BoundedCounterState(0n, 10n).toBytes());
+        return { ledger, genesis: ledger.genesisFact() };
+      },
+      observe: (s) => api.toHex((s as { ledger: api.EscrowLedger }).ledger.digest()),
+      args: (s) => {
+        const g = (s as { genesis: { id: Uint8Array; deps: Uint8Array[]; payload: Uint8Array } }).genesis;
+        return [g.id, g.deps, g.payload];
+      },
+      run: (s, a) => (s as { ledger: api.EscrowLedger }).ledger.check(...(a as [Uint8Array, Uint8Array[], Uint8Array])),
+      // The genesis has no deps: [] is its own deps list.
+      accepts: { 1: ['[]'] },
+    },
+  ],
   PendingQuotaRequests: [
     { name: 'new PendingQuotaRequests', args: () => [{}], run: (_, a) => new api.PendingQuotaRequests(a[0] as never), accepts: { 0: OPTIONS } },
     { name: 'PendingQuotaRequests#open', setup: () => new api.PendingQuotaRequests(), args: () => ['r', 5n, 0], run: (p, a) => (p as api.PendingQuotaRequests).open(...(a as [string, bigint, number])), accepts: { 0: ['string'], 1: ['10n'], 2: TIMES } },

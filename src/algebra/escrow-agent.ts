@@ -83,9 +83,9 @@ export class EscrowAgent {
   private readonly lowWater: [bigint, bigint];
   private readonly refill: [bigint, bigint];
   private waiters: { resource: Resource; need: bigint; resolve: (ok: boolean) => void }[] = [];
-  /** The id of the last fact this node admitted through `trySpend`. */
+  /** The id of the last fact this node admitted through `tryAdmitSpend`. */
   lastId: Uint8Array | undefined;
-  /** Why the last `trySpend` failed, when it was the ledger (an EscrowCode). */
+  /** Why the last `tryAdmitSpend` failed, when it was the ledger (an EscrowCode). */
   lastRefusal: EscrowCode = EscrowCode.Ok;
   readonly counters: EscrowCounters = {
     spends: 0,
@@ -141,7 +141,7 @@ export class EscrowAgent {
    * node's rights only, never waits: `AdmitCode.EscrowExhausted` when they fall short (a request
    * is started in the background), else the kernel's code.
    */
-  trySpend(payload: Uint8Array, deps: readonly Uint8Array[], now: number): number {
+  tryAdmitSpend(payload: Uint8Array, deps: readonly Uint8Array[], now: number): number {
     const D = this.adapter.deltaBytes;
     if (!(payload instanceof Uint8Array) || payload.length < D || !Array.isArray(deps)) return AdmitCode.MalformedFact;
     if (payload.length + 16 + this.originBytes.length > MAX_PAYLOAD_BYTES) return AdmitCode.PayloadTooLarge;
@@ -209,7 +209,7 @@ export class EscrowAgent {
   }
 
   /** Gives `amount` of this node's `resource` rights to `node` (an unsolicited grant). */
-  tryGrant(node: string, amount: bigint, resource: Resource = Resource.Up, requestId: Uint8Array = new Uint8Array(REQUEST_ID_BYTES)): number {
+  tryAdmitGrant(node: string, amount: bigint, resource: Resource = Resource.Up, requestId: Uint8Array = new Uint8Array(REQUEST_ID_BYTES)): number {
     const code = this.admitTransfer((seq) => encodeGrant(this.adapter, this.self, seq, node, resource, amount, requestId));
     if (code === AdmitCode.Ok) this.counters.grantsMade++;
     return code;
@@ -220,7 +220,7 @@ export class EscrowAgent {
    * good. Names `node`'s last escrow fact as this replica knows it; `node` must never admit an
    * escrow fact again (see docs/ESCROW.md for the hazard).
    */
-  tryReclaim(node: string): number {
+  tryAdmitReclaim(node: string): number {
     const last = this.ledger.head(node).head;
     return this.admitTransfer((seq) => encodeReclaim(this.adapter, this.self, seq, node, last), [last]);
   }
@@ -343,7 +343,7 @@ export class EscrowAgent {
     // (rounded up), so the last rights still move to whoever is selling.
     const surplus = have - this.lowWater[hint.resource];
     const give = surplus >= hint.amount ? hint.amount : minBig(hint.amount, (have + 1n) / 2n);
-    const code = this.tryGrant(from, give, hint.resource, hint.requestId);
+    const code = this.tryAdmitGrant(from, give, hint.resource, hint.requestId);
     if (code === AdmitCode.Ok) {
       this.answered.add(key);
       if (this.answered.size > 100_000) this.answered.delete(this.answered.values().next().value!);

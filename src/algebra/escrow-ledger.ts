@@ -16,10 +16,11 @@
  */
 import { bytesEqual, compareBytes, writeU64le } from '../core/bytes.js';
 import { hash } from 'blake3-jit';
-import { factId } from '../core/fact.js';
+import { factId, isFactId, MAX_DEPS } from '../core/fact.js';
 import { InvalidArgumentError } from '../errors.js';
 import type { Invariant } from '../invariants/invariant.js';
-import { EscrowKind, Resource, type EscrowAdapter, type EscrowFact, decodeEscrowFact, encodeGenesis, escrowAdapterFor, escrowUtf8 } from './escrow-facts.js';
+import { describeValue } from '../describe-value.js';
+import { EscrowKind, MAX_ESCROW_NODE_BYTES, Resource, type EscrowAdapter, type EscrowFact, decodeEscrowFact, encodeGenesis, escrowAdapterFor, escrowUtf8 } from './escrow-facts.js';
 
 /** Why the ledger refuses a fact. 0 is Ok. */
 export const EscrowCode = {
@@ -109,9 +110,12 @@ export class EscrowLedger {
    * the same genesis fact. Throws InvalidArgument for an invariant escrow does not support.
    */
   static create(invariant: Invariant, self: string, members: readonly string[], initialState: Uint8Array): EscrowLedger {
+    if (typeof self !== 'string' || self.length === 0 || escrowUtf8.encode(self).length > MAX_ESCROW_NODE_BYTES) {
+      throw new InvalidArgumentError(`a node id is 1 to ${MAX_ESCROW_NODE_BYTES} UTF-8 bytes, got ${describeValue(self)}`);
+    }
     const adapter = escrowAdapterFor(invariant);
     if (adapter === undefined) {
-      throw new InvalidArgumentError(`escrow supports BoundedGCounterInvariant and TotalSupplyInvariant, not ${invariant?.constructor?.name ?? typeof invariant}`);
+      throw new InvalidArgumentError(`escrow supports BoundedGCounterInvariant and TotalSupplyInvariant, not ${describeValue(invariant)}`);
     }
     const payload = encodeGenesis(adapter, members, initialState);
     return new EscrowLedger(adapter, self, factId([], payload), payload);
@@ -196,6 +200,7 @@ export class EscrowLedger {
    */
   check(id: Uint8Array, deps: readonly Uint8Array[], payload: Uint8Array): EscrowCode {
     this.checked = undefined;
+    if (!isFactId(id) || !Array.isArray(deps) || deps.length > MAX_DEPS || !deps.every(isFactId)) return EscrowCode.NotEscrowFact;
     const f = decodeEscrowFact(this.adapter, payload);
     if (f === undefined || f.adapter !== this.adapter.code) return EscrowCode.NotEscrowFact;
     const code = this.checkDecoded(id, deps, f);

@@ -16,7 +16,13 @@ import { startWorker } from '../core/start-worker.js';
 import { describeValue } from '../describe-value.js';
 import { teeRecordLogs, type RecordLog } from '../domain/record-log.js';
 import { setDigest } from '../domain/history-digest.js';
-import { InvalidArgumentError, ReplicationError } from '../errors.js';
+import { AdmitError, EscrowError, InvalidArgumentError, ReplicationError } from '../errors.js';
+import { EscrowLedger, ESCROW_CODE_NAMES } from '../algebra/escrow-ledger.js';
+import { EscrowKind, decodeEscrowFact, escrowAdapterFor } from '../algebra/escrow-facts.js';
+import { listSegments } from '../persistence/data-dir.js';
+import { scanLog } from '../persistence/wal-scan.js';
+import { RECORD_ID_OFFSET, recordDepCount, recordPayloadLength } from '../persistence/wal-record.js';
+import { NetworkEscrow, type EscrowOptions } from './network-escrow.js';
 import { isCoordinationFree } from '../invariants/invariant.js';
 import { KernelBase } from '../kernels/kernel-base.js';
 import { DurableKernel } from '../kernels/durable-kernel.js';
@@ -67,6 +73,11 @@ export interface NetworkingOptions {
   readonly reconnectMaxMs?: number;
   /** The failure detector's probe period, ms (default 1,000). */
   readonly probeMs?: number;
+  /**
+   * Required for a bounded invariant (BoundedGCounter, TotalSupply), refused for any other: the
+   * bound is split between `members` and spent through `net.escrow` (docs/ESCROW.md).
+   */
+  readonly escrow?: EscrowOptions;
 }
 
 /** Counters of one node's replication (`stats()`), with the rejections by their reasons. */
@@ -146,6 +157,10 @@ export class NetworkingKernel<K extends KernelBase = KernelBase> {
     this.worker.on('message', (m: FromWorker) => {
       if (m.type === 'peers') this.latestPeers = m.peers;
       else if (m.type === 'closed') for (const w of this.closedWaiters.splice(0)) w();
+      else if (m.type === 'quota') {
+        const hint = m.request ? { type: 'request' as const, requestId: m.requestId, resource: m.resource as 0 | 1, amount: m.amount } : { type: 'denial' as const, requestId: m.requestId, resource: m.resource as 0 | 1, available: m.amount };
+        this.escrow?.onHint(m.nodeId, hint);
+      }
     });
   }
 
@@ -157,9 +172,11 @@ export class NetworkingKernel<K extends KernelBase = KernelBase> {
   static async start<K extends KernelBase>(kernel: K, options: NetworkingOptions): Promise<NetworkingKernel<K>> {
     if (!(kernel instanceof KernelBase)) throw new InvalidArgumentError(`NetworkingKernel wraps a single-invariant kernel (Kernel, DurableKernel), got ${describeValue(kernel)}`);
     if (options === null || typeof options !== 'object') throw new InvalidArgumentError(`NetworkingKernel.start needs options, got ${describeValue(options)}`);
-    if (!isCoordinationFree(kernel.invariant.algebraicClass)) {
-      throw new InvalidArgumentError(`${kernel.invariant.constructor.name} is not coordination-free: bounded invariants replicate only through escrow`);
+    const bounded = !isCoordinationFree(kernel.invariant.algebraicClass);
+    if (bounded && options.escrow === undefined) {
+      throw new InvalidArgumentError(`${kernel.invariant.constructor.name} is not coordination-free: bounded invariants replicate only through escrow (options.escrow)`);
     }
+    if (!bounded && options.escrow !== undefined) throw new InvalidArgumentError(`${kernel.invariant.constructor.name} is coordination-free: it needs no escrow`);
     const { nodeId } = options;
     if (typeof nodeId !== 'string' || nodeId.length === 0 || new TextEncoder().encode(nodeId).length > MAX_NODE_ID_BYTES) {
       throw new InvalidArgumentError(`nodeId must be 1 to ${MAX_NODE_ID_BYTES} UTF-8 bytes, got ${describeValue(nodeId)}`);
@@ -182,6 +199,7 @@ export class NetworkingKernel<K extends KernelBase = KernelBase> {
     };
     const ringBytes = positiveInt(options.ringBytes, DEFAULT_RING_BYTES, 'ringBytes');
 
+    const ledger = options.escrow === undefined ? undefined : escrowLedgerOf(kernel, nodeId, options.escrow);
     let durable: ReplicationWorkerData['durable'];
     if (kernel instanceof DurableKernel) {
       // Everything admitted so far is read back from the WAL by the worker: make it all durable
@@ -233,8 +251,47 @@ export class NetworkingKernel<K extends KernelBase = KernelBase> {
       throw new ReplicationError('ReplicationStartFailed', `replication of node ${nodeId} did not start (${reason})`);
     }
     net.boundAddress = first.address;
+    if (ledger !== undefined) net.startEscrow(ledger, options.escrow!);
     void net.pump();
     return net;
+  }
+
+  /** Escrow, for a bounded invariant: spend, read the shares, grant, reclaim (undefined otherwise). */
+  escrow: NetworkEscrow | undefined;
+
+  /**
+   * Starts escrow: the agent, then the genesis (a fresh node admits it, and it replicates like any
+   * fact; every node derives the same one, so dedup keeps one). The admission family refuses from
+   * now on: bounded facts go through `escrow.admitSpend`, which adds what replicas need to check them.
+   */
+  private startEscrow(ledger: EscrowLedger, options: EscrowOptions): void {
+    const ready = (): string[] => this.latestPeers.filter((p) => p.state === 'ready' && p.nodeId !== undefined).map((p) => p.nodeId!);
+    const escrow = new NetworkEscrow(
+      this.kernel,
+      ledger,
+      options,
+      (nodeId, hint) => {
+        if (this.closed || this.closing !== undefined || !ready().includes(nodeId)) return false;
+        this.tell({ type: 'quota', nodeId, request: hint.type === 'request', requestId: hint.requestId, resource: hint.resource, amount: hint.type === 'request' ? hint.amount : hint.available });
+        return true;
+      },
+      ready,
+    );
+    this.escrow = escrow;
+    const refuse = (): number => AdmitCode.RequiresCoordination;
+    const refuseThrowing = (): never => {
+      throw new AdmitError(AdmitCode.RequiresCoordination, 0, 'a bounded fact is admitted through net.escrow.admitSpend (escrow adds what replicas need to check it)');
+    };
+    const self = this as { -readonly [P in 'tryAdmitRaw' | 'tryAdmit' | 'admitRaw' | 'admit']: unknown };
+    self.tryAdmitRaw = refuse;
+    self.tryAdmit = refuse;
+    self.admitRaw = refuseThrowing;
+    self.admit = refuseThrowing;
+    if (!ledger.isStarted) {
+      const g = ledger.genesisFact();
+      const code = escrow.admitRemote(g.id, g.deps, g.payload);
+      if (code !== AdmitCode.Ok) throw new EscrowError('GenesisMismatch', `node ${this.nodeId} could not admit its escrow genesis (code ${code})`);
+    }
   }
 
   /** The address this node listens on (`host:port`, the port bound when 0 was asked for). */
@@ -350,6 +407,7 @@ export class NetworkingKernel<K extends KernelBase = KernelBase> {
     if (tail === head) return 'idle';
     let result: 'more' | 'blocked' = 'more';
     const kernel = this.kernel;
+    const escrow = this.escrow;
     for (let n = 0; tail !== head && n < ADMIT_PER_TURN; n++) {
       if (!outbound.roomForAnswer()) {
         result = 'blocked';
@@ -367,7 +425,7 @@ export class NetworkingKernel<K extends KernelBase = KernelBase> {
       outbound.answering = true;
       let code: number;
       try {
-        code = kernel.tryAdmitRaw(id, this.deps, payload);
+        code = escrow === undefined ? kernel.tryAdmitRaw(id, this.deps, payload) : escrow.admitRemote(id, this.deps, payload);
       } finally {
         outbound.answering = false;
       }
@@ -397,6 +455,7 @@ export class NetworkingKernel<K extends KernelBase = KernelBase> {
   }
 
   private async shutdown(): Promise<void> {
+    this.escrow?.close();
     this.kernel[RECORD_LOG] = this.previousLog;
     // What waits for ring room still goes to the worker before it is told to close.
     const flushBy = Date.now() + CLOSE_TIMEOUT_MS;
@@ -411,4 +470,58 @@ export class NetworkingKernel<K extends KernelBase = KernelBase> {
     this.toKernel.close();
     await this.worker.terminate();
   }
+}
+
+/**
+ * The escrow ledger of `kernel` for node `nodeId`: a fresh kernel starts from its state; a durable
+ * kernel that already holds facts replays its WAL, which must begin with the genesis these
+ * options derive and hold nothing but escrow facts.
+ */
+function escrowLedgerOf(kernel: KernelBase, nodeId: string, options: EscrowOptions): EscrowLedger {
+  if (options === null || typeof options !== 'object' || !Array.isArray(options.members)) {
+    throw new InvalidArgumentError(`escrow needs { members: [node ids] }, got ${describeValue(options)}`);
+  }
+  if (kernel.size === 0) return EscrowLedger.create(kernel.invariant, nodeId, options.members, kernel.state.bytes.slice());
+  if (!(kernel instanceof DurableKernel)) throw new InvalidArgumentError('an in-memory kernel must be wrapped before it admits anything');
+  const segments = listSegments(kernel.dir);
+  if (segments.length === 0 || segments[0]!.firstSequence !== 1) {
+    throw new EscrowError('HistoryUnavailable', `the WAL of ${kernel.dir} no longer begins with the escrow genesis (it was compacted): the ledger cannot be rebuilt`);
+  }
+  let ledger: EscrowLedger | undefined;
+  let failure: EscrowError | undefined;
+  const through = kernel.lastSequence;
+  scanLog(kernel.dir, {
+    fromSequence: 1,
+    salvage: true,
+    visit: (bytes, words, offset, sequence) => {
+      if (failure !== undefined || sequence > through) return;
+      const w = offset >>> 2;
+      const depCount = recordDepCount(words, w);
+      const payloadLength = recordPayloadLength(words, w);
+      const id = bytes.slice(offset + RECORD_ID_OFFSET, offset + RECORD_ID_OFFSET + 32);
+      const deps: Uint8Array[] = [];
+      let p = offset + 64;
+      for (let d = 0; d < depCount; d++, p += 32) deps.push(bytes.slice(p, p + 32));
+      const payload = bytes.slice(p, p + payloadLength);
+      if (ledger === undefined) {
+        // The first fact is the genesis: it carries the initial state the ledger starts from.
+        const adapter = escrowAdapterFor(kernel.invariant);
+        const genesis = adapter === undefined ? undefined : decodeEscrowFact(adapter, payload);
+        const initial = genesis?.kind === EscrowKind.Genesis ? genesis.initialState.slice() : undefined;
+        if (initial === undefined) {
+          failure = new EscrowError('GenesisMismatch', `the first fact in ${kernel.dir} is not an escrow genesis`);
+          return;
+        }
+        ledger = EscrowLedger.create(kernel.invariant, nodeId, options.members, initial);
+      }
+      const code = ledger.check(id, deps, payload);
+      if (code !== 0) {
+        failure = new EscrowError(sequence === 1 ? 'GenesisMismatch' : 'EscrowHistoryInvalid', `fact ${sequence} of ${kernel.dir} does not replay into the escrow ledger: ${ESCROW_CODE_NAMES[code]}${sequence === 1 ? ' (configured with other members or another initial state)' : ''}`);
+        return;
+      }
+      ledger.commit(id);
+    },
+  });
+  if (failure !== undefined) throw failure;
+  return ledger!;
 }

@@ -379,6 +379,9 @@ export class ReplicationHost {
       case 'memberStatus':
         this.statusDirty = true;
         return;
+      case 'quota':
+        this.post({ type: 'quota', nodeId: event.nodeId, request: event.request, requestId: event.requestId, resource: event.resource, amount: event.amount });
+        return;
       default:
         return;
     }
@@ -593,7 +596,11 @@ export class ReplicationHost {
   handle(message: ToWorker): void {
     if (message.type === 'addPeer') this.addPeer(message.address);
     else if (message.type === 'removePeer') this.removePeer(message.address);
-    else void this.close();
+    else if (message.type === 'quota') {
+      if (this.closed) return;
+      this.core.sendQuota(message.nodeId, message.request, message.requestId, message.resource, message.amount);
+      this.perform();
+    } else void this.close();
   }
 
   /** Stops everything: what the toNet ring holds is processed first, pushes flushed, then sockets closed. */

@@ -56,10 +56,21 @@ export interface PeerStatus {
   readonly lastError: string | undefined;
 }
 
-export type ToWorker = { readonly type: 'addPeer'; readonly address: string } | { readonly type: 'removePeer'; readonly address: string } | { readonly type: 'close' };
+/** An escrow hint to or from node `nodeId`: a QuotaRequest (`request`) or a QuotaDenial. */
+export interface QuotaMessage {
+  readonly type: 'quota';
+  readonly nodeId: string;
+  readonly request: boolean;
+  readonly requestId: Uint8Array;
+  readonly resource: number;
+  readonly amount: bigint;
+}
+
+export type ToWorker = { readonly type: 'addPeer'; readonly address: string } | { readonly type: 'removePeer'; readonly address: string } | { readonly type: 'close' } | QuotaMessage;
 
 export type FromWorker =
   | { readonly type: 'ready'; readonly address: string }
   | { readonly type: 'peers'; readonly peers: PeerStatus[] }
   | { readonly type: 'failed'; readonly message: string; readonly code: string }
-  | { readonly type: 'closed' };
+  | { readonly type: 'closed' }
+  | QuotaMessage;

@@ -121,7 +121,7 @@ export class EscrowWorld {
     const payload = new Uint8Array(node.agent.adapter.deltaBytes + 3);
     node.agent.adapter.writeDelta(payload, delta);
     payload.set([7, 7, 7], node.agent.adapter.deltaBytes);
-    return node.agent.trySpend(payload, [], this.now);
+    return node.agent.tryAdmitSpend(payload, [], this.now);
   }
 
   /**

@@ -433,7 +433,7 @@ export class Simulation {
     if (live.length === 0) return;
     const node = live[Math.floor(this.random() * live.length)]!;
     if (node.agent !== undefined) {
-      const code = node.agent.trySpend(u64le(1 + Math.floor(this.random() * 5)), [], this.now);
+      const code = node.agent.tryAdmitSpend(u64le(1 + Math.floor(this.random() * 5)), [], this.now);
       if (code === AdmitCode.Ok) this.spendsAccepted++;
       else if (code === AdmitCode.EscrowExhausted) this.spendsRefused++;
       else this.violations.push(`${node.name} could not spend: code ${code}`);

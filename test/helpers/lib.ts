@@ -25,6 +25,10 @@ export * as PUBLIC_API from '../../src/index.js';
 // Internals: not part of the public API, imported by tests that check a layout or a hostile input
 // the public API cannot produce.
 
+/** Escrow's sans-IO agent and fact codec, driven by the escrow simulator and world harnesses. */
+export { EscrowAgent, type EscrowHint } from '../../src/algebra/escrow-agent.js';
+export { decodeEscrowFact, escrowAdapterFor } from '../../src/algebra/escrow-facts.js';
+
 /** The word-at-a-time CRC-32C the persistence worker uses, checked against the byte-wise one. */
 export { crc32cWords } from '../../src/persistence/crc32c.js';
 /** A state cell's word layout, for invariants written against raw words. */
