@@ -27,6 +27,8 @@ import { afterAll, describe, expect, it } from 'vitest';
 import {
   AdmitCode,
   AlgebraicClass,
+  BoundedCounterState,
+  BoundedGCounterInvariant,
   ConservationState,
   DEFAULT_LANES,
   HISTOGRAM_BUCKETS,
@@ -1305,6 +1307,41 @@ describe('replication metrics', () => {
       expect(only(samples, 'ctfs_replication_rejected_total', { node: 'a', reason: 'FrameTooLarge' })).toBe(1);
       expect(only(samples, 'ctfs_replication_pending_facts', { node: 'b' })).toBe(0);
       expect(() => createMetricsRegistry({ replication: { a: {} as never } })).toThrow(InvalidArgumentError);
+    } finally {
+      await a.close();
+      await b.close();
+    }
+  }, 60_000);
+});
+
+describe('escrow metrics', () => {
+  it('export rights, spends, requests, grants and the grant latency of real nodes, promtool-clean', async () => {
+    const state = new BoundedCounterState(0n, 100n).toBytes();
+    const escrow = { members: ['a', 'b'], lowWater: 5n, refill: 10n };
+    const a = await NetworkingKernel.start(Kernel.withState(new BoundedGCounterInvariant(), state), { nodeId: 'a', plaintext: true, escrow });
+    const b = await NetworkingKernel.start(Kernel.withState(new BoundedGCounterInvariant(), state), { nodeId: 'b', plaintext: true, peers: [a.address], escrow });
+    try {
+      const deadline = Date.now() + 20_000;
+      while (!a.peers().some((p) => p.state === 'ready') || !b.peers().some((p) => p.state === 'ready')) {
+        if (Date.now() > deadline) throw new Error('no link');
+        await new Promise((r) => setTimeout(r, 10));
+      }
+      for (let i = 0; i < 50; i++) expect(a.escrow!.tryAdmitSpend(u64le(1))).toBe(AdmitCode.Ok);
+      expect(a.escrow!.tryAdmitSpend(u64le(1))).toBe(AdmitCode.EscrowExhausted);
+      await a.escrow!.admitSpendAsync(u64le(1), [], { timeoutMs: 10_000 });
+      const registry = createMetricsRegistry({ replication: { a, b } });
+      const text = await registry.metrics();
+      if (!withoutTool(PROMTOOL)) expectPromtoolClean(text);
+      const samples = parseExposition(text);
+      expect(only(samples, 'ctfs_escrow_spends_total', { node: 'a', outcome: 'ok' })).toBe(51);
+      expect(only(samples, 'ctfs_escrow_spends_total', { node: 'a', outcome: 'exhausted' })).toBeGreaterThanOrEqual(1);
+      expect(only(samples, 'ctfs_escrow_grants_total', { node: 'a', direction: 'received' })).toBeGreaterThanOrEqual(1);
+      expect(only(samples, 'ctfs_escrow_grants_total', { node: 'b', direction: 'made' })).toBeGreaterThanOrEqual(1);
+      expect(only(samples, 'ctfs_escrow_requests_total', { node: 'b', direction: 'received' })).toBeGreaterThanOrEqual(1);
+      expect(only(samples, 'ctfs_escrow_available', { node: 'a', resource: 'up' })).toBe(Number(a.escrow!.available()));
+      expect(only(samples, 'ctfs_escrow_grant_latency_p50_seconds', { node: 'a' })).toBeGreaterThan(0);
+      expect(only(samples, 'ctfs_escrow_grant_latency_p99_seconds', { node: 'a' })).toBeGreaterThanOrEqual(only(samples, 'ctfs_escrow_grant_latency_p50_seconds', { node: 'a' }));
+      expect(only(samples, 'ctfs_escrow_refused_total', { node: 'b' })).toBe(0);
     } finally {
       await a.close();
       await b.close();

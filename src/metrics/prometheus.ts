@@ -76,8 +76,26 @@ export interface MetricsReplicationCounters {
   readonly rejected: Readonly<Record<string, number>>;
 }
 
-/** What the replication collectors read from a `NetworkingKernel` (its `stats()` and `peers()`). */
+/** Figures of one node's escrow (`NetworkingKernel.escrow.stats()`). */
+export interface MetricsEscrowStats {
+  readonly available: readonly [bigint, bigint];
+  readonly openRequests: number;
+  readonly spends: number;
+  readonly exhausted: number;
+  readonly requestsSent: number;
+  readonly requestsReceived: number;
+  readonly requestsFailed: number;
+  readonly grantsMade: number;
+  readonly grantsReceived: number;
+  readonly denialsSent: number;
+  readonly denialsReceived: number;
+  readonly refused: number;
+  readonly grantLatencyMs: { readonly p50: number; readonly p99: number; readonly count: number };
+}
+
+/** What the replication collectors read from a `NetworkingKernel` (its `stats()` and `peers()`, and its escrow's). */
 export interface MetricsReplica {
+  readonly escrow?: { stats(): MetricsEscrowStats } | undefined;
   stats(): MetricsReplicationCounters;
   peers(): readonly { readonly state: string; readonly nodeId: string | undefined; readonly address: string; readonly bytesIn: number; readonly bytesOut: number }[];
 }
@@ -257,4 +275,34 @@ function registerReplication(registry: Registry, nodes: [string, MetricsReplica]
   external(registry, 'ctfs_replication_outbound_queued_records', 'Records the admitting thread holds until the outbound ring has room (the worker is behind)', 'gauge', one((s) => s.outboundQueued));
   external(registry, 'ctfs_replication_slow_peer_drops_total', 'Fact frames not sent to a peer whose link had too much unsent; reconciliation sends the facts later', 'counter', one((s) => s.slowPeerDrops));
   external(registry, 'ctfs_replication_rejected_total', 'Connections closed for a reason, by reason', 'counter', each((s, node) => Object.entries(s.rejected).map(([reason, value]) => ({ value, labels: { node, reason } }))));
+  registerEscrow(registry, nodes.flatMap(([name, n]) => (n.escrow === undefined ? [] : [[name, n.escrow] as [string, { stats(): MetricsEscrowStats }]])));
+}
+
+/**
+ * Escrow (`node` label), for nodes over a bounded invariant: rights available per resource,
+ * spends by outcome, requests, grants and denials both ways, escrow facts refused, and the grant
+ * latency's p50/p99 over the last 1,024 grants.
+ */
+function registerEscrow(registry: Registry, nodes: [string, { stats(): MetricsEscrowStats }][]): void {
+  if (nodes.length === 0) return;
+  const each = (read: (s: MetricsEscrowStats, node: string) => Sample[]) => (): Sample[] => nodes.flatMap(([name, e]) => read(e.stats(), name));
+  const two = (a: keyof MetricsEscrowStats, b: keyof MetricsEscrowStats, label: string, names: [string, string]) =>
+    each((s, node) => [
+      { value: s[a] as number, labels: { node, [label]: names[0] } },
+      { value: s[b] as number, labels: { node, [label]: names[1] } },
+    ]);
+  external(registry, 'ctfs_escrow_available', 'Rights this node can spend, by resource (down: toward the floor, up: toward the ceiling)', 'gauge', each((s, node) => [
+    { value: Number(s.available[0]), labels: { node, resource: 'down' } },
+    { value: Number(s.available[1]), labels: { node, resource: 'up' } },
+  ]));
+  external(registry, 'ctfs_escrow_open_requests', 'Requests for quota this node has open', 'gauge', each((s, node) => [{ value: s.openRequests, labels: { node } }]));
+  external(registry, 'ctfs_escrow_spends_total', 'Bounded admissions on this node, by outcome (exhausted: its rights fell short)', 'counter', two('spends', 'exhausted', 'outcome', ['ok', 'exhausted']));
+  external(registry, 'ctfs_escrow_requests_total', 'Quota requests sent and received', 'counter', two('requestsSent', 'requestsReceived', 'direction', ['sent', 'received']));
+  external(registry, 'ctfs_escrow_requests_failed_total', 'Quota requests that ran out of attempts or time', 'counter', each((s, node) => [{ value: s.requestsFailed, labels: { node } }]));
+  external(registry, 'ctfs_escrow_grants_total', 'Grants this node made and received', 'counter', two('grantsMade', 'grantsReceived', 'direction', ['made', 'received']));
+  external(registry, 'ctfs_escrow_denials_total', 'Denials this node sent and received', 'counter', two('denialsSent', 'denialsReceived', 'direction', ['sent', 'received']));
+  external(registry, 'ctfs_escrow_refused_total', 'Escrow facts from peers the ledger refused (a fork or a reclaimed node: see docs/ESCROW.md)', 'counter', each((s, node) => [{ value: s.refused, labels: { node } }]));
+  // Two gauges, not a summary: the agent keeps the last 1,024 latencies, not a running sum.
+  external(registry, 'ctfs_escrow_grant_latency_p50_seconds', 'Median of request opened → grant admitted here, over the last 1,024 grants', 'gauge', each((s, node) => [{ value: s.grantLatencyMs.p50 / 1000, labels: { node } }]));
+  external(registry, 'ctfs_escrow_grant_latency_p99_seconds', '99th percentile of request opened → grant admitted here, over the last 1,024 grants', 'gauge', each((s, node) => [{ value: s.grantLatencyMs.p99 / 1000, labels: { node } }]));
 }
