@@ -22,6 +22,7 @@ export const THREADS_FILES = [
   'test/metrics.test.ts',
   'test/networking.test.ts',
   'test/escrow-network.test.ts',
+  'test/escrow-processes.test.ts',
   'test/replication-processes.test.ts',
   'test/replication-netns.test.ts',
   'test/pool-exactness.test.ts',

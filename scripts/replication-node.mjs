@@ -12,6 +12,13 @@
  *   status  { digest?, latency? } → { size, digest, stats, peers, latency, memory }   latency: replication lag percentiles (ms)
  *           of facts from other nodes, measured at admission from the origin's timestamp
  *   missing { ids }  → { missing }: which of these ids (hex) this node does not hold
+ *   start with `escrow: { limit, members, lowWater?, refill? }` (numbers or decimal strings): a
+ *           durable (or in-memory) bounded counter of capacity `limit`, split between `members`
+ *   sell    { count, timeoutMs?, rate? } sells up to `count` units (`rate` per second at most), one fact each (`net.escrow.admitSpendAsync`,
+ *           waiting up to `timeoutMs` for quota), until sold or out of quota; reports each sale as
+ *           `{ event: 'durable', ids }` once fsynced → { sold, exhausted, elapsedMs }
+ *   escrow  → { value, ledger, available, stats }: the counter's value, the ledger digest (hex),
+ *           this node's available rights, the escrow counters
  *   rawListen, rawSend, rawWait: the raw TCP baseline (see below)
  *   close   closes the node (and its kernel) and exits
  *
@@ -20,7 +27,7 @@
 import net from 'node:net';
 import { originOf, payloadOf, tagOf } from './replication-facts.mjs';
 
-const { DurableKernel, GCounterInvariant, Kernel, NetworkingKernel, factId, toHex } = await import(new URL('../dist/index.js', import.meta.url).href);
+const { BoundedCounterState, BoundedGCounterInvariant, DurableKernel, GCounterInvariant, Kernel, NetworkingKernel, factId, toHex, u64le } = await import(new URL('../dist/index.js', import.meta.url).href);
 
 /** A GCounter that also records, for each fact from another node, how long ago its origin admitted it. */
 class LagProbeInvariant extends GCounterInvariant {
@@ -59,6 +66,7 @@ function percentiles(values) {
 }
 
 async function start(m) {
+  if (m.escrow !== undefined) return startEscrow(m);
   selfId = m.nodeId;
   probe = new LagProbeInvariant(tagOf(m.nodeId));
   kernel = m.dir ? await DurableKernel.open(m.dir, probe) : new Kernel(probe);
@@ -67,6 +75,63 @@ async function start(m) {
   seq = m.resumeAt ?? 0;
   prev = m.resumePrev === undefined ? undefined : Buffer.from(m.resumePrev, 'hex');
   return { address: node.address, size: node.size };
+}
+
+async function startEscrow(m) {
+  selfId = m.nodeId;
+  const state = new BoundedCounterState(0n, BigInt(m.escrow.limit)).toBytes();
+  const invariant = new BoundedGCounterInvariant();
+  kernel = m.dir ? await DurableKernel.open(m.dir, invariant, { initialState: state }) : Kernel.withState(invariant, state);
+  const big = (v) => (v === undefined ? undefined : BigInt(v));
+  const escrow = { members: m.escrow.members, lowWater: big(m.escrow.lowWater), refill: big(m.escrow.refill) };
+  node = await NetworkingKernel.start(kernel, { nodeId: m.nodeId, listen: m.listen, advertise: m.advertise, peers: m.peers ?? [], secret: m.secret, ...(m.options ?? {}), escrow });
+  return { address: node.address, size: node.size };
+}
+
+async function sell(m) {
+  const started = performance.now();
+  const one = u64le(1);
+  const unreported = [];
+  const report = () => {
+    if (kernel.durableSequence === undefined) return;
+    const ids = [];
+    while (unreported.length > 0 && unreported[0][0] <= kernel.durableSequence) ids.push(unreported.shift()[1]);
+    if (ids.length > 0) reply({ event: 'durable', ids });
+  };
+  let sold = 0;
+  let exhausted = false;
+  const perMs = m.rate === undefined ? Infinity : m.rate / 1000;
+  for (let i = 0; i < m.count; i++) {
+    while (i >= (performance.now() - started) * perMs + 1) await new Promise((r) => setTimeout(r, 1));
+    try {
+      const id = await node.escrow.admitSpendAsync(one, [], { timeoutMs: m.timeoutMs ?? 2_000 });
+      sold++;
+      unreported.push([kernel.lastSequence ?? 0, toHex(id)]);
+    } catch (error) {
+      if (error?.code !== 'EscrowExhausted') throw error;
+      exhausted = true;
+      break;
+    }
+    if (i % 64 === 63) {
+      report();
+      await new Promise((r) => setImmediate(r));
+    }
+  }
+  if (kernel.flush !== undefined) {
+    await kernel.flush();
+    report();
+  }
+  return { sold, exhausted, elapsedMs: performance.now() - started };
+}
+
+function escrowStatus() {
+  return {
+    value: String(BoundedCounterState.fromCell(kernel.state).value),
+    ledger: toHex(node.escrow.digest()),
+    digest: toHex(node.digest()),
+    available: String(node.escrow.available()),
+    stats: { ...node.escrow.stats(), available: undefined },
+  };
 }
 
 async function admit(m) {
@@ -190,6 +255,8 @@ const handlers = {
   admit,
   status,
   missing,
+  sell,
+  escrow: escrowStatus,
   rawListen,
   rawSend,
   rawWait,
