@@ -501,6 +501,14 @@ export class ReplicaCore {
     const nodeId = this.nodeOf.get(peer);
     if (nodeId === undefined) return;
     this.nodeOf.delete(peer);
+    // Two nodes that dial each other at once have two links for a moment, and the host closes one:
+    // if that was the one registered for the node, the other carries on in its place.
+    for (const [name, other] of this.nodeOf) {
+      if (other === nodeId && this.peers.get(name)?.ready === true) {
+        if (this.linkOf.get(nodeId) === peer) this.linkOf.set(nodeId, name);
+        return;
+      }
+    }
     if (this.linkOf.get(nodeId) === peer) this.linkOf.delete(nodeId);
     this.tree.forget(nodeId);
   }
