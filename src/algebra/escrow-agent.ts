@@ -13,7 +13,7 @@ import { AdmitCode } from '../codes.js';
 import { bytesEqual, toHex } from '../core/bytes.js';
 import { MAX_DEPS, MAX_PAYLOAD_BYTES, factId, isFactId } from '../core/fact.js';
 import { PendingQuotaRequests, type QuotaRequestPolicy } from './quota-requests.js';
-import { EscrowKind, Resource, REQUEST_ID_BYTES, decodeEscrowFact, encodeGrant, encodeReclaim, encodeSpend, escrowUtf8, type EscrowAdapter } from './escrow-facts.js';
+import { EscrowKind, Resource, REQUEST_ID_BYTES, decodeEscrowFact, encodeGrant, encodeReclaim, escrowUtf8, spendBytes, writeSpend, type EscrowAdapter } from './escrow-facts.js';
 import { EscrowCode, EscrowLedger } from './escrow-ledger.js';
 
 /** A hint between two nodes' agents (carried by QuotaRequest / QuotaDenial frames). */
@@ -22,7 +22,10 @@ export type EscrowHint =
   | { readonly type: 'denial'; readonly requestId: Uint8Array; readonly resource: Resource; readonly available: bigint };
 
 export interface EscrowHost {
-  /** Admits a fact this node made into its kernel; returns the AdmitCode. */
+  /**
+   * Admits a fact this node made into its kernel; returns the AdmitCode. The deps array and the
+   * payload are the agent's scratch, valid during the call only: copy them to keep them.
+   */
   admit(id: Uint8Array, deps: readonly Uint8Array[], payload: Uint8Array): number;
   /** Sends a hint to `node`; false if there is no open link to it (the hint is simply lost). */
   send(node: string, hint: EscrowHint): boolean;
@@ -83,6 +86,10 @@ export class EscrowAgent {
   private readonly lowWater: [bigint, bigint];
   private readonly refill: [bigint, bigint];
   private waiters: { resource: Resource; need: bigint; resolve: (ok: boolean) => void }[] = [];
+  /** Spends are written here (grown when needed) and handed over as a view: no allocation per spend. */
+  private scratch = new Uint8Array(256);
+  private scratchView = this.scratch.subarray(0, 0);
+  private readonly depsScratch: Uint8Array[] = [];
   /** The id of the last fact this node admitted through `tryAdmitSpend`. */
   lastId: Uint8Array | undefined;
   /** Why the last `tryAdmitSpend` failed, when it was the ledger (an EscrowCode). */
@@ -156,33 +163,45 @@ export class EscrowAgent {
       this.lastRefusal = EscrowCode.Fenced;
       return ESCROW_REFUSED;
     }
-    const { head, seq } = this.ledger.head(this.self);
-    const all = this.chainDeps(head, deps);
+    const own = this.ledger.own;
+    const all = this.chainDeps(own.head, deps, this.depsScratch);
+    const unacked = this.ledger.unacked.length > 0;
     if (need > 0n) {
-      const have = this.ledger.spendable(resource, all);
+      const have = unacked ? this.ledger.spendable(resource, all) : own.quota[resource] - own.used[resource];
       if (have < need) {
         this.counters.exhausted++;
         this.ask(resource, need - have);
         return AdmitCode.EscrowExhausted;
       }
     }
-    const escrowPayload = encodeSpend(this.adapter, this.originBytes, seq, payload);
+    const escrowPayload = this.spendPayload(payload, own.seq + 1);
     const id = factId(all, escrowPayload);
     const code = this.host.admit(id, all, escrowPayload);
     if (code !== AdmitCode.Ok) return code;
-    this.ledger.commitLocalSpend(id, seq, delta, all);
+    this.ledger.commitLocalSpend(id, delta, all);
     this.lastId = id;
     this.counters.spends++;
-    if (this.open.size === 0 || this.openByResource[resource] === undefined) {
-      const left = this.ledger.spendable(resource, []);
+    if (this.openByResource[resource] === undefined) {
+      const left = unacked ? this.ledger.spendable(resource, []) : own.quota[resource] - own.used[resource];
       if (left < this.lowWater[resource]) this.ask(resource, 0n);
     }
     return AdmitCode.Ok;
   }
 
+  /** The spend's bytes in the scratch buffer, as a view of exactly its length. */
+  private spendPayload(payload: Uint8Array, seq: number): Uint8Array {
+    const length = spendBytes(payload.length, this.originBytes);
+    if (length > this.scratch.length) this.scratch = new Uint8Array(Math.max(length, 2 * this.scratch.length));
+    if (this.scratchView.length !== length || this.scratchView.buffer !== this.scratch.buffer) this.scratchView = this.scratch.subarray(0, length);
+    writeSpend(this.scratchView, this.adapter, this.originBytes, seq, payload);
+    return this.scratchView;
+  }
+
   /** The head, the grants not yet depended on (as many as fit), then the caller's deps. */
-  private chainDeps(head: Uint8Array, deps: readonly Uint8Array[]): Uint8Array[] {
-    const all = [head];
+  private chainDeps(head: Uint8Array, deps: readonly Uint8Array[], into: Uint8Array[] = []): Uint8Array[] {
+    const all = into;
+    all.length = 0;
+    all.push(head);
     const unacked = this.ledger.unacked;
     for (let i = 0; i < unacked.length && all.length + deps.length < MAX_DEPS; i++) all.push(unacked[i]!.id);
     for (let i = 0; i < deps.length; i++) if (!all.some((d) => bytesEqual(d, deps[i]!))) all.push(deps[i]!);

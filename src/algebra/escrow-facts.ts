@@ -203,16 +203,28 @@ export function encodeGenesis(adapter: EscrowAdapter, members: readonly string[]
   return out;
 }
 
+/** Bytes of a spend made of the caller's `payloadLength` bytes by `origin` (already encoded). */
+export function spendBytes(payloadLength: number, origin: Uint8Array): number {
+  return payloadLength + TRAILER_FIXED_BYTES + origin.length;
+}
+
 /**
- * A spend: the caller's payload (delta first, then its own bytes) with the trailer inserted after
- * the delta. `origin` is the node's id already encoded (it is the same for every spend).
+ * Writes a spend into `out` (at least `spendBytes` long): the caller's payload (delta first, then
+ * its own bytes) with the trailer inserted after the delta. `origin` is the node's id already
+ * encoded (the same for every spend). Writing into a buffer the caller reuses keeps an allocation
+ * off the admission path.
  */
-export function encodeSpend(adapter: EscrowAdapter, origin: Uint8Array, seq: number, payload: Uint8Array): Uint8Array {
+export function writeSpend(out: Uint8Array, adapter: EscrowAdapter, origin: Uint8Array, seq: number, payload: Uint8Array): void {
   const D = adapter.deltaBytes;
-  const out = new Uint8Array(payload.length + TRAILER_FIXED_BYTES + origin.length);
-  out.set(payload.subarray(0, D));
+  for (let i = 0; i < D; i++) out[i] = payload[i]!;
   const at = writeTrailer(out, D, EscrowKind.Spend, origin, 0, seq);
   if (payload.length > D) out.set(payload.subarray(D), at);
+}
+
+/** A spend in a buffer of its own (see `writeSpend`). */
+export function encodeSpend(adapter: EscrowAdapter, origin: Uint8Array, seq: number, payload: Uint8Array): Uint8Array {
+  const out = new Uint8Array(spendBytes(payload.length, origin));
+  writeSpend(out, adapter, origin, seq, payload);
   return out;
 }
 

@@ -286,13 +286,31 @@ export class EscrowLedger {
   }
 
   /**
-   * A local spend the caller has already checked with `spendable` and admitted: the fast path
-   * (no decoding). Same effect as `commit` of that fact.
+   * This node's own record, for the spend fast path (`own.head`, `own.seq`, its rights): read it,
+   * do not change it but through `commitLocalSpend`.
    */
-  commitLocalSpend(id: Uint8Array, seq: number, delta: bigint, deps: readonly Uint8Array[]): void {
-    this.checked = { kind: EscrowKind.Spend, origin: this.self, seq, delta } as EscrowFact;
-    this.checkedDeps = deps;
-    this.commit(id);
+  get own(): { readonly head: Uint8Array; readonly seq: number; readonly quota: readonly [bigint, bigint]; readonly used: readonly [bigint, bigint]; readonly fenced: boolean } {
+    return this.holderOf(this.self);
+  }
+
+  /**
+   * A local spend the caller has checked against `spendable` and the kernel has admitted: the
+   * fast path (no decoding, no allocation). Same effect as `commit` of that fact.
+   */
+  commitLocalSpend(id: Uint8Array, delta: bigint, deps: readonly Uint8Array[]): void {
+    const own = this.holderOf(this.self);
+    if (delta > 0n) {
+      own.used[Resource.Up] += delta;
+      own.quota[Resource.Down] += delta;
+    } else if (delta < 0n) {
+      own.used[Resource.Down] -= delta;
+      own.quota[Resource.Up] -= delta;
+    }
+    own.head = id;
+    own.seq++;
+    if (this.unackedGrants.length > 0) {
+      for (let i = this.unackedGrants.length - 1; i >= 0; i--) if (includes(deps, this.unackedGrants[i]!.id)) this.unackedGrants.splice(i, 1);
+    }
   }
 
   private start(genesis: EscrowFact): void {

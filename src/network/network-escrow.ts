@@ -95,7 +95,9 @@ export class NetworkEscrow {
 
   /**
    * Spends, waiting up to `timeoutMs` (default 5,000) for quota from peers when this node's own
-   * rights fall short. Rejects with `EscrowExhausted` when none came in time.
+   * rights fall short. Rejects with `EscrowExhausted` when none came in time, or as soon as the
+   * request for it failed (every peer asked denied it, or its attempts ran out): asking again at
+   * once would only find the same peers just as empty.
    */
   async admitSpendAsync(payload: Uint8Array, deps: readonly FactId[] = [], options: { timeoutMs?: number; ackMode?: AckMode } = {}): Promise<FactId> {
     const timeoutMs = options.timeoutMs ?? 5_000;
@@ -113,7 +115,7 @@ export class NetworkEscrow {
         new Promise<false>((resolve) => (timer = setTimeout(() => resolve(false), left))),
       ]);
       clearTimeout(timer);
-      if (!arrived && performance.now() >= deadline) throw this.error(AdmitCode.EscrowExhausted, payload);
+      if (!arrived) throw this.error(AdmitCode.EscrowExhausted, payload);
     }
   }
 

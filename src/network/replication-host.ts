@@ -211,6 +211,10 @@ export class ReplicationHost {
       this.feedKernel();
       this.core.tick(Date.now());
       this.perform();
+      // Let the event loop run between drains: while the admitting thread keeps the ring busy,
+      // this loop would otherwise never await, and sockets and messages (peers' frames, quota
+      // requests) would wait until the writer paused.
+      await new Promise((resolve) => setImmediate(resolve));
     }
   }
 

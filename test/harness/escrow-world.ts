@@ -79,7 +79,8 @@ export class EscrowWorld {
       };
       const admit = (id: Uint8Array, deps: readonly Uint8Array[], payload: Uint8Array): number => {
         const code = kernel.tryAdmitRaw(id, deps, payload);
-        if (code === AdmitCode.Ok) this.record(node, { id, deps: [...deps], payload });
+        // The agent's deps and payload are scratch: keep copies.
+        if (code === AdmitCode.Ok) this.record(node, { id, deps: [...deps], payload: payload.slice() });
         return code;
       };
       (node as { agent: EscrowAgent }).agent = new EscrowAgent(

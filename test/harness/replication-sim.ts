@@ -258,7 +258,8 @@ export class Simulation {
       admit: (id, deps, payload) => {
         const code = node.kernel.tryAdmitRaw(id, deps, payload);
         if (code === AdmitCode.Ok) {
-          const fact = { id, deps: [...deps], payload };
+          // The agent's deps and payload are scratch: keep copies.
+          const fact = { id, deps: [...deps], payload: payload.slice() };
           this.append(node, fact);
           this.countFact(fact, 1);
           node.unsent.push(fact);
