@@ -13,6 +13,7 @@ const examples = [
   'custom_invariant',
   'graph_invariant',
   'escrow_inventory',
+  'escrow_cluster',
   'ledger_demo',
   'worker_pool',
   'pool_quick_start',

@@ -168,4 +168,24 @@ describe('escrow across NetworkingKernels', () => {
     open.splice(open.indexOf(a), 1);
     await expect(NetworkingKernel.start(k, { nodeId: 'a', plaintext: true, escrow: { members: ['a', 'b'] } })).rejects.toMatchObject({ code: 'GenesisMismatch' });
   }, 60_000);
+
+  it('reclaims a dead node’s share: the reclaim is a fact, every node moves the rights and closes the chain', async () => {
+    const nodes = await cluster(300n);
+    const [a, b, c] = nodes as [NetworkingKernel, NetworkingKernel, NetworkingKernel];
+    for (let i = 0; i < 40; i++) expect(c.escrow!.tryAdmitSpend(u64le(1))).toBe(AdmitCode.Ok);
+    await until('c’s spends everywhere', () => converged(nodes));
+    // c is gone for good (the operator stopped it and will never start it again under that id).
+    await c.close();
+    open.splice(open.indexOf(c), 1);
+    const before = a.escrow!.available();
+    const id = a.escrow!.reclaim('c');
+    expect(id).toHaveLength(32);
+    expect(a.escrow!.available()).toBe(before + 60n);
+    await until('b has the reclaim', () => b.escrow!.ledger.holder('c')?.fenced === true);
+    expect(b.escrow!.ledger.available('a', Resource.Up)).toBe(before + 60n);
+    expect(toHex(b.escrow!.digest())).toBe(toHex(a.escrow!.digest()));
+    // A second reclaim of the same node is refused (its chain is already closed).
+    expect(() => a.escrow!.reclaim('c')).toThrow(AdmitError);
+  }, 60_000);
 });
+

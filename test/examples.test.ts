@@ -68,6 +68,7 @@ describe('examples', () => {
     graph_invariant: /a degree-limited state under the lattice flavour is refused/,
     escrow_inventory: /sold 1000 of 1000; one more is refused \(InsufficientEscrow\)/,
     replication: /every node holds 600 facts, counts 600 views/,
+    escrow_cluster: /sold 900 of 900 on every node; the next sale is refused \(EscrowExhausted\); ledgers equal/,
   };
   for (const [name, expected] of Object.entries(expectations)) {
     it(`${name} runs and checks itself`, () => {
