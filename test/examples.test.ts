@@ -58,6 +58,21 @@ describe('README worker pool snippet', () => {
   });
 });
 
+describe('README escrow snippet', () => {
+  it('is exactly examples/escrow_quick_start.ts', () => {
+    const readme = readFileSync(join(root, 'README.md'), 'utf8');
+    const block = /## Escrow\n\n[\s\S]*?```ts\n([\s\S]*?)```/.exec(readme)?.[1];
+    expect(block).toBeDefined();
+    expect(block).toBe(readFileSync(join(root, 'examples/escrow_quick_start.ts'), 'utf8'));
+  });
+
+  it('runs on one node and prints its rights', () => {
+    const r = runNode('build/examples/escrow_quick_start.js');
+    expect(r.status, r.out).toBe(0);
+    expect(r.out.trim()).toBe('246n');
+  });
+});
+
 describe('examples', () => {
   const expectations: Record<string, RegExp> = {
     basic_kernel: /overdraft -> InvariantViolation \(Underflow\)/,

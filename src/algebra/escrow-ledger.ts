@@ -330,24 +330,24 @@ export class EscrowLedger {
   }
 
   /**
-   * The ledger's canonical bytes: holders sorted by id, each with its head, seq, quotas, used and
-   * whether it is fenced. Equal on two replicas exactly when their ledgers are.
+   * The ledger's canonical bytes (docs/FORMATS.md §10): the genesis id, then the holders sorted by
+   * id, each with its seq, head, quotas, used and whether it is fenced. Equal on two replicas
+   * exactly when their ledgers are.
    */
   encode(): Uint8Array {
     const nodes = [...this.holders.values()].map((h) => ({ h, nb: escrowUtf8.encode(h.node) })).sort((a, b) => compareBytes(a.nb, b.nb));
     const parts: Uint8Array[] = [this.genesisId];
     for (const { h, nb } of nodes) {
-      const fixed = new Uint8Array(1 + 8 + 32 + 4 * 16 + 1);
-      fixed[0] = nb.length;
-      writeU64le(fixed, 1, h.seq);
-      fixed.set(h.head, 9);
-      let at = 41;
+      const fixed = new Uint8Array(8 + 32 + 4 * 16 + 1);
+      writeU64le(fixed, 0, h.seq);
+      fixed.set(h.head, 8);
+      let at = 40;
       for (const v of [h.quota[0], h.quota[1], h.used[0], h.used[1]]) {
         writeI128(fixed, at, v);
         at += 16;
       }
       fixed[at] = h.fenced ? 1 : 0;
-      parts.push(nb, fixed);
+      parts.push(Uint8Array.of(nb.length), nb, fixed);
     }
     const out = new Uint8Array(parts.reduce((n, p) => n + p.length, 0));
     let at = 0;
