@@ -14,8 +14,8 @@
  *   missing { ids }  → { missing }: which of these ids (hex) this node does not hold
  *   start with `escrow: { limit, members, lowWater?, refill? }` (numbers or decimal strings): a
  *           durable (or in-memory) bounded counter of capacity `limit`, split between `members`
- *   sell    { count, timeoutMs?, rate? } sells up to `count` units (`rate` per second at most), one fact each (`net.escrow.admitSpendAsync`,
- *           waiting up to `timeoutMs` for quota), until sold or out of quota; reports each sale as
+ *   sell    { count, timeoutMs?, rate?, retries? } sells up to `count` units (`rate` per second at most), one fact each (`net.escrow.admitSpendAsync`,
+ *           waiting up to `timeoutMs` for quota; after `retries` refusals 100 ms apart it stops), until sold or out of quota; reports each sale as
  *           `{ event: 'durable', ids }` once fsynced → { sold, exhausted, elapsedMs }
  *   escrow  → { value, ledger, available, stats }: the counter's value, the ledger digest (hex),
  *           this node's available rights, the escrow counters
@@ -100,6 +100,7 @@ async function sell(m) {
   };
   let sold = 0;
   let exhausted = false;
+  let retries = m.retries ?? 0;
   const perMs = m.rate === undefined ? Infinity : m.rate / 1000;
   for (let i = 0; i < m.count; i++) {
     while (i >= (performance.now() - started) * perMs + 1) await new Promise((r) => setTimeout(r, 1));
@@ -109,6 +110,11 @@ async function sell(m) {
       unreported.push([kernel.lastSequence ?? 0, toHex(id)]);
     } catch (error) {
       if (error?.code !== 'EscrowExhausted') throw error;
+      if (retries-- > 0) {
+        i--;
+        await new Promise((r) => setTimeout(r, 100));
+        continue;
+      }
       exhausted = true;
       break;
     }
