@@ -15,7 +15,8 @@
  *   start with `escrow: { limit, members, lowWater?, refill? }` (numbers or decimal strings): a
  *           durable (or in-memory) bounded counter of capacity `limit`, split between `members`
  *   sell    { count, timeoutMs?, rate?, retries? } sells up to `count` units (`rate` per second at most), one fact each (`net.escrow.admitSpendAsync`,
- *           waiting up to `timeoutMs` for quota; after `retries` refusals 100 ms apart it stops), until sold or out of quota; reports each sale as
+ *           waiting up to `timeoutMs` for quota; after `retries` refusals 100 ms apart, or once the
+ *           ledger shows no rights left anywhere, it stops), until sold or out of quota; reports each sale as
  *           `{ event: 'durable', ids }` once fsynced → { sold, exhausted, elapsedMs }
  *   escrow  → { value, ledger, available, stats }: the counter's value, the ledger digest (hex),
  *           this node's available rights, the escrow counters
@@ -110,7 +111,9 @@ async function sell(m) {
       unreported.push([kernel.lastSequence ?? 0, toHex(id)]);
     } catch (error) {
       if (error?.code !== 'EscrowExhausted') throw error;
-      if (retries-- > 0) {
+      // Sold out everywhere, as far as this node's ledger knows: no retry will find anything.
+      const left = node.escrow.view().reduce((sum, h) => sum + h.available[1], 0n);
+      if (left > 0n && retries-- > 0) {
         i--;
         await new Promise((r) => setTimeout(r, 100));
         continue;
