@@ -73,12 +73,13 @@ describe('escrow between processes', () => {
     await start(n1, 1, { peers: [a0, proxy.address] });
     await sleep(500);
 
-    // Paced sellers, so the faults land mid-sale. n1 sells little (200 before and 200 after its
-    // restart, of its share of 1,000): the rest of its share must move to the others by grants.
+    // Paced sellers, so the faults land mid-sale. n1 sells little (300 at 300/s, killed about half
+    // way, then 100 after its restart, of its share of 1,000): the rest of its share must move to
+    // the others by grants.
     // Sellers are persistent (up to 150 more tries, 100 ms apart, after a refusal): the rights
     // left are on n1, which is dead until its restart — seconds, on a loaded machine — and selling
     // out is what the test expects of them.
-    const sales = nodes.map((n, i) => n.call('sell', { count: i === 1 ? 200 : 2_000, timeoutMs: 5_000, rate: i === 1 ? 400 : 2_000, retries: 150 }).catch((e: Error) => e));
+    const sales = nodes.map((n, i) => n.call('sell', { count: i === 1 ? 300 : 2_000, timeoutMs: 5_000, rate: i === 1 ? 300 : 2_000, retries: 150 }).catch((e: Error) => e));
     await sleep(200);
     // The partition: n2's links are reset and every redial refused until it heals.
     proxy.refuse(true).reset();
@@ -88,9 +89,9 @@ describe('escrow between processes', () => {
     proxy.refuse(false);
     await n1.respawn();
     await start(n1, 1, { peers: [a0, proxy.address] });
-    const resumed = await n1.call('sell', { count: 200, timeoutMs: 5_000, rate: 400, retries: 150 });
+    const resumed = await n1.call('sell', { count: 100, timeoutMs: 5_000, rate: 300, retries: 150 });
     const results = await Promise.all(sales);
-    expect(results[1]).toBeInstanceOf(Error); // the killed seller's answer never came (it was mid-sale: 200 at 400/s)
+    expect(results[1]).toBeInstanceOf(Error); // the killed seller's answer never came (it was mid-sale)
     for (const r of [results[0], results[2], resumed]) expect(r).not.toBeInstanceOf(Error);
 
     const acked = nodes.flatMap((n) => (n.events as { event: string; ids?: string[] }[]).filter((e) => e.event === 'durable').flatMap((e) => e.ids ?? []));
