@@ -14,7 +14,7 @@
  * The ledger checks a fact (`check`, no change) before the kernel admits it, and records it
  * (`commit`) once the kernel has; the kernel's own invariant check stays as a second line.
  */
-import { bytesEqual, compareBytes, writeU64le } from '../core/bytes.js';
+import { bytesEqual, compareBytes, concatBytes, writeU64le } from '../core/bytes.js';
 import { hash } from 'blake3-jit';
 import { factId, isFactId, MAX_DEPS } from '../core/fact.js';
 import { InvalidArgumentError } from '../errors.js';
@@ -349,13 +349,7 @@ export class EscrowLedger {
       fixed[at] = h.fenced ? 1 : 0;
       parts.push(Uint8Array.of(nb.length), nb, fixed);
     }
-    const out = new Uint8Array(parts.reduce((n, p) => n + p.length, 0));
-    let at = 0;
-    for (const p of parts) {
-      out.set(p, at);
-      at += p.length;
-    }
-    return out;
+    return concatBytes(parts);
   }
 
   /** BLAKE3 of `encode()`. */

@@ -139,3 +139,16 @@ export function bytesEqual(a: Uint8Array, b: Uint8Array): boolean {
   checkBytes(b, 'bytesEqual: b');
   return a.length === b.length && compareBytes(a, b) === 0;
 }
+
+/** The bytes of `parts`, one after another, in a new array. */
+export function concatBytes(parts: readonly Uint8Array[]): Uint8Array {
+  let length = 0;
+  for (const p of parts) length += p.length;
+  const out = new Uint8Array(length);
+  let at = 0;
+  for (const p of parts) {
+    out.set(p, at);
+    at += p.length;
+  }
+  return out;
+}

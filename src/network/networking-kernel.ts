@@ -21,7 +21,7 @@ import { EscrowLedger, ESCROW_CODE_NAMES } from '../algebra/escrow-ledger.js';
 import { EscrowKind, decodeEscrowFact, escrowAdapterFor } from '../algebra/escrow-facts.js';
 import { listSegments } from '../persistence/data-dir.js';
 import { scanLog } from '../persistence/wal-scan.js';
-import { RECORD_ID_OFFSET, recordDepCount, recordPayloadLength } from '../persistence/wal-record.js';
+import { copyRecordFact } from '../persistence/wal-record.js';
 import { NetworkEscrow, type EscrowOptions } from './network-escrow.js';
 import { isCoordinationFree } from '../invariants/invariant.js';
 import { KernelBase } from '../kernels/kernel-base.js';
@@ -495,14 +495,7 @@ function escrowLedgerOf(kernel: KernelBase, nodeId: string, options: EscrowOptio
     salvage: true,
     visit: (bytes, words, offset, sequence) => {
       if (failure !== undefined || sequence > through) return;
-      const w = offset >>> 2;
-      const depCount = recordDepCount(words, w);
-      const payloadLength = recordPayloadLength(words, w);
-      const id = bytes.slice(offset + RECORD_ID_OFFSET, offset + RECORD_ID_OFFSET + 32);
-      const deps: Uint8Array[] = [];
-      let p = offset + 64;
-      for (let d = 0; d < depCount; d++, p += 32) deps.push(bytes.slice(p, p + 32));
-      const payload = bytes.slice(p, p + payloadLength);
+      const { id, deps, payload } = copyRecordFact(bytes, words, offset);
       if (ledger === undefined) {
         // The first fact is the genesis: it carries the initial state the ledger starts from.
         const adapter = escrowAdapterFor(kernel.invariant);

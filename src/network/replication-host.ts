@@ -20,7 +20,7 @@ import { SpscRing } from '../core/spsc-ring.js';
 import { DurabilityControl, LogStatus } from '../persistence/durability-control.js';
 import { listSegments } from '../persistence/data-dir.js';
 import { scanLog } from '../persistence/wal-scan.js';
-import { RECORD_ID_OFFSET, recordDepCount, recordPayloadLength } from '../persistence/wal-record.js';
+import { copyRecordFact } from '../persistence/wal-record.js';
 import { FrameType, type WireFact } from '../replication/frames.js';
 import { ReplicaCore, type ReplicaAction } from '../replication/replica-core.js';
 import { ByteSlab } from './byte-slab.js';
@@ -178,14 +178,7 @@ export class ReplicationHost {
       salvage: true,
       visit: (bytes, words, offset, sequence) => {
         if (sequence < this.store.nextSequence || sequence > durable.through) return;
-        const w = offset >>> 2;
-        const depCount = recordDepCount(words, w);
-        const payloadLength = recordPayloadLength(words, w);
-        const id = bytes.slice(offset + RECORD_ID_OFFSET, offset + RECORD_ID_OFFSET + 32);
-        const deps: Uint8Array[] = [];
-        let p = offset + 64;
-        for (let d = 0; d < depCount; d++, p += 32) deps.push(bytes.slice(p, p + 32));
-        const fact = { id, deps, payload: bytes.slice(p, p + payloadLength) };
+        const fact = copyRecordFact(bytes, words, offset);
         this.store.append(fact);
         this.core.admittedLocally(fact);
       },

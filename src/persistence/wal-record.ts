@@ -144,3 +144,18 @@ export const recordBatchStart = (words: Uint32Array, w: number): number => recor
 export const recordPayloadLength = (words: Uint32Array, w: number): number => words[w + W_PAYLOAD_LENGTH]!;
 /** Byte offset of the id within a record. */
 export const RECORD_ID_OFFSET = 4 * W_ID;
+
+/**
+ * The fact a record at byte `offset` holds, copied out of `bytes` (a scan's window is reused, so a
+ * fact kept beyond the visit must own its bytes): id, deps, payload.
+ */
+export function copyRecordFact(bytes: Uint8Array, words: Uint32Array, offset: number): { id: Uint8Array; deps: Uint8Array[]; payload: Uint8Array } {
+  const w = offset >>> 2;
+  const depCount = recordDepCount(words, w);
+  const payloadLength = recordPayloadLength(words, w);
+  const id = bytes.slice(offset + RECORD_ID_OFFSET, offset + RECORD_ID_OFFSET + 32);
+  const deps: Uint8Array[] = [];
+  let p = offset + WAL_HEADER_BYTES;
+  for (let d = 0; d < depCount; d++, p += 32) deps.push(bytes.slice(p, p + 32));
+  return { id, deps, payload: bytes.slice(p, p + payloadLength) };
+}
