@@ -158,6 +158,21 @@ describe('escrow as replicated facts', () => {
     expect(world.nodes[2]!.agent.lastRefusal).toBe(EscrowCode.Fenced);
   });
 
+  it('a reclaimed node’s requests get nothing; a wait ends at its deadline', async () => {
+    const world = new EscrowWorld('counter', ['a', 'b', 'c'], 300n, { lowWater: 0n, refill: 1n });
+    expect(world.nodes[0]!.agent.tryAdmitReclaim('c')).toBe(AdmitCode.Ok);
+    const before = world.nodes[0]!.log.length;
+    world.nodes[0]!.agent.onHint('c', { type: 'request', requestId: new Uint8Array(16).fill(1), resource: Resource.Up, amount: 5n }, world.now);
+    expect(world.nodes[0]!.log.length).toBe(before); // no grant fact
+    expect(world.hints).toEqual([]); // and no denial either: c is out of the cluster
+    // b waits for more than anyone can give it before its deadline: false at the first tick past it.
+    expect(world.spend(1, 100n)).toBe(AdmitCode.Ok);
+    world.hints.length = 0;
+    const waited = world.nodes[1]!.agent.waitFor(Resource.Up, 1_000n, world.now + 100);
+    world.tick(150);
+    await expect(waited).resolves.toBe(false);
+  });
+
   it('the hazard: a fenced node that was not dead forks the ledgers (refusals name it)', () => {
     const world = new EscrowWorld('counter', ['a', 'b', 'c'], 300n);
     expect(world.spend(2, 40n)).toBe(AdmitCode.Ok);

@@ -85,7 +85,7 @@ export class EscrowAgent {
   private readonly answered = new Set<string>();
   private readonly lowWater: [bigint, bigint];
   private readonly refill: [bigint, bigint];
-  private waiters: { resource: Resource; need: bigint; resolve: (ok: boolean) => void }[] = [];
+  private waiters: { resource: Resource; need: bigint; until: number; resolve: (ok: boolean) => void }[] = [];
   /** Spends are written here (grown when needed) and handed over as a view: no allocation per spend. */
   private scratch = new Uint8Array(256);
   private scratchView = this.scratch.subarray(0, 0);
@@ -311,6 +311,7 @@ export class EscrowAgent {
   /** Sends what is due and fails what is out of time. Call it every few ms (the host's timer). */
   tick(now: number): void {
     this.now = now;
+    if (this.waiters.some((w) => w.until <= now)) this.wake();
     this.pump();
   }
 
@@ -350,6 +351,7 @@ export class EscrowAgent {
     }
     this.counters.requestsReceived++;
     const key = `${from}\0${toHex(hint.requestId)}`;
+    if (this.ledger.isFenced(from)) return; // reclaimed: rights given to it would be stranded
     // Answered before: the grant is a fact and replication delivers it; nothing new to give.
     if (this.answered.has(key)) return;
     const have = this.available(hint.resource);
@@ -376,12 +378,13 @@ export class EscrowAgent {
 
   /**
    * Resolves true once this node can spend `need` of `resource`, false when the request for it
-   * fails or `timeoutMs` passes (the caller's timer calls the returned cancel).
+   * fails, or at the first tick from `until` on (the agent's clock): a caller that stops waiting
+   * leaves nothing behind that keeps asking.
    */
-  waitFor(resource: Resource, need: bigint): Promise<boolean> {
+  waitFor(resource: Resource, need: bigint, until: number): Promise<boolean> {
     if (this.available(resource) >= need) return Promise.resolve(true);
     return new Promise((resolve) => {
-      this.waiters.push({ resource, need, resolve });
+      this.waiters.push({ resource, need, until, resolve });
       this.ask(resource, need - this.available(resource));
     });
   }
@@ -396,7 +399,7 @@ export class EscrowAgent {
     const still: typeof this.waiters = [];
     for (const w of this.waiters) {
       if (this.available(w.resource) >= w.need) w.resolve(true);
-      else if (failed && this.openByResource[w.resource] === undefined) w.resolve(false);
+      else if ((failed && this.openByResource[w.resource] === undefined) || w.until <= this.now) w.resolve(false);
       else still.push(w);
     }
     this.waiters = still;

@@ -111,7 +111,7 @@ export class NetworkEscrow {
       const resource = delta < 0n ? Resource.Down : Resource.Up;
       let timer: NodeJS.Timeout | undefined;
       const arrived = await Promise.race([
-        this.agent.waitFor(resource, delta < 0n ? -delta : delta),
+        this.agent.waitFor(resource, delta < 0n ? -delta : delta, deadline),
         new Promise<false>((resolve) => (timer = setTimeout(() => resolve(false), left))),
       ]);
       clearTimeout(timer);
