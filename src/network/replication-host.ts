@@ -39,9 +39,16 @@ const TICK_MS = 5;
  * Hand-overs queued beyond the toKernel ring before sockets stop being read: about a second of
  * admissions at full speed, a few tens of MB at most.
  */
+/** `Atomics.waitAsync` (Node 16+; typed here since the lib in use does not declare it). */
+const waitAsync = (Atomics as unknown as { waitAsync(a: Int32Array, i: number, v: number, t: number): { async: boolean; value: Promise<unknown> } }).waitAsync;
 const MAX_BACKLOG = 65_536;
-/** While local facts wait for the WAL's fsync, the host looks at the watermark this often. */
-const DURABLE_POLL_MS = 1;
+/**
+ * While local facts wait for the WAL's fsync, the host sleeps on the durable watermark too (the
+ * persistence worker notifies it after every fsync), at most this long between looks.
+ */
+const DURABLE_WAIT_MS = 50;
+/** The ring wait: it wakes on any record; the timeout only bounds a lost wake-up. */
+const RING_WAIT_MS = 1000;
 /** Peer status is posted to the admitting thread at most this often (and on every change of state). */
 const STATUS_EVERY_MS = 250;
 
@@ -194,9 +201,16 @@ export class ReplicationHost {
     const ring = this.toNet;
     while (!this.closed) {
       if (!this.drainToNet()) {
-        const wait = this.awaiting.size > 0 ? DURABLE_POLL_MS : 1000;
-        await ring.waitForDataAsync(ring.tail(), wait);
-        this.releaseDurable();
+        // One ring wait at a time, kept across turns (two would fight over the ring's sleep flag),
+        // raced against the durable watermark while local facts wait for their fsync.
+        this.ringWait ??= ring.waitForDataAsync(ring.tail(), RING_WAIT_MS).finally(() => (this.ringWait = undefined));
+        const durable = this.awaiting.size > 0 ? this.durableWatermarkWait() : undefined;
+        await (durable === undefined ? this.ringWait : Promise.race([this.ringWait, durable]));
+        // Facts the fsync just released go out now, not at the next tick (up to 5 ms later).
+        if (this.releaseDurable()) {
+          this.core.tick(Date.now());
+          this.perform();
+        }
         if (ring.closed && ring.head() === ring.tail()) break;
         continue;
       }
@@ -258,13 +272,34 @@ export class ReplicationHost {
     this.core.admittedLocally(fact);
   }
 
-  /** Hands the core every local fact the WAL has fsynced since. */
-  private releaseDurable(): void {
-    if (this.durable === undefined || this.awaiting.size === 0) return;
-    if (this.durable.status === LogStatus.Failed) return; // never durable: never sent
+  private ringWait: Promise<boolean> | undefined;
+
+  /**
+   * Resolves when the durable watermark moves (or after DURABLE_WAIT_MS), so a fact is sent as
+   * soon as its fsync completes; at once when the next waiting fact is already durable; undefined
+   * when the log has failed (nothing more will become durable).
+   */
+  private durableWatermarkWait(): Promise<unknown> | undefined {
+    const control = this.durable;
+    if (control === undefined || control.status === LogStatus.Failed) return undefined;
+    const seen = Atomics.load(control.ctl, control.durableWord);
+    if ((this.awaiting.peek()?.sequence ?? Infinity) <= control.durable) return Promise.resolve();
+    const wait = waitAsync(control.ctl, control.durableWord, seen, DURABLE_WAIT_MS);
+    return wait.async ? wait.value : Promise.resolve();
+  }
+
+  /** Hands the core every local fact the WAL has fsynced since; returns whether there was any. */
+  private releaseDurable(): boolean {
+    if (this.durable === undefined || this.awaiting.size === 0) return false;
+    if (this.durable.status === LogStatus.Failed) return false; // never durable: never sent
     const durable = this.durable.durable;
-    while ((this.awaiting.peek()?.sequence ?? Infinity) <= durable) this.admittedLocally(this.awaiting.shift()!.fact);
+    let released = false;
+    while ((this.awaiting.peek()?.sequence ?? Infinity) <= durable) {
+      this.admittedLocally(this.awaiting.shift()!.fact);
+      released = true;
+    }
     this.stats.set(Stat.AwaitingDurable, this.awaiting.size);
+    return released;
   }
 
   private noteLog(): void {
