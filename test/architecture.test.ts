@@ -30,6 +30,7 @@ const ALLOWED: Readonly<Record<string, readonly string[]>> = {
   pool: ['base', 'core', 'native', 'metrics', 'causal', 'invariants', 'algebra', 'domain', 'persistence', 'kernels'],
   workers: ['base', 'core', 'native', 'metrics', 'causal', 'invariants', 'algebra', 'domain', 'persistence', 'kernels', 'pool', 'replication', 'network'],
   entry: ['base', 'core', 'native', 'metrics', 'causal', 'invariants', 'algebra', 'domain', 'persistence', 'replication', 'kernels', 'pool', 'network'],
+  cli: ['base', 'core', 'native', 'metrics', 'causal', 'invariants', 'algebra', 'domain', 'persistence', 'replication', 'kernels', 'pool', 'network'],
 };
 /** Files directly in src/ that are entry points (the rest there are `base`). */
 const ENTRY_FILES = new Set(['index.ts', 'properties.ts', 'pool.ts', 'metrics.ts']);
