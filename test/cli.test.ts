@@ -1,11 +1,12 @@
 /**
  * The `ctfs` command on real data directories, as a user runs it (`node dist/cli/main.js`, built
- * by the threads project's setup): `inspect` reports what a directory holds, `verify` passes a
- * sound one and fails a damaged one with the position of the first fault, and usage errors exit
- * non-zero with the usage.
+ * by the threads project's setup): `node` runs a replicating node from a config until SIGTERM and
+ * refuses a bad config naming the field, `inspect` reports what a directory holds, `verify`
+ * passes a sound one and fails a damaged one with the position of the first fault, and usage
+ * errors exit non-zero with the usage.
  */
-import { spawnSync } from 'node:child_process';
-import { mkdtempSync, openSync, readSync, rmSync, writeSync, closeSync, readdirSync } from 'node:fs';
+import { spawn, spawnSync } from 'node:child_process';
+import { mkdtempSync, openSync, readSync, rmSync, writeSync, closeSync, readdirSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
@@ -89,3 +90,83 @@ describe('ctfs inspect and verify', () => {
     expect(help.stdout).toMatch(/verify <dir>/);
   });
 });
+
+/** Starts `ctfs node` and resolves with the process and its first line ("… listening on …"). */
+async function startNode(config: string): Promise<{ child: ReturnType<typeof spawn>; line: string; out: () => string }> {
+  const child = spawn(process.execPath, [CLI, 'node', '--config', config], { stdio: ['ignore', 'pipe', 'pipe'] });
+  let out = '';
+  child.stdout!.on('data', (d) => (out += d));
+  child.stderr!.on('data', (d) => (out += d));
+  const deadline = Date.now() + 30_000;
+  while (!out.includes('\n')) {
+    if (Date.now() > deadline || child.exitCode !== null) throw new Error(`ctfs node did not start: ${out}`);
+    await new Promise((r) => setTimeout(r, 20));
+  }
+  return { child, line: out.split('\n')[0]!, out: () => out };
+}
+
+const scrape = async (line: string): Promise<string> => {
+  const url = /metrics on (http:\/\/\S+\/metrics)/.exec(line)![1]!;
+  return (await fetch(url)).text();
+};
+
+describe('ctfs node', () => {
+  it('runs two escrowed nodes from configs, serves /metrics, and closes the log cleanly on SIGTERM', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'ctfs-cli-node-'));
+    dirs.push(dir);
+    const config = (id: string, peers: string[]) => {
+      const file = join(dir, `${id}.json`);
+      writeFileSync(file, JSON.stringify({ nodeId: id, dir: `data-${id}`, plaintext: true, metrics: '127.0.0.1:0', peers, invariant: { type: 'bounded-gcounter', capacity: '900' }, escrow: { members: ['a', 'b'] } }));
+      return file;
+    };
+    const a = await startNode(config('a', []));
+    const address = /listening on (\S+)/.exec(a.line)![1]!;
+    const b = await startNode(config('b', [address]));
+    // Each sees the other (a ready link), and exports its escrow rights: half of 900.
+    const deadline = Date.now() + 30_000;
+    for (;;) {
+      const [ma, mb] = [await scrape(a.line), await scrape(b.line)];
+      if (/ctfs_replication_peers\{node="a",state="ready"\} 1/.test(ma) && /ctfs_replication_peers\{node="b",state="ready"\} 1/.test(mb)) {
+        expect(ma).toMatch(/ctfs_escrow_available\{node="a",resource="up"\} 450/);
+        break;
+      }
+      if (Date.now() > deadline) throw new Error('the nodes never linked');
+      await new Promise((r) => setTimeout(r, 50));
+    }
+    for (const n of [a, b]) n.child.kill('SIGTERM');
+    const codes = await Promise.all([a, b].map((n) => new Promise<number | null>((resolve) => n.child.once('exit', (code) => resolve(code)))));
+    expect(codes).toEqual([0, 0]);
+    expect(a.out()).toMatch(/stopped; the log is closed cleanly/);
+    for (const id of ['a', 'b']) {
+      const report = JSON.parse(ctfs('inspect', '--json', join(dir, `data-${id}`)).stdout) as { manifest: { closed: boolean }; lastSequence: number };
+      expect(report.manifest.closed).toBe(true);
+      expect(report.lastSequence).toBeGreaterThanOrEqual(1); // the escrow genesis, at least
+    }
+  }, 90_000);
+
+  it('refuses a bad config with exit code 2, naming the field', () => {
+    const dir = mkdtempSync(join(tmpdir(), 'ctfs-cli-config-'));
+    dirs.push(dir);
+    const cases: [unknown, RegExp][] = [
+      [{ dir: 'd', plaintext: true }, /config: nodeId: must be a non-empty string/],
+      [{ nodeId: 'a', dir: 'd', plaintext: true, invariant: { type: 'lww' } }, /config: invariant\.type: must be one of/],
+      [{ nodeId: 'a', dir: 'd', plaintext: true, invariant: { type: 'bounded-gcounter', capacity: 'x' } }, /config: invariant\.capacity: must be an integer/],
+      [{ nodeId: 'a', dir: 'd', plaintext: true, invariant: { type: 'bounded-gcounter' } }, /config: escrow\.members: a bounded invariant needs escrow/],
+      [{ nodeId: 'a', dir: 'd', plaintext: true, escrow: { members: ['a'] } }, /config: escrow: only for a bounded invariant/],
+      [{ nodeId: 'a', dir: 'd', plaintext: true, peers: 'x' }, /config: peers: must be an array/],
+      [{ nodeId: 'a', dir: 'd', plaintext: true, colour: 'blue' }, /config: colour: is not a field/],
+      [{ nodeId: 'a', dir: 'd' }, /config: secretFile: no cluster secret/],
+    ];
+    for (const [i, [config, message]] of cases.entries()) {
+      const file = join(dir, `c${i}.json`);
+      writeFileSync(file, JSON.stringify(config));
+      const r = spawnSync(process.execPath, [CLI, 'node', '--config', file], { encoding: 'utf8', env: { ...process.env, CTFS_CLUSTER_SECRET: '' } });
+      expect(r.status, r.stderr).toBe(2);
+      expect(r.stderr).toMatch(message);
+    }
+    const file = join(dir, 'broken.json');
+    writeFileSync(file, '{ not json');
+    expect(spawnSync(process.execPath, [CLI, 'node', '--config', file], { encoding: 'utf8' }).stderr).toMatch(/config: \(file\): cannot read .* as JSON/);
+  });
+});
+

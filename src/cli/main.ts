@@ -1,12 +1,14 @@
 #!/usr/bin/env node
 /**
- * The `ctfs` command. Subcommands so far: `inspect <dir>` and `verify <dir>` (data directories).
- * Argument parsing, help and usage errors are commander's.
+ * The `ctfs` command. Subcommands so far: `node` (run one replicating node), `inspect <dir>` and
+ * `verify <dir>` (data directories). Argument parsing, help and usage errors are commander's.
  */
 import { Command, InvalidArgumentError as UsageError } from 'commander';
 import { statSync } from 'node:fs';
 import { formatDirectoryReport, inspectDirectory } from './inspect.js';
 import { verifyDirectory } from './verify.js';
+import { ConfigError, loadNodeConfig } from './node-config.js';
+import { startNode } from './run-node.js';
 import { CtfsError } from '../errors.js';
 
 /** A directory argument that exists (commander reports the error with the usage). */
@@ -16,6 +18,47 @@ function directory(value: string): string {
 }
 
 const program = new Command('ctfs').description('ctfs: a coordination-free state kernel — tools for its data directories').showHelpAfterError();
+
+program
+  .command('node')
+  .description('run one durable replicating node until SIGINT/SIGTERM (the secret: secretFile in the config, or CTFS_CLUSTER_SECRET)')
+  .requiredOption('--config <file>', 'the node\'s JSON config (nodeId, dir, listen, peers, invariant, escrow, metrics, secretFile, …)')
+  .option('--node-id <id>', 'overrides nodeId')
+  .option('--dir <dir>', 'overrides dir')
+  .option('--listen <host:port>', 'overrides listen')
+  .option('--peer <host:port>', 'a peer to dial (repeatable; replaces the config\'s peers)', (value: string, previous: string[] | undefined) => [...(previous ?? []), value])
+  .option('--metrics <host:port>', 'overrides metrics: where to serve /metrics')
+  .action(async (options: { config: string; nodeId?: string; dir?: string; listen?: string; peer?: string[]; metrics?: string }) => {
+    let config;
+    try {
+      config = loadNodeConfig(options.config, { nodeId: options.nodeId, dir: options.dir, listen: options.listen, metrics: options.metrics, peers: options.peer });
+    } catch (error) {
+      if (!(error instanceof ConfigError)) throw error;
+      console.error(error.message);
+      process.exitCode = 2;
+      return;
+    }
+    let node;
+    try {
+      node = await startNode(config);
+    } catch (error) {
+      console.error(error instanceof CtfsError ? `${error.code}: ${error.message}` : String(error));
+      process.exitCode = 1;
+      return;
+    }
+    const where = node.metrics === undefined ? '' : ` (metrics on http://${node.metrics.address.host}:${node.metrics.address.port}/metrics)`;
+    console.log(`ctfs node ${config.nodeId} listening on ${node.net.address}${where}; data in ${config.dir}`);
+    await new Promise<void>((resolve) => {
+      const stop = (signal: string): void => {
+        console.log(`${signal}: stopping (everything admitted is made durable first)`);
+        resolve();
+      };
+      process.once('SIGINT', () => stop('SIGINT'));
+      process.once('SIGTERM', () => stop('SIGTERM'));
+    });
+    await node.stop();
+    console.log('stopped; the log is closed cleanly');
+  });
 
 program
   .command('inspect')

@@ -14,7 +14,7 @@ import type { Registry } from 'prom-client';
 import { InvalidArgumentError } from '../errors.js';
 import { checkTimerMs } from '../core/options.js';
 import type { LatencyHistogram } from './latency-histogram.js';
-import { createMetricsRegistry, type MetricsKernel } from './prometheus.js';
+import { createMetricsRegistry, type MetricsKernel, type MetricsReplica } from './prometheus.js';
 
 /** Connection limits of a MetricsServer, in milliseconds (integers in [1, 2^31 − 1]). */
 export interface MetricsServerOptions {
@@ -79,14 +79,14 @@ export class MetricsServer {
   }
 
   /**
-   * Starts serving `admission` (and `persistence`, and any `kernels`) on `addr`; resolves once
+   * Starts serving `admission` (and `persistence`, and any `kernels` and replicating nodes) on `addr`; resolves once
    * listening. Rejects if the address cannot be bound, or an option is invalid (InvalidArgument).
    */
   static async spawn(
     addr: MetricsAddress,
     admission: LatencyHistogram,
     persistence?: LatencyHistogram,
-    options: { kernels?: Readonly<Record<string, MetricsKernel>> } & MetricsServerOptions = {},
+    options: { kernels?: Readonly<Record<string, MetricsKernel>>; replication?: Readonly<Record<string, MetricsReplica>> } & MetricsServerOptions = {},
   ): Promise<MetricsServer> {
     const { host, port } = parseAddress(addr);
     const headersTimeout = checkTimerMs('headersTimeoutMs', options.headersTimeoutMs ?? DEFAULT_HEADERS_TIMEOUT_MS);
@@ -95,7 +95,7 @@ export class MetricsServer {
     const idleTimeout = checkTimerMs('idleTimeoutMs', options.idleTimeoutMs ?? DEFAULT_IDLE_TIMEOUT_MS);
     // Node refuses a headers limit beyond the request limit (the request includes its headers).
     if (headersTimeout > requestTimeout) throw new InvalidArgumentError(`headersTimeoutMs (${headersTimeout}) must not exceed requestTimeoutMs (${requestTimeout})`);
-    const registry = createMetricsRegistry({ admission, persistence, kernels: options.kernels });
+    const registry = createMetricsRegistry({ admission, persistence, kernels: options.kernels, replication: options.replication });
     const serverOptions: http.ServerOptions = {
       headersTimeout,
       requestTimeout,
