@@ -44,13 +44,13 @@ describe('ctfs inspect and verify', () => {
     const dir = await logDir();
     const text = ctfs('inspect', dir);
     expect(text.status, text.stderr).toBe(0);
-    expect(text.stdout).toMatch(/last sequence 100; durable through 100/);
+    expect(text.stdout).toMatch(/100 fact\(s\); last sequence 100; durable through 100/);
     expect(text.stdout).toMatch(/closed cleanly/);
     expect(text.stdout).toMatch(/wal-0000000000000001\.log/);
     const json = ctfs('inspect', '--json', dir);
     expect(json.status).toBe(0);
     const report = JSON.parse(json.stdout) as { lastSequence: number; records: number; payloadBytes: number; segments: unknown[]; manifest: { closed: boolean } };
-    expect(report).toMatchObject({ lastSequence: 100, records: 100, payloadBytes: 800, manifest: { closed: true } });
+    expect(report).toMatchObject({ lastSequence: 100, records: 100, facts: 100, payloadBytes: 800, manifest: { closed: true } });
     expect(report.segments).toHaveLength(1);
   });
 
@@ -168,5 +168,22 @@ describe('ctfs node', () => {
     writeFileSync(file, '{ not json');
     expect(spawnSync(process.execPath, [CLI, 'node', '--config', file], { encoding: 'utf8' }).stderr).toMatch(/config: \(file\): cannot read .* as JSON/);
   });
+});
+
+describe('ctfs cluster (the demo)', () => {
+  it('runs three node processes through a SIGKILL and a partition, reports, and passes its checks', () => {
+    const r = spawnSync(process.execPath, [CLI, 'cluster', '--nodes', '3', '--seconds', '5', '--rate', '500', '--stock', '600'], { encoding: 'utf8', timeout: 170_000 });
+    expect(r.status, r.stdout + r.stderr).toBe(0);
+    // No terminal here: plain progress lines, the faults, the report and the checks.
+    expect(r.stdout).toMatch(/t=\d+\.\ds n0 facts \d+ lag [\d.]+ ms quota \d+/);
+    expect(r.stdout).toMatch(/SIGKILL n2/);
+    expect(r.stdout).toMatch(/partition: n1 cut off from the others/);
+    expect(r.stdout).toMatch(/heal: n1 rejoins, n2 restarts from its directory/);
+    expect(r.stdout).toMatch(/replication lag .*: p50 [\d.]+ ms, p90 [\d.]+ ms, p99 [\d.]+ ms over \d+ deliveries/);
+    expect(r.stdout).toMatch(/≥ 1000 ms .* \d+/); // the histogram's last bucket
+    expect(r.stdout).toMatch(/stock: \d+ of 600 sold on every node/);
+    expect(r.stdout).toMatch(/ok {3}never above the stock \(600\) on any node/);
+    expect(r.stdout).not.toMatch(/FAIL/);
+  }, 180_000);
 });
 

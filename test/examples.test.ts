@@ -93,7 +93,7 @@ describe('examples', () => {
     });
   }
 
-  it('durable_ledger (npm start) survives a SIGKILL and verifies every acknowledged transfer', () => {
+  it('durable_ledger (npm run demo:ledger) survives a SIGKILL and verifies every acknowledged transfer', () => {
     const dir = mkdtempSync(join(tmpdir(), 'ctfs-demo-'));
     try {
       const r = runNode('build/examples/durable_ledger.js', [dir], { CTFS_DEMO_FACTS: '30000' });

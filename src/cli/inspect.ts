@@ -9,6 +9,7 @@ import Table from 'cli-table3';
 import { listSegments } from '../persistence/data-dir.js';
 import { listCheckpoints } from '../persistence/recovery.js';
 import { readManifest } from '../persistence/manifest.js';
+import { readCheckpoint } from '../persistence/checkpoint.js';
 import { verifyLog } from '../persistence/verify.js';
 import { toHex } from '../core/bytes.js';
 
@@ -19,6 +20,8 @@ export interface DirectoryReport {
   readonly manifest: { readonly logId: string; readonly generation: number; readonly durable: number; readonly closed: boolean; readonly cells: number } | undefined;
   /** Records in the WAL from the newest verified checkpoint on (what recovery replays). */
   readonly records: number;
+  /** Facts the directory holds: those in the newest verified checkpoint plus the records after it. */
+  readonly facts: number;
   readonly payloadBytes: number;
   /** Sequences `fromSequence`..`lastSequence` replayed; facts before them are in the checkpoint. */
   readonly fromSequence: number;
@@ -35,6 +38,8 @@ export function inspectDirectory(dir: string): DirectoryReport {
   const verification = verifyLog(dir);
   const manifest = readManifest(dir).manifest;
   const problems = new Map(verification.checkpoints.map((c) => [c.file, c.problem]));
+  const newest = verification.checkpoints.find((c) => c.problem === undefined);
+  const inCheckpoint = newest === undefined ? 0 : readCheckpoint(newest.file).image.ids.length / 32;
   return {
     dir,
     segments: listSegments(dir).map((s) => ({ file: basename(s.file), firstSequence: s.firstSequence, bytes: sizeOf(s.file) })),
@@ -47,6 +52,7 @@ export function inspectDirectory(dir: string): DirectoryReport {
         ? undefined
         : { logId: toHex(manifest.logId), generation: manifest.generation, durable: manifest.durable, closed: manifest.closed, cells: manifest.cells.length / 64 },
     records: verification.records,
+    facts: inCheckpoint + verification.records,
     payloadBytes: verification.payloadBytes,
     fromSequence: verification.fromSequence,
     lastSequence: verification.lastSequence,
@@ -61,7 +67,7 @@ export function formatDirectoryReport(r: DirectoryReport): string {
   if (r.manifest === undefined) lines.push('  no log yet (an open would create one)');
   else {
     lines.push(`  log ${r.manifest.logId.slice(0, 16)}…, manifest generation ${r.manifest.generation}, ${r.manifest.closed ? 'closed cleanly' : 'not closed (a crash or a live kernel)'}`);
-    lines.push(`  last sequence ${r.lastSequence}; durable through ${r.manifest.durable}; ${r.manifest.cells} state cell(s)`);
+    lines.push(`  ${r.facts} fact(s); last sequence ${r.lastSequence}; durable through ${r.manifest.durable}; ${r.manifest.cells} state cell(s)`);
     lines.push(`  recovery replays ${r.records} record(s) (${r.payloadBytes} payload bytes), sequences ${r.fromSequence}..${r.lastSequence}; the rest is in the newest checkpoint`);
     if (r.tornTail !== undefined) lines.push(`  torn tail: ${r.tornTail.file} from byte ${r.tornTail.offset} (an unfinished last batch; recovery drops it)`);
   }

@@ -1,7 +1,8 @@
 #!/usr/bin/env node
 /**
- * The `ctfs` command. Subcommands so far: `node` (run one replicating node), `inspect <dir>` and
- * `verify <dir>` (data directories). Argument parsing, help and usage errors are commander's.
+ * The `ctfs` command: `cluster` (the demo: a local cluster under faults), `node` (run one
+ * replicating node), `inspect <dir>` and `verify <dir>` (data directories). Argument parsing, help
+ * and usage errors are commander's.
  */
 import { Command, InvalidArgumentError as UsageError } from 'commander';
 import { statSync } from 'node:fs';
@@ -9,6 +10,7 @@ import { formatDirectoryReport, inspectDirectory } from './inspect.js';
 import { verifyDirectory } from './verify.js';
 import { ConfigError, loadNodeConfig } from './node-config.js';
 import { startNode } from './run-node.js';
+import { runCluster } from './cluster.js';
 import { CtfsError } from '../errors.js';
 
 /** A directory argument that exists (commander reports the error with the usage). */
@@ -18,6 +20,28 @@ function directory(value: string): string {
 }
 
 const program = new Command('ctfs').description('ctfs: a coordination-free state kernel — tools for its data directories').showHelpAfterError();
+
+/** A positive integer option (commander reports a bad one with the usage). */
+function positive(value: string): number {
+  const n = Number(value);
+  if (!Number.isSafeInteger(n) || n < 1) throw new UsageError(`${value} is not a positive integer`);
+  return n;
+}
+
+program
+  .command('cluster')
+  .description('the demo: N local node processes under a mixed workload, one killed and one cut off mid-run, then a report; exit 1 if a check fails')
+  .option('--nodes <n>', 'node processes', positive, 3)
+  .option('--seconds <s>', 'seconds of workload', positive, 10)
+  .option('--rate <facts/s>', 'facts per second per node (one in ten a sale)', positive, 2000)
+  .option('--stock <n>', 'the stock the nodes sell from, split by escrow', positive, 3000)
+  .option('--dir <dir>', 'where the nodes keep their data (default: a temporary directory, removed afterwards)')
+  .option('--keep', 'keep the data directories')
+  .option('--plain', 'plain progress lines even on a terminal')
+  .action(async (options: { nodes: number; seconds: number; rate: number; stock: number; dir?: string; keep?: boolean; plain?: boolean }) => {
+    const ok = await runCluster({ nodes: options.nodes, seconds: options.seconds, rate: options.rate, stock: options.stock, dir: options.dir, keep: options.keep === true, tty: process.stdout.isTTY === true && options.plain !== true });
+    if (!ok) process.exitCode = 1;
+  });
 
 program
   .command('node')
