@@ -98,11 +98,13 @@ describe('replication in a network namespace', () => {
         expect(r.ok, r.out).toBe(true);
       }
       await new Promise((r) => setTimeout(r, 1500));
-      // The cut is real: packets to and from n2 were dropped (probes, retransmissions, facts).
+      // The cut is real: packets to or from n2 were dropped (probes, retransmissions, facts). Not
+      // necessarily both ways: a peer whose link to n2 had a zero window (n2 not reading while
+      // its hand-over backlog was full) sends nothing for longer than the cut lasts.
       const counters = nft('list chain bridge ctfs partition').out;
       const dropped = [...counters.matchAll(/counter packets (\d+)/g)].map((m) => Number(m[1]));
       expect(dropped, counters).toHaveLength(2);
-      expect(dropped.every((n) => n > 0), counters).toBe(true);
+      expect(dropped.some((n) => n > 0), counters).toBe(true);
       const flushed = nft('flush chain bridge ctfs partition');
       expect(flushed.ok, flushed.out).toBe(true);
       await Promise.all(writes);
