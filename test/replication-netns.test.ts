@@ -99,8 +99,9 @@ describe('replication in a network namespace', () => {
       }
       await new Promise((r) => setTimeout(r, 1500));
       // The cut is real: packets to or from n2 were dropped (probes, retransmissions, facts). Not
-      // necessarily both ways: a peer whose link to n2 had a zero window (n2 not reading while
-      // its hand-over backlog was full) sends nothing for longer than the cut lasts.
+      // necessarily both ways: in about one run in four nothing at all was sent toward n2 during
+      // the 1.5 s cut (not yet explained; a zero-window link to a busy n2 is the suspect), and
+      // convergence afterwards is what this test is about.
       const counters = nft('list chain bridge ctfs partition').out;
       const dropped = [...counters.matchAll(/counter packets (\d+)/g)].map((m) => Number(m[1]));
       expect(dropped, counters).toHaveLength(2);
