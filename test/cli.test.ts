@@ -7,6 +7,7 @@
  */
 import { spawn, spawnSync } from 'node:child_process';
 import { mkdtempSync, openSync, readSync, rmSync, writeSync, closeSync, readdirSync, writeFileSync } from 'node:fs';
+import net from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
@@ -156,6 +157,7 @@ describe('ctfs node', () => {
       [{ nodeId: 'a', dir: 'd', plaintext: true, peers: 'x' }, /config: peers: must be an array/],
       [{ nodeId: 'a', dir: 'd', plaintext: true, colour: 'blue' }, /config: colour: is not a field/],
       [{ nodeId: 'a', dir: 'd' }, /config: secretFile: no cluster secret/],
+      [{ nodeId: 'a', dir: 'd', secretFile: 'missing-secret' }, /config: secretFile: cannot read missing-secret/],
     ];
     for (const [i, [config, message]] of cases.entries()) {
       const file = join(dir, `c${i}.json`);
@@ -167,6 +169,28 @@ describe('ctfs node', () => {
     const file = join(dir, 'broken.json');
     writeFileSync(file, '{ not json');
     expect(spawnSync(process.execPath, [CLI, 'node', '--config', file], { encoding: 'utf8' }).stderr).toMatch(/config: \(file\): cannot read .* as JSON/);
+  });
+
+  it('an occupied port is a clear error and exit code 1; every subcommand has help', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'ctfs-cli-port-'));
+    dirs.push(dir);
+    const server = net.createServer();
+    await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+    const { port } = server.address() as net.AddressInfo;
+    try {
+      const file = join(dir, 'n.json');
+      writeFileSync(file, JSON.stringify({ nodeId: 'a', dir: 'data', plaintext: true, listen: `127.0.0.1:${port}` }));
+      const r = spawnSync(process.execPath, [CLI, 'node', '--config', file], { encoding: 'utf8', timeout: 60_000 });
+      expect(r.status).toBe(1);
+      expect(r.stderr).toMatch(/ReplicationStartFailed: .*EADDRINUSE/);
+    } finally {
+      server.close();
+    }
+    for (const command of ['cluster', 'node', 'inspect', 'verify']) {
+      const help = ctfs(command, '--help');
+      expect(help.status).toBe(0);
+      expect(help.stdout).toMatch(new RegExp(`^Usage: ctfs ${command} `));
+    }
   });
 });
 
