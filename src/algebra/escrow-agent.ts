@@ -127,7 +127,9 @@ export class EscrowAgent {
 
   /** Rights of `resource` this node can spend now. */
   available(resource: Resource = Resource.Up): bigint {
-    return this.ledger.spendable(resource, this.ledger.unacked.map((g) => g.id));
+    // Every grant it holds counts: the next spend depends on them all (spendable with every
+    // unacknowledged grant as a dep is exactly the ledger's figure).
+    return this.ledger.available(this.self, resource);
   }
 
   /** Requests this node has open, oldest first. */

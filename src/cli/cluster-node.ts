@@ -20,6 +20,7 @@ import { NetworkingKernel } from '../network/networking-kernel.js';
 import { factId } from '../core/fact.js';
 import { toHex, u64le } from '../core/bytes.js';
 import { join } from 'node:path';
+import { percentiles } from './percentiles.js';
 
 /**
  * Payload bytes of an event: increment u64 (1), origin tag u32, admitted-at f64 (ms since the
@@ -69,13 +70,6 @@ const tagOf = (nodeId: string): number => {
   for (let i = 0; i < nodeId.length; i++) h = Math.imul(h ^ nodeId.charCodeAt(i), 16777619);
   return h >>> 0;
 };
-
-function percentiles(values: readonly number[]): { n: number; p50: number; p90: number; p99: number; max: number } {
-  if (values.length === 0) return { n: 0, p50: 0, p90: 0, p99: 0, max: 0 };
-  const s = Float64Array.from(values).sort();
-  const at = (q: number): number => s[Math.min(s.length - 1, Math.floor(q * s.length))]!;
-  return { n: s.length, p50: at(0.5), p90: at(0.9), p99: at(0.99), max: s[s.length - 1]! };
-}
 
 const handlers: Record<string, (m: Record<string, unknown>) => Promise<unknown> | unknown> = {
   async start(m) {

@@ -12,6 +12,7 @@ import { mkdirSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import cliProgress from 'cli-progress';
+import { percentiles, type Percentiles } from './percentiles.js';
 
 export interface ClusterOptions {
   readonly nodes: number;
@@ -39,8 +40,8 @@ interface Status {
   stockValue: string;
   size: number;
   recentLagMs: number;
-  admission?: { n: number; p50: number; p90: number; p99: number; max: number };
-  lag?: { n: number; p50: number; p90: number; p99: number; max: number };
+  admission?: Percentiles;
+  lag?: Percentiles;
   lags?: number[];
   digest?: { events: string; stock: string; ledger: string };
 }
@@ -200,7 +201,7 @@ export async function runCluster(o: ClusterOptions): Promise<boolean> {
     const facts = full.reduce((t, s) => t + s.size, 0) / full.length;
     const admission = full.filter((s) => s.admission!.n > 0).map((s) => s.admission!);
     const lags = full.flatMap((s) => s.lags ?? []);
-    const lag = quantiles(lags);
+    const lag = percentiles(lags);
     const stockValues = full.map((s) => BigInt(s.stockValue));
     log('');
     log('report');
@@ -222,13 +223,6 @@ export async function runCluster(o: ClusterOptions): Promise<boolean> {
     await Promise.all(nodes.filter((n) => n.up).map((n) => n.call('close').catch(() => undefined)));
     if (!o.keep && o.dir === undefined) rmSync(base, { recursive: true, force: true });
   }
-}
-
-function quantiles(values: readonly number[]): { p50: number; p90: number; p99: number } {
-  if (values.length === 0) return { p50: 0, p90: 0, p99: 0 };
-  const s = Float64Array.from(values).sort();
-  const at = (q: number): number => s[Math.min(s.length - 1, Math.floor(q * s.length))]!;
-  return { p50: at(0.5), p90: at(0.9), p99: at(0.99) };
 }
 
 function median(values: readonly number[]): number {
