@@ -48,10 +48,13 @@ describe('ctfs inspect and verify', () => {
     expect(text.stdout).toMatch(/100 fact\(s\); last sequence 100; durable through 100/);
     expect(text.stdout).toMatch(/closed cleanly/);
     expect(text.stdout).toMatch(/wal-0000000000000001\.log/);
+    expect(text.stdout).toMatch(/backend: not recorded \(both write the same bytes\); a kernel opened here writes with (io_uring|portable)/);
     const json = ctfs('inspect', '--json', dir);
     expect(json.status).toBe(0);
     const report = JSON.parse(json.stdout) as { lastSequence: number; records: number; payloadBytes: number; segments: unknown[]; manifest: { closed: boolean } };
-    expect(report).toMatchObject({ lastSequence: 100, records: 100, facts: 100, payloadBytes: 800, manifest: { closed: true } });
+    expect(report).toMatchObject({ lastSequence: 100, records: 100, facts: 100, payloadBytes: 800, manifest: { closed: true }, backend: { recorded: false } });
+    const forced = spawnSync(process.execPath, [CLI, 'inspect', '--json', dir], { encoding: 'utf8', env: { ...process.env, CTFS_IO: 'portable' } });
+    expect(JSON.parse(forced.stdout)).toMatchObject({ backend: { here: 'portable', reason: 'CTFS_IO=portable' } });
     expect(report.segments).toHaveLength(1);
   });
 
@@ -92,9 +95,9 @@ describe('ctfs inspect and verify', () => {
   });
 });
 
-/** Starts `ctfs node` and resolves with the process and its first line ("… listening on …"). */
-async function startNode(config: string): Promise<{ child: ReturnType<typeof spawn>; line: string; out: () => string }> {
-  const child = spawn(process.execPath, [CLI, 'node', '--config', config], { stdio: ['ignore', 'pipe', 'pipe'] });
+/** Starts `ctfs node …args` and resolves with the process and its first line ("… listening on …"). */
+async function startNode(...args: string[]): Promise<{ child: ReturnType<typeof spawn>; line: string; out: () => string }> {
+  const child = spawn(process.execPath, [CLI, 'node', ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
   let out = '';
   child.stdout!.on('data', (d) => (out += d));
   child.stderr!.on('data', (d) => (out += d));
@@ -112,7 +115,7 @@ const scrape = async (line: string): Promise<string> => {
 };
 
 describe('ctfs node', () => {
-  it('runs two escrowed nodes from configs, serves /metrics, and closes the log cleanly on SIGTERM', async () => {
+  it('runs two escrowed nodes, one from a config and one from flags alone, serves /metrics, and closes the log cleanly on SIGTERM', async () => {
     const dir = mkdtempSync(join(tmpdir(), 'ctfs-cli-node-'));
     dirs.push(dir);
     const config = (id: string, peers: string[]) => {
@@ -120,9 +123,13 @@ describe('ctfs node', () => {
       writeFileSync(file, JSON.stringify({ nodeId: id, dir: `data-${id}`, plaintext: true, metrics: '127.0.0.1:0', peers, invariant: { type: 'bounded-gcounter', capacity: '900' }, escrow: { members: ['a', 'b'] } }));
       return file;
     };
-    const a = await startNode(config('a', []));
+    const a = await startNode('--config', config('a', []));
     const address = /listening on (\S+)/.exec(a.line)![1]!;
-    const b = await startNode(config('b', [address]));
+    // The same configuration as flags (the escrow genesis must match: same members and bound).
+    const b = await startNode(
+      ...['--node-id', 'b', '--dir', join(dir, 'data-b'), '--plaintext', '--metrics', '127.0.0.1:0', '--peer', address],
+      ...['--invariant', 'bounded-gcounter', '--capacity', '900', '--escrow-member', 'a', '--escrow-member', 'b'],
+    );
     // Each sees the other (a ready link), and exports its escrow rights: half of 900.
     const deadline = Date.now() + 30_000;
     for (;;) {
@@ -158,6 +165,7 @@ describe('ctfs node', () => {
       [{ nodeId: 'a', dir: 'd', plaintext: true, colour: 'blue' }, /config: colour: is not a field/],
       [{ nodeId: 'a', dir: 'd' }, /config: secretFile: no cluster secret/],
       [{ nodeId: 'a', dir: 'd', secretFile: 'missing-secret' }, /config: secretFile: cannot read missing-secret/],
+      [{ nodeId: 'a', dir: 'd', plaintext: true, invariant: { type: 'gcounter', capacity: 5 } }, /config: invariant\.capacity: is not a parameter of gcounter/],
     ];
     for (const [i, [config, message]] of cases.entries()) {
       const file = join(dir, `c${i}.json`);
@@ -169,6 +177,19 @@ describe('ctfs node', () => {
     const file = join(dir, 'broken.json');
     writeFileSync(file, '{ not json');
     expect(spawnSync(process.execPath, [CLI, 'node', '--config', file], { encoding: 'utf8' }).stderr).toMatch(/config: \(file\): cannot read .* as JSON/);
+    // Flags alone are checked the same way, and a flag wins over the file's field.
+    const flags: [string[], RegExp][] = [
+      [['--dir', 'd', '--plaintext'], /config: nodeId: must be a non-empty string/],
+      [['--node-id', 'a', '--dir', 'd', '--plaintext', '--capacity', '5'], /config: invariant\.type: --capacity, --balance, --min and --max need --invariant/],
+      [['--node-id', 'a', '--dir', 'd', '--plaintext', '--invariant', 'total-supply', '--min', 'low'], /config: invariant\.min: must be an integer/],
+      [['--node-id', 'a', '--dir', 'd', '--plaintext', '--invariant', 'max', '--escrow-member', 'a'], /config: escrow: only for a bounded invariant/],
+      [['--config', join(dir, 'c0.json'), '--node-id', 'a', '--invariant', 'lww'], /config: invariant\.type: must be one of/],
+    ];
+    for (const [args, message] of flags) {
+      const r = spawnSync(process.execPath, [CLI, 'node', ...args], { encoding: 'utf8', cwd: dir, env: { ...process.env, CTFS_CLUSTER_SECRET: '' } });
+      expect(r.status, r.stderr).toBe(2);
+      expect(r.stderr).toMatch(message);
+    }
   });
 
   it('an occupied port is a clear error and exit code 1; every subcommand has help', async () => {
@@ -211,3 +232,29 @@ describe('ctfs cluster (the demo)', () => {
   }, 180_000);
 });
 
+
+describe('npx ctfs from a fresh install', () => {
+  it('the packed package installs (from the npm cache, no network) and `npx ctfs` runs its subcommands', async () => {
+    const root = join(import.meta.dirname, '..');
+    const dir = mkdtempSync(join(tmpdir(), 'ctfs-cli-npx-'));
+    dirs.push(dir);
+    // npm passes its own settings to scripts as npm_* variables; the install must not inherit them.
+    const env = Object.fromEntries(Object.entries(process.env).filter(([k]) => !k.toLowerCase().startsWith('npm_')));
+    const npm = (cwd: string, ...args: string[]) => {
+      const r = spawnSync('npm', args, { cwd, env, encoding: 'utf8', timeout: 240_000 });
+      expect(r.status, `npm ${args.join(' ')}: ${r.stdout}${r.stderr}`).toBe(0);
+      return r.stdout;
+    };
+    // dist/ is already built by the suite's setup; prepack would only rebuild it.
+    const tarball = npm(root, 'pack', '--ignore-scripts', '--pack-destination', dir).trim().split('\n').pop()!;
+    writeFileSync(join(dir, 'package.json'), JSON.stringify({ name: 'ctfs-user', version: '1.0.0', private: true }));
+    npm(dir, 'install', '--offline', '--no-audit', '--no-fund', `./${tarball}`);
+    const help = spawnSync('npx', ['--no-install', 'ctfs', '--help'], { cwd: dir, env, encoding: 'utf8' });
+    expect(help.status, help.stderr).toBe(0);
+    expect(help.stdout).toMatch(/^Usage: ctfs /);
+    const data = await logDir();
+    const verify = spawnSync('npx', ['--no-install', 'ctfs', 'verify', data], { cwd: dir, env, encoding: 'utf8' });
+    expect(verify.status, verify.stderr).toBe(0);
+    expect(verify.stdout).toMatch(/^ok: .* would open — 100 record\(s\)/);
+  }, 300_000);
+});

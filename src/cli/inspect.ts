@@ -12,6 +12,7 @@ import { readManifest } from '../persistence/manifest.js';
 import { readCheckpoint } from '../persistence/checkpoint.js';
 import { verifyLog } from '../persistence/verify.js';
 import { toHex } from '../core/bytes.js';
+import { loadNative } from '../native/shim.js';
 
 export interface DirectoryReport {
   readonly dir: string;
@@ -27,6 +28,19 @@ export interface DirectoryReport {
   readonly fromSequence: number;
   readonly lastSequence: number;
   readonly tornTail: { readonly file: string; readonly offset: number } | undefined;
+  /**
+   * The I/O backend is not a property of the directory (both write the same bytes, and a log
+   * written by one opens with the other): this says which one a kernel opened here with the
+   * default `auto` would write with, and why not io_uring when it would not.
+   */
+  readonly backend: { readonly recorded: false; readonly here: 'io_uring' | 'portable'; readonly reason?: string };
+}
+
+function backendHere(): DirectoryReport['backend'] {
+  const forced = process.env['CTFS_IO'];
+  if (forced === 'portable') return { recorded: false, here: 'portable', reason: 'CTFS_IO=portable' };
+  const { shim, reason } = loadNative();
+  return shim !== undefined ? { recorded: false, here: 'io_uring' } : { recorded: false, here: 'portable', reason };
 }
 
 const sizeOf = (file: string): number => statSync(file).size;
@@ -57,6 +71,7 @@ export function inspectDirectory(dir: string): DirectoryReport {
     fromSequence: verification.fromSequence,
     lastSequence: verification.lastSequence,
     tornTail: verification.tornTail === undefined ? undefined : { file: basename(verification.tornTail.file), offset: verification.tornTail.offset },
+    backend: backendHere(),
   };
 }
 
@@ -71,6 +86,8 @@ export function formatDirectoryReport(r: DirectoryReport): string {
     lines.push(`  recovery replays ${r.records} record(s) (${r.payloadBytes} payload bytes), sequences ${r.fromSequence}..${r.lastSequence}; the rest is in the newest checkpoint`);
     if (r.tornTail !== undefined) lines.push(`  torn tail: ${r.tornTail.file} from byte ${r.tornTail.offset} (an unfinished last batch; recovery drops it)`);
   }
+  const why = r.backend.reason === undefined ? '' : ` (${r.backend.reason})`;
+  lines.push(`  backend: not recorded (both write the same bytes); a kernel opened here writes with ${r.backend.here}${why}`);
   const segments = new Table({ head: ['segment', 'first sequence', 'bytes'], style: PLAIN });
   for (const s of r.segments) segments.push([s.file, s.firstSequence, s.bytes]);
   lines.push(segments.toString());

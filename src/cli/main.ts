@@ -19,6 +19,50 @@ function directory(value: string): string {
   return value;
 }
 
+/** A repeatable option's values, in order. */
+function collect(value: string, previous: string[] | undefined): string[] {
+  return [...(previous ?? []), value];
+}
+
+interface NodeFlags {
+  config?: string;
+  nodeId?: string;
+  dir?: string;
+  listen?: string;
+  advertise?: string;
+  peer?: string[];
+  cluster?: string;
+  secretFile?: string;
+  plaintext?: boolean;
+  invariant?: string;
+  capacity?: string;
+  balance?: string;
+  min?: string;
+  max?: string;
+  escrowMember?: string[];
+  metrics?: string;
+}
+
+/** The flags as config fields (`loadNodeConfig` checks them, naming the field). */
+function nodeOverrides(f: NodeFlags): Record<string, unknown> {
+  const parameters = { capacity: f.capacity, balance: f.balance, min: f.min, max: f.max };
+  const given = Object.values(parameters).some((v) => v !== undefined);
+  if (given && f.invariant === undefined) throw new ConfigError('invariant.type', '--capacity, --balance, --min and --max need --invariant');
+  return {
+    nodeId: f.nodeId,
+    dir: f.dir,
+    listen: f.listen,
+    advertise: f.advertise,
+    peers: f.peer,
+    cluster: f.cluster,
+    secretFile: f.secretFile,
+    plaintext: f.plaintext,
+    invariant: f.invariant === undefined ? undefined : { type: f.invariant, ...Object.fromEntries(Object.entries(parameters).filter(([, v]) => v !== undefined)) },
+    escrow: f.escrowMember === undefined ? undefined : { members: f.escrowMember },
+    metrics: f.metrics,
+  };
+}
+
 const program = new Command('ctfs').description('ctfs: a coordination-free state kernel — tools for its data directories').showHelpAfterError();
 
 /** A positive integer option (commander reports a bad one with the usage). */
@@ -45,17 +89,27 @@ program
 
 program
   .command('node')
-  .description('run one durable replicating node until SIGINT/SIGTERM (the secret: secretFile in the config, or CTFS_CLUSTER_SECRET)')
-  .requiredOption('--config <file>', 'the node\'s JSON config (nodeId, dir, listen, peers, invariant, escrow, metrics, secretFile, …)')
-  .option('--node-id <id>', 'overrides nodeId')
-  .option('--dir <dir>', 'overrides dir')
-  .option('--listen <host:port>', 'overrides listen')
-  .option('--peer <host:port>', 'a peer to dial (repeatable; replaces the config\'s peers)', (value: string, previous: string[] | undefined) => [...(previous ?? []), value])
-  .option('--metrics <host:port>', 'overrides metrics: where to serve /metrics')
-  .action(async (options: { config: string; nodeId?: string; dir?: string; listen?: string; peer?: string[]; metrics?: string }) => {
+  .description('run one durable replicating node until SIGINT/SIGTERM, from a JSON config, flags, or both (flags win); the secret: secretFile, or CTFS_CLUSTER_SECRET, never a flag')
+  .option('--config <file>', 'the node\'s JSON config (nodeId, dir, listen, advertise, peers, cluster, invariant, escrow, metrics, secretFile, plaintext)')
+  .option('--node-id <id>', 'nodeId: this node\'s name in the cluster')
+  .option('--dir <dir>', 'dir: the data directory')
+  .option('--listen <host:port>', 'listen (default 127.0.0.1:0)')
+  .option('--advertise <host:port>', 'advertise: the address peers dial')
+  .option('--peer <host:port>', 'a peer to dial (repeatable; replaces the config\'s peers)', collect)
+  .option('--cluster <name>', 'cluster: the cluster\'s name')
+  .option('--secret-file <file>', 'secretFile: a file holding the cluster secret')
+  .option('--plaintext', 'plaintext links (tests and trusted networks only)')
+  .option('--invariant <type>', 'invariant.type: gcounter, max, bounded-gcounter, total-supply')
+  .option('--capacity <n>', 'invariant.capacity (bounded-gcounter)')
+  .option('--balance <n>', 'invariant.balance (total-supply)')
+  .option('--min <n>', 'invariant.min (total-supply)')
+  .option('--max <n>', 'invariant.max (total-supply)')
+  .option('--escrow-member <id>', 'escrow.members: a node that shares the bound (repeatable)', collect)
+  .option('--metrics <host:port>', 'metrics: where to serve /metrics')
+  .action(async (options: NodeFlags) => {
     let config;
     try {
-      config = loadNodeConfig(options.config, { nodeId: options.nodeId, dir: options.dir, listen: options.listen, metrics: options.metrics, peers: options.peer });
+      config = loadNodeConfig(options.config, nodeOverrides(options));
     } catch (error) {
       if (!(error instanceof ConfigError)) throw error;
       console.error(error.message);

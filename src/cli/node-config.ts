@@ -36,6 +36,13 @@ export interface NodeConfig {
 }
 
 const INVARIANTS = ['gcounter', 'max', 'bounded-gcounter', 'total-supply'] as const;
+/** What each invariant is configured with, beside its type. */
+const INVARIANT_PARAMETERS: Record<(typeof INVARIANTS)[number], readonly string[]> = {
+  gcounter: [],
+  max: [],
+  'bounded-gcounter': ['capacity'],
+  'total-supply': ['balance', 'min', 'max'],
+};
 const SECRET_ENV = 'CTFS_CLUSTER_SECRET';
 
 function str(o: Record<string, unknown>, field: string, required: boolean): string | undefined {
@@ -52,19 +59,30 @@ function big(o: Record<string, unknown>, field: string, fallback: bigint): bigin
   return BigInt(v);
 }
 
-/** Reads and checks a config file; `overrides` (from flags) win over the file. */
-export function loadNodeConfig(file: string, overrides: Partial<Record<'nodeId' | 'dir' | 'listen' | 'metrics', string>> & { peers?: string[] } = {}, env = process.env): NodeConfig {
-  let raw: unknown;
-  try {
-    raw = JSON.parse(readFileSync(file, 'utf8'));
-  } catch (error) {
-    throw new ConfigError('(file)', `cannot read ${file} as JSON: ${(error as Error).message}`);
+/**
+ * Fields given by flags: each replaces the file's field of the same name (`invariant` and
+ * `escrow` whole). Checked exactly as the file's fields are.
+ */
+export type ConfigOverrides = Partial<Record<string, unknown>>;
+
+/**
+ * Reads and checks a config file (or none: the flags alone, paths relative to the working
+ * directory); `overrides` (from flags) win over the file.
+ */
+export function loadNodeConfig(file: string | undefined, overrides: ConfigOverrides = {}, env = process.env): NodeConfig {
+  let raw: unknown = {};
+  if (file !== undefined) {
+    try {
+      raw = JSON.parse(readFileSync(file, 'utf8'));
+    } catch (error) {
+      throw new ConfigError('(file)', `cannot read ${file} as JSON: ${(error as Error).message}`);
+    }
   }
   if (raw === null || typeof raw !== 'object' || Array.isArray(raw)) throw new ConfigError('(file)', 'must hold a JSON object');
   const o = { ...(raw as Record<string, unknown>), ...Object.fromEntries(Object.entries(overrides).filter(([, v]) => v !== undefined)) };
   const known = new Set(['nodeId', 'dir', 'listen', 'advertise', 'peers', 'cluster', 'secretFile', 'plaintext', 'invariant', 'escrow', 'metrics']);
   for (const key of Object.keys(o)) if (!known.has(key)) throw new ConfigError(key, `is not a field (fields: ${[...known].join(', ')})`);
-  const base = dirname(resolve(file));
+  const base = file === undefined ? process.cwd() : dirname(resolve(file));
   const nodeId = str(o, 'nodeId', true)!;
   const dir = resolve(base, str(o, 'dir', true)!);
   const listen = str(o, 'listen', false) ?? '127.0.0.1:0';
@@ -85,6 +103,10 @@ export function loadNodeConfig(file: string, overrides: Partial<Record<'nodeId' 
   const inv = o['invariant'] ?? { type: 'gcounter' };
   if (inv === null || typeof inv !== 'object') throw new ConfigError('invariant', `must be an object with a type (${INVARIANTS.join(', ')})`);
   const i = inv as Record<string, unknown>;
+  const parameters = INVARIANT_PARAMETERS[i['type'] as (typeof INVARIANTS)[number]] ?? [];
+  for (const key of (INVARIANTS as readonly unknown[]).includes(i['type']) ? Object.keys(i) : []) {
+    if (key !== 'type' && !parameters.includes(key)) throw new ConfigError(`invariant.${key}`, `is not a parameter of ${String(i['type'])} (its parameters: ${parameters.join(', ') || 'none'})`);
+  }
   let invariant: () => Invariant;
   let initialState: Uint8Array | undefined;
   switch (i['type']) {
