@@ -233,6 +233,20 @@ describe('ctfs cluster (the demo)', () => {
 });
 
 
+describe('ctfs cluster on a terminal', () => {
+  // `script` (util-linux; Debian marks it essential, so it is on every machine) gives the command a pseudo-terminal.
+  it('draws live bars on a TTY, then the same report and checks', () => {
+    const command = [process.execPath, CLI, 'cluster', '--nodes', '3', '--seconds', '3', '--rate', '300', '--stock', '300'].join(' ');
+    const r = spawnSync('script', ['-qec', command, '/dev/null'], { encoding: 'utf8', timeout: 170_000 });
+    expect(r.status, r.stdout + r.stderr).toBe(0);
+    expect(r.stdout).toMatch(/\x1b\[\?25l/); // the cursor hidden while bars redraw
+    expect(r.stdout).toMatch(/ n0 \|[█░]+\| \d+\/3 s {2}facts \d+ {2}lag [\d.]+ ms {2}quota \d+ {2}sold \d+/);
+    expect(r.stdout).not.toMatch(/t=\d+\.\ds n0 facts/); // no plain lines on a terminal
+    expect(r.stdout).toMatch(/ok {3}never above the stock \(300\) on any node/);
+    expect(r.stdout).not.toMatch(/FAIL/);
+  }, 180_000);
+});
+
 describe('npx ctfs from a fresh install', () => {
   it('the packed package installs (from the npm cache, no network) and `npx ctfs` runs its subcommands', async () => {
     const root = join(import.meta.dirname, '..');
