@@ -24,6 +24,7 @@ export const THREADS_FILES = [
   'test/escrow-network.test.ts',
   'test/escrow-processes.test.ts',
   'test/cli.test.ts',
+  'test/bench-peers.test.ts',
   'test/replication-processes.test.ts',
   'test/replication-netns.test.ts',
   'test/pool-exactness.test.ts',
