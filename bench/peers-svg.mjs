@@ -7,7 +7,8 @@
 
 const ROW = 22;
 const BAR = 8;
-const LABEL_WIDTH = 300;
+/** Width of one character of the 11 px labels, generously (DejaVu Sans averages ~6.1 px). */
+const CHAR_WIDTH = 6.4;
 const PLOT_WIDTH = 520;
 const RIGHT = 90;
 const TOP = 48;
@@ -24,6 +25,7 @@ const escape = (s) => String(s).replace(/&/g, '&amp;').replace(/</g, '&lt;').rep
  *   undefined value draws nothing (and says "n/a"). `legend` defaults to the series.
  */
 export function barChart({ title, axis, series, rows, format, legend = series }) {
+  const LABEL_WIDTH = Math.ceil(Math.max(...rows.map((r) => r.label.length)) * CHAR_WIDTH) + 16;
   const all = rows.flatMap((r) => r.values).filter((v) => v !== undefined && v > 0);
   const lo = 10 ** Math.floor(Math.log10(Math.min(...all)));
   const hi = 10 ** Math.ceil(Math.log10(Math.max(...all)));

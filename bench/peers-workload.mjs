@@ -4,8 +4,8 @@
  * A seeded sequence of signed amounts; a decrement that would take the balance below zero is
  * refused. Decrements are a little more likely than increments (DECREMENT_SHARE), so the balance
  * drifts down from START to the floor within a few thousand operations and then stays near it:
- * from there on roughly one operation in ten is refused, so every system under test spends most
- * of the run deciding refusals as well as acceptances, not only the easy case.
+ * from there on roughly one operation in thirteen is refused, so every system under test decides
+ * refusals as well as acceptances for most of the run, not only the easy case.
  *
  * Every operation carries a 200-byte fact: the amount as an i128 (what TotalSupplyInvariant
  * reads), the operation's number (so no two facts are equal, however long a run cycles through

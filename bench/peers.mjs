@@ -605,7 +605,7 @@ if (ONLY === undefined) {
     join(values.out, 'peers-latency.svg'),
     barChart({
       title: `Latency per operation (median of ${ROUNDS} rounds' percentiles)`,
-      axis: 'milliseconds',
+      axis: 'latency',
       series: [{ name: 'p50', color: '#60a5fa' }, { name: 'p99', color: '#1e3a8a' }],
       rows: measured.map((r, k) => ({ label: labels[k], values: [r.p50, r.p99] })),
       format: (v) => (v >= 1 ? `${+v.toPrecision(3)} ms` : `${+(v * 1000).toPrecision(3)} µs`),
