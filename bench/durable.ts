@@ -25,6 +25,8 @@ import {
   type FactId,
 } from 'ctfs';
 import { Outcomes, idPool, printMarkdown, record, rows } from './harness.js';
+import { STAGES, breakdown, type Breakdown } from './stage-breakdown.js';
+import { PerformanceObserver } from 'node:perf_hooks';
 
 const QUICK = process.argv.includes('--quick');
 const ROUNDS = QUICK ? 1 : Number(process.env.CTFS_BENCH_ROUNDS ?? 3);
@@ -51,8 +53,8 @@ const pct = (sorted: Float64Array, p: number): number => sorted[Math.min(sorted.
 let dirs = 0;
 const freshDir = (): string => path.join(root, `k${dirs++}`);
 
-async function open(backend: 'uring' | 'portable', capacity: number, dir = freshDir()): Promise<DurableKernel> {
-  return DurableKernel.open(dir, new TotalSupplyInvariant(), { indexCapacity: capacity, initialState: initial, backend, announce: false, prefault: true });
+async function open(backend: 'uring' | 'portable', capacity: number, dir = freshDir(), traceBatches?: number): Promise<DurableKernel> {
+  return DurableKernel.open(dir, new TotalSupplyInvariant(), { indexCapacity: capacity, initialState: initial, backend, announce: false, prefault: true, traceBatches });
 }
 
 type Variant = (i: number, outcomes: Outcomes) => void;
@@ -183,32 +185,51 @@ function rawSyncLatency(samples: number): { p50: number; p99: number } {
   return { p50: pct(times, 0.5), p99: pct(times, 0.99) };
 }
 
-/** Stage → durable latency at a steady PACED_RATE (facts are admitted on schedule, the thread parks in between). */
-async function latencyRound(backend: 'uring' | 'portable', outcomes: Outcomes): Promise<Float64Array> {
+/**
+ * Stage → durable latency at a steady PACED_RATE (facts are admitted on schedule, the thread parks
+ * in between), with where it goes: the worker's stamps of every batch (`traceBatches`), the
+ * admitting thread's stalls (a loop turn longer than 1 ms) and its GC pauses.
+ */
+async function latencyRound(backend: 'uring' | 'portable', outcomes: Outcomes): Promise<{ sorted: Float64Array; stages: Breakdown; stalls: number[]; gcMs: number[] }> {
   const total = Math.round(PACED_RATE * PACED_SECONDS);
-  const kernel = await open(backend, total + 16);
+  const kernel = await open(backend, total + 16, freshDir(), 1 << 16);
   const nap = new Int32Array(new SharedArrayBuffer(4));
   const stagedAt = new Float64Array(total);
-  const latency = new Float64Array(total);
+  const seenAt = new Float64Array(total);
+  const gcMs: number[] = [];
+  const gc = new PerformanceObserver((list) => {
+    for (const entry of list.getEntries()) gcMs.push(entry.duration);
+  });
+  gc.observe({ entryTypes: ['gc'] });
+  const stalls: number[] = [];
   let settled = 0;
+  const origin = performance.timeOrigin;
   const start = performance.now() + 5;
   let next = 0;
+  let last = performance.now();
   while (settled < total) {
     const now = performance.now();
+    if (now - last > 1) stalls.push(now - last);
+    last = now;
     while (next < total && start + next * (1000 / PACED_RATE) <= now) {
       const code = kernel.tryAdmitRaw(pool[next]!, NO_DEPS, payloads[next & 1]!);
       outcomes.add(code);
-      stagedAt[next++] = performance.now();
+      stagedAt[next++] = origin + performance.now();
     }
     const durable = kernel.durableSequence;
-    const seen = performance.now();
-    while (settled < next && settled + 1 <= durable) latency[settled] = seen - stagedAt[settled++]!;
+    const seen = origin + performance.now();
+    while (settled < next && settled + 1 <= durable) seenAt[settled++] = seen;
     // Park ~20 µs (never spin the main thread: on two cores it would steal the worker's).
     Atomics.wait(nap, 0, 0, 0.02);
   }
+  const stages = breakdown(stagedAt, seenAt, kernel.batchTrace!.read(), kernel.backend === 'io_uring');
   await kernel.close();
+  await new Promise((r) => setImmediate(r)); // deliver the buffered GC entries
+  gc.disconnect();
   fs.rmSync(kernel.dir, { recursive: true, force: true });
-  return latency.sort();
+  const latency = new Float64Array(total);
+  for (let i = 0; i < total; i++) latency[i] = seenAt[i]! - stagedAt[i]!;
+  return { sorted: latency.sort(), stages, stalls, gcMs };
 }
 
 console.log(`ctfs durable benchmarks ${QUICK ? '(quick: figures meaningless)' : ''}— node ${process.version}, ${new Date().toISOString()}, rounds ${ROUNDS}, data in ${root}`);
@@ -242,12 +263,23 @@ for (const backend of BACKENDS) {
   const p50: number[] = [];
   const p99: number[] = [];
   let worst = 0;
+  const stageRows: string[] = [];
   for (let r = 0; r < ROUNDS; r++) {
-    const lat = await latencyRound(backend, paced);
+    const round = await latencyRound(backend, paced);
+    const lat = round.sorted;
     p50.push(pct(lat, 0.5));
     p99.push(pct(lat, 0.99));
     worst = Math.max(worst, lat[lat.length - 1]!);
+    const us = (ms: number): string => (ms * 1000).toFixed(0);
+    const stages = STAGES.map((s) => `${s} ${us(pct(round.stages.sorted[s], 0.5))}/${us(pct(round.stages.sorted[s], 0.99))}`).join(', ');
+    const tail = STAGES.map((s) => `${s} ${us(round.stages.tail[s])}`).join(', ');
+    const stalled = round.stalls.reduce((a, b) => a + b, 0);
+    const gcTotal = round.gcMs.reduce((a, b) => a + b, 0);
+    stageRows.push(
+      `round ${r + 1}: stages p50/p99 µs: ${stages}\n      slowest 1% (p99 ${us(pct(lat, 0.99))} µs), mean µs per stage: ${tail}\n      admitting thread: ${round.stalls.length} stalls > 1 ms (${stalled.toFixed(0)} ms in all, longest ${Math.max(0, ...round.stalls).toFixed(1)} ms); ${round.gcMs.length} GC pauses (${gcTotal.toFixed(1)} ms in all, longest ${Math.max(0, ...round.gcMs).toFixed(1)} ms); ${round.stages.facts} facts matched to ${backend} batches`,
+    );
   }
+  for (const row of stageRows) console.log(`    ${row}`);
   const floor = rawSyncLatency(QUICK ? 50 : 1000);
   const pacedOk = paced.ok === paced.total;
   invalid ||= !pacedOk;

@@ -138,6 +138,8 @@ export {
   TwoLaneDurableKernel,
 } from './kernels/durable-kernel.js';
 export type { CheckpointInfo, CheckpointOffload, DurabilityStatus, DurableKernelOptions } from './kernels/durable-kernel.js';
+export { MAX_TRACE_BATCHES } from './persistence/batch-trace.js';
+export type { BatchStamp, BatchTrace } from './persistence/batch-trace.js';
 export type { RecoveryReport, CompactionResult } from './persistence/recovery.js';
 export type { TornTail } from './persistence/wal-scan.js';
 export { SpscRing, MIN_RING_CAPACITY, MAX_RING_CAPACITY } from './core/spsc-ring.js';

@@ -1132,3 +1132,50 @@ describe('misuse', () => {
     expect(r.lastSequence).toBe(1);
   });
 });
+
+describe('traceBatches (diagnostics)', () => {
+  it('stamps every batch in order: the batches cover every sequence once, each stage no earlier than the one before', async () => {
+    const k = await openKernel({ traceBatches: 1024 });
+    expect(k.batchTrace?.capacity).toBe(1024);
+    const before = performance.timeOrigin + performance.now();
+    for (let round = 0; round < 5; round++) {
+      for (let i = 0; i < 100; i++) expect(k.tryAdmitRaw(freshId(), [], ONE)).toBe(AdmitCode.Ok);
+      await k.flush();
+    }
+    const after = performance.timeOrigin + performance.now();
+    const batches = k.batchTrace!.read();
+    expect(batches.length).toBe(k.logStats.batches);
+    expect(batches.length).toBeGreaterThanOrEqual(5);
+    let previous = 0;
+    let records = 0;
+    for (const b of batches) {
+      expect(b.lastSequence - previous, 'a batch holds the sequences after the previous one').toBe(b.records);
+      previous = b.lastSequence;
+      records += b.records;
+      expect(b.pickedUp).toBeGreaterThanOrEqual(before);
+      expect(b.pickedUp).toBeLessThanOrEqual(b.submitted);
+      expect(b.submitted).toBeLessThanOrEqual(b.written);
+      expect(b.written).toBeLessThanOrEqual(b.synced);
+      expect(b.synced).toBeLessThanOrEqual(b.published);
+      expect(b.published).toBeLessThanOrEqual(after);
+    }
+    expect(records).toBe(500);
+    expect(previous).toBe(k.lastSequence);
+  });
+
+  it('keeps the last `traceBatches` batches; off by default; a bad size is InvalidArgument before anything opens', async () => {
+    const k = await openKernel({ traceBatches: 2 });
+    for (let round = 0; round < 4; round++) {
+      expect(k.tryAdmitRaw(freshId(), [], ONE)).toBe(AdmitCode.Ok);
+      await k.flush();
+    }
+    expect(k.batchTrace!.batches).toBe(4);
+    expect(k.batchTrace!.read().map((b) => b.lastSequence)).toEqual([3, 4]);
+    expect((await openKernel()).batchTrace).toBeUndefined();
+    const dir = tempDir();
+    for (const bad of [0, -1, 1.5, 2 ** 21, Number.NaN]) {
+      await expect(openKernel({ traceBatches: bad }, dir)).rejects.toMatchObject({ code: 'InvalidArgument' });
+    }
+    expect(fs.readdirSync(dir)).toEqual([]);
+  });
+});

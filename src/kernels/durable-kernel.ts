@@ -42,6 +42,7 @@ import { describeValue } from '../describe-value.js';
 import { MAX_WAL_RECORD_BYTES } from '../persistence/wal-record.js';
 import type { FaultPlan } from '../persistence/protocol.js';
 import type { LatencyHistogram } from '../metrics/latency-histogram.js';
+import { BatchTrace } from '../persistence/batch-trace.js';
 import type { CausalDomain, DomainImage } from '../domain/causal-domain.js';
 import { KernelBase } from './kernel-base.js';
 import { prefaultOf, type KernelOptions } from './kernel-options.js';
@@ -105,6 +106,12 @@ export interface DurableKernelOptions extends KernelOptions {
   readonly prefault?: boolean;
   /** @internal Fault injection for tests. */
   readonly faults?: FaultPlan;
+  /**
+   * Diagnostics, off by default: keep the stage times (picked up, submitted, written, synced,
+   * published) of the last `traceBatches` batches, read back with `batchTrace` — to see where a
+   * fact's stage → durable latency goes. Costs a few stores per batch, none per record.
+   */
+  readonly traceBatches?: number;
 }
 
 export type { CheckpointJob } from '../persistence/checkpoint.js';
@@ -229,6 +236,7 @@ export class DurableKernel<I extends Invariant = Invariant> extends KernelBase<I
   private log!: DurableLog;
   private report!: RecoveryReport;
   private logId!: Uint8Array;
+  private trace: BatchTrace | undefined;
   private closing: Promise<void> | undefined;
   /** The tail of the checkpoint/re-anchor queue (see `exclusive`). */
   private checkpointChain: Promise<unknown> = Promise.resolve();
@@ -261,11 +269,20 @@ export class DurableKernel<I extends Invariant = Invariant> extends KernelBase<I
   }
 
   /** @internal Gives the kernel its running log: from now on every admission is logged. */
-  [BIND_LOG](log: DurableLog, report: RecoveryReport, logId: Uint8Array): void {
+  [BIND_LOG](log: DurableLog, report: RecoveryReport, logId: Uint8Array, trace: BatchTrace | undefined): void {
     this.log = log;
     this.domain.log = log;
     this.report = report;
     this.logId = logId;
+    this.trace = trace;
+  }
+
+  /**
+   * The stage times of the last batches (`traceBatches` option), or undefined when not traced.
+   * Read it once the facts of interest are durable: a batch being stamped may read half-written.
+   */
+  get batchTrace(): BatchTrace | undefined {
+    return this.trace;
   }
 
   /** @internal The durability control block (its fsync watermark), for the replication worker. */
@@ -538,6 +555,7 @@ async function openDurable<I extends Invariant, K extends DurableKernel<I>>(
   if (typeof dir !== 'string' || dir === '') throw new InvalidArgumentError('dir must be a directory path');
   options = optionsObject(options);
   const { arenaBytes, segmentBytes, ackTimeoutMs } = checkOptions(options);
+  const trace = options.traceBatches === undefined ? undefined : BatchTrace.create(options.traceBatches);
   let unlock: () => void;
   try {
     fs.mkdirSync(dir, { recursive: true });
@@ -563,10 +581,11 @@ async function openDurable<I extends Invariant, K extends DurableKernel<I>>(
       segmentBytes,
       backend: options.backend ?? 'auto',
       faults: options.faults,
+      trace: trace?.buffer,
       prefault: prefaultOf(options),
       manifest,
     });
-    kernel[BIND_LOG](log, report, logId);
+    kernel[BIND_LOG](log, report, logId, trace);
     if (options.announce !== false) {
       const why = log.backendNote === '' ? '' : ` (${log.backendNote})`;
       debug('durable kernel in %s: %s backend%s; recovered %d facts', dir, log.backendName, why, report.lastSequence);

@@ -31,6 +31,8 @@ export interface PersistenceWorkerData {
   readonly segmentBytes: number;
   readonly backend: BackendChoice;
   readonly faults?: FaultPlan;
+  /** A BatchTrace's buffer: stamp every batch's stages into it (the `traceBatches` option). */
+  readonly trace?: SharedArrayBuffer;
   /** The manifest the kernel wrote at open (naming `segmentFile`); the worker writes its successors. */
   readonly manifest: Manifest;
 }

@@ -22,6 +22,7 @@ import { fsyncDirectory } from './data-dir.js';
 import { writeManifest } from './manifest.js';
 import { SEGMENT_HEADER_BYTES, encodeSegmentHeader, segmentFileName } from './segment.js';
 import { recordSequence, sealWalRecord } from './wal-record.js';
+import { BatchTrace, traceNow } from './batch-trace.js';
 import type { FaultPlan, PersistenceWorkerData, WorkerMessage } from './protocol.js';
 
 /** The worker checks for close this often while idle. */
@@ -59,6 +60,7 @@ export function runWalWriter(data: PersistenceWorkerData, post: (message: Worker
   const control = new DurabilityControl(data.control);
   const ring = SpscRing.attach(data.ring);
   const latency = LatencyHistogram.attach(data.latency);
+  const trace = data.trace === undefined ? undefined : BatchTrace.attach(data.trace);
   let opened: ReturnType<typeof openBackend>;
   try {
     opened = openBackend(data.backend);
@@ -87,6 +89,7 @@ export function runWalWriter(data: PersistenceWorkerData, post: (message: Worker
         if (ring.closed && ring.head() === tail) break;
         continue;
       }
+      const pickedUp = trace === undefined ? 0 : traceNow();
       const head = ring.head();
       // Walk the batch: seal every record, note the contiguous runs and the last sequence. A batch
       // takes at most half the arena, so the kernel keeps staging into the other half while this
@@ -121,9 +124,15 @@ export function runWalWriter(data: PersistenceWorkerData, post: (message: Worker
       n++;
       const lastSequence = recordSequence(words, lastOffset >>> 2);
 
+      const submitted = trace === undefined ? 0 : traceNow();
+      let writtenAt = 0;
       const started = performance.now();
-      const written = backend.writeAndSync(fd, bytes, ranges, n, fileOffset, () => control.markWritten(lastSequence));
+      const written = backend.writeAndSync(fd, bytes, ranges, n, fileOffset, () => {
+        if (trace !== undefined) writtenAt = traceNow();
+        control.markWritten(lastSequence);
+      });
       const elapsedMs = performance.now() - started;
+      const synced = trace === undefined ? 0 : traceNow();
       control.setLastSyncMicros(Math.round(elapsedMs * 1000));
       latency.record(Math.round(elapsedMs * 1e6));
       fileOffset += written;
@@ -135,6 +144,7 @@ export function runWalWriter(data: PersistenceWorkerData, post: (message: Worker
       tail = pos;
       // Last: whoever wakes on the watermark finds the arena space and the counters already there.
       control.markDurable(lastSequence);
+      if (trace !== undefined) trace.stamp(lastSequence, records, pickedUp, submitted, writtenAt, synced, traceNow());
 
       if (fileOffset >= data.segmentBytes) {
         fd = startSegment(data, backend, fd, lastSequence + 1, capacity);
