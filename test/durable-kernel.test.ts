@@ -438,6 +438,24 @@ describe('DurableHandle', () => {
     expect(k.writtenSequence).toBeGreaterThanOrEqual(4);
   });
 
+  it('handles keep their ids across slabs while the caller reuses one array; a read copy is the reader\'s own', async () => {
+    const k = await openKernel({ initialState: new ConservationState(0n, 0n, 1_000_000n).toBytes() });
+    const scratch = new Uint8Array(32);
+    const expected: Uint8Array[] = [];
+    const handles: DurableHandle[] = [];
+    for (let i = 0; i < 2_500; i++) {
+      scratch.set(freshId());
+      expected.push(scratch.slice());
+      handles.push(k.admitRawWithHandle(scratch, [], ONE));
+    }
+    await k.flush();
+    handles.forEach((h, i) => expect(h.factId, `handle ${i}`).toEqual(expected[i]));
+    const copy = handles[1_500]!.factId;
+    copy.fill(0);
+    expect(handles[1_500]!.factId).toEqual(expected[1_500]);
+    expect(handles[1_500]!.factId).not.toBe(handles[1_500]!.factId);
+  });
+
   it('pending → durable: isDurable, poll, spinWait, durable()', async () => {
     const k = await openKernel({ faults: { syncDelayMs: 200 } });
     const a = freshId();

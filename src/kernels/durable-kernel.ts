@@ -21,8 +21,7 @@ import { DURABILITY_CONTROL } from './internal.js';
 import * as fs from 'node:fs';
 import { debuglog } from 'node:util';
 import { AdmitCode } from '../codes.js';
-import { copyBytes } from '../core/bytes.js';
-import type { Fact, FactId } from '../core/fact.js';
+import { FACT_ID_BYTES, type Fact, type FactId } from '../core/fact.js';
 import { cellBytes, type StateCell } from '../core/state-cell.js';
 import { ExactCausalIndex } from '../causal/exact-index.js';
 import { AdmitError, asStorageError, CheckpointError, DurabilityError, InvalidArgumentError } from '../errors.js';
@@ -43,6 +42,7 @@ import { MAX_WAL_RECORD_BYTES } from '../persistence/wal-record.js';
 import type { FaultPlan } from '../persistence/protocol.js';
 import type { LatencyHistogram } from '../metrics/latency-histogram.js';
 import { BatchTrace } from '../persistence/batch-trace.js';
+import { IdSlab } from './id-slab.js';
 import type { CausalDomain, DomainImage } from '../domain/causal-domain.js';
 import { KernelBase } from './kernel-base.js';
 import { prefaultOf, type KernelOptions } from './kernel-options.js';
@@ -137,20 +137,27 @@ export interface CheckpointInfo {
 
 /**
  * A fact admitted with `admitRawWithHandle`: it is in memory already; the handle says when it is durable.
- * Handles are cheap (a sequence number and a reference to the log).
+ * Handles are cheap: a sequence number, a reference to the log, and the id's place in a slab of
+ * ids shared with other handles (no allocation of its own).
  */
 export class DurableHandle {
   /** The fact's WAL sequence number. */
   readonly sequence: number;
-  /** The id the fact was admitted with (a copy: the caller may reuse its array). */
-  readonly factId: FactId;
   private readonly log: DurableLog;
+  private readonly ids: Uint8Array;
+  private readonly at: number;
 
   /** @internal */
-  constructor(log: DurableLog, sequence: number, factId: FactId) {
+  constructor(log: DurableLog, sequence: number, ids: Uint8Array, at: number) {
     this.log = log;
     this.sequence = sequence;
-    this.factId = factId;
+    this.ids = ids;
+    this.at = at;
+  }
+
+  /** The id the fact was admitted with: a fresh copy at each read (the caller may reuse its array). */
+  get factId(): FactId {
+    return this.ids.slice(this.at, this.at + FACT_ID_BYTES);
   }
 
   isDurable(): boolean {
@@ -237,6 +244,7 @@ export class DurableKernel<I extends Invariant = Invariant> extends KernelBase<I
   private report!: RecoveryReport;
   private logId!: Uint8Array;
   private trace: BatchTrace | undefined;
+  private readonly handleIds = new IdSlab();
   private closing: Promise<void> | undefined;
   /** The tail of the checkpoint/re-anchor queue (see `exclusive`). */
   private checkpointChain: Promise<unknown> = Promise.resolve();
@@ -333,7 +341,9 @@ export class DurableKernel<I extends Invariant = Invariant> extends KernelBase<I
   admitRawWithHandle(id: FactId, deps: readonly FactId[], payload: Uint8Array): DurableHandle {
     const code = this.domain.tryAdmit(id, deps, payload);
     if (code !== AdmitCode.Ok) throw this.rejection(code, id);
-    return new DurableHandle(this.log, this.log.lastSequence, copyBytes(id));
+    const ids = this.handleIds;
+    const at = ids.put(id);
+    return new DurableHandle(this.log, this.log.lastSequence, ids.slab, at);
   }
 
   /** `admitRawWithHandle` for a `Fact`. */
