@@ -11,6 +11,7 @@
  * reads), the operation's number (so no two facts are equal, however long a run cycles through
  * the sequence), and filler up to FACT_BYTES.
  */
+import { prng } from '../test/helpers/random.mjs';
 
 /** The fact size the comparison is stated for. */
 export const FACT_BYTES = 200;
@@ -24,21 +25,9 @@ const DECREMENT_SHARE = 0.55;
 export const SEQUENCE_LENGTH = 1 << 20;
 const SEQUENCE_MASK = SEQUENCE_LENGTH - 1;
 
-/** mulberry32: a small, fast, seeded generator; good enough for a workload, not for keys. */
-function generator(seed) {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
-
 /** The amounts, seeded: the same sequence for every system in a run. */
 export function amounts(seed = 20261208) {
-  const next = generator(seed);
+  const next = prng(seed);
   const out = new Int32Array(SEQUENCE_LENGTH);
   for (let i = 0; i < SEQUENCE_LENGTH; i++) {
     const amount = 1 + Math.floor(next() * MAX_AMOUNT);

@@ -87,6 +87,41 @@ class Samples {
 }
 
 /**
+ * One round of one configuration: operation numbers, outcomes, latency samples, and when to stop.
+ * `next()` hands out the next operation's number; `running` says whether the time is not up.
+ */
+class Round {
+  samples = new Samples();
+  ops = 0;
+  accepted = 0;
+  acceptedSum = 0;
+  /** Outcomes that are neither an acceptance nor a floor refusal (must stay 0). */
+  other = 0;
+  t0 = now();
+  end = this.t0 + SECONDS * 1000;
+  /** When the operations ended (`stop()`), if cleanup or convergence follows before `result`. */
+  stopped = undefined;
+
+  get running() {
+    return now() < this.end;
+  }
+  next() {
+    return this.ops++;
+  }
+  accept(amount) {
+    this.accepted++;
+    this.acceptedSum += amount;
+  }
+  stop() {
+    this.stopped = now();
+  }
+  /** The round's figures: elapsed until `stop()`, or until now. */
+  result(check, extra = {}) {
+    return { ops: this.ops, elapsed: (this.stopped ?? now()) - this.t0, samples: this.samples, check, ...extra };
+  }
+}
+
+/**
  * A check of a round's outcome: `ok`, and what was compared. One failed check fails the run.
  */
 const check = (ok, text) => ({ ok, text });
@@ -103,130 +138,124 @@ const configurations = [];
  */
 const define = (system, mode, run, notes = {}) => configurations.push({ system, mode, run, ...notes });
 
+/**
+ * One synchronous admission of the round's next operation through `admit(fact, i)` (an AdmitCode
+ * back): Ok accepts it, `refusal` is the floor's answer, anything else is counted as other.
+ */
+function admitNext(round, fact, admit, refusal) {
+  const i = round.next();
+  const d = amountOf(deltas, i);
+  writeFact(fact, i, d);
+  const code = admit(fact, i);
+  if (code === AdmitCode.Ok) round.accept(d);
+  else if (code !== refusal) round.other++;
+}
+
+/**
+ * The asynchronous kind, every operation timed: `admit(fact, i, amount)` resolves to true
+ * (accepted), false (the floor refused it) or anything else (counted as other).
+ */
+async function timedAsyncAdmission(round, fact, admit) {
+  const s = now();
+  const i = round.next();
+  const d = amountOf(deltas, i);
+  writeFact(fact, i, d);
+  const outcome = await admit(fact, i, d);
+  if (outcome === true) round.accept(d);
+  else if (outcome !== false) round.other++;
+  round.samples.add(now() - s);
+}
+
+/** `admitNext`, timing one operation in `every` (a power of two). */
+function sampledAdmission(round, fact, admit, refusal, every = SAMPLE_EVERY) {
+  const timed = (round.ops & (every - 1)) === 0;
+  const s = timed ? now() : 0;
+  admitNext(round, fact, admit, refusal);
+  if (timed) round.samples.add(now() - s);
+}
+
 // ---------------------------------------------------------------------------------------- ctfs
 define('ctfs', 'in memory, 1 caller', async () => {
   const kernel = Kernel.withState(new TotalSupplyInvariant(), floorState());
+  const admit = (fact) => kernel.tryAdmitRaw(factId([], fact), [], fact);
   const fact = factBuffer();
-  const samples = new Samples();
-  let accepted = 0;
-  let other = 0;
-  let i = 0;
-  const t0 = now();
-  const end = t0 + SECONDS * 1000;
-  for (;;) {
-    for (let k = 0; k < 1024; k++, i++) {
-      const timed = (i & (SAMPLE_EVERY - 1)) === 0;
-      const s = timed ? now() : 0;
-      const d = amountOf(deltas, i);
-      writeFact(fact, i, d);
-      const code = kernel.tryAdmitRaw(factId([], fact), [], fact);
-      if (code === AdmitCode.Ok) accepted++;
-      else if (code !== AdmitCode.InvariantViolation) other++;
-      if (timed) samples.add(now() - s);
-    }
-    if (now() >= end) break;
-  }
-  const elapsed = now() - t0;
-  const c = sequentialCheck(i, balanceOf(kernel), accepted);
-  return { ops: i, elapsed, samples, check: check(c.ok && other === 0 && kernel.size === accepted, `${c.text}; ${kernel.size} facts held; ${other} other outcomes`) };
+  const round = new Round();
+  do {
+    for (let k = 0; k < 1024; k++) sampledAdmission(round, fact, admit, AdmitCode.InvariantViolation);
+  } while (round.running);
+  const c = sequentialCheck(round.ops, balanceOf(kernel), round.accepted);
+  return round.result(check(c.ok && round.other === 0 && kernel.size === round.accepted, `${c.text}; ${kernel.size} facts held; ${round.other} other outcomes`));
 }, { key: 'memory' });
 
-/** Opens a durable kernel in a new directory; after the round, reopens it to check what survived. */
+/**
+ * Opens a durable kernel in a new directory and runs `body(kernel, round)`, which stops the
+ * round when its operations end; then reopens the directory to check what survived.
+ */
 async function durableRound(body) {
   const dir = tempDir();
   const kernel = await DurableKernel.open(dir, new TotalSupplyInvariant(), { initialState: floorState() });
-  const r = await body(kernel);
+  const round = new Round();
+  await body(kernel, round);
   await kernel.close();
   const reopened = await DurableKernel.open(dir, new TotalSupplyInvariant());
   const balance = balanceOf(reopened);
   const facts = reopened.size;
   await reopened.close();
   rmSync(dir, { recursive: true, force: true });
-  const c = sequentialCheck(r.ops, balance, r.accepted);
-  return { ...r, check: check(c.ok && r.other === 0 && facts === r.accepted, `after reopening: ${c.text}; ${facts} facts recovered; ${r.other} other outcomes`) };
+  const c = sequentialCheck(round.ops, balance, round.accepted);
+  return round.result(check(c.ok && round.other === 0 && facts === round.accepted, `after reopening: ${c.text}; ${facts} facts recovered; ${round.other} other outcomes`));
 }
 
 define('ctfs', 'durable, Durable ack, 1 caller', () =>
-  durableRound(async (kernel) => {
+  durableRound(async (kernel, round) => {
     const fact = factBuffer();
-    const samples = new Samples();
-    let accepted = 0;
-    let other = 0;
-    let i = 0;
-    const t0 = now();
-    const end = t0 + SECONDS * 1000;
-    while (now() < end) {
-      const s = now();
-      const d = amountOf(deltas, i);
-      writeFact(fact, i, d);
-      const code = kernel.tryAdmitRaw(factId([], fact), [], fact, AckMode.Durable);
-      if (code === AdmitCode.Ok) accepted++;
-      else if (code !== AdmitCode.InvariantViolation) other++;
-      samples.add(now() - s);
-      i++;
-    }
-    return { ops: i, elapsed: now() - t0, samples, accepted, other };
+    const admit = (f) => kernel.tryAdmitRaw(factId([], f), [], f, AckMode.Durable);
+    while (round.running) sampledAdmission(round, fact, admit, AdmitCode.InvariantViolation, 1);
+    round.stop();
   }),
   { key: 'durable-ack' },
 );
 
 define('ctfs', `durable, group commit, 1 pipelining caller (${PIPELINE} in flight, then whenDurable)`, () =>
-  durableRound(async (kernel) => {
+  durableRound(async (kernel, round) => {
     const fact = factBuffer();
-    const samples = new Samples();
+    const admit = (f) => kernel.tryAdmitRaw(factId([], f), [], f);
     const started = new Float64Array(PIPELINE);
-    let accepted = 0;
-    let other = 0;
-    let i = 0;
-    const t0 = now();
-    const end = t0 + SECONDS * 1000;
-    while (now() < end) {
-      for (let k = 0; k < PIPELINE; k++, i++) {
+    while (round.running) {
+      for (let k = 0; k < PIPELINE; k++) {
         started[k] = now();
-        const d = amountOf(deltas, i);
-        writeFact(fact, i, d);
-        const code = kernel.tryAdmitRaw(factId([], fact), [], fact);
-        if (code === AdmitCode.Ok) accepted++;
-        else if (code !== AdmitCode.InvariantViolation) other++;
+        admitNext(round, fact, admit, AdmitCode.InvariantViolation);
       }
       await kernel.whenDurable(kernel.lastSequence);
       const t = now();
-      for (let k = 0; k < PIPELINE; k++) samples.add(t - started[k]);
+      for (let k = 0; k < PIPELINE; k++) round.samples.add(t - started[k]);
     }
-    return { ops: i, elapsed: now() - t0, samples, accepted, other };
+    round.stop();
   }),
   { key: 'durable-pipelined' },
 );
 
 define('ctfs', `durable, group commit, ${CLIENTS} concurrent callers (a handle each)`, () =>
-  durableRound(async (kernel) => {
-    const samples = new Samples();
-    let accepted = 0;
-    let other = 0;
-    let i = 0;
-    const t0 = now();
-    const end = t0 + SECONDS * 1000;
+  durableRound(async (kernel, round) => {
     // Admission is synchronous, so operations are admitted in the order they are numbered: the
     // single-caller expectation holds for any number of callers.
+    // As an application would write it: a handle per fact, its promise awaited; a refusal is an
+    // AdmitError thrown at once (nothing to wait for: nothing changed).
+    const admit = (fact) => {
+      let handle;
+      try {
+        handle = kernel.admitRawWithHandle(factId([], fact), [], fact);
+      } catch (error) {
+        return error?.admitCode === AdmitCode.InvariantViolation ? false : undefined;
+      }
+      return handle.durable().then(() => true);
+    };
     const caller = async () => {
       const fact = factBuffer();
-      while (now() < end) {
-        const s = now();
-        const n = i++;
-        writeFact(fact, n, amountOf(deltas, n));
-        // As an application would write it: a handle per fact, its promise awaited; a refusal
-        // is an AdmitError thrown at once (nothing to wait for: nothing changed).
-        try {
-          await kernel.admitRawWithHandle(factId([], fact), [], fact).durable();
-          accepted++;
-        } catch (error) {
-          if (error?.admitCode !== AdmitCode.InvariantViolation) other++;
-        }
-        samples.add(now() - s);
-      }
+      while (round.running) await timedAsyncAdmission(round, fact, admit);
     };
     await Promise.all(Array.from({ length: CLIENTS }, caller));
-    return { ops: i, elapsed: now() - t0, samples, accepted, other };
+    round.stop();
   }),
   { key: 'durable-concurrent' },
 );
@@ -242,31 +271,16 @@ define(
       nodes.push(await NetworkingKernel.start(Kernel.withState(new TotalSupplyInvariant(), floorState()), { nodeId: id, secret, escrow, peers: nodes.map((n) => n.address) }));
     }
     while (nodes.some((n) => n.peers().filter((p) => p.state === 'ready').length < 2)) await new Promise((r) => setTimeout(r, 10));
+    const admit = (fact, i) => nodes[i % 3].escrow.tryAdmitSpend(fact);
     const fact = factBuffer();
-    const samples = new Samples();
-    let accepted = 0;
-    let acceptedSum = 0;
-    let other = 0;
-    let i = 0;
-    const t0 = now();
-    const end = t0 + SECONDS * 1000;
-    while (now() < end) {
+    const round = new Round();
+    while (round.running) {
       // The three nodes share this thread: yield so each one's replication and quota requests run.
-      for (let k = 0; k < 256; k++, i++) {
-        const timed = (i & (SAMPLE_EVERY - 1)) === 0;
-        const s = timed ? now() : 0;
-        const d = amountOf(deltas, i);
-        writeFact(fact, i, d);
-        const code = nodes[i % 3].escrow.tryAdmitSpend(fact);
-        if (code === AdmitCode.Ok) {
-          accepted++;
-          acceptedSum += d;
-        } else if (code !== AdmitCode.EscrowExhausted) other++;
-        if (timed) samples.add(now() - s);
-      }
+      for (let k = 0; k < 256; k++) sampledAdmission(round, fact, admit, AdmitCode.EscrowExhausted);
       await new Promise((r) => setImmediate(r));
     }
-    const elapsed = now() - t0;
+    const { ops, accepted, acceptedSum, other } = round;
+    const elapsed = now() - round.t0;
     const converging = now();
     const same = () => nodes.every((n) => bytesEqual(n.digest(), nodes[0].digest()));
     while (!same() && now() - converging < 60_000) await new Promise((r) => setTimeout(r, 5));
@@ -274,15 +288,15 @@ define(
     const balances = nodes.map((n) => balanceOf(n.kernel));
     const ledgers = nodes.every((n) => bytesEqual(n.escrow.digest(), nodes[0].escrow.digest()));
     await Promise.all(nodes.map((n) => n.close()));
-    const central = expected(deltas, i);
+    const central = expected(deltas, ops);
     const ok = same() && ledgers && other === 0 && balances.every((b) => b === START + acceptedSum && b >= 0);
-    return {
-      ops: i,
-      elapsed: elapsed + convergedMs,
-      samples,
-      check: check(ok, `every node's balance ${balances.join(' = ')} = ${START} + the accepted amounts (${acceptedSum}), never below 0; digests and escrow ledgers equal ${convergedMs.toFixed(0)} ms after the last operation (admitted at ${fmtRate(i / (elapsed / 1000))} ops/s; the rate shown counts until every node has everything); accepted ${accepted} of ${i} (a central store applying them in order: ${central.accepted}; a node refuses a decrement its escrow share cannot cover); ${other} other outcomes`),
-      convergedMs,
-    };
+    // ops/s counts until every node has everything: the round ends at convergence.
+    return round.result(
+      check(
+        ok, `every node's balance ${balances.join(' = ')} = ${START} + the accepted amounts (${acceptedSum}), never below 0; digests and escrow ledgers equal ${convergedMs.toFixed(0)} ms after the last operation (admitted at ${fmtRate(ops / (elapsed / 1000))} ops/s; the rate shown counts until every node has everything); accepted ${accepted} of ${ops} (a central store applying them in order: ${central.accepted}; a node refuses a decrement its escrow share cannot cover); ${other} other outcomes`,
+      ),
+      { convergedMs },
+    );
   },
   { key: 'replicated', note: 'a node refuses a decrement its own escrow share cannot cover, even when another node has room' },
 );
@@ -310,36 +324,25 @@ for (const appendfsync of ['always', 'everysec']) {
           // PEERS_BENCH_BREAK_FLOOR=1 drops the floor check: the harness's own test shows its checks catch that.
           const script = process.env.PEERS_BENCH_BREAK_FLOOR === '1' ? FLOOR_SCRIPT.replace('if b + d < 0 then return -1 end', '') : FLOOR_SCRIPT;
           const sha = await admin.scriptLoad(script);
-          const samples = new Samples();
-          let accepted = 0;
-          let other = 0;
-          let i = 0;
-          const t0 = now();
-          const end = t0 + SECONDS * 1000;
+          const round = new Round();
           // With 50 clients the server's order is not the numbering: check against the sum of
           // what it accepted, and that it never went below the floor (the script refuses that).
-          let acceptedSum = 0;
+          // The script answers the balance (accepted), -1 (below the floor) or -2 (seen before).
+          const admit = async (client, fact, i, d) => {
+            const r = Number(await client.sendCommand(['EVALSHA', sha, '2', 'balance', `f:${i}`, String(d), Buffer.from(fact)]));
+            return r >= 0 ? true : r === -1 ? false : undefined;
+          };
           const caller = async (client) => {
             const fact = factBuffer();
-            while (now() < end) {
-              const s = now();
-              const n = i++;
-              const d = amountOf(deltas, n);
-              writeFact(fact, n, d);
-              const r = Number(await client.sendCommand(['EVALSHA', sha, '2', 'balance', `f:${n}`, String(d), Buffer.from(fact)]));
-              if (r >= 0) {
-                accepted++;
-                acceptedSum += d;
-              } else if (r !== -1) other++;
-              samples.add(now() - s);
-            }
+            while (round.running) await timedAsyncAdmission(round, fact, (f, i, d) => admit(client, f, i, d));
           };
           await Promise.all(connections.map(caller));
-          const elapsed = now() - t0;
+          round.stop();
+          const { ops, accepted, acceptedSum, other } = round;
           const balance = Number(await admin.get('balance'));
           const stored = Number(await admin.dbSize()) - 1;
-          const c = clients === 1 ? sequentialCheck(i, balance, accepted) : check(balance === START + acceptedSum && balance >= 0, `balance ${balance} = ${START} + the accepted amounts (${acceptedSum}), not below 0; accepted ${accepted} of ${i}`);
-          return { ops: i, elapsed, samples, check: check(c.ok && other === 0 && stored === accepted, `${c.text}; ${stored} facts stored; ${other} other outcomes`) };
+          const c = clients === 1 ? sequentialCheck(ops, balance, accepted) : check(balance === START + acceptedSum && balance >= 0, `balance ${balance} = ${START} + the accepted amounts (${acceptedSum}), not below 0; accepted ${accepted} of ${ops}`);
+          return round.result(check(c.ok && other === 0 && stored === accepted, `${c.text}; ${stored} facts stored; ${other} other outcomes`));
         } finally {
           await Promise.all(connections.map((c) => c.quit().catch(() => {})));
           await server.stop();
@@ -366,40 +369,33 @@ for (const batch of [1, SQLITE_BATCH]) {
     const get = db.prepare('SELECT v FROM balance WHERE k = 0').pluck();
     const set = db.prepare('UPDATE balance SET v = ? WHERE k = 0');
     const put = db.prepare('INSERT INTO facts (id, body) VALUES (?, ?)');
-    const apply = (n, fact) => {
-      const d = amountOf(deltas, n);
-      writeFact(fact, n, d);
-      const b = get.get();
-      if (b + d < 0) return false;
-      set.run(b + d);
-      put.run(n, fact);
-      return true;
-    };
     const fact = factBuffer();
-    const samples = new Samples();
+    const round = new Round();
     const started = new Float64Array(batch);
-    let accepted = 0;
-    let i = 0;
-    const run = db.transaction((from) => {
+    const run = db.transaction(() => {
       for (let k = 0; k < batch; k++) {
         started[k] = now();
-        if (apply(from + k, fact)) accepted++;
+        const i = round.next();
+        const d = amountOf(deltas, i);
+        writeFact(fact, i, d);
+        const b = get.get();
+        if (d < 0 && b + d < 0) continue;
+        set.run(b + d);
+        put.run(i, fact);
+        round.accept(d);
       }
     });
-    const t0 = now();
-    const end = t0 + SECONDS * 1000;
-    while (now() < end) {
-      run(i);
-      i += batch;
+    while (round.running) {
+      run();
       const t = now();
-      for (let k = 0; k < batch; k++) samples.add(t - started[k]);
+      for (let k = 0; k < batch; k++) round.samples.add(t - started[k]);
     }
-    const elapsed = now() - t0;
+    round.stop();
     const balance = get.get();
     const stored = db.prepare('SELECT count(*) FROM facts').pluck().get();
     db.close();
-    const c = sequentialCheck(i, balance, accepted);
-    return { ops: i, elapsed, samples, check: check(c.ok && stored === accepted, `${c.text}; ${stored} facts stored`) };
+    const c = sequentialCheck(round.ops, balance, round.accepted);
+    return round.result(check(c.ok && stored === round.accepted, `${c.text}; ${stored} facts stored`));
   }, { versus: batch === 1 ? 'durable-ack' : 'durable-pipelined' });
 }
 
@@ -455,54 +451,47 @@ const crdts = {
   },
 };
 
+/**
+ * One operation on replica `r`, checked against that replica's own view (the best a CRDT can do:
+ * it knows nothing of what the other replicas did since the last merge), timed.
+ */
+function crdtOperation(crdt, r, round) {
+  const s = now();
+  const d = amountOf(deltas, round.next());
+  if (d > 0 || crdt.value(r) + d >= 0) {
+    crdt.add(r, d);
+    round.accept(d);
+  }
+  round.samples.add(now() - s);
+}
+
 for (const [name, make] of Object.entries(crdts)) {
-  define(name, '1 replica, local floor check', async () => {
-    const crdt = await make();
-    const r = crdt.replica();
-    const samples = new Samples();
-    let accepted = 0;
-    let i = 0;
-    const t0 = now();
-    const end = t0 + SECONDS * 1000;
-    while (now() < end) {
-      const s = now();
-      const d = amountOf(deltas, i++);
-      if (d > 0 || crdt.value(r) + d >= 0) {
-        crdt.add(r, d);
-        accepted++;
-      }
-      samples.add(now() - s);
-    }
-    const c = sequentialCheck(i, crdt.value(r), accepted);
-    return { ops: i, elapsed: now() - t0, samples, check: check(c.ok, `${c.text} (a counter only: the 200-byte facts are not stored)`) };
-  }, { versus: 'memory' });
+  define(
+    name,
+    '1 replica, local floor check',
+    async () => {
+      const crdt = await make();
+      const r = crdt.replica();
+      const round = new Round();
+      while (round.running) crdtOperation(crdt, r, round);
+      round.stop();
+      const c = sequentialCheck(round.ops, crdt.value(r), round.accepted);
+      return round.result(check(c.ok, `${c.text} (a counter only: the 200-byte facts are not stored)`));
+    },
+    { versus: 'memory' },
+  );
   define(
     name,
     `3 replicas, local checks, merging every ${MERGE_EVERY} ops each`,
     async () => {
       const crdt = await make();
       const replicas = [crdt.replica(), crdt.replica(), crdt.replica()];
-      const samples = new Samples();
-      let accepted = 0;
-      let acceptedSum = 0;
+      const round = new Round();
       let merges = 0;
       let breaches = 0;
       let lowest = START;
-      let i = 0;
-      const t0 = now();
-      const end = t0 + SECONDS * 1000;
-      while (now() < end) {
-        for (let k = 0; k < 3 * MERGE_EVERY; k++) {
-          const r = replicas[i % 3];
-          const s = now();
-          const d = amountOf(deltas, i++);
-          if (d > 0 || crdt.value(r) + d >= 0) {
-            crdt.add(r, d);
-            accepted++;
-            acceptedSum += d;
-          }
-          samples.add(now() - s);
-        }
+      while (round.running) {
+        for (let k = 0; k < 3 * MERGE_EVERY; k++) crdtOperation(crdt, replicas[round.ops % 3], round);
         // Everyone learns everything, as a sync round would do.
         for (const a of replicas) for (const b of replicas) if (a !== b) crdt.merge(a, b);
         merges++;
@@ -510,15 +499,13 @@ for (const [name, make] of Object.entries(crdts)) {
         if (merged < 0) breaches++;
         lowest = Math.min(lowest, merged);
       }
+      round.stop();
       const values_ = replicas.map((r) => crdt.value(r));
-      const converged = values_.every((v) => v === START + acceptedSum);
-      return {
-        ops: i,
-        elapsed: now() - t0,
-        samples,
-        breaches: { merges, breaches, lowest },
-        check: check(converged, `replicas converge on ${values_[0]} = ${START} + the accepted amounts; the floor is not enforceable: ${breaches} of ${merges} merges ended below 0 (lowest ${lowest})`),
-      };
+      const converged = values_.every((v) => v === START + round.acceptedSum);
+      return round.result(
+        check(converged, `replicas converge on ${values_[0]} = ${START} + the accepted amounts; the floor is not enforceable: ${breaches} of ${merges} merges ended below 0 (lowest ${lowest})`),
+        { breaches: { merges, breaches, lowest } },
+      );
     },
     { versus: 'replicated', note: 'no floor across replicas: each checks its own view, the merge can go below zero' },
   );
