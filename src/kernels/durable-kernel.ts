@@ -287,7 +287,7 @@ export class DurableKernel<I extends Invariant = Invariant> extends KernelBase<I
 
   /**
    * The stage times of the last batches (`traceBatches` option), or undefined when not traced.
-   * Read it once the facts of interest are durable: a batch being stamped may read half-written.
+   * Once a fact is durable its batch is in the trace; read it then (a batch still being stamped may read half-written).
    */
   get batchTrace(): BatchTrace | undefined {
     return this.trace;

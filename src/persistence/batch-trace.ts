@@ -9,6 +9,9 @@
  * performance.now()`), so stamps taken on different threads compare. Cost when on: six stores
  * and one atomic add per batch, never per record; when off, one branch per batch.
  *
+ * A batch is stamped just before the durable watermark moves past it, so once a fact is durable
+ * its batch is in the trace (until `capacity` later batches overwrite it).
+ *
  * Layout: Int32 word 0 is the number of batches ever stamped (a batch's slot is that number mod
  * capacity); from byte 8, `capacity` entries of FIELDS float64s each.
  */
@@ -32,7 +35,7 @@ export interface BatchStamp {
   readonly written: number;
   /** fdatasync returned. */
   readonly synced: number;
-  /** The durable watermark moved (waiters woken). */
+  /** The durable watermark is being moved: stamped just before it moves, so a batch the watermark covers is always in the trace. */
   readonly published: number;
 }
 

@@ -143,8 +143,9 @@ export function runWalWriter(data: PersistenceWorkerData, post: (message: Worker
       ring.release(pos);
       tail = pos;
       // Last: whoever wakes on the watermark finds the arena space and the counters already there.
-      control.markDurable(lastSequence);
+      // The stamp goes in first, so whoever sees the watermark finds the batch's stamp there too.
       if (trace !== undefined) trace.stamp(lastSequence, records, pickedUp, submitted, writtenAt, synced, traceNow());
+      control.markDurable(lastSequence);
 
       if (fileOffset >= data.segmentBytes) {
         fd = startSegment(data, backend, fd, lastSequence + 1, capacity);
