@@ -226,6 +226,7 @@ describe('ctfs cluster (the demo)', () => {
     expect(r.stdout).toMatch(/heal: n1 rejoins, n2 restarts from its directory/);
     expect(r.stdout).toMatch(/replication lag .*: p50 [\d.]+ ms, p90 [\d.]+ ms, p99 [\d.]+ ms over \d+ deliveries/);
     expect(r.stdout).toMatch(/≥ 1000 ms .* \d+/); // the histogram's last bucket
+    expect(r.stdout).toMatch(/durability \(each node's events log, (io_uring|portable)(, (io_uring|portable))?\): \d+ fsyncs per node, \d+ records each; write\+fdatasync per batch p50 \d+ µs, p99 \d+ µs/);
     expect(r.stdout).toMatch(/stock: \d+ of 600 sold on every node/);
     expect(r.stdout).toMatch(/ok {3}never above the stock \(600\) on any node/);
     expect(r.stdout).not.toMatch(/FAIL/);

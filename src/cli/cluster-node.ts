@@ -20,7 +20,16 @@ import { NetworkingKernel } from '../network/networking-kernel.js';
 import { factId } from '../core/fact.js';
 import { toHex, u64le } from '../core/bytes.js';
 import { join } from 'node:path';
-import { percentiles } from './percentiles.js';
+import { percentiles, type Percentiles } from './percentiles.js';
+
+/** What a node's events log did for durability (the report's "durable" line). */
+export interface DurableFigures {
+  readonly fsyncs: number;
+  readonly recordsPerFsync: number;
+  /** write + fdatasync per batch, µs, from the batch trace. */
+  readonly syncUs: Percentiles;
+  readonly backend: 'io_uring' | 'portable';
+}
 
 /**
  * Payload bytes of an event: increment u64 (1), origin tag u32, admitted-at f64 (ms since the
@@ -65,6 +74,17 @@ interface Node {
 
 let node: Node | undefined;
 
+/** Batches of the events log whose stage times the node keeps (the last 2^16: minutes of this demo). */
+const TRACED_BATCHES = 1 << 16;
+
+/** The events log's durability since this process opened it: batches, records per fsync, write+fdatasync times (µs). */
+function durableFigures(kernel: DurableKernel): DurableFigures {
+  const stats = kernel.logStats;
+  const batches = kernel.batchTrace?.read() ?? [];
+  const sync = percentiles(batches.map((b) => (b.synced - b.submitted) * 1000));
+  return { fsyncs: stats.fsyncs, recordsPerFsync: stats.fsyncs === 0 ? 0 : stats.records / stats.fsyncs, syncUs: sync, backend: kernel.backend };
+}
+
 const tagOf = (nodeId: string): number => {
   let h = 2166136261;
   for (let i = 0; i < nodeId.length; i++) h = Math.imul(h ^ nodeId.charCodeAt(i), 16777619);
@@ -79,7 +99,9 @@ const handlers: Record<string, (m: Record<string, unknown>) => Promise<unknown> 
     const secret = m['secret'] as string;
     const tag = tagOf(nodeId);
     const probe = new LagProbe(tag);
-    const events = await NetworkingKernel.start(await DurableKernel.open(join(dir, 'events'), probe), { nodeId, secret, cluster: 'demo-events', peers: peers.events, antiEntropyMs: 250, reconnectMinMs: 50, reconnectMaxMs: 500 });
+    // Traced, so the report can say what the disk took per batch (stage stamps; a few stores per batch).
+    const eventsKernel = await DurableKernel.open(join(dir, 'events'), probe, { traceBatches: TRACED_BATCHES });
+    const events = await NetworkingKernel.start(eventsKernel, { nodeId, secret, cluster: 'demo-events', peers: peers.events, antiEntropyMs: 250, reconnectMinMs: 50, reconnectMaxMs: 500 });
     const stockKernel = await DurableKernel.open(join(dir, 'stock'), new BoundedGCounterInvariant(), { initialState: new BoundedCounterState(0n, BigInt(m['stock'] as number)).toBytes() });
     const stock = await NetworkingKernel.start(stockKernel, { nodeId, secret, cluster: 'demo-stock', peers: peers.stock, antiEntropyMs: 250, reconnectMinMs: 50, reconnectMaxMs: 500, escrow: { members: m['members'] as string[] } });
     // After a restart this node's chain of events goes on from what its log holds.
@@ -146,6 +168,7 @@ const handlers: Record<string, (m: Record<string, unknown>) => Promise<unknown> 
       size: n.events.size,
       recentLagMs: percentiles(n.probe.lags.slice(-1000)).p50,
       admission: m['percentiles'] === true ? percentiles(n.admissionNs) : undefined,
+      durable: m['percentiles'] === true ? durableFigures(n.events.kernel) : undefined,
       lag: m['percentiles'] === true ? percentiles(n.probe.lags) : undefined,
       lags: m['lags'] === true ? n.probe.lags : undefined,
       digest: m['digest'] === true ? { events: toHex(n.events.digest()), stock: toHex(n.stock.digest()), ledger: toHex(n.stock.escrow!.digest()) } : undefined,

@@ -2,9 +2,10 @@
  * `ctfs cluster`: the demo of the whole system. N local node processes (cluster-node.ts) on
  * loopback, each with a durable event log (commutative facts with deps) and an escrowed stock,
  * under a mixed workload; mid-run one node is killed with SIGKILL and another cut off from the
- * rest, then both come back. Live progress per node, then a report — throughput, admission and
- * replication latency (with a histogram), convergence after the heal, the escrow check, digests —
- * and a non-zero exit if any check fails.
+ * rest, then both come back. Live progress per node, then a report — throughput, admission
+ * latency, what the event logs' fsyncs took (from their batch traces), replication latency (with a
+ * histogram), convergence after the heal, the escrow check, digests — and a non-zero exit if any
+ * check fails.
  */
 import { fork, type ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
@@ -13,6 +14,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import cliProgress from 'cli-progress';
 import { percentiles, type Percentiles } from './percentiles.js';
+import type { DurableFigures } from './cluster-node.js';
 
 export interface ClusterOptions {
   readonly nodes: number;
@@ -41,6 +43,7 @@ interface Status {
   size: number;
   recentLagMs: number;
   admission?: Percentiles;
+  durable?: DurableFigures;
   lag?: Percentiles;
   lags?: number[];
   digest?: { events: string; stock: string; ledger: string };
@@ -207,6 +210,13 @@ export async function runCluster(o: ClusterOptions): Promise<boolean> {
     log('report');
     log(`  facts: ${Math.round(facts)} on every node, ${Math.round(facts / workSeconds)} facts/s cluster-wide while the workload ran (${workSeconds.toFixed(1)} s)`);
     log(`  admission latency (tryAdmitRaw, each node's own facts): p50 ${(median(admission.map((a) => a.p50)) / 1000).toFixed(2)} µs, p99 ${(median(admission.map((a) => a.p99)) / 1000).toFixed(2)} µs (median over nodes)`);
+    const durable = full.map((s) => s.durable!).filter((d) => d.fsyncs > 0);
+    if (durable.length > 0) {
+      const backends = [...new Set(durable.map((d) => d.backend))].join(', ');
+      log(
+        `  durability (each node's events log, ${backends}): ${Math.round(median(durable.map((d) => d.fsyncs)))} fsyncs per node, ${Math.round(median(durable.map((d) => d.recordsPerFsync)))} records each; write+fdatasync per batch p50 ${Math.round(median(durable.map((d) => d.syncUs.p50)))} µs, p99 ${Math.round(median(durable.map((d) => d.syncUs.p99)))} µs (medians over nodes)`,
+      );
+    }
     log(`  replication lag (origin's admission → admission here): p50 ${ms(lag.p50)} ms, p90 ${ms(lag.p90)} ms, p99 ${ms(lag.p99)} ms over ${lags.length} deliveries`);
     for (const line of histogram(lags)) log(`    ${line}`);
     log(`  convergence after the heal: ${converged < 0 ? `none within ${CONVERGENCE_TIMEOUT_MS / 1000} s` : `${ms(converged)} ms`}`);
