@@ -247,15 +247,24 @@ async function latencyRound(backend: 'uring' | 'portable', outcomes: Outcomes): 
  * by bumping a shared counter; a worker writes and fdatasyncs whatever has arrived. Per-fact
  * latencies, sorted — the baseline our paced p99 is held to.
  */
-async function rawPacedLatency(backend: 'uring' | 'portable'): Promise<Float64Array> {
+async function rawPacedLatency(backend: 'uring' | 'portable', prezero = false): Promise<Float64Array> {
   const total = Math.round(PACED_RATE * PACED_SECONDS);
   const words = new Int32Array(new SharedArrayBuffer(12));
   const file = path.join(root, `paced-${dirs++}.bin`);
-  const worker = new Worker(new URL('./raw-paced-writer.js', import.meta.url), { workerData: { file, words: words.buffer, recordBytes: RECORD_BYTES, maxBatchRecords: Math.floor((4 << 20) / 2 / RECORD_BYTES), backend } });
-  const done = new Promise((resolve, reject) => {
-    worker.once('message', resolve);
-    worker.once('error', reject);
+  const worker = new Worker(new URL('./raw-paced-writer.js', import.meta.url), {
+    workerData: { file, words: words.buffer, recordBytes: RECORD_BYTES, maxBatchRecords: Math.floor((4 << 20) / 2 / RECORD_BYTES), backend, prezero: prezero ? total * RECORD_BYTES : undefined },
   });
+  const messages: unknown[] = [];
+  let wake: () => void = () => undefined;
+  worker.on('message', (m) => {
+    messages.push(m);
+    wake();
+  });
+  const failed = new Promise<never>((_, reject) => worker.once('error', reject));
+  const message = async (n: number): Promise<void> => {
+    while (messages.length < n) await Promise.race([new Promise<void>((r) => (wake = r)), failed]);
+  };
+  await message(1); // ready: the file is open (and pre-zeroed if asked)
   const nap = new Int32Array(new SharedArrayBuffer(4));
   const stagedAt = new Float64Array(total);
   const latency = new Float64Array(total);
@@ -277,7 +286,7 @@ async function rawPacedLatency(backend: 'uring' | 'portable'): Promise<Float64Ar
   }
   Atomics.store(words, 2, 1);
   Atomics.notify(words, 0);
-  await done;
+  await message(2);
   fs.rmSync(file, { force: true });
   return latency.sort();
 }
@@ -316,11 +325,15 @@ for (const backend of BACKENDS) {
   const stageRows: string[] = [];
   const rawP50: number[] = [];
   const rawP99: number[] = [];
+  const zeroedP99: number[] = [];
   for (let r = 0; r < ROUNDS; r++) {
     // Interleaved, as for throughput: the baseline and our pipeline see the same disk weather.
     const raw = await rawPacedLatency(backend);
     rawP50.push(pct(raw, 0.5));
     rawP99.push(pct(raw, 0.99));
+    // The same into a file whose blocks were written (zeros) and synced first: fdatasync then has
+    // no size or extent change to journal — what preallocated segments would give.
+    zeroedP99.push(pct(await rawPacedLatency(backend, true), 0.99));
     const round = await latencyRound(backend, paced);
     const lat = round.sorted;
     p50.push(pct(lat, 0.5));
@@ -339,7 +352,7 @@ for (const backend of BACKENDS) {
   const floor = rawSyncLatency(QUICK ? 50 : 1000);
   const pacedOk = paced.ok === paced.total;
   invalid ||= !pacedOk;
-  const lat = `${backend}: stage→durable at ${fmt(PACED_RATE)} facts/s: p50 ${(median(p50) * 1000).toFixed(0)} µs, p99 ${(median(p99) * 1000).toFixed(0)} µs (rounds p99 ${(Math.min(...p99) * 1000).toFixed(0)}..${(Math.max(...p99) * 1000).toFixed(0)} µs, max ${(worst * 1000).toFixed(0)} µs); the disk alone at the same pace, per fact: p50 ${(median(rawP50) * 1000).toFixed(0)} µs, p99 ${(median(rawP99) * 1000).toFixed(0)} µs (rounds p99 ${(Math.min(...rawP99) * 1000).toFixed(0)}..${(Math.max(...rawP99) * 1000).toFixed(0)} µs; ours ÷ it at p99 ${(median(p99) / median(rawP99)).toFixed(2)}); one write+fdatasync of 17 KB: p50 ${(floor.p50 * 1000).toFixed(0)} µs, p99 ${(floor.p99 * 1000).toFixed(0)} µs  [${paced.describe()}]${pacedOk ? '' : '  INVALID'}`;
+  const lat = `${backend}: stage→durable at ${fmt(PACED_RATE)} facts/s: p50 ${(median(p50) * 1000).toFixed(0)} µs, p99 ${(median(p99) * 1000).toFixed(0)} µs (rounds p99 ${(Math.min(...p99) * 1000).toFixed(0)}..${(Math.max(...p99) * 1000).toFixed(0)} µs, max ${(worst * 1000).toFixed(0)} µs); the disk alone at the same pace, per fact: p50 ${(median(rawP50) * 1000).toFixed(0)} µs, p99 ${(median(rawP99) * 1000).toFixed(0)} µs (rounds p99 ${(Math.min(...rawP99) * 1000).toFixed(0)}..${(Math.max(...rawP99) * 1000).toFixed(0)} µs; ours ÷ it at p99 ${(median(p99) / median(rawP99)).toFixed(2)}); into a pre-zeroed file: p99 ${(median(zeroedP99) * 1000).toFixed(0)} µs (rounds ${(Math.min(...zeroedP99) * 1000).toFixed(0)}..${(Math.max(...zeroedP99) * 1000).toFixed(0)} µs); one write+fdatasync of 17 KB: p50 ${(floor.p50 * 1000).toFixed(0)} µs, p99 ${(floor.p99 * 1000).toFixed(0)} µs  [${paced.describe()}]${pacedOk ? '' : '  INVALID'}`;
   console.log(`  ${lat}`);
   summary.push(lat);
 }

@@ -16,6 +16,8 @@ interface PacedJob {
   /** The most records one write takes (the same cap as half the kernel's arena). */
   maxBatchRecords: number;
   backend: BackendChoice;
+  /** Bytes to write as zeros and fsync before the run, so the run's writes overwrite written blocks (no size or extent change for fdatasync to journal). */
+  prezero?: number;
 }
 
 const STAGED = 0;
@@ -28,6 +30,12 @@ const arena = new Uint8Array(new SharedArrayBuffer(job.maxBatchRecords * job.rec
 for (let i = 0; i < arena.length; i++) arena[i] = (i * 131) & 0xff;
 const ranges = new Uint32Array(2);
 const fd = fs.openSync(job.file, 'w');
+if (job.prezero !== undefined) {
+  const zeros = new Uint8Array(1 << 20);
+  for (let at = 0; at < job.prezero; at += zeros.length) fs.writeSync(fd, zeros, 0, Math.min(zeros.length, job.prezero - at), at);
+  fs.fsyncSync(fd);
+}
+parentPort!.postMessage({ ready: true });
 let offset = 0;
 let synced = 0;
 while (Atomics.load(words, STOP) === 0) {
