@@ -17,6 +17,7 @@ import { AdmitCode } from '../codes.js';
 import { bytesEqual } from '../core/bytes.js';
 import { factId } from '../core/fact.js';
 import { SpscRing } from '../core/spsc-ring.js';
+import { waitAsync } from '../core/wait-async.js';
 import { DurabilityControl, LogStatus } from '../persistence/durability-control.js';
 import { listSegments } from '../persistence/data-dir.js';
 import { scanLog } from '../persistence/wal-scan.js';
@@ -39,8 +40,6 @@ const TICK_MS = 5;
  * Hand-overs queued beyond the toKernel ring before sockets stop being read: about a second of
  * admissions at full speed, a few tens of MB at most.
  */
-/** `Atomics.waitAsync` (Node 16+; typed here since the lib in use does not declare it). */
-const waitAsync = (Atomics as unknown as { waitAsync(a: Int32Array, i: number, v: number, t: number): { async: boolean; value: Promise<unknown> } }).waitAsync;
 const MAX_BACKLOG = 65_536;
 /**
  * While local facts wait for the WAL's fsync, the host sleeps on the durable watermark too (the
@@ -284,8 +283,7 @@ export class ReplicationHost {
     if (control === undefined || control.status === LogStatus.Failed) return undefined;
     const seen = Atomics.load(control.ctl, control.durableWord);
     if ((this.awaiting.peek()?.sequence ?? Infinity) <= control.durable) return Promise.resolve();
-    const wait = waitAsync(control.ctl, control.durableWord, seen, DURABLE_WAIT_MS);
-    return wait.async ? wait.value : Promise.resolve();
+    return waitAsync(control.ctl, control.durableWord, seen, DURABLE_WAIT_MS);
   }
 
   /** Hands the core every local fact the WAL has fsynced since; returns whether there was any. */
