@@ -13,6 +13,7 @@
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
+import { once } from 'node:events';
 import { Worker } from 'node:worker_threads';
 import {
   AckMode,
@@ -196,50 +197,72 @@ function rawSyncLatency(samples: number): { p50: number; p99: number } {
 }
 
 /**
- * Stage → durable latency at a steady PACED_RATE (facts are admitted on schedule, the thread parks
- * in between), with where it goes: the worker's stamps of every batch (`traceBatches`), the
- * admitting thread's stalls (a loop turn longer than 1 ms) and its GC pauses.
+ * The paced loop both latency tests share: operation i is due at i / PACED_RATE seconds; when due
+ * it is staged (`stage(i)`), after each burst `published(next)` runs, and each turn `durableThrough()`
+ * says how many are durable. Between turns the thread parks ~20 µs (never spinning: on two cores
+ * it would steal the worker's). Returns when all are durable: each one's staged and seen-durable
+ * times (wall-clock ms) and the loop's stalls (turns longer than 1 ms).
  */
-async function latencyRound(backend: 'uring' | 'portable', outcomes: Outcomes): Promise<{ sorted: Float64Array; stages: Breakdown; stalls: number[]; gcMs: number[] }> {
-  const total = Math.round(PACED_RATE * PACED_SECONDS);
-  const kernel = await open(backend, total + 16, freshDir(), 1 << 16);
+function pacedLoop(total: number, stage: (i: number) => void, published: (next: number) => void, durableThrough: () => number): { stagedAt: Float64Array; seenAt: Float64Array; stalls: number[] } {
   const nap = new Int32Array(new SharedArrayBuffer(4));
   const stagedAt = new Float64Array(total);
   const seenAt = new Float64Array(total);
-  const gcMs: number[] = [];
-  const gc = new PerformanceObserver((list) => {
-    for (const entry of list.getEntries()) gcMs.push(entry.duration);
-  });
-  gc.observe({ entryTypes: ['gc'] });
   const stalls: number[] = [];
-  let settled = 0;
   const origin = performance.timeOrigin;
   const start = performance.now() + 5;
+  let settled = 0;
   let next = 0;
   let last = performance.now();
   while (settled < total) {
     const now = performance.now();
     if (now - last > 1) stalls.push(now - last);
     last = now;
+    const from = next;
     while (next < total && start + next * (1000 / PACED_RATE) <= now) {
-      const code = kernel.tryAdmitRaw(pool[next]!, NO_DEPS, payloads[next & 1]!);
-      outcomes.add(code);
+      stage(next);
       stagedAt[next++] = origin + performance.now();
     }
-    const durable = kernel.durableSequence;
+    if (next > from) published(next);
+    const durable = durableThrough();
     const seen = origin + performance.now();
     while (settled < next && settled + 1 <= durable) seenAt[settled++] = seen;
-    // Park ~20 µs (never spin the main thread: on two cores it would steal the worker's).
     Atomics.wait(nap, 0, 0, 0.02);
   }
+  return { stagedAt, seenAt, stalls };
+}
+
+/** seen − staged per operation, sorted. */
+function sortedLatency(stagedAt: Float64Array, seenAt: Float64Array): Float64Array {
+  const latency = new Float64Array(stagedAt.length);
+  for (let i = 0; i < latency.length; i++) latency[i] = seenAt[i]! - stagedAt[i]!;
+  return latency.sort();
+}
+
+/**
+ * Stage → durable latency at a steady PACED_RATE, with where it goes: the worker's stamps of every
+ * batch (`traceBatches`), the admitting thread's stalls and its GC pauses.
+ */
+async function latencyRound(backend: 'uring' | 'portable', outcomes: Outcomes): Promise<{ sorted: Float64Array; stages: Breakdown; stalls: number[]; gcMs: number[] }> {
+  const total = Math.round(PACED_RATE * PACED_SECONDS);
+  const kernel = await open(backend, total + 16, freshDir(), 1 << 16);
+  const gcMs: number[] = [];
+  const gc = new PerformanceObserver((list) => {
+    for (const entry of list.getEntries()) gcMs.push(entry.duration);
+  });
+  gc.observe({ entryTypes: ['gc'] });
+  // Records reach the worker at the end of each burst: reading the watermark publishes them.
+  const { stagedAt, seenAt, stalls } = pacedLoop(
+    total,
+    (i) => outcomes.add(kernel.tryAdmitRaw(pool[i]!, NO_DEPS, payloads[i & 1]!)),
+    () => undefined,
+    () => kernel.durableSequence,
+  );
   const stages = breakdown(stagedAt, seenAt, kernel.batchTrace!.read(), kernel.backend === 'io_uring');
   await kernel.close();
   await new Promise((r) => setImmediate(r)); // deliver the buffered GC entries
   gc.disconnect();
   fs.rmSync(kernel.dir, { recursive: true, force: true });
-  const latency = new Float64Array(total);
-  for (let i = 0; i < total; i++) latency[i] = seenAt[i]! - stagedAt[i]!;
-  return { sorted: latency.sort(), stages, stalls, gcMs };
+  return { sorted: sortedLatency(stagedAt, seenAt), stages, stalls, gcMs };
 }
 
 /**
@@ -254,41 +277,21 @@ async function rawPacedLatency(backend: 'uring' | 'portable', prezero = false): 
   const worker = new Worker(new URL('./raw-paced-writer.js', import.meta.url), {
     workerData: { file, words: words.buffer, recordBytes: RECORD_BYTES, maxBatchRecords: Math.floor((4 << 20) / 2 / RECORD_BYTES), backend, prezero: prezero ? total * RECORD_BYTES : undefined },
   });
-  const messages: unknown[] = [];
-  let wake: () => void = () => undefined;
-  worker.on('message', (m) => {
-    messages.push(m);
-    wake();
-  });
-  const failed = new Promise<never>((_, reject) => worker.once('error', reject));
-  const message = async (n: number): Promise<void> => {
-    while (messages.length < n) await Promise.race([new Promise<void>((r) => (wake = r)), failed]);
-  };
-  await message(1); // ready: the file is open (and pre-zeroed if asked)
-  const nap = new Int32Array(new SharedArrayBuffer(4));
-  const stagedAt = new Float64Array(total);
-  const latency = new Float64Array(total);
-  let settled = 0;
-  const start = performance.now() + 5;
-  let next = 0;
-  while (settled < total) {
-    const now = performance.now();
-    const from = next;
-    while (next < total && start + next * (1000 / PACED_RATE) <= now) stagedAt[next++] = performance.now();
-    if (next > from) {
+  await once(worker, 'message'); // ready: the file is open (and pre-zeroed if asked)
+  const { stagedAt, seenAt } = pacedLoop(
+    total,
+    () => undefined,
+    (next) => {
       Atomics.store(words, 0, next);
       Atomics.notify(words, 0);
-    }
-    const synced = Atomics.load(words, 1);
-    const seen = performance.now();
-    while (settled < next && settled + 1 <= synced) latency[settled] = seen - stagedAt[settled++]!;
-    Atomics.wait(nap, 0, 0, 0.02);
-  }
+    },
+    () => Atomics.load(words, 1),
+  );
   Atomics.store(words, 2, 1);
   Atomics.notify(words, 0);
-  await message(2);
+  await once(worker, 'message'); // stopped
   fs.rmSync(file, { force: true });
-  return latency.sort();
+  return sortedLatency(stagedAt, seenAt);
 }
 
 console.log(`ctfs durable benchmarks ${QUICK ? '(quick: figures meaningless)' : ''}— node ${process.version}, ${new Date().toISOString()}, rounds ${ROUNDS}, data in ${root}`);
